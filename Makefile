@@ -1,0 +1,47 @@
+# leaksleuth: `make demo` shows it working, `make test` is what CI runs.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint typecheck unit bench fixtures system-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## system-deps: Debian packages the integration tests start for real (idempotent; needs root + apt)
+system-deps:
+	./scripts/install-system-deps.sh
+
+demo: $(STAMP)
+	$(BIN)/leaksleuth inspect testdata/captures/parked.goroutine.debug2.txt
+	$(BIN)/leaksleuth inspect testdata/captures/heapkinds.heap.pb.gz
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q
+
+test: $(STAMP) system-deps lint typecheck unit
+
+## fixtures: rebuild the Go corpus and recapture testdata/captures (commit the result)
+fixtures: $(STAMP)
+	$(BIN)/python scripts/capture_fixtures.py
+
+## bench: generate large inputs under bench/out and time leaksleuth against go tool pprof
+bench: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) bench/out .pytest_cache .mypy_cache .ruff_cache

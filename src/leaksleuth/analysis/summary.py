@@ -1,0 +1,185 @@
+"""What a blob is, at a glance: the view-model behind ``leaksleuth inspect``."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from leaksleuth.formats import Format, Parsed
+from leaksleuth.model.goroutines import Frame, GoroutineDump, Stack
+from leaksleuth.model.memstats import MemStats
+from leaksleuth.model.profile import Profile
+
+RUNTIME_PACKAGES = (
+    "runtime",
+    "internal/",
+    "sync",
+    "sync/atomic",
+    "time",
+    "net",
+    "os",
+    "syscall",
+    "io",
+    "bufio",
+)
+
+
+@dataclass(slots=True)
+class StackSummary:
+    count: int
+    state: str
+    function: str
+    site: str
+    created_by: str
+
+
+@dataclass(slots=True)
+class FunctionSummary:
+    name: str
+    flat: int
+    flat_pct: float
+
+
+@dataclass(slots=True)
+class Summary:
+    source: str
+    format: str
+    kind: str
+    size: int
+    compressed: bool
+    sample_types: list[str] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+    sample_count: int | None = None
+    period: str | None = None
+    duration_seconds: float | None = None
+    time_nanos: int | None = None
+    goroutines: int | None = None
+    states: dict[str, int] = field(default_factory=dict)
+    top_stacks: list[StackSummary] = field(default_factory=list)
+    top_functions: list[FunctionSummary] = field(default_factory=list)
+    top_index: str | None = None
+    memstats: dict[str, int | float | str] = field(default_factory=dict)
+    go_version_hints: list[str] = field(default_factory=list)
+    truncated: bool = False
+    other_text: list[str] = field(default_factory=list)
+
+
+def summarize(parsed: Parsed, *, source: str = "", size: int = 0, top: int = 5) -> Summary:
+    summary = Summary(source, str(parsed.format), parsed.kind, size, parsed.compressed)
+    if parsed.dump is not None:
+        _summarize_dump(summary, parsed.dump, top)
+    if parsed.profile is not None:
+        _summarize_profile(summary, parsed.profile, top)
+    if parsed.memstats is not None:
+        _summarize_memstats(summary, parsed.memstats)
+    return summary
+
+
+def user_frame(frames: tuple[Frame, ...]) -> Frame | None:
+    """The first frame outside the runtime and standard-library plumbing, else the first frame."""
+    for frame in frames:
+        if not frame.package.startswith(RUNTIME_PACKAGES) or frame.package.startswith(("net/http",)):
+            return frame
+    return frames[0] if frames else None
+
+
+def _summarize_dump(summary: Summary, dump: GoroutineDump, top: int) -> None:
+    summary.goroutines = len(dump.goroutines)
+    summary.states = dict(dump.states().most_common())
+    summary.truncated = dump.truncated
+    summary.other_text = dump.other_text[:10]
+    by_stack: Counter[tuple[Stack, str]] = Counter((g.stack, g.state) for g in dump.goroutines)
+    for (stack, state), count in by_stack.most_common(top):
+        frame = user_frame(stack.frames)
+        created = stack.created_by
+        summary.top_stacks.append(
+            StackSummary(
+                count,
+                state,
+                frame.function if frame else "?",
+                frame.site() if frame else "",
+                created.function if created else "",
+            )
+        )
+    summary.go_version_hints = _dump_version_hints(dump)
+
+
+def _summarize_profile(summary: Summary, profile: Profile, top: int) -> None:
+    summary.sample_types = [str(t) for t in profile.sample_types]
+    summary.sample_count = len(profile.samples)
+    summary.totals = {t.type: total for t, total in zip(profile.sample_types, profile.totals(), strict=True)}
+    if profile.period_type is not None:
+        summary.period = f"{profile.period} {profile.period_type.unit}"
+    if profile.duration_nanos:
+        summary.duration_seconds = profile.duration_nanos / 1e9
+    summary.time_nanos = profile.time_nanos or None
+    if summary.kind in ("goroutine", "goroutineleak"):
+        summary.goroutines = summary.totals.get(summary.kind)
+    index = profile.sample_index(None)
+    summary.top_index = profile.sample_types[index].type
+    summary.top_functions = _flat_functions(profile, index, top)
+    paths = {f.filename for f in profile.functions}
+    summary.go_version_hints = _path_version_hints(paths)
+    if summary.kind == "goroutineleak":
+        summary.go_version_hints.append("goroutineleak profile: Go >= 1.26")
+    if any(c.startswith("truncated") for c in profile.comments):
+        summary.truncated = True
+
+
+def _flat_functions(profile: Profile, index: int, top: int) -> list[FunctionSummary]:
+    """Top functions by flat value (innermost frame of each sample), for a quick look."""
+    table = profile.samples
+    if len(table) == 0:
+        return []
+    depth = table.depths()
+    has_leaf = depth > 0
+    leaf_locations = table.loc_index[table.loc_offsets[:-1][has_leaf]]
+    names: dict[str, int] = {}
+    location_name = np.array(
+        [
+            names.setdefault(loc.lines[0].function.name if loc.lines else f"{loc.address:#x}", len(names))
+            for loc in profile.locations
+        ]
+        or [0],
+        dtype=np.int64,
+    )
+    flat = np.bincount(location_name[leaf_locations], weights=table.values[has_leaf, index], minlength=len(names))
+    total = float(np.abs(table.values[:, index]).sum()) or 1.0
+    labels = list(names)
+    order = np.argsort(-flat, kind="stable")[:top]
+    return [FunctionSummary(labels[i], int(flat[i]), 100.0 * float(flat[i]) / total) for i in order.tolist() if flat[i]]
+
+
+def _summarize_memstats(summary: Summary, stats: MemStats) -> None:
+    summary.memstats = stats.known()
+    if stats.goroutines is not None and summary.goroutines is None:
+        summary.goroutines = stats.goroutines
+    if stats.go_version:
+        summary.go_version_hints.append(f"go_info: {stats.go_version}")
+
+
+_GOROOT_VERSION = re.compile(r"/go(1\.\d+(?:\.\d+)?)/")
+
+
+def _path_version_hints(paths: set[str]) -> list[str]:
+    hints = sorted({f"GOROOT path mentions go{m.group(1)}" for p in paths if (m := _GOROOT_VERSION.search(p))})
+    return hints[:3]
+
+
+def _dump_version_hints(dump: GoroutineDump) -> list[str]:
+    hints: list[str] = []
+    if any(g.leaked for g in dump.goroutines):
+        hints.append("'(leaked)' goroutines: Go >= 1.26 with leak detection")
+    if any(g.parent_id is not None for g in dump.goroutines):
+        hints.append("'created by … in goroutine N': Go >= 1.21")
+    if any(g.synctest_bubble is not None for g in dump.goroutines):
+        hints.append("synctest bubbles: Go >= 1.25")
+    paths = {frame.file for stack in dump.stacks() for frame in stack.frames}
+    hints.extend(_path_version_hints(paths))
+    return hints
+
+
+__all__ = ["Format", "Summary", "summarize", "user_frame"]

@@ -1,0 +1,66 @@
+"""The ``leaksleuth`` command: one typer app; each command lives in its own module with lazy heavy imports."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from leaksleuth import __version__
+from leaksleuth.cli import inspect as inspect_command
+from leaksleuth.errors import ConfigError, LeaksleuthError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(
+    name="leaksleuth",
+    help="Find goroutine and heap leaks in Go services: which line leaks, on which instance, how sure.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"leaksleuth {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Find goroutine and heap leaks in Go services."""
+
+
+app.command("inspect")(inspect_command.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (tests call this directly, without a subprocess).
+
+    Commands signal findings with ``typer.Exit(1)``; typer reports usage errors itself (exit 2); our own errors
+    are caught here and printed as one line plus a hint.
+    """
+    from leaksleuth.report.terminal import stderr_console
+
+    try:
+        app(args=argv, prog_name="leaksleuth", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_FINDINGS)
+    except LeaksleuthError as exc:
+        err = stderr_console()
+        err.print(f"leaksleuth: error: {exc}", markup=False)
+        if exc.hint:
+            err.print(f"  hint: {exc.hint}", markup=False)
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FINDINGS
+    except KeyboardInterrupt:
+        stderr_console().print("leaksleuth: interrupted", markup=False)
+        return 130
+    return EXIT_OK
+
+
+def run() -> None:
+    sys.exit(main(sys.argv[1:]))

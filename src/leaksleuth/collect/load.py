@@ -1,0 +1,109 @@
+"""One ``load()`` for a path, raw bytes or a URL (a plain, size-capped GET; the fleet scraper lives elsewhere)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from leaksleuth.errors import FetchError, InputTooLargeError, LeaksleuthError
+from leaksleuth.formats import Format, Parsed, parse
+from leaksleuth.formats.compression import DEFAULT_MAX_DECOMPRESSED
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_BODY = 256 << 20  # compressed/raw bytes accepted from one response or file
+
+
+@dataclass(slots=True)
+class Loaded:
+    source: str  # path or URL as the user gave it (or "<bytes>")
+    parsed: Parsed
+    size: int  # bytes read (before decompression)
+    data: bytes  # the raw bytes, so callers can store or re-export them untouched
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def profile_url(source: str, default_path: str = "/debug/pprof/goroutine?debug=2") -> str:
+    """A base URL of a service (``http://host:6060``) becomes the URL of one of its profiles."""
+    parts = urlsplit(source)
+    if parts.path in ("", "/"):
+        path, _, query = default_path.partition("?")
+        return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+    return source
+
+
+def fetch(
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_body: int = DEFAULT_MAX_BODY,
+    client: httpx.Client | None = None,
+) -> bytes:
+    """GET ``url`` and return the body; refuses bodies over ``max_body`` bytes while streaming."""
+    own = client is None
+    session = client or httpx.Client(timeout=timeout, follow_redirects=True)
+    try:
+        with session.stream("GET", url) as response:
+            if response.status_code >= 400:
+                snippet = response.read()[:200].decode("utf-8", "replace").strip()
+                raise FetchError(
+                    f"GET {url}: HTTP {response.status_code}" + (f": {snippet}" if snippet else ""),
+                    hint='is net/http/pprof mounted on this port? (import _ "net/http/pprof")'
+                    if response.status_code == 404
+                    else None,
+                )
+            chunks: list[bytes] = []
+            received = 0
+            for chunk in response.iter_bytes():
+                received += len(chunk)
+                if received > max_body:
+                    raise InputTooLargeError(
+                        f"GET {url}: response exceeds the {max_body:,}-byte cap", hint="raise --max-size"
+                    )
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except httpx.HTTPError as exc:
+        raise FetchError(f"GET {url}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+    finally:
+        if own:
+            session.close()
+
+
+def read_file(path: str | Path, *, max_body: int = DEFAULT_MAX_BODY) -> bytes:
+    file = Path(path)
+    try:
+        size = file.stat().st_size
+        if size > max_body:
+            raise InputTooLargeError(f"{path}: {size:,} bytes exceeds the {max_body:,}-byte cap")
+        return file.read_bytes()
+    except OSError as exc:
+        raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def load(
+    source: str | Path | bytes,
+    *,
+    format: Format | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_size: int = DEFAULT_MAX_DECOMPRESSED,
+    default_path: str = "/debug/pprof/goroutine?debug=2",
+) -> Loaded:
+    """Read and parse a profile, dump or metrics page from a file path, a URL or bytes."""
+    if isinstance(source, bytes):
+        name, data = "<bytes>", source
+    elif isinstance(source, str) and is_url(source):
+        name = profile_url(source, default_path)
+        data = fetch(name, timeout=timeout, max_body=min(max_size, DEFAULT_MAX_BODY))
+    else:
+        name = str(source)
+        data = read_file(source, max_body=min(max_size, DEFAULT_MAX_BODY))
+    try:
+        parsed = parse(data, format=format, max_size=max_size)
+    except LeaksleuthError as exc:
+        raise exc.with_context(f"reading {name}") from None
+    return Loaded(name, parsed, len(data), data)

@@ -1,0 +1,158 @@
+"""Bytes -> model and back, for every format the Go runtime emits. Pure: no network, disk or clock.
+
+``sniff(data)`` names the format of a blob; ``parse(data)`` dispatches to the right parser.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from leaksleuth.errors import ParseError
+from leaksleuth.formats.compression import DEFAULT_MAX_DECOMPRESSED, is_gzip, maybe_gunzip
+from leaksleuth.model.goroutines import GoroutineDump
+from leaksleuth.model.memstats import MemStats
+from leaksleuth.model.profile import Profile
+
+
+class Format(enum.StrEnum):
+    PPROF = "pprof"  # profile.proto, gzip or raw
+    GOROUTINE_DUMP = "goroutine-dump"  # debug=2, panic, SIGQUIT, runtime.Stack(all)
+    COUNT_TEXT = "count-text"  # goroutine / goroutineleak / threadcreate debug=1
+    HEAP_TEXT = "heap-text"  # heap / allocs debug=1
+    EXPVAR = "expvar"  # /debug/vars
+    PROMETHEUS = "prometheus"  # /metrics text exposition
+    UNKNOWN = "unknown"
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What a blob turned out to be. Exactly the members that the format carries are set."""
+
+    format: Format
+    profile: Profile | None = None
+    dump: GoroutineDump | None = None
+    memstats: MemStats | None = None
+    compressed: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``goroutine``, ``heap``, ``allocs``, ``goroutineleak``, ``cpu``… as far as the content tells."""
+        if self.dump is not None:
+            return "goroutine"
+        if self.memstats is not None and self.profile is None:
+            return "metrics"
+        if self.profile is not None:
+            return profile_kind(self.profile)
+        return "unknown"
+
+
+def profile_kind(profile: Profile) -> str:
+    types = [t.type for t in profile.sample_types]
+    if "inuse_space" in types:
+        return "heap" if profile.default_sample_type != "alloc_space" else "allocs"
+    if "alloc_space" in types:
+        return "allocs"
+    if types == ["samples", "cpu"] or "cpu" in types:
+        return "cpu"
+    if "contentions" in types and "delay" in types:
+        return "contention"  # block and mutex profiles look the same inside; the URL tells them apart
+    if len(types) == 1 and profile.sample_types[0].unit == "count":
+        return types[0]  # goroutine, goroutineleak, threadcreate
+    return "profile"
+
+
+_GOROUTINE_HEADER = re.compile(rb"^goroutine \d+ (?:gp=\S+ m=\S+ (?:mp=\S+ )?)?\[", re.MULTILINE)
+_COUNT_HEADER = re.compile(rb"\w+ profile: total \d+")
+_PROMETHEUS_LINE = re.compile(rb"^(?:# (?:HELP|TYPE) \S+|[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^\n]*\})? \S+)", re.MULTILINE)
+_SNIFF_WINDOW = 1 << 16
+# field numbers and wire types of profile.proto's top-level Profile message
+_PROFILE_TAGS = frozenset(
+    [(n << 3) | 2 for n in (1, 2, 3, 4, 5, 6, 11, 13)] + [(n << 3) | 0 for n in (7, 8, 9, 10, 12, 13, 14, 15)]
+)
+
+
+def sniff(data: bytes, *, max_size: int = DEFAULT_MAX_DECOMPRESSED) -> Format:
+    """Name the format of a blob (gzip is looked through). Cheap: looks at the first 64 KiB only."""
+    if is_gzip(data):
+        data = _gunzip_head(data, max_size)
+    head = data[:_SNIFF_WINDOW]
+    stripped = head.lstrip()
+    if not stripped:
+        return Format.UNKNOWN
+    if stripped.startswith(b"heap profile:"):
+        return Format.HEAP_TEXT
+    if _COUNT_HEADER.match(stripped):
+        return Format.COUNT_TEXT
+    if _looks_textual(head):
+        if _GOROUTINE_HEADER.search(head):
+            return Format.GOROUTINE_DUMP
+        if stripped.startswith(b"{") and b'"memstats"' in data:
+            return Format.EXPVAR
+        if _looks_prometheus(head):
+            return Format.PROMETHEUS
+        return Format.UNKNOWN
+    if head[0] in _PROFILE_TAGS:
+        return Format.PPROF
+    return Format.UNKNOWN
+
+
+def _gunzip_head(data: bytes, max_size: int) -> bytes:
+    import zlib
+
+    try:
+        return zlib.decompressobj(wbits=31).decompress(data, min(max_size, _SNIFF_WINDOW))
+    except zlib.error:
+        return b""
+
+
+def _looks_textual(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    sample = head[:4096]
+    printable = sum(1 for byte in sample if byte >= 0x20 or byte in (0x09, 0x0A, 0x0D))
+    return printable >= 0.95 * len(sample)
+
+
+def _looks_prometheus(head: bytes) -> bool:
+    lines = [line for line in head.split(b"\n")[:50] if line.strip()]
+    if not lines:
+        return False
+    matching = sum(1 for line in lines if _PROMETHEUS_LINE.match(line))
+    return matching >= 0.9 * len(lines)
+
+
+def parse(data: bytes, *, format: Format | None = None, max_size: int = DEFAULT_MAX_DECOMPRESSED) -> Parsed:
+    """Parse any supported blob. Raises ParseError naming the format it tried, where, and a quote of the input."""
+    from leaksleuth.formats.goroutine_text import parse_goroutine_dump
+    from leaksleuth.formats.legacy import parse_count_profile, parse_heap_text
+    from leaksleuth.formats.memstats import parse_expvar, parse_prometheus_text
+    from leaksleuth.formats.pprof import parse_pprof
+
+    compressed = is_gzip(data)
+    detected = format or sniff(data, max_size=max_size)
+    if detected is Format.PPROF:
+        return Parsed(detected, profile=parse_pprof(data, max_size=max_size), compressed=compressed)
+    body = maybe_gunzip(data, max_size)
+    if detected is Format.GOROUTINE_DUMP:
+        return Parsed(detected, dump=parse_goroutine_dump(body), compressed=compressed)
+    if detected is Format.COUNT_TEXT:
+        return Parsed(detected, profile=parse_count_profile(body), compressed=compressed)
+    if detected is Format.HEAP_TEXT:
+        heap = parse_heap_text(body)
+        return Parsed(detected, profile=heap.profile, memstats=heap.memstats, compressed=compressed)
+    if detected is Format.EXPVAR:
+        return Parsed(detected, memstats=parse_expvar(body), compressed=compressed)
+    if detected is Format.PROMETHEUS:
+        return Parsed(detected, memstats=parse_prometheus_text(body), compressed=compressed)
+    raise ParseError(
+        "unrecognised input: not a pprof profile, goroutine dump, debug=1 profile, expvar JSON or /metrics text",
+        offset=0,
+        data=body[:60],
+        hint="leaksleuth reads what net/http/pprof serves: /debug/pprof/{goroutine,heap,goroutineleak,allocs}"
+        "[?debug=1|2], /debug/vars and /metrics",
+    )
+
+
+__all__ = ["Format", "ParseError", "Parsed", "parse", "profile_kind", "sniff"]

@@ -1,0 +1,153 @@
+"""MemStats from expvar ``/debug/vars`` JSON, Prometheus ``/metrics`` text and the heap debug=1 trailer."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from leaksleuth.errors import ParseError
+from leaksleuth.model.memstats import MemStats
+
+# runtime.MemStats field (as printed by expvar and the heap debug=1 trailer) -> MemStats attribute
+GO_FIELDS = {
+    "HeapAlloc": "heap_alloc",
+    "HeapInuse": "heap_inuse",
+    "HeapIdle": "heap_idle",
+    "HeapReleased": "heap_released",
+    "HeapSys": "heap_sys",
+    "HeapObjects": "heap_objects",
+    "TotalAlloc": "total_alloc",
+    "Mallocs": "mallocs",
+    "Frees": "frees",
+    "Sys": "sys",
+    "StackInuse": "stack_inuse",
+    "StackSys": "stack_sys",
+    "GCSys": "gc_sys",
+    "NextGC": "next_gc",
+    "LastGC": "last_gc_ns",
+    "NumGC": "num_gc",
+    "NumForcedGC": "num_forced_gc",
+    "PauseTotalNs": "pause_total_ns",
+    "GCCPUFraction": "gc_cpu_fraction",
+    "MaxRSS": "max_rss_bytes",
+}
+
+# Prometheus metric (client_golang's Go and process collectors) -> MemStats attribute
+PROMETHEUS_METRICS = {
+    "go_memstats_heap_alloc_bytes": "heap_alloc",
+    "go_memstats_heap_inuse_bytes": "heap_inuse",
+    "go_memstats_heap_idle_bytes": "heap_idle",
+    "go_memstats_heap_released_bytes": "heap_released",
+    "go_memstats_heap_sys_bytes": "heap_sys",
+    "go_memstats_heap_objects": "heap_objects",
+    "go_memstats_alloc_bytes_total": "total_alloc",
+    "go_memstats_mallocs_total": "mallocs",
+    "go_memstats_frees_total": "frees",
+    "go_memstats_sys_bytes": "sys",
+    "go_memstats_stack_inuse_bytes": "stack_inuse",
+    "go_memstats_stack_sys_bytes": "stack_sys",
+    "go_memstats_gc_sys_bytes": "gc_sys",
+    "go_memstats_next_gc_bytes": "next_gc",
+    "go_goroutines": "goroutines",
+    "go_threads": "threads",
+    "process_resident_memory_bytes": "rss_bytes",
+    "process_virtual_memory_bytes": "virtual_bytes",
+    "process_open_fds": "open_fds",
+    "process_start_time_seconds": "process_start_seconds",
+    "go_gc_gogc_percent": "",
+    "go_gc_gomemlimit_bytes": "gomemlimit_bytes",
+}
+_FLOAT_FIELDS = {"gc_cpu_fraction", "process_start_seconds"}
+
+
+def _assign(stats: MemStats, attribute: str, value: float) -> None:
+    if not math.isfinite(value):
+        return
+    setattr(stats, attribute, float(value) if attribute in _FLOAT_FIELDS else int(value))
+
+
+def parse_expvar(data: bytes | str) -> MemStats:
+    """``/debug/vars``: a JSON object whose ``memstats`` member is runtime.MemStats."""
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        position = getattr(exc, "pos", None)
+        raise ParseError(f"not JSON ({exc})", offset=position, data=data[:60], format_name="expvar") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("memstats"), dict):
+        raise ParseError("JSON has no 'memstats' object (is expvar imported?)", data=data[:60], format_name="expvar")
+    memstats: dict[str, Any] = document["memstats"]
+    stats = MemStats(source="expvar")
+    for go_name, attribute in GO_FIELDS.items():
+        value = memstats.get(go_name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            _assign(stats, attribute, value)
+    if stats.last_gc_ns == 0:
+        stats.last_gc_ns = None
+    for key, value in document.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            stats.extra[key] = float(value)
+    return stats
+
+
+def parse_memstats_trailer(lines: list[str]) -> MemStats:
+    """The ``# runtime.MemStats`` block at the end of heap debug=1 (``# HeapAlloc = 123``)."""
+    stats = MemStats(source="heap debug=1")
+    for line in lines:
+        name, equals, value = line.lstrip("# ").partition(" = ")
+        if not equals:
+            continue
+        attribute = GO_FIELDS.get(name)
+        if name == "Stack":  # "Stack = inuse / sys"
+            inuse, _, sys = value.partition(" / ")
+            if inuse.isdigit() and sys.isdigit():
+                stats.stack_inuse, stats.stack_sys = int(inuse), int(sys)
+            continue
+        if attribute is None:
+            continue
+        try:
+            _assign(stats, attribute, float(value))
+        except ValueError:
+            continue
+    return stats
+
+
+def parse_prometheus_text(data: bytes | str) -> MemStats:
+    """Prometheus text exposition (``/metrics``), parsed with prometheus_client, mapped onto MemStats."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    stats = MemStats(source="prometheus")
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                attribute = PROMETHEUS_METRICS.get(sample.name)
+                if attribute:
+                    _assign(stats, attribute, sample.value)
+                elif sample.name == "go_info":
+                    stats.go_version = sample.labels.get("version")
+                elif not sample.labels and isinstance(sample.value, int | float):
+                    stats.extra[sample.name] = float(sample.value)
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        bad = _first_bad_line(text)
+        raise ParseError(
+            f"not Prometheus text exposition ({exc})", line=bad[0], data=bad[1], format_name="prometheus"
+        ) from exc
+    if stats.goroutines is None and stats.heap_alloc is None and stats.rss_bytes is None:
+        raise ParseError(
+            "no Go runtime metrics (go_goroutines, go_memstats_*, process_*) in this /metrics output",
+            data=text[:60],
+            format_name="prometheus",
+        )
+    return stats
+
+
+def _first_bad_line(text: str) -> tuple[int, str]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for number, line in enumerate(text.split("\n"), 1):
+        try:
+            list(text_string_to_metric_families(line + "\n"))
+        except (ValueError, TypeError, IndexError, KeyError):
+            return number, line
+    return 1, text[:60]

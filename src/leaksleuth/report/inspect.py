@@ -1,0 +1,87 @@
+"""Render an ``inspect`` summary: a rich overview for people, JSON for machines."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from leaksleuth.analysis.summary import Summary
+from leaksleuth.report.terminal import human_value
+
+
+def to_json(summary: Summary) -> str:
+    return json.dumps(dataclasses.asdict(summary), indent=2, sort_keys=False)
+
+
+def render(summary: Summary, console: Console) -> None:
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("source", summary.source)
+    compressed = " (gzip)" if summary.compressed else ""
+    facts.add_row("format", f"{summary.format}{compressed}, {summary.size:,} bytes")
+    facts.add_row("kind", summary.kind)
+    if summary.sample_types:
+        facts.add_row("sample types", ", ".join(summary.sample_types))
+        facts.add_row("samples", f"{summary.sample_count:,}")
+        units = {t.split("/")[0]: t.split("/")[1] for t in summary.sample_types}
+        facts.add_row("totals", ", ".join(f"{k}={human_value(v, units.get(k, ''))}" for k, v in summary.totals.items()))
+    if summary.period:
+        facts.add_row("period", summary.period)
+    if summary.time_nanos:
+        when = dt.datetime.fromtimestamp(summary.time_nanos / 1e9, tz=dt.UTC)
+        facts.add_row("captured", when.isoformat(timespec="seconds"))
+    if summary.duration_seconds:
+        facts.add_row("duration", f"{summary.duration_seconds:.2f}s")
+    if summary.goroutines is not None:
+        facts.add_row("goroutines", f"{summary.goroutines:,}")
+    if summary.states:
+        facts.add_row("states", ", ".join(f"{state} {count}" for state, count in summary.states.items()))
+    if summary.truncated:
+        facts.add_row("truncated", "[red]yes: the input ends mid-record (the last goroutine/record is partial)[/]")
+    if summary.go_version_hints:
+        facts.add_row("go version", "; ".join(summary.go_version_hints))
+    console.print(facts)
+    if summary.top_stacks:
+        table = Table(title="Top stacks", title_justify="left")
+        for column, justify in (
+            ("count", "right"),
+            ("state", "left"),
+            ("where", "left"),
+            ("created by", "left"),
+        ):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for stack in summary.top_stacks:
+            table.add_row(f"{stack.count:,}", stack.state, f"{stack.function}\n[dim]{stack.site}[/]", stack.created_by)
+        console.print(table)
+    if summary.top_functions:
+        unit = next((t.split("/")[1] for t in summary.sample_types if t.startswith(f"{summary.top_index}/")), "")
+        table = Table(title=f"Top functions by flat {summary.top_index}", title_justify="left")
+        table.add_column("flat", justify="right")
+        table.add_column("flat%", justify="right")
+        table.add_column("function")
+        for function in summary.top_functions:
+            table.add_row(human_value(function.flat, unit), f"{function.flat_pct:.2f}%", function.name)
+        console.print(table)
+    if summary.memstats:
+        table = Table(title="Runtime statistics", title_justify="left")
+        table.add_column("name")
+        table.add_column("value", justify="right")
+        for name, value in summary.memstats.items():
+            table.add_row(name, _stat(name, value))
+        console.print(table)
+    if summary.other_text:
+        console.print("[bold]other text[/]")
+        for line in summary.other_text:
+            console.print(f"  {line}", markup=False)
+
+
+def _stat(name: str, value: Any) -> str:
+    if isinstance(value, int) and (name.endswith(("_bytes", "alloc", "inuse", "idle", "released", "sys", "next_gc"))):
+        return human_value(value, "bytes")
+    return str(value)

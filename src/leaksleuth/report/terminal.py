@@ -1,0 +1,33 @@
+"""Rich rendering helpers shared by the commands' terminal output."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+
+def stdout_console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def human_bytes(value: float) -> str:
+    """``1.50MB`` the way pprof prints sizes (powers of 1024, two decimals)."""
+    sign = "-" if value < 0 else ""
+    value = abs(float(value))
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{sign}{value:.0f}{unit}" if unit == "B" else f"{sign}{value:.2f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_value(value: float, unit: str) -> str:
+    if unit == "bytes":
+        return human_bytes(value)
+    if unit == "nanoseconds":
+        seconds = value / 1e9
+        return f"{seconds:.3g}s" if abs(seconds) >= 1 else f"{value / 1e6:.3g}ms"
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:.3g}"

@@ -1,0 +1,3 @@
+module leaksleuth.test/corpus
+
+go 1.26

@@ -1,0 +1,241 @@
+"""Goroutine dumps (debug=2, panics, SIGQUIT, GOTRACEBACK=system, tracebackancestors) against the runtime's counts."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from leaksleuth.errors import ParseError
+from leaksleuth.formats.goroutine_text import parse_goroutine_dump
+from tests.conftest import CAPTURES, captures
+
+
+def _read(name: str) -> str:
+    return (CAPTURES / name).read_text()
+
+
+def test_every_parked_state_is_recognised() -> None:
+    dump = parse_goroutine_dump(_read("parked.goroutine.debug2.txt"))
+    states = dump.states()
+    for state in (
+        "chan send",
+        "chan receive",
+        "chan send (nil chan)",
+        "chan receive (nil chan)",
+        "select",
+        "select (no cases)",
+        "sync.Mutex.Lock",
+        "sync.RWMutex.Lock",
+        "sync.RWMutex.RLock",
+        "sync.WaitGroup.Wait",
+        "sync.Cond.Wait",
+        "sleep",
+        "IO wait",
+        "syscall",
+        "running",
+    ):
+        assert states[state] >= 1, state
+    locked = [g for g in dump.goroutines if g.locked_to_thread]
+    assert len(locked) == 1 and locked[0].state == "chan receive"
+    main = next(g for g in dump.goroutines if g.id == 1)
+    assert main.parent_id is None and main.created_by is None
+    others = [g for g in dump.goroutines if g.id != 1]
+    assert all(g.parent_id is not None and g.created_by is not None for g in others)
+
+
+def test_elided_frames_of_deep_recursion() -> None:
+    dump = parse_goroutine_dump(_read("parked.goroutine.debug2.txt"))
+    deep = [g for g in dump.goroutines if g.stack.elided > 0]
+    assert len(deep) == 1
+    stack = deep[0].stack
+    assert stack.elided_at == 50 and len(stack.frames) == 100
+    assert stack.frames[0].line != stack.frames[-1].line  # innermost base case vs outermost call
+
+
+def test_inlined_frames_and_closures() -> None:
+    dump = parse_goroutine_dump(_read("parked.goroutine.debug2.txt"))
+    frames = [f for stack in dump.stacks() for f in stack.frames]
+    assert any(f.inlined and f.pc_offset == -1 for f in frames)
+    assert any(".func" in f.function for f in frames)
+
+
+def test_leaked_goroutines_are_marked() -> None:
+    dump = parse_goroutine_dump(_read("parked.goroutineleak.debug2.txt"))
+    leaked = [g for g in dump.goroutines if g.leaked]
+    entry = next(e for e in captures("debug2", "goroutineleak"))
+    assert len(leaked) == entry["leaked"]
+    assert all(not g.state.endswith("(leaked)") for g in dump.goroutines)
+
+
+def test_goroutines_with_the_same_stack_share_one_object() -> None:
+    dump = parse_goroutine_dump(_read("parked.goroutine.debug2.txt"))
+    by_site: dict[tuple[tuple[str, int], ...], set[int]] = {}
+    for goroutine in dump.goroutines:
+        key = (
+            *tuple((f.function, f.line) for f in goroutine.frames),
+            (goroutine.created_by.function, goroutine.created_by.line) if goroutine.created_by else ("", 0),
+        )
+        by_site.setdefault(key, set()).add(id(goroutine.stack))
+    assert all(len(objects) == 1 for objects in by_site.values())
+    assert any(count > 1 for count in dump.stacks().values())
+
+
+def test_system_traceback_headers() -> None:
+    dump = parse_goroutine_dump(_read("panicker.system.txt"))
+    assert all(g.gp and g.gp.startswith("0x") for g in dump.goroutines)
+    assert any(g.m not in (None, "nil") for g in dump.goroutines)
+    assert any(f.function.startswith("runtime.") for g in dump.goroutines for f in g.frames)
+
+
+def test_ancestors() -> None:
+    dump = parse_goroutine_dump(_read("panicker.ancestors.txt"))
+    with_ancestors = [g for g in dump.goroutines if g.ancestors]
+    assert with_ancestors
+    for goroutine in with_ancestors:
+        assert goroutine.ancestors[0].goroutine_id == goroutine.parent_id
+        assert all(a.stack.frames for a in goroutine.ancestors)
+
+
+def test_panic_text_passes_through() -> None:
+    dump = parse_goroutine_dump(_read("panicker.panic.txt"))
+    assert dump.panic_message is not None and dump.panic_message.startswith("panic: ")
+    assert any(line.startswith("[signal SIGSEGV") for line in dump.other_text)
+
+
+def test_sigquit_dump() -> None:
+    dump = parse_goroutine_dump(_read("panicker.sigquit.txt"))
+    assert "SIGQUIT: quit" in dump.other_text
+    assert dump.states()["select (no cases)"] == 1
+
+
+def test_header_variants() -> None:
+    text = (
+        "goroutine 7 gp=0xc000007a40 m=3 mp=0xc000100008 [chan receive (leaked), 12 minutes, locked to thread, "
+        'synctest bubble 4] {handler: /api, "odd key": "v 1"}:\n'
+        "main.worker(0xc000012345, {0x1, 0x2}, ...)\n"
+        "\t/src/app/worker.go:42 +0x1d fp=0xc0000 sp=0xc0001 pc=0x4a4a05\n"
+        "created by main.start in goroutine 1\n"
+        "\t/src/app/main.go:9 +0x25\n"
+        "\n"
+        "goroutine 8 [select (scan)]:\n"
+        "\tgoroutine running on other thread; stack unavailable\n"
+        "\n"
+        "goroutine 9 [chan receive (durable)]:\n"
+        "main.f(...)\n\t/src/a.go:3\n"
+        "...additional frames elided...\n"
+        "created by main.g in goroutine 2\n\t/src/a.go:9 +0x1\n"
+    )
+    dump = parse_goroutine_dump(text)
+    first, second, third = dump.goroutines
+    assert (first.id, first.state, first.wait_minutes, first.locked_to_thread, first.leaked) == (
+        7,
+        "chan receive",
+        12,
+        True,
+        True,
+    )
+    assert (first.gp, first.m, first.synctest_bubble) == ("0xc000007a40", "3", 4)
+    assert first.labels == (("handler", "/api"), ("odd key", "v 1"))
+    assert first.frames[0].site() == "/src/app/worker.go:42" and first.frames[0].pc_offset == 0x1D
+    assert first.args == ("0xc000012345, {0x1, 0x2}, ...",)
+    assert first.parent_id == 1
+    assert second.stack_unavailable and second.scan and second.state == "select"
+    assert third.durable and third.stack.elided == -1 and not dump.truncated
+
+
+def test_wait_minutes_and_crlf() -> None:
+    text = (
+        "goroutine 3 [chan send, 1439 minutes]:\r\nmain.leak(...)\r\n\t/x/m.go:10\r\n"
+        "created by main.main in goroutine 1\r\n\t/x/m.go:14 +0x1f\r\n"
+    )
+    (goroutine,) = parse_goroutine_dump(text).goroutines
+    assert goroutine.wait_minutes == 1439 and goroutine.frames[0].line == 10
+
+
+def test_not_a_dump() -> None:
+    with pytest.raises(ParseError, match="no goroutines") as caught:
+        parse_goroutine_dump(b"hello world\nthis is not a dump\n")
+    assert "hello world" in str(caught.value)
+
+
+# ---- truncation and fuzzing ------------------------------------------------------------------------------------
+
+_FULL_TEXT = _read("parked.goroutine.debug2.txt")
+_FULL = parse_goroutine_dump(_FULL_TEXT)
+
+
+def _same(a: object, b: object) -> bool:
+    return repr(a) == repr(b)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, len(_FULL_TEXT) - 1))
+def test_any_prefix_keeps_complete_goroutines_and_flags_the_last(cut: int) -> None:
+    prefix = _FULL_TEXT[:cut]
+    try:
+        dump = parse_goroutine_dump(prefix)
+    except ParseError:
+        assert "goroutine" not in prefix[prefix.find("\n") + 1 :] or prefix.count("\n") < 2
+        return
+    parsed = dump.goroutines
+    assert parsed, prefix
+    for got, want in zip(parsed[:-1], _FULL.goroutines, strict=False):
+        assert _same(got, want)
+    last = parsed[-1]
+    full_last = _FULL.goroutines[len(parsed) - 1]
+    assert last.truncated or _same(last, full_last)
+    assert dump.truncated == last.truncated or not _same(last, full_last)
+
+
+def test_cut_inside_a_header_keeps_the_id() -> None:
+    third = _FULL.goroutines[2]
+    at = _FULL_TEXT.index(f"\n\ngoroutine {third.id} [") + 2
+    dump = parse_goroutine_dump(_FULL_TEXT[: at + len(f"goroutine {third.id} [c")])
+    assert dump.truncated and dump.goroutines[-1].id == third.id and dump.goroutines[-1].truncated
+    assert len(dump.goroutines) == 3 and not dump.goroutines[1].truncated
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_fuzz_text(text: str) -> None:
+    try:
+        dump = parse_goroutine_dump(text)
+    except ParseError:
+        return
+    for goroutine in dump.goroutines:
+        assert goroutine.id >= 0
+
+
+_LINES = _FULL_TEXT.split("\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_LINES), max_size=60), st.lists(st.text(max_size=20), max_size=5))
+def test_fuzz_shuffled_dump_lines(lines: list[str], noise: list[str]) -> None:
+    with contextlib.suppress(ParseError):
+        parse_goroutine_dump("\n".join(lines + noise))
+
+
+def test_synctest_bubble_and_durable_states() -> None:
+    dump = parse_goroutine_dump(_read("bubble.goroutine.stack.txt"))
+    in_bubble = [g for g in dump.goroutines if g.synctest_bubble == 1]
+    assert len(in_bubble) >= 8
+    assert sum(g.durable for g in dump.goroutines) == 7
+    assert all(not g.state.endswith(")") or "(" in g.state for g in dump.goroutines)
+
+
+def test_header_labels_from_a_real_dump() -> None:
+    dump = parse_goroutine_dump(_read("parked.goroutine.labels.debug2.txt"))
+    labelled = [g for g in dump.goroutines if g.labels]
+    assert len(labelled) == 3
+    assert dict(labelled[0].labels) == {"peer": "10.0.0.7:443", "role": "sender"}
+
+
+def test_extra_blank_lines_between_goroutines() -> None:
+    text = "\n\n\ngoroutine 1 [running]:\nmain.main()\n\t/a.go:3 +0x1\n\n\n\n\ngoroutine 2 [sleep]:\ntime.Sleep(0x1)\n"
+    text += "\t/t.go:9 +0x2\ncreated by main.main in goroutine 1\n\t/a.go:2 +0x3\n"
+    dump = parse_goroutine_dump(text)
+    assert [g.id for g in dump.goroutines] == [1, 2] and not dump.other_text and not dump.truncated

@@ -1,0 +1,60 @@
+"""expvar /debug/vars, Prometheus /metrics and the heap trailer all land on the same MemStats fields."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leaksleuth.errors import ParseError
+from leaksleuth.formats.memstats import parse_expvar, parse_prometheus_text
+from tests.conftest import CAPTURES, captures, ids
+
+EXPVAR = captures("expvar")
+PROMETHEUS = captures("prometheus")
+
+
+@pytest.mark.parametrize("entry", EXPVAR, ids=ids(EXPVAR))
+def test_expvar(entry: dict[str, object]) -> None:
+    data = (CAPTURES / str(entry["file"])).read_bytes()
+    stats = parse_expvar(data)
+    raw = json.loads(data)["memstats"]
+    assert stats.heap_alloc == raw["HeapAlloc"] and stats.heap_inuse == raw["HeapInuse"]
+    assert stats.next_gc == raw["NextGC"] and stats.num_gc == raw["NumGC"]
+    assert stats.sys == raw["Sys"] and stats.source == "expvar"
+
+
+@pytest.mark.parametrize("entry", PROMETHEUS, ids=ids(PROMETHEUS))
+def test_prometheus(entry: dict[str, object]) -> None:
+    stats = parse_prometheus_text((CAPTURES / str(entry["file"])).read_bytes())
+    assert stats.goroutines is not None and stats.goroutines > 0
+    assert stats.heap_alloc and stats.heap_inuse and stats.rss_bytes and stats.next_gc
+    assert stats.process_start_seconds and stats.process_start_seconds > 1.6e9
+    assert stats.go_version and stats.go_version.startswith("go1.")
+    if entry.get("goroutines") is not None:
+        assert stats.goroutines == entry["goroutines"]
+
+
+def test_prometheus_errors_name_the_line() -> None:
+    with pytest.raises(ParseError, match="line 2"):
+        parse_prometheus_text("go_goroutines 3\nbroken{ 1 2 3\n")
+    with pytest.raises(ParseError, match="no Go runtime metrics"):
+        parse_prometheus_text("http_requests_total 3\n")
+
+
+def test_expvar_errors() -> None:
+    with pytest.raises(ParseError, match="not JSON"):
+        parse_expvar(b"{nope")
+    with pytest.raises(ParseError, match="memstats"):
+        parse_expvar(b'{"cmdline": []}')
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_fuzz(text: str) -> None:
+    for parser in (parse_expvar, parse_prometheus_text):
+        with contextlib.suppress(ParseError):
+            parser(text)

@@ -1,0 +1,105 @@
+"""sniff() names every captured format; load() reads files, bytes and URLs; inspect renders them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from leaksleuth.cli.main import main
+from leaksleuth.collect.load import load
+from leaksleuth.errors import FetchError, InputTooLargeError, ParseError
+from leaksleuth.formats import Format, parse, sniff
+from tests.conftest import CAPTURES, captures, ids
+
+EXPECTED = {
+    "proto": Format.PPROF,
+    "debug2": Format.GOROUTINE_DUMP,
+    "panic": Format.GOROUTINE_DUMP,
+    "expvar": Format.EXPVAR,
+    "prometheus": Format.PROMETHEUS,
+}
+ALL = captures()
+
+
+@pytest.mark.parametrize("entry", ALL, ids=ids(ALL))
+def test_sniff_every_capture(entry: dict[str, str]) -> None:
+    data = (CAPTURES / entry["file"]).read_bytes()
+    expected = EXPECTED.get(entry["format"])
+    if entry["format"] == "debug1":
+        expected = Format.HEAP_TEXT if entry["kind"] == "heap" else Format.COUNT_TEXT
+    assert sniff(data) == expected
+    if not data.startswith(b"\x1f\x8b"):
+        assert sniff(gzip.compress(data)) == expected
+    assert parse(data).format == expected
+
+
+@pytest.mark.parametrize("blob", [b"", b"hello", b"\x00\x01\x02garbage", b"<html><body>404</body></html>"])
+def test_unknown_input_is_a_parse_error(blob: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse(blob)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path.startswith("/debug/pprof/goroutine"):
+            body = (CAPTURES / "parked.goroutine.debug2.txt").read_bytes()
+            self.send_response(200)
+        elif self.path == "/huge":
+            body = b"x" * (3 << 20)
+            self.send_response(200)
+        else:
+            body = b"404 page not found\n"
+            self.send_response(404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_load_base_url_fetches_the_goroutine_dump(server: str) -> None:
+    loaded = load(server)
+    assert loaded.source.endswith("/debug/pprof/goroutine?debug=2")
+    assert loaded.parsed.dump is not None and len(loaded.parsed.dump.goroutines) == 33
+
+
+def test_load_http_errors(server: str) -> None:
+    with pytest.raises(FetchError, match="HTTP 404") as caught:
+        load(server + "/debug/pprof/heap")
+    assert caught.value.hint and "net/http/pprof" in caught.value.hint
+    with pytest.raises(InputTooLargeError):
+        load(server + "/huge", max_size=1 << 20)
+    with pytest.raises(FetchError, match="ConnectError"):
+        load("http://127.0.0.1:9/debug/pprof/heap", timeout=2)
+
+
+def test_inspect_cli_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(CAPTURES / "parked.goroutine.debug2.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "goroutines" in out and "chan send" in out
+    assert main(["inspect", "--json", str(CAPTURES / "heapkinds.heap.pb.gz")]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["kind"] == "heap" and document["sample_count"] > 0
+    assert document["top_index"] == "inuse_space" and document["top_functions"]
+
+
+def test_inspect_cli_errors(capsys: pytest.CaptureFixture[str], tmp_path: object) -> None:
+    assert main(["inspect", "/does/not/exist"]) == 1
+    assert "cannot read /does/not/exist" in capsys.readouterr().err
+    assert main(["inspect", "--no-such-flag", "x"]) == 2
