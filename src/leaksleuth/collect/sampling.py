@@ -1,0 +1,109 @@
+"""Take several snapshots of one URL over time (``--every 10s --count 6``), or read several files as a series."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from leaksleuth.collect.load import Loaded, is_url, load
+from leaksleuth.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """``10s``, ``1.5m``, ``250ms``, ``2h`` or plain seconds -> seconds (like Prometheus and kubectl flags)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(f"invalid duration {text!r}", hint="use e.g. 10s, 500ms, 2m, 1h")
+    value = float(match.group(1))
+    return value * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}[match.group(2)]
+
+
+@dataclass(slots=True)
+class Snapshot:
+    loaded: Loaded
+    taken_at: float  # seconds since the epoch: the profile's own timestamp when it has one, else fetch time
+
+
+def snapshot_time(loaded: Loaded, fallback: float) -> float:
+    profile = loaded.parsed.profile
+    if profile is not None and profile.time_nanos:
+        return profile.time_nanos / 1e9
+    return fallback
+
+
+def sample(
+    url: str,
+    *,
+    every: float,
+    count: int,
+    default_path: str,
+    timeout: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+    on_snapshot: Callable[[int, Snapshot], None] | None = None,
+) -> list[Snapshot]:
+    """Fetch ``url`` ``count`` times, ``every`` seconds apart (bounded: exactly ``count`` requests)."""
+    if count < 1:
+        raise ConfigError("--count must be at least 1")
+    if every < 0:
+        raise ConfigError("--every must not be negative")
+    snapshots: list[Snapshot] = []
+    for index in range(count):
+        started = clock()
+        loaded = load(url, timeout=timeout, default_path=default_path)
+        snap = Snapshot(loaded, started)
+        snapshots.append(snap)
+        if on_snapshot is not None:
+            on_snapshot(index, snap)
+        if index + 1 < count:
+            sleep(max(0.0, every - (clock() - started)))
+    return snapshots
+
+
+def read_series(sources: Sequence[str], *, default_path: str, timeout: float = 30.0) -> list[Snapshot]:
+    """Load each source once as a series in time order.
+
+    Profiles carry their capture time: when every source has one, they are sorted by it. Otherwise (dumps, text)
+    the given order is the time order, timed by file modification times when those agree with it.
+    """
+    loaded = [load(source, timeout=timeout, default_path=default_path) for source in sources]
+    stamps = [snapshot_time(item, 0.0) for item in loaded]
+    if all(stamps):
+        return sorted(
+            (Snapshot(item, stamp) for item, stamp in zip(loaded, stamps, strict=True)), key=lambda s: s.taken_at
+        )
+    mtimes = [_mtime(source) for source in sources]
+    known = [t for t in mtimes if t is not None]
+    if len(known) == len(mtimes) and all(b >= a for a, b in itertools.pairwise(known)):
+        times = known
+    else:
+        now = time.time()
+        times = [now - (len(sources) - i) for i in range(len(sources))]
+    return [Snapshot(item, t) for item, t in zip(loaded, times, strict=True)]
+
+
+def _mtime(source: str) -> float | None:
+    if is_url(source):
+        return None
+    try:
+        return Path(source).stat().st_mtime
+    except OSError:
+        return None
+
+
+def iter_sources(
+    sources: Sequence[str], every: float | None, count: int | None, *, default_path: str, timeout: float = 30.0
+) -> Iterator[Snapshot]:
+    """Either sample one URL repeatedly (--every/--count) or read the given sources as a series."""
+    if every is not None or count is not None:
+        if len(sources) != 1 or not is_url(sources[0]):
+            raise ConfigError("--every/--count sample one URL; give exactly one http(s):// source")
+        yield from sample(sources[0], every=every or 10.0, count=count or 6, default_path=default_path, timeout=timeout)
+        return
+    yield from read_series(sources, default_path=default_path, timeout=timeout)

@@ -1,0 +1,83 @@
+"""Suspects and the ``leaksleuth/report@1`` document (ARCHITECTURE.md: a stable contract other tools parse)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA = "leaksleuth/report@1"
+SuspectKind = Literal["goroutine", "heap"]
+TargetStatus = Literal["ok", "unreachable", "error"]
+
+
+@dataclass(slots=True)
+class Suspect:
+    """One thing that probably leaks, named by the user-code line to fix.
+
+    For goroutines ``file``/``line`` is the blocking frame in user code; for heap, the allocation line in user
+    code. ``confidence`` is 0–1; a healthy target has no suspect at or above 0.5.
+    """
+
+    kind: SuspectKind
+    category: str  # a slug: "chan-send", "http-body-not-closed", "map-growth", …
+    function: str
+    file: str
+    line: int
+    confidence: float
+    summary: str  # one line a person understands
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "category": self.category,
+            "function": self.function,
+            "file": self.file,
+            "line": self.line,
+            "confidence": round(float(self.confidence), 3),
+            "summary": self.summary,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass(slots=True)
+class TargetReport:
+    target: str
+    status: TargetStatus = "ok"
+    snapshots: int = 0
+    error: str | None = None
+    suspects: list[Suspect] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # command-specific members (buckets, service, series…)
+
+    def sort(self) -> None:
+        self.suspects.sort(key=lambda s: (-s.confidence, s.kind, s.file, s.line))
+
+    def to_json(self) -> dict[str, Any]:
+        self.sort()
+        document: dict[str, Any] = {
+            "target": self.target,
+            "status": self.status,
+            "snapshots": self.snapshots,
+            "error": self.error,
+            "suspects": [s.to_json() for s in self.suspects],
+        }
+        document.update(self.extra)
+        return document
+
+
+@dataclass(slots=True)
+class Report:
+    targets: list[TargetReport] = field(default_factory=list)
+    generated_at: dt.datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        when = self.generated_at or dt.datetime.now(dt.UTC)
+        return {
+            "schema": SCHEMA,
+            "generated_at": when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "targets": [t.to_json() for t in self.targets],
+        }
+
+    def max_confidence(self) -> float:
+        return max((s.confidence for t in self.targets for s in t.suspects), default=0.0)
