@@ -7,6 +7,7 @@ import sys
 import typer
 
 from leaksleuth import __version__
+from leaksleuth.cli import goroutines as goroutines_command
 from leaksleuth.cli import inspect as inspect_command
 from leaksleuth.errors import ConfigError, LeaksleuthError
 
@@ -36,6 +37,7 @@ def _root(
 
 
 app.command("inspect")(inspect_command.command)
+app.command("goroutines")(goroutines_command.command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
-
-import httpx
 
 from leaksleuth.errors import FetchError, InputTooLargeError, LeaksleuthError
 from leaksleuth.formats import Format, Parsed, parse
 from leaksleuth.formats.compression import DEFAULT_MAX_DECOMPRESSED
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_BODY = 256 << 20  # compressed/raw bytes accepted from one response or file
@@ -45,6 +47,8 @@ def fetch(
     client: httpx.Client | None = None,
 ) -> bytes:
     """GET ``url`` and return the body; refuses bodies over ``max_body`` bytes while streaming."""
+    import httpx  # lazy: reading files should not pay for the HTTP stack
+
     own = client is None
     session = client or httpx.Client(timeout=timeout, follow_redirects=True)
     try:

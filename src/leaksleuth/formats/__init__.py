@@ -8,12 +8,15 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from leaksleuth.errors import ParseError
 from leaksleuth.formats.compression import DEFAULT_MAX_DECOMPRESSED, is_gzip, maybe_gunzip
 from leaksleuth.model.goroutines import GoroutineDump
 from leaksleuth.model.memstats import MemStats
-from leaksleuth.model.profile import Profile
+
+if TYPE_CHECKING:
+    from leaksleuth.model.profile import Profile
 
 
 class Format(enum.StrEnum):

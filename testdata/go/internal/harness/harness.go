@@ -31,6 +31,11 @@ import (
 // Addr is the -addr flag shared by all servers. Port 0 picks a free port.
 var Addr = flag.String("addr", "127.0.0.1:0", "listen address (host:port, port 0 = any free port)")
 
+var listening string
+
+// Listening returns the bound host:port once Serve has run (programs that call themselves need it).
+func Listening() string { return listening }
+
 // Serve binds Addr, prints the LISTEN line and serves in a background
 // goroutine. It exits the process if the address cannot be bound, because a
 // fixture server that is not listening is useless.
@@ -45,6 +50,7 @@ func Serve() {
 		Handler:           countingHandler(http.DefaultServeMux),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
+	listening = ln.Addr().String()
 	fmt.Printf("LISTEN %s\n", ln.Addr())
 	go func() {
 		if err := srv.Serve(ln); err != nil {

@@ -1,0 +1,316 @@
+"""From goroutine buckets to ranked leak suspects: evidence, fused into one confidence.
+
+Evidence (each a weight in [0, 1], fused with a noisy-OR so independent signals reinforce each other):
+
+- runtime-proven: the goroutineleak profile or ``(leaked)`` lists the bucket (Go >= 1.26): the runtime proved the
+  goroutines can never run again.
+- growth: the bucket's count grows across snapshots of one instance (Theil–Sen + Mann–Kendall on the newest
+  segment after a restart), persistently, without flattening out, and not merely in step with load.
+- long-wait: goroutines parked on a channel, lock, WaitGroup or Cond for many minutes. Alone this is what an idle
+  worker pool looks like, so it stays below 0.5 unless something else agrees.
+- signature: known patterns with advice (net/http ``persistConn`` loops = response bodies not closed, ticker loops,
+  goroutine-per-message pile-ups).
+- peer-outlier: the same bucket is far larger here than on the other instances of the service.
+
+Healthy look-alikes stay quiet: a stable idle pool has no growth; a burst that returns has no monotonic trend; server
+connection goroutines follow open connections (load); fixed background loops do not grow.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from leaksleuth.analysis import trend
+from leaksleuth.analysis.goroutine_signatures import advice_for, match_signature
+from leaksleuth.analysis.goroutines import BLOCKING_CLASSES, Bucket, GoroutineSnapshot, History, histories
+from leaksleuth.model.goroutines import Frame
+from leaksleuth.model.report import Suspect
+
+SourceLine = Callable[[str, int], str | None]
+
+
+@dataclass(slots=True)
+class Options:
+    min_growth: int = 5  # goroutines: smaller increases are noise whatever the statistics say
+    long_wait_minutes: int = 10
+    ignore_functions: tuple[str, ...] = ()  # regexes on any frame's function (goleak's IgnoreTopFunction, widened)
+    ignore_created_by: tuple[str, ...] = ()  # regexes on the creator function (goleak's IgnoreCreatedBy)
+    report_threshold: float = 0.2  # suspects below this are not reported
+
+
+@dataclass(slots=True)
+class Evidence:
+    kind: str
+    weight: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def restart_points(snapshots: Sequence[GoroutineSnapshot]) -> list[bool]:
+    """Where the process restarted: goroutine ids only grow within one process."""
+    flags = [False] * len(snapshots)
+    previous: int | None = None
+    for index, snapshot in enumerate(snapshots):
+        current = snapshot.max_goroutine_id
+        if previous is not None and current is not None and current < previous:
+            flags[index] = True
+        previous = current if current is not None else previous
+    return flags
+
+
+def _load_series(snapshots: Sequence[GoroutineSnapshot]) -> list[int]:
+    """Open server connections per snapshot (net/http's one goroutine per connection): a proxy for load."""
+    return [
+        sum(b.count for b in s.buckets.values() if any(f.function == "net/http.(*conn).serve" for f in b.frames))
+        for s in snapshots
+    ]
+
+
+def _ignored(bucket: Bucket, options: Options) -> bool:
+    if bucket.state_class in ("runtime-internal", "running") or not bucket.frames:
+        return True
+    if any(f.function.startswith("runtime/pprof.") for f in bucket.frames):
+        return True  # the goroutine writing this very profile
+    if options.ignore_functions and any(
+        re.search(p, f.function) for p in options.ignore_functions for f in bucket.frames
+    ):
+        return True
+    creator = bucket.created_by
+    return bool(
+        creator is not None
+        and options.ignore_created_by
+        and any(re.search(p, creator.function) for p in options.ignore_created_by)
+    )
+
+
+def _growth(history: History, start: int, load: list[int], options: Options) -> Evidence | None:
+    counts = history.counts[start:]
+    times = history.times[start:]
+    if len(counts) < 4:
+        return None
+    fitted = trend.analyze(times, counts, floor=float(max(options.min_growth, 1)))
+    detail: dict[str, Any] = {
+        "from": counts[0],
+        "to": counts[-1],
+        "snapshots": len(counts),
+        "seconds": round(times[-1] - times[0], 1),
+        "slope_per_minute": round(fitted.slope * 60, 2),
+        "p_value": float(f"{fitted.p_value:.3g}"),
+        "tau": round(fitted.tau, 3),
+        "rising_steps": round(fitted.rising_steps, 2),
+        "plateaued": fitted.plateaued,
+    }
+    if not fitted.significant or fitted.growth < options.min_growth or fitted.rising_steps < 0.6:
+        return None
+    significance = min(1.0, max(0.0, (-math.log10(max(fitted.p_value, 1e-300)) - 1.3) / 2.0))
+    persistence = max(0.0, (fitted.rising_steps - 0.6) / 0.4)
+    magnitude = min(1.0, max(0.0, fitted.relative_growth))
+    weight = min(0.95, 0.5 + 0.3 * significance + 0.1 * persistence + 0.1 * magnitude)
+    if fitted.plateaued:
+        weight *= 0.3
+        detail["discount"] = "growth has flattened out (warm-up or bounded)"
+    load_window = load[start:]
+    if _follows_load(counts, load_window):
+        weight *= 0.3
+        detail["discount"] = "count moves with open server connections (load)"
+    return Evidence("growth", weight, detail)
+
+
+def _follows_load(counts: list[int], load: list[int]) -> bool:
+    """The bucket moves with open server connections, down as well as up.
+
+    Rising together proves nothing (a per-request leak rises with traffic too); a leak never comes back down, so
+    only a bucket that shrinks when the load shrinks is load-proportional.
+    """
+    if len(load) < 4 or max(load) == min(load):
+        return False
+    load_array = np.asarray(load, dtype=float)
+    count_array = np.asarray(counts, dtype=float)
+    load_drops = np.diff(load_array) < -0.1 * max(load_array.max(), 1.0)
+    if not np.any(load_drops):
+        return False
+    followed = np.diff(count_array)[load_drops] < 0
+    correlation = float(np.corrcoef(count_array, load_array)[0, 1])
+    return correlation > 0.9 and bool(np.all(followed))
+
+
+def _long_wait(bucket: Bucket, options: Options) -> Evidence | None:
+    if bucket.wait_max is None or bucket.wait_max < options.long_wait_minutes:
+        return None
+    if bucket.state_class not in BLOCKING_CLASSES:
+        return None
+    weight = 0.35 if bucket.wait_max >= 60 else 0.25
+    return Evidence("long-wait", weight, {"wait_minutes": [bucket.wait_min, bucket.wait_max]})
+
+
+def _peer_outlier(key: str, count: int, peers: Sequence[dict[str, int]]) -> Evidence | None:
+    if len(peers) < 2:
+        return None
+    others = [p.get(key, 0) for p in peers]
+    median = statistics.median(others)
+    if count < 3 * median + 10:
+        return None
+    ratio = count / max(median, 1.0)
+    weight = 0.65 if ratio >= 10 else 0.5
+    return Evidence("peer-outlier", weight, {"count": count, "peer_median": median, "peers": len(peers)})
+
+
+def fuse(weights: Sequence[float]) -> float:
+    """Noisy-OR: independent signals reinforce each other; never exceeds 1."""
+    miss = 1.0
+    for weight in weights:
+        miss *= 1.0 - max(0.0, min(1.0, weight))
+    return 1.0 - miss
+
+
+def evaluate(
+    snapshots: Sequence[GoroutineSnapshot],
+    *,
+    options: Options | None = None,
+    peers: Sequence[GoroutineSnapshot] = (),
+    source_line: SourceLine | None = None,
+) -> tuple[list[Suspect], list[History]]:
+    """Suspects (sorted, highest confidence first) and the bucket histories behind them."""
+    options = options or Options()
+    if not snapshots:
+        return [], []
+    all_histories = histories(snapshots)
+    restarts = restart_points(snapshots)
+    start = trend.last_segment([s.taken_at for s in snapshots], restarts)
+    load = _load_series(snapshots)
+    peer_counts = [_counts_by_key(p) for p in peers]
+    suspects: list[Suspect] = []
+    for history in all_histories:
+        bucket = history.latest
+        if _ignored(bucket, options) or history.counts[-1] == 0:
+            continue
+        evidence = _collect(history, start, load, peer_counts, options, source_line)
+        confidence = fuse([e.weight for e in evidence])
+        if confidence < options.report_threshold:
+            continue
+        suspects.append(_suspect(history, evidence, confidence, restarted=start > 0, source_line=source_line))
+    suspects = _merge_signatures(suspects)
+    suspects.sort(key=lambda s: (-s.confidence, -int(s.evidence.get("count", 0)), s.file, s.line))
+    return suspects, all_histories
+
+
+def _counts_by_key(snapshot: GoroutineSnapshot) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for bucket in snapshot.buckets.values():
+        counts[bucket.key] = counts.get(bucket.key, 0) + bucket.count
+    return counts
+
+
+def _collect(
+    history: History,
+    start: int,
+    load: list[int],
+    peer_counts: list[dict[str, int]],
+    options: Options,
+    source_line: SourceLine | None,
+) -> list[Evidence]:
+    bucket = history.latest
+    evidence: list[Evidence] = []
+    if bucket.leaked:
+        weight = 0.95 if bucket.leaked >= 3 else 0.9
+        evidence.append(Evidence("runtime-proven", weight, {"leaked": bucket.leaked}))
+    growth = _growth(history, start, load, options)
+    if growth is not None:
+        evidence.append(growth)
+    wait = _long_wait(bucket, options)
+    if wait is not None:
+        evidence.append(wait)
+    signature = match_signature(bucket, history.counts, source_line)
+    if signature is not None:
+        evidence.append(Evidence("signature", signature.weight, {"name": signature.name}))
+    peer = _peer_outlier(history.key, history.counts[-1], peer_counts)
+    if peer is not None:
+        evidence.append(peer)
+    if _server_connection(bucket):
+        for item in evidence:
+            if item.kind in ("growth", "peer-outlier", "long-wait"):
+                item.weight *= 0.2  # one goroutine per open connection is how net/http serves
+                item.detail["discount"] = "server connection goroutines follow open connections"
+    return evidence
+
+
+def _server_connection(bucket: Bucket) -> bool:
+    return any(f.function == "net/http.(*conn).serve" for f in bucket.frames)
+
+
+def _site(frame: Frame | None) -> str:
+    return f"{frame.file_base}:{frame.line}" if frame else "?"
+
+
+def _suspect(
+    history: History, evidence: list[Evidence], confidence: float, *, restarted: bool, source_line: SourceLine | None
+) -> Suspect:
+    bucket = history.latest
+    blocking = bucket.blocking
+    signature = next((e.detail["name"] for e in evidence if e.kind == "signature"), None)
+    category = signature or bucket.state_class
+    count = history.counts[-1]
+    state = bucket.states.most_common(1)[0][0] if bucket.states else bucket.state_class.replace("-", " ")
+    parts = [f"{count} goroutine{'s' if count != 1 else ''} blocked in {state} at {_site(blocking)}"]
+    if bucket.created_by is not None:
+        parts[0] += f", created by {bucket.created_by.short_function} ({_site(bucket.created_by)})"
+    growth = next((e for e in evidence if e.kind == "growth"), None)
+    if growth is not None:
+        parts.append(f"+{growth.detail['to'] - growth.detail['from']} in {growth.detail['seconds']:g}s")
+    if bucket.leaked:
+        parts.append(f"{bucket.leaked} proven leaked by the runtime")
+    wait = next((e for e in evidence if e.kind == "long-wait"), None)
+    if wait is not None:
+        parts.append(f"waiting up to {bucket.wait_max} min")
+    details: dict[str, Any] = {
+        "count": count,
+        "state": bucket.state_class,
+        "states": dict(bucket.states),
+        "wait_minutes": [bucket.wait_min, bucket.wait_max] if bucket.wait_max is not None else None,
+        "created_by": f"{bucket.created_by.function} {bucket.created_by.site()}" if bucket.created_by else None,
+        "parents": [gid for gid, _ in bucket.parents.most_common(3)],
+        "goroutine_ids": bucket.goroutine_ids,
+        "series": history.counts,
+        "used": [e.kind for e in evidence],
+        "weights": {e.kind: round(e.weight, 3) for e in evidence},
+        "advice": advice_for(category),
+        "restart_seen": restarted,
+        "bucket": history.key,
+    }
+    for item in evidence:
+        if item.detail:
+            details[item.kind] = item.detail
+    return Suspect(
+        kind="goroutine",
+        category=category,
+        function=blocking.function if blocking else "",
+        file=blocking.file if blocking else "",
+        line=blocking.line if blocking else 0,
+        confidence=round(confidence, 3),
+        summary="; ".join(parts),
+        evidence=details,
+    )
+
+
+def _merge_signatures(suspects: list[Suspect]) -> list[Suspect]:
+    """net/http's read and write loops are one problem: keep the stronger suspect and add the other's count."""
+    merged: dict[str, Suspect] = {}
+    rest: list[Suspect] = []
+    for suspect in suspects:
+        if suspect.category != "http-body-not-closed":
+            rest.append(suspect)
+            continue
+        kept = merged.get(suspect.category)
+        if kept is None:
+            merged[suspect.category] = suspect
+            continue
+        stronger, weaker = (kept, suspect) if kept.confidence >= suspect.confidence else (suspect, kept)
+        stronger.evidence["related_count"] = stronger.evidence.get("related_count", 0) + weaker.evidence["count"]
+        merged[suspect.category] = stronger
+    return rest + list(merged.values())

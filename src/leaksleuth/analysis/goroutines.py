@@ -1,0 +1,381 @@
+"""Goroutine buckets: group goroutines that are stuck in the same place, from any goroutine source.
+
+Sources differ in what they carry: a debug=2 dump has states, wait minutes, creators and parent ids but hides
+runtime frames; a proto / debug=1 profile has counts and runtime frames but no states. Both become a
+``GoroutineSnapshot`` of ``Bucket``s whose key is stable across formats, replicas and redeploys: function names and
+file base names of the frames below the runtime's parking plumbing (line numbers move with every deploy).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from leaksleuth.model.goroutines import Frame, Goroutine, GoroutineDump, Stack
+
+if TYPE_CHECKING:
+    from leaksleuth.model.profile import Profile
+
+# Top-level directories of the Go standard library: a frame is "stdlib" when its package starts with one of these
+# (and the first path element has no dot, so "github.com/…" and "example.com/x" are user code; "main" is user code).
+_STDLIB_TOP = frozenset(
+    "archive bufio bytes cmp compress container context crypto database debug embed encoding errors expvar flag fmt "
+    "go hash html image index internal io iter log maps math mime net os path plugin reflect regexp runtime slices "
+    "sort strconv strings structs sync syscall testing text time unicode unique unsafe vendor weak".split()
+)
+_GENERIC_SHAPE = re.compile(r"\[[^\]]*\]")
+_POINTER = re.compile(r"0x[0-9a-f]{6,}")
+
+
+class Similarity(enum.StrEnum):
+    """How alike two goroutines must be to share a bucket (panicparse's levels)."""
+
+    EXACT = "exact"  # same frames, lines and argument values
+    ANY_POINTER = "any-pointer"  # same frames and lines; pointer-looking arguments may differ
+    ANY_VALUE = "any-value"  # same frames and lines; arguments ignored (the default)
+
+
+def is_stdlib(function: str) -> bool:
+    package = Frame(function, "", 0).package
+    first = package.split("/", 1)[0]
+    return "." not in first and first in _STDLIB_TOP
+
+
+def is_runtime(function: str) -> bool:
+    return function.startswith(("runtime.", "runtime/internal/", "internal/runtime/"))
+
+
+def normalize_function(name: str) -> str:
+    """Generic shapes differ by format (``F[go.shape.int]`` in protos, ``F[...]`` in dumps): compare as ``[...]``."""
+    return _GENERIC_SHAPE.sub("[...]", name) if "[" in name else name
+
+
+def strip_plumbing(frames: tuple[Frame, ...]) -> tuple[Frame, ...]:
+    """Drop the runtime's parking frames at the top and ``runtime.goexit`` at the bottom (protos show them)."""
+    start = 0
+    while start < len(frames) - 1 and is_runtime(frames[start].function):
+        start += 1
+    end = len(frames)
+    while end > start + 1 and frames[end - 1].function in ("runtime.goexit", "runtime.main"):
+        end -= 1
+    return frames[start:end]
+
+
+# packages that only carry a blocked goroutine to its parking spot: never "the line to fix"
+_PLUMBING_TOP = frozenset({"runtime", "internal", "sync", "syscall", "os", "io", "bufio", "time", "context"})
+
+
+def blocking_frame(frames: tuple[Frame, ...]) -> Frame | None:
+    """The first frame in user code (the line to fix); for stdlib-only stacks (net/http's connection loops), the
+    first frame above the generic plumbing (runtime, sync, io, net's file descriptors…)."""
+    for frame in frames:
+        if not is_stdlib(frame.function):
+            return frame
+    for frame in frames:
+        package = frame.package
+        if package != "net" and package.split("/", 1)[0] not in _PLUMBING_TOP:
+            return frame
+    return frames[0] if frames else None
+
+
+_KEY_FRAMES = 16  # deep stacks are cut differently by dumps (elided middle) and protos (outermost dropped)
+
+
+def stable_key(frames: Iterable[Frame]) -> str:
+    """Function names + file base names of the innermost frames: lines up across replicas and redeploys."""
+    return "|".join(f"{normalize_function(f.function)}@{f.file_base}" for f in list(frames)[:_KEY_FRAMES])
+
+
+# ---- state classification ----------------------------------------------------------------------------------------
+
+_STATE_CLASSES = {
+    "chan send": "chan-send",
+    "chan receive": "chan-receive",
+    "chan send (nil chan)": "nil-chan-send",
+    "chan receive (nil chan)": "nil-chan-receive",
+    "select": "select",
+    "select (no cases)": "select-no-cases",
+    "sync.Mutex.Lock": "mutex",
+    "sync.RWMutex.Lock": "rwmutex-lock",
+    "sync.RWMutex.RLock": "rwmutex-rlock",
+    "sync.WaitGroup.Wait": "waitgroup",
+    "sync.Cond.Wait": "cond",
+    "semacquire": "semaphore",
+    "sleep": "sleep",
+    "IO wait": "io-wait",
+    "syscall": "syscall",
+    "running": "running",
+    "runnable": "runnable",
+}
+# frames that reveal the parking primitive when the state is not printed (proto / debug=1), innermost match wins
+_FRAME_CLASSES = (
+    ("runtime.chansend", "chan-send"),
+    ("runtime.chanrecv", "chan-receive"),
+    ("runtime.selectgo", "select"),
+    ("runtime.block", "select-no-cases"),
+    ("sync.(*Mutex).Lock", "mutex"),
+    ("sync.(*RWMutex).RLock", "rwmutex-rlock"),
+    ("sync.(*RWMutex).Lock", "rwmutex-lock"),
+    ("sync.(*WaitGroup).Wait", "waitgroup"),
+    ("sync.(*Cond).Wait", "cond"),
+    ("sync.runtime_SemacquireMutex", "mutex"),
+    ("sync.runtime_SemacquireRWMutexR", "rwmutex-rlock"),
+    ("sync.runtime_SemacquireRWMutex", "rwmutex-lock"),
+    ("sync.runtime_SemacquireWaitGroup", "waitgroup"),
+    ("sync.runtime_notifyListWait", "cond"),
+    ("time.Sleep", "sleep"),
+    ("internal/poll.runtime_pollWait", "io-wait"),
+    ("syscall.Syscall", "syscall"),
+    ("syscall.RawSyscall", "syscall"),
+    ("internal/runtime/syscall.", "syscall"),
+    ("runtime/pprof.", "running"),
+)
+BLOCKING_CLASSES = frozenset(
+    {"chan-send", "chan-receive", "nil-chan-send", "nil-chan-receive", "select", "mutex", "rwmutex-lock",
+     "rwmutex-rlock", "waitgroup", "cond", "semaphore"}
+)  # fmt: skip
+
+
+def classify_state(state: str, frames: tuple[Frame, ...]) -> str:
+    """A slug for how the goroutine is parked: from the printed state, else from the frames."""
+    if state:
+        found = _STATE_CLASSES.get(state)
+        if found:
+            return found
+        if state.startswith(("GC ", "force gc", "finalizer", "GOMAXPROCS", "trace reader", "debug call", "wait for")):
+            return "runtime-internal"
+        return state.replace(" ", "-").lower()
+    for frame in frames:
+        for prefix, slug in _FRAME_CLASSES:
+            if frame.function.startswith(prefix):
+                return slug
+    return "unknown"
+
+
+# ---- buckets -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Bucket:
+    """Goroutines parked in the same place (at the chosen similarity)."""
+
+    key: str  # stable key: functions + file base names
+    frames: tuple[Frame, ...]  # representative stack, runtime plumbing stripped, innermost first
+    count: int = 0
+    states: Counter[str] = field(default_factory=Counter)
+    state_class: str = "unknown"
+    wait_min: int | None = None  # minutes, from debug=2 headers
+    wait_max: int | None = None
+    leaked: int = 0  # proven leaked by the runtime (goroutineleak profile or "(leaked)")
+    created_by: Frame | None = None
+    parents: Counter[int] = field(default_factory=Counter)
+    goroutine_ids: list[int] = field(default_factory=list)  # a few, for the report
+    locked: int = 0
+    lines_key: str = ""  # key including line numbers (the similarity level's identity)
+
+    @property
+    def blocking(self) -> Frame | None:
+        return blocking_frame(self.frames)
+
+    def add_state(self, state: str, wait: int | None, count: int = 1) -> None:
+        self.count += count
+        if state:
+            self.states[state] += count
+        if wait is not None:
+            self.wait_min = wait if self.wait_min is None else min(self.wait_min, wait)
+            self.wait_max = wait if self.wait_max is None else max(self.wait_max, wait)
+
+
+@dataclass(slots=True)
+class GoroutineSnapshot:
+    """All buckets of one instance at one moment."""
+
+    taken_at: float
+    total: int
+    buckets: dict[str, Bucket]
+    source_format: str  # "debug2", "proto", "debug1"
+    has_states: bool  # states and wait times known (debug=2)
+    has_leak_profile: bool = False
+    max_goroutine_id: int | None = None  # for restart detection: ids only grow within one process
+
+    def by_count(self) -> list[Bucket]:
+        return sorted(self.buckets.values(), key=lambda b: (-b.count, b.key))
+
+
+@dataclass(slots=True)
+class History:
+    """One stable bucket key across the snapshots of an instance."""
+
+    key: str
+    latest: Bucket
+    counts: list[int]
+    times: list[float]
+
+    @property
+    def first_count(self) -> int:
+        return self.counts[0]
+
+
+def histories(snapshots: Sequence[GoroutineSnapshot]) -> list[History]:
+    """Align buckets by stable key; a key absent from a snapshot counts 0 there."""
+    times = [s.taken_at for s in snapshots]
+    by_key: dict[str, History] = {}
+    for index, snapshot in enumerate(snapshots):
+        summed: dict[str, int] = {}
+        largest: dict[str, Bucket] = {}
+        for bucket in snapshot.buckets.values():
+            summed[bucket.key] = summed.get(bucket.key, 0) + bucket.count
+            if bucket.key not in largest or bucket.count > largest[bucket.key].count:
+                largest[bucket.key] = bucket
+        for key, count in summed.items():
+            history = by_key.get(key)
+            if history is None:
+                history = by_key[key] = History(key, largest[key], [0] * len(snapshots), times)
+            history.counts[index] = count
+            history.latest = largest[key]
+    return list(by_key.values())
+
+
+_MAX_IDS = 5
+
+
+def _args_key(goroutine: Goroutine, similarity: Similarity) -> str:
+    if similarity is Similarity.ANY_VALUE:
+        return ""
+    text = goroutine.call_text
+    return text if similarity is Similarity.EXACT else _POINTER.sub("0x?", text)
+
+
+def snapshot_from_dump(
+    dump: GoroutineDump, *, taken_at: float = 0.0, similarity: Similarity = Similarity.ANY_VALUE
+) -> GoroutineSnapshot:
+    """Bucket a debug=2 dump. Goroutines sharing an interned ``Stack`` are grouped in one pass."""
+    per_stack: dict[tuple[Stack, str], list[Goroutine]] = {}
+    for goroutine in dump.goroutines:
+        per_stack.setdefault((goroutine.stack, _args_key(goroutine, similarity)), []).append(goroutine)
+    buckets: dict[str, Bucket] = {}
+    per_stack_keys: dict[Stack, tuple[tuple[Frame, ...], str, str]] = {}
+    for (stack, args_key), members in per_stack.items():
+        cached = per_stack_keys.get(stack)
+        if cached is None:
+            frames = strip_plumbing(stack.frames)
+            lines_key = "|".join(f"{f.function}@{f.file}:{f.line}" for f in frames)
+            if stack.created_by is not None:
+                lines_key += f"<{stack.created_by.function}@{stack.created_by.file}:{stack.created_by.line}"
+            cached = per_stack_keys[stack] = (frames, lines_key, stable_key(frames))
+        frames, lines_key, key = cached
+        identity = lines_key + ("#" + args_key if args_key else "")
+        bucket = buckets.get(identity)
+        if bucket is None:
+            bucket = buckets[identity] = Bucket(key, frames, created_by=stack.created_by)
+            bucket.lines_key = lines_key
+        for goroutine in members:
+            bucket.add_state(goroutine.state, goroutine.wait_minutes)
+            bucket.leaked += goroutine.leaked
+            bucket.locked += goroutine.locked_to_thread
+            if goroutine.parent_id is not None:
+                bucket.parents[goroutine.parent_id] += 1
+            if len(bucket.goroutine_ids) < _MAX_IDS:
+                bucket.goroutine_ids.append(goroutine.id)
+    for bucket in buckets.values():
+        dominant = bucket.states.most_common(1)[0][0] if bucket.states else ""
+        bucket.state_class = classify_state(dominant, bucket.frames)
+    ids = [g.id for g in dump.goroutines]
+    return GoroutineSnapshot(
+        taken_at,
+        len(dump.goroutines),
+        buckets,
+        dump.source_format,
+        has_states=True,
+        has_leak_profile=any(g.leaked for g in dump.goroutines),
+        max_goroutine_id=max(ids) if ids else None,
+    )
+
+
+def frames_of_sample(profile: Profile, location_indices: Iterable[int]) -> tuple[Frame, ...]:
+    """Profile locations -> Frames (inlined calls expanded, innermost first)."""
+    frames: list[Frame] = []
+    for index in location_indices:
+        location = profile.locations[index]
+        frames.extend(Frame(line.function.name, line.function.filename, line.line) for line in location.lines)
+    return tuple(frames)
+
+
+def snapshot_from_profile(
+    profile: Profile, *, taken_at: float = 0.0, source_format: str = "proto"
+) -> GoroutineSnapshot:
+    """Bucket a goroutine (or goroutineleak) count profile: counts and stacks, no states or waits."""
+    buckets: dict[str, Bucket] = {}
+    table = profile.samples
+    offsets = table.loc_offsets.tolist()
+    flat = table.loc_index.tolist()
+    counts = table.values[:, 0].tolist() if len(table) else []
+    for i, count in enumerate(counts):
+        raw = frames_of_sample(profile, flat[offsets[i] : offsets[i + 1]])
+        frames = strip_plumbing(raw)
+        if not frames:
+            continue  # the runtime's empty-stack record (go1.27 goroutineleak quirk)
+        lines_key = "|".join(f"{f.function}@{f.file}:{f.line}" for f in frames)
+        bucket = buckets.get(lines_key)
+        if bucket is None:
+            bucket = buckets[lines_key] = Bucket(stable_key(frames), frames, state_class=classify_state("", raw))
+            bucket.lines_key = lines_key
+        bucket.count += int(count)
+    return GoroutineSnapshot(
+        taken_at,
+        int(sum(counts)),
+        buckets,
+        source_format,
+        has_states=False,
+    )
+
+
+def mark_leaked(snapshot: GoroutineSnapshot, leak_profile: Profile) -> None:
+    """Attach a goroutineleak profile: buckets whose stable key it lists are runtime-proven leaks."""
+    proven = Counter[str]()
+    for bucket in snapshot_from_profile(leak_profile).buckets.values():
+        proven[bucket.key] += bucket.count
+    snapshot.has_leak_profile = True
+    for bucket in sorted(snapshot.buckets.values(), key=lambda b: -b.count):
+        take = min(bucket.count, proven.get(bucket.key, 0))
+        if take:
+            bucket.leaked = max(bucket.leaked, take)
+            proven[bucket.key] -= take
+
+
+def merge_states(target: GoroutineSnapshot, detailed: GoroutineSnapshot) -> None:
+    """Enrich a proto snapshot with states, waits and creators from a debug=2 dump of the same moment."""
+    by_key: dict[str, list[Bucket]] = {}
+    for bucket in detailed.buckets.values():
+        by_key.setdefault(bucket.key, []).append(bucket)
+    for bucket in target.buckets.values():
+        matches = by_key.get(bucket.key, [])
+        if not matches:
+            continue
+        best = max(matches, key=lambda b: b.count)
+        bucket.states = Counter(best.states)
+        bucket.state_class = best.state_class
+        bucket.wait_min, bucket.wait_max = best.wait_min, best.wait_max
+        bucket.created_by = best.created_by
+        bucket.parents = Counter(best.parents)
+        bucket.goroutine_ids = list(best.goroutine_ids)
+        bucket.leaked = max(bucket.leaked, best.leaked)
+    target.has_states = True
+    target.max_goroutine_id = detailed.max_goroutine_id
+
+
+def filter_buckets(snapshot: GoroutineSnapshot, keep: Callable[[Bucket], bool]) -> GoroutineSnapshot:
+    kept = {identity: b for identity, b in snapshot.buckets.items() if keep(b)}
+    return GoroutineSnapshot(
+        snapshot.taken_at,
+        snapshot.total,
+        kept,
+        snapshot.source_format,
+        snapshot.has_states,
+        snapshot.has_leak_profile,
+        snapshot.max_goroutine_id,
+    )

@@ -1,0 +1,116 @@
+"""``leaksleuth goroutines SOURCE...`` and ``leaksleuth goroutines diff A B``: goroutine leak suspects."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leaksleuth.errors import ConfigError
+
+
+@functools.lru_cache(maxsize=256)
+def _source_line(file: str, line: int) -> str | None:
+    """The source text at file:line when the file exists here (a local build): refines categories, never needed."""
+    try:
+        with Path(file).open(encoding="utf-8", errors="replace") as handle:
+            for number, text in enumerate(handle, 1):
+                if number == line:
+                    return text.strip()
+    except OSError:
+        return None
+    return None
+
+
+def command(
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files (debug=2 dumps, debug=1 or proto goroutine/goroutineleak profiles) or URLs (a service's base "
+            "URL, or a full profile URL). Several sources = snapshots of one instance. `diff A B` compares two.",
+        ),
+    ],
+    every: Annotated[str | None, typer.Option(help="Sample the URL every DURATION (e.g. 10s).")] = None,
+    count: Annotated[int | None, typer.Option(help="Number of samples to take from the URL.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print a leaksleuth/report@1 document.")] = False,
+    top: Annotated[int, typer.Option(help="Buckets to show in the table.")] = 15,
+    similarity: Annotated[
+        str, typer.Option(help="Bucket similarity: exact, any-pointer or any-value (arguments ignored).")
+    ] = "any-value",
+    ignore_function: Annotated[
+        list[str] | None, typer.Option(help="Regex: ignore buckets with a frame matching it (repeatable).")
+    ] = None,
+    ignore_created_by: Annotated[
+        list[str] | None, typer.Option(help="Regex: ignore buckets whose creator matches it (repeatable).")
+    ] = None,
+    fail_on: Annotated[
+        float | None, typer.Option(help="Exit 1 when a suspect reaches this confidence (a CI gate).")
+    ] = None,
+    debug2_threshold: Annotated[
+        int, typer.Option(help="Fetch a debug=2 dump (stops the world) only below this many goroutines.")
+    ] = 5000,
+    timeout: Annotated[float, typer.Option(help="Seconds per HTTP request.")] = 30.0,
+) -> None:
+    """Rank goroutine leak suspects: where goroutines are stuck, where they were created, how sure, what to do."""
+    from leaksleuth.analysis.goroutine_verdict import Options, evaluate
+    from leaksleuth.analysis.goroutines import Similarity
+    from leaksleuth.collect.goroutine_sources import collect
+    from leaksleuth.collect.sampling import parse_duration
+    from leaksleuth.report import goroutines as render
+    from leaksleuth.report.terminal import stderr_console, stdout_console
+
+    if sources and sources[0] == "diff":
+        _diff(sources[1:], json_output=json_output, similarity=similarity, top=top, timeout=timeout)
+        return
+    try:
+        level = Similarity(similarity)
+    except ValueError:
+        raise ConfigError(f"--similarity must be one of {', '.join(s.value for s in Similarity)}") from None
+    err = stderr_console()
+
+    def progress(index: int, total: int, snapshot: object) -> None:
+        if total > 1 and not json_output:
+            err.print(f"[dim]snapshot {index}/{total}: {getattr(snapshot, 'total', 0):,} goroutines[/]")
+
+    collected = collect(
+        sources,
+        every=parse_duration(every) if every is not None else None,
+        count=count,
+        similarity=level,
+        timeout=timeout,
+        debug2_threshold=debug2_threshold,
+        progress=progress,
+    )
+    options = Options(ignore_functions=tuple(ignore_function or ()), ignore_created_by=tuple(ignore_created_by or ()))
+    suspects, histories = evaluate(collected.snapshots, options=options, source_line=_source_line)
+    target = sources[0] if len(set(sources)) == 1 else ", ".join(sources)
+    if json_output:
+        report = render.build_report(target, collected.snapshots, suspects, histories, collected.notes)
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        render.render(stdout_console(), target, collected.snapshots, suspects, histories, collected.notes, top=top)
+    if fail_on is not None and any(s.confidence >= fail_on for s in suspects):
+        raise typer.Exit(1)
+
+
+def _diff(sources: list[str], *, json_output: bool, similarity: str, top: int, timeout: float) -> None:
+    from leaksleuth.analysis.goroutine_diff import diff_snapshots
+    from leaksleuth.analysis.goroutines import Similarity
+    from leaksleuth.collect.goroutine_sources import collect
+    from leaksleuth.report.goroutine_diff import render_diff, to_json
+    from leaksleuth.report.terminal import stdout_console
+
+    if len(sources) != 2:
+        raise ConfigError("usage: leaksleuth goroutines diff BASE TARGET")
+    level = Similarity(similarity)
+    base, target = (
+        collect([s], every=None, count=None, similarity=level, timeout=timeout).snapshots[0] for s in sources
+    )
+    rows = diff_snapshots(base, target)
+    if json_output:
+        typer.echo(json.dumps(to_json(sources[0], sources[1], base, target, rows), indent=2))
+    else:
+        render_diff(stdout_console(), sources[0], sources[1], base, target, rows, top=top)

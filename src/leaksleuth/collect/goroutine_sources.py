@@ -1,0 +1,187 @@
+"""Turn goroutine sources (files, profile URLs, base URLs of services) into bucketed snapshots.
+
+A base URL is read the cheap way first: the goroutine profile (proto) gives the count; when it is below the
+``debug2_threshold`` the full dump is fetched from ``goroutineleak?debug=2`` (all goroutines, with the runtime's
+``(leaked)`` marks; plain ``goroutine?debug=2`` on Go < 1.26), else only the goroutineleak proto is added. A debug=2
+dump stops the world while it is written, which is why big processes only get the protos.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+from leaksleuth.analysis.goroutines import (
+    GoroutineSnapshot,
+    Similarity,
+    mark_leaked,
+    snapshot_from_dump,
+    snapshot_from_profile,
+)
+from leaksleuth.collect.load import Loaded, is_url, load
+from leaksleuth.collect.sampling import read_series, snapshot_time
+from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError
+
+if TYPE_CHECKING:
+    from leaksleuth.model.profile import Profile
+
+DEBUG2_THRESHOLD = 5000
+
+
+@dataclass(slots=True)
+class Collected:
+    snapshots: list[GoroutineSnapshot]
+    notes: list[str] = field(default_factory=list)  # what was (not) available, for the report
+
+
+def base_url(source: str) -> str | None:
+    """``http://host:6060`` or ``…/debug/pprof/`` -> the service root; a specific profile URL -> None."""
+    parts = urlsplit(source)
+    path = parts.path.rstrip("/")
+    if path in ("", "/debug/pprof"):
+        return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    return None
+
+
+def from_loaded(loaded: Loaded, taken_at: float, similarity: Similarity) -> GoroutineSnapshot:
+    parsed = loaded.parsed
+    if parsed.dump is not None:
+        return snapshot_from_dump(parsed.dump, taken_at=taken_at, similarity=similarity)
+    if parsed.profile is not None and parsed.kind in ("goroutine", "goroutineleak"):
+        fmt = "debug1" if parsed.format == "count-text" else "proto"
+        snapshot = snapshot_from_profile(parsed.profile, taken_at=taken_at, source_format=fmt)
+        if parsed.kind == "goroutineleak":
+            mark_leaked(snapshot, parsed.profile)
+        return snapshot
+    raise ConfigError(
+        f"{loaded.source} is a {parsed.kind} {parsed.format}, not a goroutine dump or goroutine profile",
+        hint="give /debug/pprof/goroutine (any debug level), goroutineleak, or a dump file",
+    )
+
+
+def fetch_service(
+    root: str,
+    *,
+    timeout: float,
+    similarity: Similarity,
+    debug2_threshold: int = DEBUG2_THRESHOLD,
+    clock: Callable[[], float] = time.time,
+) -> tuple[GoroutineSnapshot, list[str]]:
+    """One snapshot of a service that mounts net/http/pprof."""
+    notes: list[str] = []
+    taken_at = clock()
+    counts = load(f"{root}/debug/pprof/goroutine", timeout=timeout)
+    assert counts.parsed.profile is not None
+    total = int(counts.parsed.profile.totals()[0])
+    if total <= debug2_threshold:
+        try:
+            dump = load(f"{root}/debug/pprof/goroutineleak?debug=2", timeout=timeout)
+        except FetchError as exc:
+            if "HTTP 404" not in str(exc):
+                raise
+            notes.append("no goroutineleak profile (Go < 1.26 or the experiment is off): no runtime proof")
+            dump = load(f"{root}/debug/pprof/goroutine?debug=2", timeout=timeout)
+        return from_loaded(dump, taken_at, similarity), notes
+    notes.append(f"{total} goroutines > {debug2_threshold}: no debug=2 dump (it stops the world), no wait times")
+    snapshot = snapshot_from_profile(counts.parsed.profile, taken_at=taken_at)
+    try:
+        leak = load(f"{root}/debug/pprof/goroutineleak", timeout=timeout)
+    except FetchError as exc:
+        if "HTTP 404" not in str(exc):
+            raise
+        notes.append("no goroutineleak profile (Go < 1.26 or the experiment is off): no runtime proof")
+    else:
+        if leak.parsed.profile is not None:
+            mark_leaked(snapshot, leak.parsed.profile)
+    return snapshot, notes
+
+
+def collect(
+    sources: Sequence[str],
+    *,
+    every: float | None,
+    count: int | None,
+    similarity: Similarity,
+    timeout: float,
+    debug2_threshold: int = DEBUG2_THRESHOLD,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+    progress: Callable[[int, int, GoroutineSnapshot], None] | None = None,
+) -> Collected:
+    """Snapshots of one instance in time order: one URL sampled repeatedly, or each source read once.
+
+    goroutineleak *profiles* given beside other sources are not snapshots of their own: they prove leaks in the
+    snapshot closest in time.
+    """
+    collected = Collected([])
+    leak_profiles: list[tuple[float, Profile]] = []
+
+    def add(snapshot_or_leak: GoroutineSnapshot | tuple[float, Profile], index: int, total: int) -> None:
+        if isinstance(snapshot_or_leak, tuple):
+            leak_profiles.append(snapshot_or_leak)
+            return
+        collected.snapshots.append(snapshot_or_leak)
+        if progress is not None:
+            progress(index, total, snapshot_or_leak)
+
+    if every is not None or count is not None:
+        if len(sources) != 1 or not is_url(sources[0]):
+            raise ConfigError("--every/--count sample one URL; give exactly one http(s):// source")
+        rounds, interval = count or 6, (10.0 if every is None else every)
+        if rounds < 1 or interval < 0:
+            raise ConfigError("--count must be >= 1 and --every >= 0")
+        for index in range(rounds):
+            started = clock()
+            try:
+                add(
+                    _fetch(sources[0], timeout, similarity, debug2_threshold, clock, collected.notes), index + 1, rounds
+                )
+            except LeaksleuthError as exc:
+                raise exc.with_context(f"snapshot {index + 1} of {rounds}") from None
+            if index + 1 < rounds:
+                sleep(max(0.0, interval - (clock() - started)))
+    else:
+        services = [s for s in sources if is_url(s) and base_url(s) is not None]
+        others = [s for s in sources if s not in services]
+        for index, snap in enumerate(
+            read_series(others, default_path="/debug/pprof/goroutine?debug=2", timeout=timeout)
+        ):
+            add(_classify(snap.loaded, snap.taken_at, similarity), index + 1, len(sources))
+        for index, service in enumerate(services, len(others) + 1):
+            add(_fetch(service, timeout, similarity, debug2_threshold, clock, collected.notes), index, len(sources))
+    for taken_at, profile in leak_profiles:
+        if not collected.snapshots:
+            collected.snapshots.append(snapshot_from_profile(profile, taken_at=taken_at))
+        nearest = min(collected.snapshots, key=lambda s: abs(s.taken_at - taken_at))
+        mark_leaked(nearest, profile)
+    return collected
+
+
+def _classify(loaded: Loaded, taken_at: float, similarity: Similarity) -> GoroutineSnapshot | tuple[float, Profile]:
+    parsed = loaded.parsed
+    if parsed.dump is None and parsed.profile is not None and parsed.kind == "goroutineleak":
+        return taken_at, parsed.profile
+    return from_loaded(loaded, taken_at, similarity)
+
+
+def _fetch(
+    source: str,
+    timeout: float,
+    similarity: Similarity,
+    debug2_threshold: int,
+    clock: Callable[[], float],
+    notes: list[str],
+) -> GoroutineSnapshot | tuple[float, Profile]:
+    root = base_url(source)
+    if root is not None:
+        snapshot, new_notes = fetch_service(
+            root, timeout=timeout, similarity=similarity, debug2_threshold=debug2_threshold, clock=clock
+        )
+        notes.extend(note for note in new_notes if note not in notes)
+        return snapshot
+    fetched_at = clock()
+    loaded = load(source, timeout=timeout)
+    return _classify(loaded, snapshot_time(loaded, fetched_at), similarity)

@@ -1,0 +1,55 @@
+"""Render ``goroutines diff``: a growth table, or JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from leaksleuth.analysis.goroutine_diff import DiffRow
+from leaksleuth.analysis.goroutines import GoroutineSnapshot
+
+
+def to_json(
+    base_name: str, target_name: str, base: GoroutineSnapshot, target: GoroutineSnapshot, rows: Sequence[DiffRow]
+) -> dict[str, Any]:
+    return {
+        "base": {"source": base_name, "goroutines": base.total},
+        "target": {"source": target_name, "goroutines": target.total},
+        "rows": [{**asdict(row), "delta": row.delta} for row in rows],
+    }
+
+
+def render_diff(
+    console: Console,
+    base_name: str,
+    target_name: str,
+    base: GoroutineSnapshot,
+    target: GoroutineSnapshot,
+    rows: Sequence[DiffRow],
+    *,
+    top: int = 20,
+) -> None:
+    console.print(
+        f"[bold]{base_name}[/] {base.total:,} → [bold]{target_name}[/] {target.total:,} goroutines "
+        f"({target.total - base.total:+,})",
+        highlight=False,
+    )
+    table = Table(title="Growth by bucket", title_justify="left")
+    for column, justify in (("base", "right"), ("target", "right"), ("delta", "right"), ("state", "left"),
+                            ("blocked at", "left")):  # fmt: skip
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    changed = [row for row in rows if row.delta] or list(rows)
+    for row in changed[:top]:
+        colour = "red" if row.delta > 0 else "green" if row.delta < 0 else "dim"
+        table.add_row(
+            f"{row.base:,}",
+            f"{row.target:,}",
+            f"[{colour}]{row.delta:+,}[/]",
+            row.state,
+            f"{row.function}\n[dim]{row.file}:{row.line}[/]",
+        )
+    console.print(table)

@@ -1,0 +1,135 @@
+"""Goroutine analysis output: the bucket view-model, a rich table for people, report@1 for machines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from leaksleuth.analysis.goroutines import GoroutineSnapshot, History
+from leaksleuth.model.report import Report, Suspect, TargetReport
+
+
+def bucket_rows(histories: Sequence[History], limit: int | None = None) -> list[dict[str, Any]]:
+    """One row per bucket (stable key), largest first: what the table shows and the JSON ``buckets`` array holds."""
+    rows = []
+    for history in sorted(histories, key=lambda h: (-h.counts[-1], -max(h.counts), h.key)):
+        bucket = history.latest
+        blocking = bucket.blocking
+        rows.append(
+            {
+                "key": history.key,
+                "count": history.counts[-1],
+                "change": history.counts[-1] - history.counts[0],
+                "series": list(history.counts),
+                "state": bucket.state_class,
+                "states": dict(bucket.states),
+                "wait_minutes": [bucket.wait_min, bucket.wait_max] if bucket.wait_max is not None else None,
+                "leaked": bucket.leaked,
+                "function": blocking.function if blocking else "",
+                "file": blocking.file if blocking else "",
+                "line": blocking.line if blocking else 0,
+                "created_by": (
+                    f"{bucket.created_by.function} {bucket.created_by.site()}" if bucket.created_by else None
+                ),
+            }
+        )
+    return rows[:limit] if limit else rows
+
+
+def evidence_available(snapshots: Sequence[GoroutineSnapshot]) -> list[str]:
+    used = []
+    if any(s.has_leak_profile for s in snapshots):
+        used.append("runtime-proven (goroutineleak)")
+    if len(snapshots) >= 4:
+        used.append(f"growth ({len(snapshots)} snapshots)")
+    if any(s.has_states for s in snapshots):
+        used.append("wait times and creators (debug=2)")
+    used.append("signatures")
+    return used
+
+
+def build_report(
+    target: str,
+    snapshots: Sequence[GoroutineSnapshot],
+    suspects: list[Suspect],
+    histories: Sequence[History],
+    notes: Sequence[str],
+) -> Report:
+    extra = {
+        "goroutines": snapshots[-1].total if snapshots else 0,
+        "evidence_available": evidence_available(snapshots),
+        "notes": list(notes),
+        "buckets": bucket_rows(histories),
+    }
+    return Report([TargetReport(target, "ok", len(snapshots), None, suspects, extra)])
+
+
+def _base(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _wait(row: dict[str, Any]) -> str:
+    wait = row["wait_minutes"]
+    if not wait:
+        return ""
+    low, high = wait
+    if not high:
+        return ""  # the runtime prints waits from one minute on
+    return f"{high}m" if low == high else f"{low}–{high}m"
+
+
+def render(
+    console: Console,
+    target: str,
+    snapshots: Sequence[GoroutineSnapshot],
+    suspects: Sequence[Suspect],
+    histories: Sequence[History],
+    notes: Sequence[str],
+    *,
+    top: int = 15,
+) -> None:
+    total = snapshots[-1].total if snapshots else 0
+    span = snapshots[-1].taken_at - snapshots[0].taken_at if len(snapshots) > 1 else 0.0
+    console.print(
+        f"[bold]{target}[/]: {total:,} goroutines, {len(snapshots)} snapshot{'s' if len(snapshots) != 1 else ''}"
+        + (f" over {span:.0f}s" if span else ""),
+        highlight=False,
+    )
+    console.print(f"[dim]evidence: {', '.join(evidence_available(snapshots))}[/]")
+    for note in notes:
+        console.print(f"[dim]note: {note}[/]", highlight=False)
+    table = Table(title="Goroutine buckets", title_justify="left")
+    for column, justify in (("count", "right"), ("change", "right"), ("state", "left"), ("wait", "right"),
+                            ("blocked at", "left"), ("created by", "left")):  # fmt: skip
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in bucket_rows(histories, top):
+        change = f"{row['change']:+,}" if len(snapshots) > 1 else ""
+        state = row["state"] + (f" [red]({row['leaked']} leaked)[/]" if row["leaked"] else "")
+        site = f"{row['function']}\n[dim]{_base(row['file'])}:{row['line']}[/]"
+        table.add_row(f"{row['count']:,}", change, state, _wait(row), site, (row["created_by"] or "").split(" ")[0])
+    console.print(table)
+    if not suspects:
+        console.print("[green]No leak suspects.[/]")
+        return
+    verdicts = Table(title="Leak suspects", title_justify="left")
+    verdicts.add_column("conf", justify="right")
+    verdicts.add_column("category")
+    verdicts.add_column("why")
+    for suspect in suspects:
+        colour = "red" if suspect.confidence >= 0.8 else "yellow" if suspect.confidence >= 0.5 else "dim"
+        evidence = ", ".join(suspect.evidence.get("used", []))
+        verdicts.add_row(
+            f"[{colour}]{suspect.confidence:.2f}[/]", suspect.category, f"{suspect.summary}\n[dim]{evidence}[/]"
+        )
+    console.print(verdicts)
+    console.print("[bold]What to do[/]")
+    seen: set[str] = set()
+    for suspect in suspects:
+        if suspect.confidence >= 0.5 and suspect.category not in seen:
+            seen.add(suspect.category)
+            console.print(
+                f"  [bold]{suspect.category}[/] ({suspect.file}:{suspect.line}): {suspect.evidence['advice']}"
+            )

@@ -1,0 +1,251 @@
+"""Goroutine buckets and verdicts on real captures and on controlled series."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from leaksleuth.analysis.goroutine_diff import diff_snapshots
+from leaksleuth.analysis.goroutine_verdict import Options, evaluate, fuse
+from leaksleuth.analysis.goroutines import (
+    Bucket,
+    GoroutineSnapshot,
+    Similarity,
+    blocking_frame,
+    is_stdlib,
+    mark_leaked,
+    snapshot_from_dump,
+    snapshot_from_profile,
+)
+from leaksleuth.cli.main import main
+from leaksleuth.formats.goroutine_text import parse_goroutine_dump
+from leaksleuth.formats.pprof import parse_pprof
+from leaksleuth.model.goroutines import Frame
+from tests.conftest import CAPTURES, ROOT
+
+SCHEMA = json.loads((ROOT / "src/leaksleuth/report/report.schema.json").read_text())
+LEAKED_IN_PARKED = {
+    "main.fetchWithTimeout.func1",
+    "main.leakConsumer.func1",
+    "main.leakSelect.func1",
+    "main.leakWaitGroup.func1",
+    "main.nilSend",
+    "main.nilRecv",
+}
+
+
+def _dump(name: str) -> GoroutineSnapshot:
+    return snapshot_from_dump(parse_goroutine_dump((CAPTURES / name).read_bytes()))
+
+
+def _proto(name: str) -> GoroutineSnapshot:
+    return snapshot_from_profile(parse_pprof((CAPTURES / name).read_bytes()))
+
+
+def test_dump_and_proto_of_one_moment_bucket_alike() -> None:
+    dump, proto = _dump("parked.goroutine.debug2.txt"), _proto("parked.goroutine.pb.gz")
+
+    def counts(snapshot: GoroutineSnapshot) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for bucket in snapshot.buckets.values():
+            transient = ("runtime/pprof.", "net/http.(*connReader).backgroundRead")
+            if not any(f.function.startswith(transient) for f in bucket.frames):
+                out[bucket.key] += bucket.count  # the goroutines serving each capture request differ
+        return out
+
+    assert counts(dump) == counts(proto)
+    classes_dump = {b.key: b.state_class for b in dump.buckets.values()}
+    for bucket in proto.buckets.values():
+        if bucket.key in classes_dump and not classes_dump[bucket.key].startswith(("nil-chan", "running")):
+            # protos carry no state: it is inferred from runtime frames (nil channels look like normal ones)
+            assert bucket.state_class == classes_dump[bucket.key], bucket.key
+
+
+def test_blocking_frame_is_user_code() -> None:
+    snapshot = _dump("parked.goroutine.debug2.txt")
+    by_class = {b.state_class: b for b in snapshot.buckets.values()}
+    assert by_class["mutex"].blocking is not None and by_class["mutex"].blocking.function == "main.lockMutex"
+    assert by_class["waitgroup"].blocking is not None
+    assert not is_stdlib(by_class["waitgroup"].blocking.function)
+    io = [b for b in snapshot.buckets.values() if b.state_class == "io-wait"]
+    assert any(b.blocking and b.blocking.function == "main.readConn" for b in io)
+    assert is_stdlib("net/http.(*conn).serve") and not is_stdlib("main.main")
+    assert not is_stdlib("github.com/acme/app.run") and not is_stdlib("leaksleuth.test/corpus/x.F")
+
+
+def test_stdlib_only_stack_blames_the_library_loop() -> None:
+    frames = (
+        Frame("internal/poll.runtime_pollWait", "/go/src/runtime/netpoll.go", 351),
+        Frame("net.(*conn).Read", "/go/src/net/net.go", 194),
+        Frame("bufio.(*Reader).Peek", "/go/src/bufio/bufio.go", 152),
+        Frame("net/http.(*persistConn).readLoop", "/go/src/net/http/transport.go", 2616),
+    )
+    frame = blocking_frame(frames)
+    assert frame is not None and frame.function == "net/http.(*persistConn).readLoop"
+
+
+def test_leak_profile_marks_buckets() -> None:
+    snapshot = _proto("parked.goroutine.pb.gz")
+    mark_leaked(snapshot, parse_pprof((CAPTURES / "parked.goroutineleak.pb.gz").read_bytes()))
+    leaked = {b.blocking.function for b in snapshot.buckets.values() if b.leaked and b.blocking}
+    assert leaked == LEAKED_IN_PARKED
+    assert sum(b.leaked for b in snapshot.buckets.values()) == 8
+
+
+def test_single_snapshot_suspects_are_exactly_the_proven_leaks() -> None:
+    suspects, _ = evaluate([_dump("parked.goroutineleak.debug2.txt")])
+    strong = [s for s in suspects if s.confidence >= 0.5]
+    assert {s.function for s in strong} == LEAKED_IN_PARKED
+    assert all(s.confidence >= 0.9 and "runtime-proven" in s.evidence["used"] for s in strong)
+    top = strong[0]
+    assert top.function == "main.fetchWithTimeout.func1" and top.file.endswith("parked/leaks.go") and top.line == 20
+
+
+def test_similarity_levels_split_by_arguments() -> None:
+    text = "".join(
+        f"goroutine {10 + i} [chan receive]:\nmain.worker(0xc00001{i:04x}, 0x{i % 2})\n\t/app/w.go:9 +0x1d\n"
+        f"created by main.start in goroutine 1\n\t/app/m.go:4 +0x25\n\n"
+        for i in range(6)
+    )
+    dump = parse_goroutine_dump(text)
+    sizes = {level: len(snapshot_from_dump(dump, similarity=level).buckets) for level in Similarity}
+    assert sizes == {Similarity.EXACT: 6, Similarity.ANY_POINTER: 2, Similarity.ANY_VALUE: 1}
+
+
+# ---- controlled series -------------------------------------------------------------------------------------------
+
+_SITE = (Frame("main.handle.func1", "/app/handler.go", 42),)
+_POOL = (Frame("main.worker", "/app/pool.go", 17),)
+
+
+def _series(
+    counts: list[int],
+    frames: tuple[Frame, ...] = _SITE,
+    state: str = "chan send",
+    max_ids: list[int] | None = None,
+) -> list[GoroutineSnapshot]:
+    """One bucket observed every 10 s; goroutine ids grow unless ``max_ids`` says otherwise (a restart)."""
+    snapshots = []
+    for index, count in enumerate(counts):
+        bucket = Bucket("k:" + frames[0].function, frames, state_class=state.replace(" ", "-"))
+        bucket.add_state(state, None, count)
+        max_id = max_ids[index] if max_ids else 1000 + index
+        snapshots.append(
+            GoroutineSnapshot(10.0 * index, count, {bucket.key: bucket}, "debug2", True, max_goroutine_id=max_id)
+        )
+    return snapshots
+
+
+def _top(snapshots: list[GoroutineSnapshot]) -> float:
+    suspects, _ = evaluate(snapshots)
+    return suspects[0].confidence if suspects else 0.0
+
+
+def test_steady_growth_is_a_suspect() -> None:
+    assert _top(_series([10, 25, 41, 55, 70, 86, 101, 115])) >= 0.8
+
+
+def test_six_snapshots_of_doubling_growth_reach_0_8() -> None:
+    assert _top(_series([40, 52, 63, 71, 80, 90])) >= 0.8
+
+
+def test_healthy_shapes_stay_quiet() -> None:
+    assert _top(_series([50] * 10, _POOL, "chan receive")) < 0.5  # idle pool
+    assert _top(_series([5, 180, 6, 5, 170, 4, 6, 175, 5, 5], _POOL, "chan receive")) < 0.5  # bursts
+    assert _top(_series([10, 60, 90, 100, 104, 105, 105, 105, 106, 105], _POOL, "chan receive")) < 0.5  # warm-up
+
+
+def test_long_waits_alone_are_an_idle_pool() -> None:
+    series = [GoroutineSnapshot(0, 64, {"p": _bucket(_POOL, "chan receive", 64, wait=(30, 240))}, "debug2", True)]
+    confidence = _top(series)
+    assert 0.2 <= confidence < 0.5
+
+
+def _bucket(frames: tuple[Frame, ...], state: str, count: int, wait: tuple[int, int] | None = None) -> Bucket:
+    bucket = Bucket("k:" + frames[0].function, frames, state_class=state.replace(" ", "-"))
+    bucket.add_state(state, wait[0] if wait else None, count)
+    if wait:
+        bucket.add_state(state, wait[1], 0)
+    return bucket
+
+
+def test_restart_resets_the_trend() -> None:
+    counts = [10, 40, 70, 100, 5, 6, 5, 6, 5, 5]
+    ids = [1000, 1100, 1200, 1300, 20, 25, 30, 35, 40, 45]  # goroutine ids fall: a new process
+    assert _top(_series(counts, max_ids=ids)) < 0.5
+    assert _top(_series([*counts[:4], 130, 160, 190, 220, 250, 280])) >= 0.8
+
+
+def test_peer_outlier_adds_evidence() -> None:
+    me = _series([400])[0]
+    peers = [_series([c])[0] for c in (12, 15, 11)]
+    suspects, _ = evaluate([me], peers=peers)
+    assert suspects and "peer-outlier" in suspects[0].evidence["used"]
+    assert 0.5 <= suspects[0].confidence < 0.8  # one snapshot, no proof: suspicious, not certain
+
+
+def test_ignore_options() -> None:
+    snapshots = _series([10, 25, 41, 55, 70, 86, 101, 115])
+    suspects, _ = evaluate(snapshots, options=Options(ignore_functions=(r"main\.handle",)))
+    assert not suspects
+
+
+def test_fuse_is_noisy_or() -> None:
+    assert fuse([]) == 0.0 and fuse([0.5, 0.5]) == pytest.approx(0.75) and fuse([1.2]) == 1.0
+
+
+def test_diff_by_bucket() -> None:
+    rows = diff_snapshots(_series([10])[0], _series([35])[0])
+    assert rows[0].delta == 25 and rows[0].line == 42
+
+
+# ---- CLI ---------------------------------------------------------------------------------------------------------
+
+
+def test_cli_json_is_a_valid_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["goroutines", "--json", str(CAPTURES / "parked.goroutineleak.debug2.txt")]) == 0
+    document = json.loads(capsys.readouterr().out)
+    jsonschema.validate(document, SCHEMA)
+    target = document["targets"][0]
+    confidences = [s["confidence"] for s in target["suspects"]]
+    assert confidences == sorted(confidences, reverse=True)
+    assert target["buckets"] and target["buckets"][0]["count"] >= target["buckets"][-1]["count"]
+    assert "runtime-proven (goroutineleak)" in target["evidence_available"]
+
+
+def test_cli_reads_proto_with_separate_leak_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "goroutines",
+        "--json",
+        str(CAPTURES / "parked.goroutine.pb.gz"),
+        str(CAPTURES / "parked.goroutineleak.pb.gz"),
+    ]
+    assert main(args) == 0
+    target = json.loads(capsys.readouterr().out)["targets"][0]
+    assert target["snapshots"] == 1
+    assert {s["function"] for s in target["suspects"] if s["confidence"] >= 0.5} == LEAKED_IN_PARKED
+
+
+def test_cli_debug1_and_fail_on(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["goroutines", str(CAPTURES / "parked.goroutine.debug1.txt")]) == 0
+    assert "Goroutine buckets" in capsys.readouterr().out
+    assert main(["goroutines", "--fail-on", "0.8", str(CAPTURES / "parked.goroutineleak.debug2.txt")]) == 1
+
+
+def test_cli_diff(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["goroutines", "diff", "--json", str(CAPTURES / "parked.goroutine.debug2.txt"),
+                 str(CAPTURES / "parked.goroutineleak.debug2.txt")]) == 0  # fmt: skip
+    document = json.loads(capsys.readouterr().out)
+    assert document["base"]["goroutines"] == 33 and document["rows"]
+    assert main(["goroutines", "diff", str(CAPTURES / "parked.goroutine.debug2.txt")]) == 2
+
+
+def test_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["goroutines", "--every", "1s", str(CAPTURES / "parked.goroutine.debug2.txt")]) == 2
+    assert "one URL" in capsys.readouterr().err
+    assert main(["goroutines", "--similarity", "fuzzy", str(CAPTURES / "parked.goroutine.debug2.txt")]) == 2
+    assert main(["goroutines", str(CAPTURES / "heapkinds.heap.pb.gz")]) == 2

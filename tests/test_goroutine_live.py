@@ -1,0 +1,88 @@
+"""Real Go services leaking goroutines in eight ways, and four healthy look-alikes, judged through the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.golive import GO_MODULE, build, marker_line, running
+
+SOURCE = GO_MODULE / "goleaks" / "main.go"
+# mode -> category leaksleuth should give; the blocking line is the "// LEAK: mode" comment (none for http-body)
+LEAKS = {
+    "timeout-send": "chan-send",
+    "done-never-closed": "chan-receive",
+    "waitgroup": "waitgroup",
+    "nil-range": "nil-chan-receive",
+    "ticker": "ticker-not-stopped",
+    "semaphore": "semaphore-pileup",
+    "lock": "mutex",
+    "http-body": "http-body-not-closed",
+}
+PROVABLE = {"timeout-send", "done-never-closed", "waitgroup", "nil-range"}  # blocking object unreachable
+HEALTHY = ["worker-pool", "burst", "server-conns", "fixed-loops"]
+SAMPLES = ["--every", "0.5s", "--count", "16"]
+
+
+@pytest.fixture(scope="module")
+def verdicts(go: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    binary = build(go, "goleaks", tmp_path_factory.mktemp("goleaks"))
+    results: dict[str, dict[str, Any]] = {}
+    with contextlib.ExitStack() as stack:
+        services = {mode: stack.enter_context(running([str(binary), "-mode", mode])) for mode in [*LEAKS, *HEALTHY]}
+        watchers = {
+            mode: subprocess.Popen(
+                [sys.executable, "-m", "leaksleuth", "goroutines", f"http://{address}", *SAMPLES, "--json"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for mode, (_, address) in services.items()
+        }
+        for mode, watcher in watchers.items():
+            out, err = watcher.communicate(timeout=120)
+            assert watcher.returncode == 0, f"{mode}: {err}"
+            results[mode] = json.loads(out)["targets"][0]
+    return results
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("mode", list(LEAKS))
+def test_each_leak_is_the_top_suspect(verdicts: dict[str, dict[str, Any]], mode: str) -> None:
+    top = verdicts[mode]["suspects"][0]
+    assert top["confidence"] >= 0.8, top
+    assert top["category"] == LEAKS[mode], top
+    if mode == "http-body":
+        assert top["function"].startswith("net/http.(*persistConn)")
+        assert "resp.Body.Close()" in top["evidence"]["advice"]
+    else:
+        assert Path(top["file"]) == SOURCE
+        assert top["line"] == marker_line(SOURCE, mode), top
+    assert top["evidence"]["advice"]
+
+
+@pytest.mark.live
+def test_runtime_proof_where_the_runtime_can_see_and_other_evidence_where_it_cannot(
+    verdicts: dict[str, dict[str, Any]],
+) -> None:
+    for mode in LEAKS:
+        used = verdicts[mode]["suspects"][0]["evidence"]["used"]
+        if mode in PROVABLE:
+            assert "runtime-proven" in used, (mode, used)
+        else:
+            assert "runtime-proven" not in used and "growth" in used, (mode, used)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("mode", HEALTHY)
+def test_healthy_look_alikes_have_no_suspect(verdicts: dict[str, dict[str, Any]], mode: str) -> None:
+    strong = [s for s in verdicts[mode]["suspects"] if s["confidence"] >= 0.5]
+    assert not strong, strong
+    assert verdicts[mode]["snapshots"] == 16
+    assert max(max(bucket["series"]) for bucket in verdicts[mode]["buckets"]) >= 10  # the look-alike really ran
