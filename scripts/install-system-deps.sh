@@ -3,7 +3,13 @@
 set -euo pipefail
 packages=()
 need() { command -v "$1" >/dev/null 2>&1 || packages+=("$2"); }
+need_file() { compgen -G "$1" >/dev/null || packages+=("$2"); }
 # (filled in as integration tests need real services: prometheus, alertmanager, chromium, postgresql)
+need_file "/usr/lib/postgresql/*/bin/postgres" postgresql # the PostgreSQL store backend is tested for real
+need chromium chromium # flame graph HTML is opened headless in tests/test_flame_browser.py
+need prometheus prometheus # fleet tests scrape real Go services (tests/prometheus_live.py); promtool tests rules
+need promtool prometheus
+need prometheus-alertmanager prometheus-alertmanager # Alertmanager -> leaksleuth serve tests
 if [ "${#packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${packages[*]} (run as root or install them)" >&2

@@ -182,10 +182,12 @@ def test_restart_resets_the_trend() -> None:
 
 def test_peer_outlier_adds_evidence() -> None:
     me = _series([400])[0]
-    peers = [_series([c])[0] for c in (12, 15, 11)]
+    peers = [_series([c])[0] for c in (12, 15, 11)]  # the same bucket, ~30x smaller on the other replicas
     suspects, _ = evaluate([me], peers=peers)
     assert suspects and "peer-outlier" in suspects[0].evidence["used"]
     assert 0.5 <= suspects[0].confidence < 0.8  # one snapshot, no proof: suspicious, not certain
+    lonely, _ = evaluate([me], peers=[_series([0])[0] for _ in range(3)])
+    assert lonely and lonely[0].confidence < 0.5  # only this replica runs it: a leader's job, perhaps
 
 
 def test_ignore_options() -> None:
@@ -237,8 +239,18 @@ def test_cli_debug1_and_fail_on(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_diff(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["goroutines", "diff", "--json", str(CAPTURES / "parked.goroutine.debug2.txt"),
-                 str(CAPTURES / "parked.goroutineleak.debug2.txt")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "goroutines",
+                "diff",
+                "--json",
+                str(CAPTURES / "parked.goroutine.debug2.txt"),
+                str(CAPTURES / "parked.goroutineleak.debug2.txt"),
+            ]
+        )
+        == 0
+    )
     document = json.loads(capsys.readouterr().out)
     assert document["base"]["goroutines"] == 33 and document["rows"]
     assert main(["goroutines", "diff", str(CAPTURES / "parked.goroutine.debug2.txt")]) == 2

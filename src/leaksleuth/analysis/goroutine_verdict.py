@@ -29,7 +29,7 @@ import numpy as np
 
 from leaksleuth.analysis import trend
 from leaksleuth.analysis.goroutine_signatures import advice_for, match_signature
-from leaksleuth.analysis.goroutines import BLOCKING_CLASSES, Bucket, GoroutineSnapshot, History, histories
+from leaksleuth.analysis.goroutines import BLOCKING_CLASSES, Bucket, GoroutineSnapshot, History, Window
 from leaksleuth.model.goroutines import Frame
 from leaksleuth.model.report import Suspect
 
@@ -50,26 +50,6 @@ class Evidence:
     kind: str
     weight: float
     detail: dict[str, Any] = field(default_factory=dict)
-
-
-def restart_points(snapshots: Sequence[GoroutineSnapshot]) -> list[bool]:
-    """Where the process restarted: goroutine ids only grow within one process."""
-    flags = [False] * len(snapshots)
-    previous: int | None = None
-    for index, snapshot in enumerate(snapshots):
-        current = snapshot.max_goroutine_id
-        if previous is not None and current is not None and current < previous:
-            flags[index] = True
-        previous = current if current is not None else previous
-    return flags
-
-
-def _load_series(snapshots: Sequence[GoroutineSnapshot]) -> list[int]:
-    """Open server connections per snapshot (net/http's one goroutine per connection): a proxy for load."""
-    return [
-        sum(b.count for b in s.buckets.values() if any(f.function == "net/http.(*conn).serve" for f in b.frames))
-        for s in snapshots
-    ]
 
 
 def _ignored(bucket: Bucket, options: Options) -> bool:
@@ -150,14 +130,20 @@ def _long_wait(bucket: Bucket, options: Options) -> Evidence | None:
 
 
 def _peer_outlier(key: str, count: int, peers: Sequence[dict[str, int]]) -> Evidence | None:
+    """Far more goroutines here than on the other instances of the service. A bucket the peers lack entirely is
+    weak evidence (a leader or a singleton job runs on one replica only); a bucket they all have, ten times over,
+    is strong."""
     if len(peers) < 2:
         return None
     others = [p.get(key, 0) for p in peers]
     median = statistics.median(others)
-    if count < 3 * median + 10:
+    if count < 3 * median + 20:
         return None
     ratio = count / max(median, 1.0)
-    weight = 0.65 if ratio >= 10 else 0.5
+    if median == 0:
+        weight = 0.3
+    else:
+        weight = 0.55 if ratio >= 10 and count - median >= 50 else 0.4
     return Evidence("peer-outlier", weight, {"count": count, "peer_median": median, "peers": len(peers)})
 
 
@@ -170,21 +156,24 @@ def fuse(weights: Sequence[float]) -> float:
 
 
 def evaluate(
-    snapshots: Sequence[GoroutineSnapshot],
+    snapshots: Sequence[GoroutineSnapshot] | Window,
     *,
     options: Options | None = None,
-    peers: Sequence[GoroutineSnapshot] = (),
+    peers: Sequence[GoroutineSnapshot | dict[str, int]] = (),
     source_line: SourceLine | None = None,
 ) -> tuple[list[Suspect], list[History]]:
-    """Suspects (sorted, highest confidence first) and the bucket histories behind them."""
+    """Suspects (sorted, highest confidence first) and the bucket histories behind them.
+
+    ``peers`` are the other instances of the same service: their latest snapshots, or their counts per stable key.
+    """
     options = options or Options()
-    if not snapshots:
+    window = snapshots if isinstance(snapshots, Window) else Window.of(snapshots)
+    if not len(window):
         return [], []
-    all_histories = histories(snapshots)
-    restarts = restart_points(snapshots)
-    start = trend.last_segment([s.taken_at for s in snapshots], restarts)
-    load = _load_series(snapshots)
-    peer_counts = [_counts_by_key(p) for p in peers]
+    all_histories = window.histories()
+    start = window.last_segment()
+    load = window.load
+    peer_counts = [p if isinstance(p, dict) else counts_by_key(p) for p in peers]
     suspects: list[Suspect] = []
     for history in all_histories:
         bucket = history.latest
@@ -200,7 +189,7 @@ def evaluate(
     return suspects, all_histories
 
 
-def _counts_by_key(snapshot: GoroutineSnapshot) -> dict[str, int]:
+def counts_by_key(snapshot: GoroutineSnapshot) -> dict[str, int]:
     counts: dict[str, int] = {}
     for bucket in snapshot.buckets.values():
         counts[bucket.key] = counts.get(bucket.key, 0) + bucket.count

@@ -135,9 +135,20 @@ _FRAME_CLASSES = (
     ("runtime/pprof.", "running"),
 )
 BLOCKING_CLASSES = frozenset(
-    {"chan-send", "chan-receive", "nil-chan-send", "nil-chan-receive", "select", "mutex", "rwmutex-lock",
-     "rwmutex-rlock", "waitgroup", "cond", "semaphore"}
-)  # fmt: skip
+    {
+        "chan-send",
+        "chan-receive",
+        "nil-chan-send",
+        "nil-chan-receive",
+        "select",
+        "mutex",
+        "rwmutex-lock",
+        "rwmutex-rlock",
+        "waitgroup",
+        "cond",
+        "semaphore",
+    }
+)
 
 
 def classify_state(state: str, frames: tuple[Frame, ...]) -> str:
@@ -220,24 +231,92 @@ class History:
         return self.counts[0]
 
 
-def histories(snapshots: Sequence[GoroutineSnapshot]) -> list[History]:
-    """Align buckets by stable key; a key absent from a snapshot counts 0 there."""
-    times = [s.taken_at for s in snapshots]
-    by_key: dict[str, History] = {}
-    for index, snapshot in enumerate(snapshots):
-        summed: dict[str, int] = {}
+class Window:
+    """The recent history of one instance, kept incrementally: per stable key a count per snapshot, plus the latest
+    bucket seen for it. Holding counts instead of whole snapshots keeps a long watch of a big fleet small.
+    """
+
+    def __init__(self, max_snapshots: int = 120) -> None:
+        self.max_snapshots = max_snapshots
+        self.times: list[float] = []
+        self.totals: list[int] = []
+        self.load: list[int] = []  # open server connections (net/http's one goroutine each): a proxy for load
+        self.restarts: list[bool] = []
+        self.counts: dict[str, list[int]] = {}
+        self.latest: dict[str, Bucket] = {}
+        self.has_leak_profile = False
+        self.has_states = False
+        self._last_max_id: int | None = None
+
+    @classmethod
+    def of(cls, snapshots: Sequence[GoroutineSnapshot]) -> Window:
+        window = cls(max(len(snapshots), 1))
+        for snapshot in snapshots:
+            window.add(snapshot)
+        return window
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def add(self, snapshot: GoroutineSnapshot, *, restarted: bool = False) -> None:
+        """Append a snapshot. A restart is known from the caller (process start time, build id) or seen here:
+        goroutine ids only grow within one process."""
+        current = snapshot.max_goroutine_id
+        if current is not None and self._last_max_id is not None and current < self._last_max_id:
+            restarted = True
+        if current is not None:
+            self._last_max_id = current
+        position = len(self.times)
+        self.times.append(snapshot.taken_at)
+        self.totals.append(snapshot.total)
+        self.restarts.append(restarted and position > 0)
+        self.load.append(
+            sum(b.count for b in snapshot.buckets.values() if any(f.function == _SERVER_CONN for f in b.frames))
+        )
+        self.has_leak_profile = snapshot.has_leak_profile
+        self.has_states = snapshot.has_states
+        for series in self.counts.values():
+            series.append(0)
         largest: dict[str, Bucket] = {}
         for bucket in snapshot.buckets.values():
-            summed[bucket.key] = summed.get(bucket.key, 0) + bucket.count
+            series = self.counts.setdefault(bucket.key, [0] * (position + 1))
+            series[-1] += bucket.count
             if bucket.key not in largest or bucket.count > largest[bucket.key].count:
                 largest[bucket.key] = bucket
-        for key, count in summed.items():
-            history = by_key.get(key)
-            if history is None:
-                history = by_key[key] = History(key, largest[key], [0] * len(snapshots), times)
-            history.counts[index] = count
-            history.latest = largest[key]
-    return list(by_key.values())
+        self.latest.update(largest)
+        if len(self.times) > self.max_snapshots:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        for column in (self.times, self.totals, self.load, self.restarts):
+            del column[0]
+        if self.restarts:
+            self.restarts[0] = False
+        for key in list(self.counts):
+            series = self.counts[key]
+            del series[0]
+            if not any(series):
+                del self.counts[key]
+                del self.latest[key]
+
+    def last_segment(self) -> int:
+        """Index where the newest process' snapshots start."""
+        start = 0
+        for index, restarted in enumerate(self.restarts):
+            if restarted:
+                start = index
+        return start
+
+    def histories(self) -> list[History]:
+        return [History(key, self.latest[key], list(counts), self.times) for key, counts in self.counts.items()]
+
+
+_SERVER_CONN = "net/http.(*conn).serve"
+
+
+def histories(snapshots: Sequence[GoroutineSnapshot]) -> list[History]:
+    """Align buckets by stable key; a key absent from a snapshot counts 0 there."""
+    return Window.of(snapshots).histories()
 
 
 _MAX_IDS = 5

@@ -9,6 +9,8 @@ import typer
 from leaksleuth import __version__
 from leaksleuth.cli import goroutines as goroutines_command
 from leaksleuth.cli import inspect as inspect_command
+from leaksleuth.cli import snapshots as snapshots_command
+from leaksleuth.cli import watch as watch_command
 from leaksleuth.errors import ConfigError, LeaksleuthError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -38,6 +40,8 @@ def _root(
 
 app.command("inspect")(inspect_command.command)
 app.command("goroutines")(goroutines_command.command)
+app.command("watch")(watch_command.command)
+app.add_typer(snapshots_command.app, name="snapshots")
 
 
 def main(argv: list[str] | None = None) -> int:

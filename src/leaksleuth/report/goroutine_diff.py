@@ -39,8 +39,13 @@ def render_diff(
         highlight=False,
     )
     table = Table(title="Growth by bucket", title_justify="left")
-    for column, justify in (("base", "right"), ("target", "right"), ("delta", "right"), ("state", "left"),
-                            ("blocked at", "left")):  # fmt: skip
+    for column, justify in (
+        ("base", "right"),
+        ("target", "right"),
+        ("delta", "right"),
+        ("state", "left"),
+        ("blocked at", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     changed = [row for row in rows if row.delta] or list(rows)
     for row in changed[:top]:

@@ -102,8 +102,14 @@ def render(
     for note in notes:
         console.print(f"[dim]note: {note}[/]", highlight=False)
     table = Table(title="Goroutine buckets", title_justify="left")
-    for column, justify in (("count", "right"), ("change", "right"), ("state", "left"), ("wait", "right"),
-                            ("blocked at", "left"), ("created by", "left")):  # fmt: skip
+    for column, justify in (
+        ("count", "right"),
+        ("change", "right"),
+        ("state", "left"),
+        ("wait", "right"),
+        ("blocked at", "left"),
+        ("created by", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in bucket_rows(histories, top):
         change = f"{row['change']:+,}" if len(snapshots) > 1 else ""

@@ -1,0 +1,147 @@
+"""What leaksleuth knows about one running instance over a watch: bounded history and its live verdict.
+
+Pure: the watcher feeds it parsed observations (goroutine snapshot, MemStats, heap profile) and asks for a
+``TargetReport``. Restarts (a new process start time, a counter reset, a new build id) cut the history, so a
+restarted process is judged on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from leaksleuth.analysis.goroutine_verdict import Options, evaluate
+from leaksleuth.analysis.goroutines import GoroutineSnapshot, Window
+from leaksleuth.model.report import Suspect, TargetReport
+
+if TYPE_CHECKING:
+    from leaksleuth.model.memstats import MemStats
+
+SERIES_FIELDS = (
+    "goroutines",
+    "heap_inuse",
+    "heap_alloc",
+    "heap_objects",
+    "next_gc",
+    "rss_bytes",
+    "num_gc",
+    "total_alloc",
+    "sys",
+    "process_start_seconds",
+)
+
+
+def memstats_series(stats: MemStats | None, goroutines: int | None) -> dict[str, float]:
+    """The numbers worth keeping per round (stored in the series table)."""
+    values: dict[str, float] = {}
+    if goroutines is not None:
+        values["goroutines"] = float(goroutines)
+    if stats is not None:
+        for name in SERIES_FIELDS[1:]:
+            value = getattr(stats, name, None)
+            if value is not None:
+                values[name] = float(value)
+        if stats.goroutines is not None and goroutines is None:
+            values["goroutines"] = float(stats.goroutines)
+    return values
+
+
+@dataclass(slots=True)
+class InstanceState:
+    url: str
+    service: str = ""
+    max_snapshots: int = 120
+    window: Window = field(init=False)
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    status: str = "pending"
+    error: str | None = None
+    rounds: int = 0
+    failures: int = 0
+    restarts: int = 0
+    notes: list[str] = field(default_factory=list)
+    process_start: float | None = None
+    build_id: str | None = None
+    extra_suspects: list[Suspect] = field(default_factory=list)  # heap / series findings from other analyses
+
+    def __post_init__(self) -> None:
+        self.window = Window(self.max_snapshots)
+
+    # ---- feeding ---------------------------------------------------------------------------------------------
+    def fail(self, status: str, error: str | None) -> None:
+        self.rounds += 1
+        self.failures += 1
+        self.status, self.error = status, error
+
+    def observe(
+        self,
+        taken_at: float,
+        snapshot: GoroutineSnapshot | None,
+        values: dict[str, float],
+        *,
+        build_id: str | None = None,
+        notes: Sequence[str] = (),
+    ) -> bool:
+        """Record one successful round; returns True when the process restarted since the last one."""
+        self.rounds += 1
+        self.status, self.error = "ok", None
+        for note in notes:
+            if note not in self.notes:
+                self.notes.append(note)
+        restarted = self._restarted(values, build_id)
+        if restarted:
+            self.restarts += 1
+        if snapshot is not None:
+            self.window.add(snapshot, restarted=restarted)
+        for name, value in values.items():
+            points = self.series.setdefault(name, [])
+            points.append((taken_at, value))
+            if len(points) > self.max_snapshots:
+                del points[0]
+        return restarted
+
+    def _restarted(self, values: dict[str, float], build_id: str | None) -> bool:
+        restarted = False
+        start = values.get("process_start_seconds")
+        if start is not None:
+            if self.process_start is not None and abs(start - self.process_start) > 1.0:
+                restarted = True
+            self.process_start = start
+        for counter in ("num_gc", "total_alloc"):
+            points = self.series.get(counter)
+            if points and counter in values and values[counter] < points[-1][1]:
+                restarted = True  # cumulative counters only fall when the process starts over
+        if build_id:
+            if self.build_id is not None and build_id != self.build_id:
+                restarted = True
+            self.build_id = build_id
+        return restarted
+
+    # ---- judging ---------------------------------------------------------------------------------------------
+    def latest(self, name: str) -> float | None:
+        points = self.series.get(name)
+        return points[-1][1] if points else None
+
+    def latest_counts(self) -> dict[str, int]:
+        return {key: counts[-1] for key, counts in self.window.counts.items() if counts and counts[-1]}
+
+    def report(self, peers: Sequence[InstanceState] = (), options: Options | None = None) -> TargetReport:
+        suspects: list[Suspect] = []
+        if len(self.window):
+            peer_counts = [p.latest_counts() for p in peers if len(p.window)]
+            suspects, _ = evaluate(self.window, options=options, peers=peer_counts)
+        suspects.extend(self.extra_suspects)
+        status = self.status if self.status != "pending" else "error"
+        extra: dict[str, Any] = {
+            "service": self.service,
+            "goroutines": int(self.latest("goroutines") or 0),
+            "heap_inuse_bytes": self.latest("heap_inuse"),
+            "rss_bytes": self.latest("rss_bytes"),
+            "restarts": self.restarts,
+            "rounds": self.rounds,
+            "failed_rounds": self.failures,
+            "notes": self.notes,
+        }
+        report = TargetReport(self.url, status, len(self.window), self.error, suspects, extra)  # type: ignore[arg-type]
+        report.sort()
+        return report

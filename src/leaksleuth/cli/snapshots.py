@@ -1,0 +1,83 @@
+"""``leaksleuth snapshots list|get``: what the store holds, and any snapshot back as a file pprof opens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="List stored snapshots, or get one back as a file (go tool pprof opens profiles).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+StoreOption = Annotated[str | None, typer.Option(help="Store directory, sqlite:/// or postgresql:// URL.")]
+BlobsOption = Annotated[str | None, typer.Option(help="fsspec URL for blobs (with a database URL).")]
+
+
+@app.command("list")
+def list_command(
+    store: StoreOption = None,
+    blobs: BlobsOption = None,
+    target: Annotated[str | None, typer.Option(help="Only this target URL.")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="goroutine, goroutine-dump, goroutineleak, heap, metrics, vars.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Newest N snapshots.")] = 50,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List snapshots, newest first."""
+    from rich.table import Table
+
+    from leaksleuth.report.terminal import human_bytes, stdout_console
+    from leaksleuth.store.db import open_store
+
+    opened = open_store(store, blobs)
+    try:
+        rows = opened.snapshots(target=target, kind=kind, limit=limit)
+    finally:
+        opened.close()
+    if json_output:
+        typer.echo(json.dumps([_row_json(row) for row in rows], indent=2))
+        return
+    table = Table(title=f"Snapshots in {opened.description}", title_justify="left")
+    for column in ("id", "taken", "target", "kind", "format", "size", "summary"):
+        table.add_column(column)
+    for row in rows:
+        when = dt.datetime.fromtimestamp(row.taken_at, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        summary = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.summary.items())
+        table.add_row(str(row.id), when, row.target, row.kind, row.format, human_bytes(row.size), summary)
+    stdout_console().print(table)
+
+
+def _row_json(row: object) -> dict[str, object]:
+    return {name: getattr(row, name) for name in row.__slots__}  # type: ignore[attr-defined]
+
+
+@app.command("get")
+def get_command(
+    snapshot_id: Annotated[int, typer.Argument(help="Snapshot id (see 'snapshots list').")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here (default: stdout).")] = None,
+    store: StoreOption = None,
+    blobs: BlobsOption = None,
+) -> None:
+    """Write a snapshot's original bytes (a .pb.gz profile, a dump, a metrics page)."""
+    from leaksleuth.store.db import open_store
+
+    opened = open_store(store, blobs)
+    try:
+        row, data = opened.snapshot(snapshot_id)
+    finally:
+        opened.close()
+    if output is None:
+        if sys.stdout.isatty() and row.format == "pprof":
+            raise typer.BadParameter("refusing to print a binary profile to a terminal; use -o FILE")
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    output.write_bytes(data)
+    typer.echo(f"wrote {output} ({len(data):,} bytes, {row.kind} of {row.target})", err=True)

@@ -1,0 +1,239 @@
+"""``leaksleuth watch``: collect from a fleet, store snapshots, live verdicts per instance, a report at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from leaksleuth.errors import ConfigError
+
+if TYPE_CHECKING:
+    from leaksleuth.collect.discovery import Discovery
+    from leaksleuth.collect.scraper import ScrapeConfig
+    from leaksleuth.store.db import Store
+
+Opt = typer.Option
+
+
+def command(
+    urls: Annotated[list[str] | None, typer.Argument(help="Base URLs of services mounting net/http/pprof.")] = None,
+    targets_file: Annotated[Path | None, Opt(help="YAML, or one URL a line with service=… key=value labels.")] = None,
+    dns: Annotated[list[str] | None, Opt(help="NAME:PORT: every A/AAAA record of a headless service.")] = None,
+    dns_srv: Annotated[list[str] | None, Opt(help="SRV name (e.g. _pprof._tcp.api.prod.svc).")] = None,
+    dns_server: Annotated[str | None, Opt(help="Nameserver HOST[:PORT] for --dns/--dns-srv.")] = None,
+    k8s: Annotated[bool, Opt("--k8s", help="Discover pods annotated leaksleuth.io/scrape=true.")] = False,
+    namespace: Annotated[str | None, Opt(help="Kubernetes namespace (default: all).")] = None,
+    selector: Annotated[str | None, Opt(help="Kubernetes label selector.")] = None,
+    kubeconfig: Annotated[str | None, Opt(help="Path to a kubeconfig.")] = None,
+    prometheus_targets: Annotated[str | None, Opt(help="Prometheus URL: watch its active targets.")] = None,
+    job: Annotated[str | None, Opt(help="Only Prometheus targets of this job.")] = None,
+    interval: Annotated[str, Opt(help="Time between rounds.")] = "10s",
+    duration: Annotated[str | None, Opt(help="Stop after this long (default: until Ctrl-C).")] = None,
+    rounds: Annotated[int | None, Opt(help="Stop after this many rounds.")] = None,
+    report: Annotated[Path | None, Opt(help="Write the leaksleuth/report@1 JSON here at the end.")] = None,
+    html: Annotated[Path | None, Opt(help="Write an HTML report here at the end.")] = None,
+    json_lines: Annotated[bool, Opt("--json-lines", help="One JSON event per finding on stdout.")] = False,
+    fail_on: Annotated[float | None, Opt(help="Exit 1 if a suspect reaches this confidence.")] = None,
+    shard: Annotated[str | None, Opt(help="i/n: watch only a stable hash share of the targets.")] = None,
+    store: Annotated[str | None, Opt(help="Store directory, sqlite:/// or postgresql:// URL.")] = None,
+    blobs: Annotated[str | None, Opt(help="fsspec URL for profile blobs (required with a database URL).")] = None,
+    no_store: Annotated[bool, Opt("--no-store", help="Keep nothing on disk.")] = False,
+    retention_age: Annotated[str | None, Opt(help="Drop snapshots older than this (e.g. 7d).")] = None,
+    retention_count: Annotated[int | None, Opt(help="Keep at most this many snapshots per target and kind.")] = None,
+    timeout: Annotated[float, Opt(help="Seconds per request, body included.")] = 10.0,
+    retries: Annotated[int, Opt(help="Retries after a transient failure.")] = 2,
+    concurrency: Annotated[int, Opt(help="Requests in flight at once, across all targets.")] = 64,
+    max_body: Annotated[int, Opt(help="Largest response accepted, in bytes.")] = 64 << 20,
+    debug2_threshold: Annotated[int, Opt(help="Fetch debug=2 dumps only below this many goroutines.")] = 5000,
+    heap_every: Annotated[int, Opt(help="Fetch the heap profile every N rounds.")] = 1,
+    bearer_token_file: Annotated[Path | None, Opt(help="File holding a bearer token.")] = None,
+    header: Annotated[list[str] | None, Opt(help="Extra request header 'Name: value' (repeatable).")] = None,
+    cert: Annotated[str | None, Opt(help="TLS client certificate (PEM).")] = None,
+    key: Annotated[str | None, Opt(help="TLS client key (PEM).")] = None,
+    ca: Annotated[str | None, Opt(help="CA bundle to verify targets.")] = None,
+    insecure: Annotated[bool, Opt("--insecure", help="Do not verify TLS certificates.")] = False,
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No live table.")] = False,
+) -> None:
+    """Watch Go services: scrape goroutine and heap profiles each interval, store them, judge each instance live."""
+    from leaksleuth.collect.sampling import parse_duration
+    from leaksleuth.collect.scraper import ScrapeConfig
+
+    scrape = ScrapeConfig(
+        timeout=timeout,
+        retries=retries,
+        max_body=max_body,
+        concurrency=concurrency,
+        debug2_threshold=debug2_threshold,
+        heap_every=heap_every,
+        headers=_headers(header or []),
+        bearer_token=bearer_token_file.read_text().strip() if bearer_token_file else None,
+        client_cert=cert,
+        client_key=key,
+        ca_file=ca,
+        insecure=insecure,
+    )
+    discovery = _discovery(
+        urls or [],
+        targets_file,
+        dns or [],
+        dns_srv or [],
+        dns_server,
+        k8s,
+        namespace,
+        selector,
+        kubeconfig,
+        prometheus_targets,
+        job,
+        shard,
+    )
+    the_store = None if no_store else _open_store(store, blobs)
+    code = asyncio.run(
+        _watch(
+            discovery,
+            scrape,
+            the_store,
+            interval=parse_duration(interval),
+            duration=parse_duration(duration) if duration else None,
+            rounds=rounds,
+            report_path=report,
+            html_path=html,
+            json_lines=json_lines,
+            fail_on=fail_on,
+            quiet=quiet,
+            retention=(parse_duration(retention_age) if retention_age else None, retention_count),
+        )
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+def _headers(items: list[str]) -> dict[str, str]:
+    headers = {}
+    for item in items:
+        name, colon, value = item.partition(":")
+        if not colon or not name.strip():
+            raise ConfigError(f"--header wants 'Name: value', got {item!r}")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def _open_store(store: str | None, blobs: str | None) -> Store:
+    from leaksleuth.store.db import open_store
+
+    return open_store(store, blobs)
+
+
+def _discovery(
+    urls: list[str],
+    targets_file: Path | None,
+    dns: list[str],
+    dns_srv: list[str],
+    dns_server: str | None,
+    k8s: bool,
+    namespace: str | None,
+    selector: str | None,
+    kubeconfig: str | None,
+    prometheus_targets: str | None,
+    job: str | None,
+    shard: str | None,
+) -> Discovery:
+    from leaksleuth.collect import discovery as found
+    from leaksleuth.collect.targets import make_target, parse_shard, parse_targets_file
+
+    static = [make_target(url) for url in urls]
+    if targets_file is not None:
+        static.extend(parse_targets_file(targets_file))
+    sources: list[tuple[str, found.Source]] = []
+    sources += [(f"dns {name}", found.dns_source(name, nameserver=dns_server)) for name in dns]
+    sources += [(f"dns-srv {name}", found.dns_srv_source(name, nameserver=dns_server)) for name in dns_srv]
+    if k8s:
+        sources.append(
+            ("kubernetes", found.kubernetes_source(namespace=namespace, selector=selector, kubeconfig=kubeconfig))
+        )
+    if prometheus_targets:
+        sources.append((f"prometheus {prometheus_targets}", found.prometheus_source(prometheus_targets, job=job)))
+    if not static and not sources:
+        raise ConfigError(
+            "no targets: give URLs, --targets-file, --dns, --dns-srv, --k8s or --prometheus-targets",
+            hint="e.g. leaksleuth watch http://127.0.0.1:6060",
+        )
+    return found.Discovery(static, sources, shard=parse_shard(shard) if shard else None)
+
+
+async def _watch(
+    discovery: Discovery,
+    scrape: ScrapeConfig,
+    store: Store | None,
+    *,
+    interval: float,
+    duration: float | None,
+    rounds: int | None,
+    report_path: Path | None,
+    html_path: Path | None,
+    json_lines: bool,
+    fail_on: float | None,
+    quiet: bool,
+    retention: tuple[float | None, int | None],
+) -> int:
+    from rich.live import Live
+
+    from leaksleuth.collect.watch import RoundSummary, WatchConfig, Watcher
+    from leaksleuth.report import watch as render
+    from leaksleuth.report.terminal import stderr_console, stdout_console
+
+    console = stderr_console() if json_lines or quiet else stdout_console()
+    watcher = Watcher(
+        discovery, scrape, WatchConfig(interval=interval, duration=duration, max_rounds=rounds), store=store
+    )
+    seen: dict[tuple[str, str, str, int], float] = {}
+    live = Live(console=console, refresh_per_second=2, transient=False) if not quiet else None
+
+    def on_round(summary: RoundSummary) -> None:
+        report = watcher.report()
+        if json_lines:
+            render.write_events(sys.stdout, render.finding_events(report, seen, 0.5))
+        for name, error in discovery.errors.items():
+            console.print(f"[yellow]discovery {name}: {error}[/]")
+        if live is not None:
+            series = {
+                url: [v for _, v in state.series.get("goroutines", [])] for url, state in watcher.instances.items()
+            }
+            live.update(render.live_table(report, series, round_number=summary.number, seconds=summary.seconds))
+        if store is not None and any(retention):
+            store.apply_retention(max_age=retention[0], max_per_kind=retention[1])
+
+    watcher.on_round = on_round
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, watcher.stop)
+    try:
+        if live is not None:
+            with live:
+                report = await watcher.run()
+        else:
+            report = await watcher.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if store is not None:
+            store.close()
+    document = report.to_json()
+    if report_path is not None:
+        report_path.write_text(json.dumps(document, indent=2) + "\n")
+    if html_path is not None:
+        from leaksleuth.report.html import render_report
+
+        html_path.write_text(render_report(document, title="leaksleuth watch"))
+    if not json_lines:
+        console.print(render.verdict_table(report))
+        if report_path or html_path:
+            console.print(f"[dim]wrote {', '.join(str(p) for p in (report_path, html_path) if p)}[/]")
+    if fail_on is not None and report.max_confidence() >= fail_on:
+        return 1
+    return 0

@@ -1,0 +1,294 @@
+"""The fleet scraper: asyncio + httpx, cheap by default, one bad target never hurts the others.
+
+Per target and round: the goroutine profile (proto, cheap) for the count; then either the full dump from
+``goroutineleak?debug=2`` (states, waits, creators and the runtime's ``(leaked)`` marks) when the count is under
+``debug2_threshold`` — a debug=2 dump stops the world — or the goroutineleak proto; the heap profile; and
+``/metrics`` (or ``/debug/vars`` when there is no /metrics). Requests share a global concurrency limit, each has a
+total deadline (a slow-drip body cannot hold a slot), bodies are size-capped while streaming, and transient
+failures are retried with exponential backoff and jitter. What a target does not serve (404) is remembered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from leaksleuth.collect.targets import Target
+from leaksleuth.errors import FetchError, InputTooLargeError, LeaksleuthError, ParseError
+from leaksleuth.formats import Format, Parsed, parse
+
+if TYPE_CHECKING:
+    import httpx
+
+    from leaksleuth.model.goroutines import GoroutineDump
+    from leaksleuth.model.memstats import MemStats
+    from leaksleuth.model.profile import Profile
+
+
+@dataclass(slots=True)
+class ScrapeConfig:
+    timeout: float = 10.0  # total seconds per request, body included
+    retries: int = 2  # extra attempts after a transient failure
+    backoff: float = 0.25  # first retry delay; doubles each time, with jitter
+    max_body: int = 64 << 20
+    concurrency: int = 64
+    debug2_threshold: int = 5000
+    heap_every: int = 1  # fetch the heap profile every N rounds
+    headers: dict[str, str] = field(default_factory=dict)
+    bearer_token: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    ca_file: str | None = None
+    insecure: bool = False
+
+
+@dataclass(slots=True)
+class Fetched:
+    kind: str  # goroutine, goroutine-dump, goroutineleak, heap, metrics, vars
+    data: bytes
+    parsed: Parsed
+
+
+@dataclass(slots=True)
+class ScrapeResult:
+    target: Target
+    taken_at: float
+    status: str = "ok"  # ok | unreachable | error
+    error: str | None = None
+    fetched: list[Fetched] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def get(self, kind: str) -> Fetched | None:
+        return next((f for f in self.fetched if f.kind == kind), None)
+
+    @property
+    def dump(self) -> GoroutineDump | None:
+        fetched = self.get("goroutine-dump")
+        return fetched.parsed.dump if fetched else None
+
+    @property
+    def goroutine_profile(self) -> Profile | None:
+        fetched = self.get("goroutine")
+        return fetched.parsed.profile if fetched else None
+
+    @property
+    def leak_profile(self) -> Profile | None:
+        fetched = self.get("goroutineleak")
+        return fetched.parsed.profile if fetched else None
+
+    @property
+    def heap(self) -> Profile | None:
+        fetched = self.get("heap")
+        return fetched.parsed.profile if fetched else None
+
+    @property
+    def memstats(self) -> MemStats | None:
+        fetched = self.get("metrics") or self.get("vars")
+        return fetched.parsed.memstats if fetched else None
+
+
+class Unreachable(FetchError):
+    """Nothing answered (refused, DNS failure, connect timeout)."""
+
+
+@dataclass(slots=True)
+class _Capabilities:
+    """What a target turned out not to serve, so later rounds do not ask again."""
+
+    no_leak_profile: bool = False
+    metrics_path: str | None = None  # "/metrics" or "/debug/vars" once known; "" when neither exists
+
+
+class Scraper:
+    def __init__(self, config: ScrapeConfig, *, client: httpx.AsyncClient | None = None) -> None:
+        self.config = config
+        self._client = client
+        self._own_client = client is None
+        self._slots = asyncio.Semaphore(config.concurrency)
+        self._capabilities: dict[str, _Capabilities] = {}
+        self._rounds: dict[str, int] = {}
+
+    async def __aenter__(self) -> Scraper:
+        if self._client is None:
+            self._client = _make_client(self.config)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._own_client and self._client is not None:
+            await self._client.aclose()
+
+    async def scrape_all(self, targets: list[Target]) -> list[ScrapeResult]:
+        return list(await asyncio.gather(*(self.scrape(target) for target in targets)))
+
+    async def scrape(self, target: Target) -> ScrapeResult:
+        started = time.monotonic()
+        result = ScrapeResult(target, time.time())
+        capabilities = self._capabilities.setdefault(target.url, _Capabilities())
+        round_number = self._rounds.get(target.url, 0)
+        self._rounds[target.url] = round_number + 1
+        try:
+            await self._scrape(target, result, capabilities, round_number)
+        except Unreachable as exc:
+            result.status, result.error = "unreachable", str(exc)
+        except LeaksleuthError as exc:
+            result.status, result.error = "error", str(exc)
+        result.seconds = time.monotonic() - started
+        return result
+
+    async def _scrape(
+        self, target: Target, result: ScrapeResult, capabilities: _Capabilities, round_number: int
+    ) -> None:
+        counts = await self._fetch(target, "/debug/pprof/goroutine", "goroutine", Format.PPROF)
+        result.fetched.append(counts)
+        profile = counts.parsed.profile
+        if profile is None or counts.parsed.kind != "goroutine":
+            raise ParseError(f"{target.url}/debug/pprof/goroutine is a {counts.parsed.kind}, not a goroutine profile")
+        total = int(profile.totals()[0])
+        if total <= self.config.debug2_threshold:
+            path = (
+                "/debug/pprof/goroutine?debug=2"
+                if capabilities.no_leak_profile
+                else ("/debug/pprof/goroutineleak?debug=2")
+            )
+            try:
+                result.fetched.append(await self._fetch(target, path, "goroutine-dump", Format.GOROUTINE_DUMP))
+            except FetchError as exc:
+                if not _is_404(exc) or capabilities.no_leak_profile:
+                    raise
+                capabilities.no_leak_profile = True
+                result.notes.append("no goroutineleak profile (Go < 1.26): no runtime proof of leaks")
+                dump_path = "/debug/pprof/goroutine?debug=2"
+                result.fetched.append(await self._fetch(target, dump_path, "goroutine-dump", Format.GOROUTINE_DUMP))
+        elif not capabilities.no_leak_profile:
+            try:
+                result.fetched.append(
+                    await self._fetch(target, "/debug/pprof/goroutineleak", "goroutineleak", Format.PPROF)
+                )
+            except FetchError as exc:
+                if not _is_404(exc):
+                    raise
+                capabilities.no_leak_profile = True
+        if round_number % max(1, self.config.heap_every) == 0:
+            result.fetched.append(await self._fetch(target, "/debug/pprof/heap", "heap", Format.PPROF))
+        await self._fetch_metrics(target, result, capabilities)
+
+    async def _fetch_metrics(self, target: Target, result: ScrapeResult, capabilities: _Capabilities) -> None:
+        if capabilities.metrics_path == "":
+            return
+        order = [capabilities.metrics_path] if capabilities.metrics_path else ["/metrics", "/debug/vars"]
+        for path in order:
+            kind, fmt = ("metrics", Format.PROMETHEUS) if path == "/metrics" else ("vars", Format.EXPVAR)
+            try:
+                result.fetched.append(await self._fetch(target, path, kind, fmt))
+            except FetchError as exc:
+                if _is_404(exc):
+                    continue
+                raise
+            except ParseError:
+                if capabilities.metrics_path:
+                    raise
+                continue  # /metrics that is not Go's: try expvar
+            capabilities.metrics_path = path
+            return
+        capabilities.metrics_path = ""
+        result.notes.append("no /metrics or /debug/vars: no RSS / GC series")
+
+    async def _fetch(self, target: Target, path: str, kind: str, expected: Format) -> Fetched:
+        url = target.url + path
+        data = await self._get(url)
+        try:
+            parsed = parse(data, format=expected, max_size=self.config.max_body * 8)
+        except LeaksleuthError as exc:
+            raise exc.with_context(f"GET {url}") from None
+        return Fetched(kind, data, parsed)
+
+    async def _get(self, url: str) -> bytes:
+        import httpx
+
+        assert self._client is not None, "use 'async with Scraper(...)'"
+        attempt = 0
+        while True:
+            try:
+                async with self._slots:
+                    return await asyncio.wait_for(self._read(url), timeout=self.config.timeout)
+            except TimeoutError:
+                error: FetchError = FetchError(f"GET {url}: timed out after {self.config.timeout:g}s")
+                transient = True
+            except httpx.ConnectError as exc:
+                error = Unreachable(f"GET {url}: cannot connect ({_reason(exc)})")
+                transient = True
+            except httpx.TransportError as exc:
+                error = FetchError(f"GET {url}: {type(exc).__name__} ({_reason(exc)})")
+                transient = True
+            except _HTTPStatus as exc:
+                error = FetchError(f"GET {url}: HTTP {exc.status}{': ' + exc.snippet if exc.snippet else ''}")
+                transient = exc.status >= 500 or exc.status == 429
+            if not transient or attempt >= self.config.retries:
+                raise error
+            delay = self.config.backoff * (2**attempt)
+            await asyncio.sleep(delay * (0.5 + random.random()))  # jitter spreads retries of a whole fleet
+            attempt += 1
+
+    async def _read(self, url: str) -> bytes:
+        assert self._client is not None
+        async with self._client.stream("GET", url) as response:
+            if response.status_code >= 400:
+                body = b""
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > 512:
+                        break
+                raise _HTTPStatus(response.status_code, body[:200].decode("utf-8", "replace").strip())
+            chunks: list[bytes] = []
+            received = 0
+            async for chunk in response.aiter_bytes():
+                received += len(chunk)
+                if received > self.config.max_body:
+                    raise InputTooLargeError(f"GET {url}: response exceeds the {self.config.max_body:,}-byte cap")
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+
+class _HTTPStatus(Exception):
+    def __init__(self, status: int, snippet: str) -> None:
+        super().__init__(status)
+        self.status = status
+        self.snippet = snippet
+
+
+def _is_404(exc: FetchError) -> bool:
+    return "HTTP 404" in str(exc)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _make_client(config: ScrapeConfig) -> httpx.AsyncClient:
+    import httpx
+
+    headers = {"User-Agent": "leaksleuth", **config.headers}
+    if config.bearer_token:
+        headers["Authorization"] = f"Bearer {config.bearer_token}"
+    verify: Any = True
+    if config.insecure:
+        verify = False
+    elif config.ca_file or config.client_cert:
+        context = ssl.create_default_context(cafile=config.ca_file)
+        if config.client_cert:
+            context.load_cert_chain(config.client_cert, config.client_key)
+        verify = context
+    limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency)
+    return httpx.AsyncClient(
+        headers=headers,
+        verify=verify,
+        limits=limits,
+        timeout=httpx.Timeout(config.timeout),
+        follow_redirects=True,
+    )

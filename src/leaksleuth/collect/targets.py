@@ -1,0 +1,123 @@
+"""Targets: base URLs of Go services that mount net/http/pprof, grouped by service for peer comparison.
+
+Sources: URLs on the command line, a targets file (YAML, or one URL a line with ``service=… key=value`` labels),
+and discovery (DNS, Kubernetes, Prometheus; see ``collect.discovery``). ``--shard i/n`` keeps a stable hash share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+from leaksleuth.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    url: str  # base URL: scheme://host:port (a path prefix is kept when pprof is mounted under one)
+    service: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def group(self) -> str:
+        """Instances of one service are compared with each other; without a service, each host:port stands alone."""
+        return self.service or self.url
+
+    def label_dict(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+def normalize_url(url: str) -> str:
+    """Accept ``host:port`` and URLs with a trailing ``/debug/pprof/``; return ``scheme://host:port[/prefix]``."""
+    text = url.strip()
+    if "://" not in text:
+        text = "http://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"not an http(s) target URL: {url!r}", hint="e.g. http://10.0.0.7:6060")
+    path = parts.path.rstrip("/")
+    if path.endswith("/debug/pprof"):
+        path = path[: -len("/debug/pprof")]
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def make_target(url: str, service: str = "", labels: dict[str, str] | None = None) -> Target:
+    return Target(normalize_url(url), service, tuple(sorted((labels or {}).items())))
+
+
+def parse_targets_file(path: str | Path) -> list[Target]:
+    """YAML (a list, or ``targets:``) of URLs or ``{url, service, labels}``; or plain text, one target a line."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read targets file {path}: {exc.strerror}") from exc
+    stripped = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    looks_plain = all(re.match(r"^\s*(https?://)?[\w.\-\[\]:]+(/\S*)?(\s+\S+=\S*)*\s*$", line) for line in stripped)
+    if looks_plain:
+        return [_plain_line(line, number) for number, line in enumerate(stripped, 1)]
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"targets file {path} is neither YAML nor one URL a line: {exc}") from exc
+    entries: Any = document.get("targets") if isinstance(document, dict) else document
+    if not isinstance(entries, list):
+        raise ConfigError(f"targets file {path}: expected a list of targets (or a 'targets:' list)")
+    return [_yaml_entry(entry, path) for entry in entries]
+
+
+def _plain_line(line: str, number: int) -> Target:
+    url, *pairs = line.split()
+    labels = {}
+    service = ""
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key == "service":
+            service = value
+        else:
+            labels[key] = value
+    return make_target(url, service, labels)
+
+
+def _yaml_entry(entry: Any, path: str | Path) -> Target:
+    if isinstance(entry, str):
+        return make_target(entry)
+    if isinstance(entry, dict) and isinstance(entry.get("url"), str):
+        labels = entry.get("labels") or {}
+        if not isinstance(labels, dict):
+            raise ConfigError(f"targets file {path}: labels of {entry['url']} must be a mapping")
+        return make_target(entry["url"], str(entry.get("service") or ""), {str(k): str(v) for k, v in labels.items()})
+    raise ConfigError(f"targets file {path}: cannot read target {entry!r} (want a URL or {{url, service, labels}})")
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    index: int  # 1-based
+    count: int
+
+    def keeps(self, target: Target) -> bool:
+        digest = hashlib.sha256(target.url.encode()).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+
+def parse_shard(text: str) -> Shard:
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise ConfigError(f"--shard must look like i/n with 1 <= i <= n, got {text!r}", hint="e.g. --shard 2/4")
+    return Shard(int(match.group(1)), int(match.group(2)))
+
+
+def dedupe(targets: Iterable[Target]) -> list[Target]:
+    """One target per URL; a later entry with a service or labels fills in what an earlier bare URL lacked."""
+    merged: dict[str, Target] = {}
+    for target in targets:
+        known = merged.get(target.url)
+        if known is None or (not known.service and target.service) or (not known.labels and target.labels):
+            merged[target.url] = target
+    return list(merged.values())

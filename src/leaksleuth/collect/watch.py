@@ -1,0 +1,171 @@
+"""The watch loop: scrape every target each interval, store what was seen, keep a live verdict per instance.
+
+Each target's results are analysed and written as soon as that target finishes (a dead or slow target delays
+nobody), and each target's round is one store transaction, so stopping the watcher at any moment loses at most the
+rounds in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from leaksleuth.analysis.goroutine_verdict import Options
+from leaksleuth.analysis.goroutines import GoroutineSnapshot, mark_leaked, snapshot_from_dump, snapshot_from_profile
+from leaksleuth.analysis.instance import InstanceState, memstats_series
+from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
+from leaksleuth.collect.targets import Target
+from leaksleuth.model.report import Report
+
+if TYPE_CHECKING:
+    from leaksleuth.store.db import NewSnapshot, Store
+
+TargetSource = Callable[[], Awaitable[list[Target]]]
+
+
+@dataclass(slots=True)
+class WatchConfig:
+    interval: float = 10.0
+    duration: float | None = None  # seconds; None = until stopped
+    max_rounds: int | None = None
+    history: int = 120  # snapshots kept in memory per instance
+    options: Options = field(default_factory=Options)
+    store_kinds: frozenset[str] = frozenset({"goroutine", "goroutine-dump", "goroutineleak", "heap", "metrics", "vars"})
+
+
+@dataclass(slots=True)
+class RoundSummary:
+    number: int
+    started: float
+    seconds: float
+    results: list[ScrapeResult]
+
+
+class Watcher:
+    def __init__(
+        self,
+        targets: TargetSource,
+        scrape: ScrapeConfig,
+        config: WatchConfig,
+        *,
+        store: Store | None = None,
+        on_result: Callable[[ScrapeResult, InstanceState], None] | None = None,
+        on_round: Callable[[RoundSummary], None] | None = None,
+    ) -> None:
+        self.targets = targets
+        self.scrape_config = scrape
+        self.config = config
+        self.store = store
+        self.on_result = on_result
+        self.on_round = on_round
+        self.instances: dict[str, InstanceState] = {}
+        self.rounds = 0
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> Report:
+        deadline = time.monotonic() + self.config.duration if self.config.duration is not None else None
+        async with Scraper(self.scrape_config) as scraper:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                await self.round(scraper)
+                if self.config.max_rounds is not None and self.rounds >= self.config.max_rounds:
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                wait = max(0.0, self.config.interval - (time.monotonic() - started))
+                if deadline is not None:
+                    wait = min(wait, max(0.0, deadline - time.monotonic()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=wait)
+        return self.report()
+
+    async def round(self, scraper: Scraper) -> RoundSummary:
+        self.rounds += 1
+        started_wall, started = time.time(), time.monotonic()
+        targets = await self.targets()
+        for target in targets:
+            if target.url not in self.instances:
+                self.instances[target.url] = InstanceState(target.url, target.service, self.config.history)
+        results: list[ScrapeResult] = []
+        for finished in asyncio.as_completed([scraper.scrape(target) for target in targets]):
+            result = await finished
+            results.append(result)
+            await self._absorb(result)
+        summary = RoundSummary(self.rounds, started_wall, time.monotonic() - started, results)
+        if self.on_round is not None:
+            self.on_round(summary)
+        return summary
+
+    async def _absorb(self, result: ScrapeResult) -> None:
+        state = self.instances[result.target.url]
+        if result.status != "ok":
+            state.fail(result.status, result.error)
+            if self.store is not None:
+                await asyncio.to_thread(self._store_failure, result)
+        else:
+            snapshot = goroutine_snapshot(result)
+            values = memstats_series(result.memstats, snapshot.total if snapshot else None)
+            heap = result.heap
+            build_id = heap.mappings[0].build_id if heap is not None and heap.mappings else None
+            state.observe(result.taken_at, snapshot, values, build_id=build_id or None, notes=result.notes)
+            if self.store is not None:
+                await asyncio.to_thread(self._store_result, result, snapshot, values, state)
+        if self.on_result is not None:
+            self.on_result(result, state)
+
+    def _store_result(
+        self, result: ScrapeResult, snapshot: GoroutineSnapshot | None, values: dict[str, float], state: InstanceState
+    ) -> None:
+        from leaksleuth.store.db import NewSnapshot
+
+        assert self.store is not None
+        target_id = self.store.target_id(result.target.url, result.target.service, result.target.label_dict())
+        stored: list[NewSnapshot] = []
+        for fetched in result.fetched:
+            if fetched.kind not in self.config.store_kinds:
+                continue
+            summary: dict[str, float | int | str] = {}
+            if fetched.kind in ("goroutine", "goroutine-dump") and snapshot is not None:
+                summary["goroutines"] = snapshot.total
+            if fetched.kind == "heap" and "heap_inuse" in values:
+                summary["heap_inuse"] = values["heap_inuse"]
+            stored.append(
+                NewSnapshot(
+                    fetched.kind, str(fetched.parsed.format), fetched.data, summary, state.process_start, state.build_id
+                )
+            )
+        self.store.record_round(target_id, result.taken_at, stored, values)
+
+    def _store_failure(self, result: ScrapeResult) -> None:
+        assert self.store is not None
+        target_id = self.store.target_id(result.target.url, result.target.service, result.target.label_dict())
+        self.store.record_round(target_id, result.taken_at, [], {}, status=result.status, error=result.error)
+
+    # ---- verdicts --------------------------------------------------------------------------------------------
+    def peers_of(self, state: InstanceState) -> list[InstanceState]:
+        group = state.service or state.url
+        return [p for p in self.instances.values() if p is not state and (p.service or p.url) == group]
+
+    def report(self, urls: Sequence[str] | None = None) -> Report:
+        chosen = [self.instances[u] for u in urls] if urls is not None else list(self.instances.values())
+        return Report([state.report(self.peers_of(state), self.config.options) for state in chosen])
+
+
+def goroutine_snapshot(result: ScrapeResult) -> GoroutineSnapshot | None:
+    """The richest goroutine view of a scrape: the debug=2 dump when fetched, else the proto (+ leak profile)."""
+    if result.dump is not None:
+        return snapshot_from_dump(result.dump, taken_at=result.taken_at)
+    profile = result.goroutine_profile
+    if profile is None:
+        return None
+    snapshot = snapshot_from_profile(profile, taken_at=result.taken_at)
+    if result.leak_profile is not None:
+        mark_leaked(snapshot, result.leak_profile)
+    return snapshot

@@ -1,0 +1,101 @@
+"""A self-contained HTML page for a ``leaksleuth/report@1`` document (works offline, one file, no scripts needed).
+
+Every string from the report (function names, paths, summaries, errors) is HTML-escaped: they come from the
+profiled program and from the network.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+_STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d1d1f;background:#fafafa}
+h1{font-size:1.4rem;margin:0 0 .3rem} .meta{color:#666;margin-bottom:1.5rem}
+.target{background:#fff;border:1px solid #ddd;border-radius:8px;padding:1rem 1.2rem;margin:0 0 1rem}
+.target h2{font-size:1.05rem;margin:0 0 .4rem;font-family:ui-monospace,monospace}
+.status{display:inline-block;padding:0 .5rem;border-radius:4px;font-size:.8rem;margin-left:.5rem}
+.ok{background:#e3f4e4;color:#17651b}.unreachable,.error{background:#fde2e1;color:#9b1c1c}
+.facts{color:#555;margin:.2rem 0 .6rem} table{border-collapse:collapse;width:100%}
+td,th{text-align:left;padding:.35rem .5rem;border-top:1px solid #eee;vertical-align:top}
+.bar{height:.55rem;border-radius:3px;background:#ddd;width:6rem;display:inline-block;vertical-align:middle}
+.fill{height:100%;border-radius:3px} .site{font-family:ui-monospace,monospace;font-size:.85rem;color:#444}
+.advice{color:#333;font-style:italic} details{margin-top:.3rem} pre{white-space:pre-wrap;font-size:.8rem}
+.healthy{color:#17651b}
+"""
+
+
+def _colour(confidence: float) -> str:
+    return "#c62828" if confidence >= 0.8 else "#ef8f00" if confidence >= 0.5 else "#9e9e9e"
+
+
+def _human_bytes(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "?"
+    size = float(value)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(size) < 1024 or unit == "TB":
+            return f"{size:.1f}{unit}"
+        size /= 1024
+    return f"{size:.1f}TB"
+
+
+def _suspect_row(suspect: dict[str, Any]) -> str:
+    confidence = float(suspect["confidence"])
+    evidence = suspect.get("evidence", {})
+    site = f"{suspect['file']}:{suspect['line']}" if suspect.get("file") else ""
+    advice = evidence.get("advice", "")
+    return (
+        "<tr>"
+        f'<td><span class="bar"><span class="fill" style="display:block;width:{confidence * 100:.0f}%;'
+        f'background:{_colour(confidence)}"></span></span> {confidence:.2f}</td>'
+        f"<td>{escape(suspect['kind'])}<br>{escape(suspect['category'])}</td>"
+        f"<td>{escape(suspect['function'])}<div class=site>{escape(site)}</div></td>"
+        f"<td>{escape(suspect['summary'])}"
+        + (f"<div class=advice>{escape(str(advice))}</div>" if advice else "")
+        + f"<details><summary>evidence</summary><pre>{escape(json.dumps(evidence, indent=2))}</pre></details>"
+        "</td></tr>"
+    )
+
+
+def _target(target: dict[str, Any]) -> str:
+    status = target["status"]
+    facts = []
+    if target.get("service"):
+        facts.append(f"service {escape(str(target['service']))}")
+    facts.append(f"{target['snapshots']} snapshots")
+    if target.get("goroutines") is not None:
+        facts.append(f"{target['goroutines']:,} goroutines")
+    if target.get("heap_inuse_bytes") is not None:
+        facts.append(f"heap in use {_human_bytes(target['heap_inuse_bytes'])}")
+    if target.get("rss_bytes") is not None:
+        facts.append(f"RSS {_human_bytes(target['rss_bytes'])}")
+    body = ""
+    if target.get("error"):
+        body += f"<p>{escape(str(target['error']))}</p>"
+    suspects = target.get("suspects", [])
+    if suspects:
+        body += "<table><tr><th>confidence</th><th>kind</th><th>where</th><th>why / what to do</th></tr>"
+        body += "".join(_suspect_row(s) for s in suspects) + "</table>"
+    elif status == "ok":
+        body += '<p class="healthy">No leak suspects.</p>'
+    return (
+        f'<section class="target"><h2>{escape(target["target"])}'
+        f'<span class="status {escape(status)}">{escape(status)}</span></h2>'
+        f'<div class="facts">{" · ".join(facts)}</div>{body}</section>'
+    )
+
+
+def render_report(document: dict[str, Any], *, title: str = "leaksleuth report") -> str:
+    targets = document.get("targets", [])
+    flagged = sum(1 for t in targets if any(s["confidence"] >= 0.5 for s in t.get("suspects", [])))
+    ordered = sorted(targets, key=lambda t: -max((s["confidence"] for s in t.get("suspects", [])), default=0.0))
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<meta name=viewport content='width=device-width,initial-scale=1'><title>{escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>"
+        f"<h1>{escape(title)}</h1><div class=meta>{escape(str(document.get('generated_at', '')))} · "
+        f"{len(targets)} targets · {flagged} with a suspect ≥ 0.5 · schema {escape(str(document.get('schema', '')))}"
+        "</div>" + "".join(_target(t) for t in ordered) + "</body></html>"
+    )

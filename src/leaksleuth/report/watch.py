@@ -1,0 +1,126 @@
+"""Watch output: the live table, the end-of-watch verdicts, and JSON-lines finding events for log pipelines."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from leaksleuth.model.report import Report, Suspect, TargetReport
+from leaksleuth.report.terminal import human_bytes
+
+
+def _trend(points: Sequence[float]) -> str:
+    """A tiny sparkline of the last values (goroutines)."""
+    if len(points) < 2:
+        return ""
+    blocks = "▁▂▃▄▅▆▇█"
+    recent = list(points[-16:])
+    low, high = min(recent), max(recent)
+    span = (high - low) or 1.0
+    return "".join(blocks[min(7, int((value - low) / span * 7.999))] for value in recent)
+
+
+def live_table(report: Report, series: dict[str, list[float]], *, round_number: int, seconds: float) -> RenderableType:
+    table = Table(title=f"leaksleuth watch — round {round_number} ({seconds:.1f}s)", title_justify="left")
+    for column, justify in (
+        ("target", "left"),
+        ("service", "left"),
+        ("goroutines", "right"),
+        ("heap in use", "right"),
+        ("trend", "left"),
+        ("top suspect", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for target in sorted(report.targets, key=_severity):
+        table.add_row(*_row(target, series.get(target.target, [])))
+    return Group(table, Text(f"updated {time.strftime('%H:%M:%S')} — Ctrl-C writes the report", style="dim"))
+
+
+def _severity(target: TargetReport) -> tuple[float, str]:
+    top = target.suspects[0].confidence if target.suspects else 0.0
+    return (-top if target.status == "ok" else -2.0, target.target)
+
+
+def _row(target: TargetReport, goroutine_points: Sequence[float]) -> list[str]:
+    extra = target.extra
+    if target.status != "ok":
+        return [target.target, extra.get("service", ""), "", "", "", f"[red]{target.status}[/]: {target.error or ''}"]
+    heap = extra.get("heap_inuse_bytes")
+    top = target.suspects[0] if target.suspects else None
+    return [
+        target.target,
+        extra.get("service", ""),
+        f"{extra.get('goroutines', 0):,}",
+        human_bytes(heap) if heap is not None else "",
+        _trend(goroutine_points),
+        _suspect_cell(top),
+    ]
+
+
+def _suspect_cell(suspect: Suspect | None) -> str:
+    if suspect is None or suspect.confidence < 0.5:
+        return "[green]healthy[/]"
+    colour = "red" if suspect.confidence >= 0.8 else "yellow"
+    site = f"{suspect.file.rsplit('/', 1)[-1]}:{suspect.line}" if suspect.file else suspect.category
+    return f"[{colour}]{suspect.confidence:.2f}[/] {suspect.kind} {suspect.category} {site}"
+
+
+def verdict_table(report: Report, threshold: float = 0.5) -> Table:
+    table = Table(title="Verdicts", title_justify="left")
+    for column in ("target", "status", "confidence", "kind", "where", "summary"):
+        table.add_column(column)
+    for target in report.targets:
+        strong = [s for s in target.suspects if s.confidence >= threshold]
+        if target.status != "ok":
+            table.add_row(target.target, f"[red]{target.status}[/]", "", "", "", target.error or "")
+            continue
+        if not strong:
+            table.add_row(target.target, "[green]healthy[/]", "", "", "", "no suspect ≥ 0.5")
+        for suspect in strong:
+            where = f"{suspect.function}\n[dim]{suspect.file}:{suspect.line}[/]" if suspect.file else suspect.category
+            table.add_row(target.target, "ok", f"{suspect.confidence:.2f}", suspect.kind, where, suspect.summary)
+    return table
+
+
+def finding_events(
+    report: Report, seen: dict[tuple[str, str, str, int], float], threshold: float
+) -> Iterable[dict[str, Any]]:
+    """New findings, or findings whose confidence rose by 0.1 or more since last reported: one event each."""
+    for target in report.targets:
+        for suspect in target.suspects:
+            if suspect.confidence < threshold:
+                continue
+            key = (target.target, suspect.category, suspect.file, suspect.line)
+            previous = seen.get(key)
+            if previous is not None and suspect.confidence < previous + 0.1:
+                continue
+            seen[key] = suspect.confidence
+            wait = suspect.evidence.get("wait_minutes") or [None, None]
+            yield {
+                "event": "finding",
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "target": target.target,
+                "service": target.extra.get("service", ""),
+                "kind": suspect.kind,
+                "category": suspect.category,
+                "function": suspect.function,
+                "file": suspect.file,
+                "line": suspect.line,
+                "confidence": suspect.confidence,
+                "goroutine_count": suspect.evidence.get("count", target.extra.get("goroutines")),
+                "blocked_minutes": wait[1],
+                "heap_inuse_bytes": target.extra.get("heap_inuse_bytes"),
+                "summary": suspect.summary,
+            }
+
+
+def write_events(stream: TextIO, events: Iterable[dict[str, Any]]) -> None:
+    for event in events:
+        stream.write(json.dumps(event, sort_keys=True) + "\n")
+    stream.flush()

@@ -1,0 +1,362 @@
+"""The snapshot store: metadata and series in SQL (SQLite by default, PostgreSQL at scale), profiles as blobs.
+
+Embedded default: one directory holding ``leaksleuth.db`` (SQLite in WAL mode) and ``blobs/``. At scale:
+``--store postgresql://…`` with ``--blobs`` any fsspec URL. Every target's round is written in one transaction after
+its blobs are safely on disk, so a watcher killed mid-round leaves a store that opens and keeps every completed
+snapshot (an interrupted blob write leaves at most an unreferenced temporary file).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from leaksleuth.errors import ConfigError, LeaksleuthError
+from leaksleuth.store.blobs import BlobStore
+
+metadata = sa.MetaData()
+targets_table = sa.Table(
+    "targets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("url", sa.String(2048), nullable=False, unique=True),
+    sa.Column("service", sa.String(256), nullable=False, default=""),
+    sa.Column("labels", sa.Text, nullable=False, default="{}"),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False, default="ok"),
+    sa.Column("error", sa.Text, nullable=True),
+)
+blobs_table = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("stored_size", sa.BigInteger, nullable=False),
+    sa.Column("encoding", sa.String(16), nullable=False),
+)
+snapshots_table = sa.Table(
+    "snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # goroutine, goroutineleak, goroutine-dump, heap, metrics, vars
+    sa.Column("format", sa.String(32), nullable=False),
+    sa.Column("taken_at", sa.Float, nullable=False),
+    sa.Column("blob", sa.String(64), sa.ForeignKey("blobs.sha256"), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False, default="{}"),
+    sa.Column("process_start", sa.Float, nullable=True),
+    sa.Column("build_id", sa.String(128), nullable=True),
+    sa.Index("ix_snapshots_target_kind_time", "target_id", "kind", "taken_at"),
+)
+series_table = sa.Table(
+    "series",
+    metadata,
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("taken_at", sa.Float, nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Index("ix_series_target_name_time", "target_id", "name", "taken_at"),
+)
+
+
+@dataclass(slots=True)
+class NewSnapshot:
+    kind: str
+    format: str
+    data: bytes
+    summary: dict[str, Any] = field(default_factory=dict)
+    process_start: float | None = None
+    build_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    id: int
+    target: str
+    service: str
+    kind: str
+    format: str
+    taken_at: float
+    size: int
+    stored_size: int
+    summary: dict[str, Any]
+    blob: str
+    encoding: str
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRow:
+    id: int
+    url: str
+    service: str
+    labels: dict[str, str]
+    first_seen: float
+    last_seen: float
+    status: str
+    error: str | None
+
+
+def database_url(store: str) -> str:
+    """A SQLAlchemy URL: PostgreSQL URLs get the psycopg (v3) driver unless one is named."""
+    if store.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + store.split("://", 1)[1]
+    return store
+
+
+class Store:
+    def __init__(self, engine: Engine, blobs: BlobStore, description: str) -> None:
+        self.engine = engine
+        self.blobs = blobs
+        self.description = description
+        self._lock = threading.Lock()
+        self._target_ids: dict[str, int] = {}
+        metadata.create_all(engine)
+
+    # ---- writing -------------------------------------------------------------------------------------------------
+    def target_id(self, url: str, service: str = "", labels: dict[str, str] | None = None) -> int:
+        known = self._target_ids.get(url)
+        if known is not None:
+            return known
+        now = time.time()
+        with self._lock, self.engine.begin() as connection:
+            row = connection.execute(sa.select(targets_table.c.id).where(targets_table.c.url == url)).first()
+            if row is None:
+                result = connection.execute(
+                    targets_table.insert().values(
+                        url=url,
+                        service=service,
+                        labels=json.dumps(labels or {}, sort_keys=True),
+                        first_seen=now,
+                        last_seen=now,
+                        status="ok",
+                    )
+                )
+                ident = int(result.inserted_primary_key[0])  # type: ignore[index]
+            else:
+                ident = int(row[0])
+        self._target_ids[url] = ident
+        return ident
+
+    def record_round(
+        self,
+        target_id: int,
+        taken_at: float,
+        snapshots: Sequence[NewSnapshot],
+        series: dict[str, float],
+        *,
+        status: str = "ok",
+        error: str | None = None,
+    ) -> list[int]:
+        """Store one target's round atomically: blobs first (content-addressed), then every row in one transaction."""
+        stored = [(snapshot, self.blobs.put(snapshot.data)) for snapshot in snapshots]
+        ids: list[int] = []
+        with self._lock, self.engine.begin() as connection:
+            for snapshot, blob in stored:
+                exists = connection.execute(
+                    sa.select(blobs_table.c.sha256).where(blobs_table.c.sha256 == blob.sha256)
+                ).first()
+                if exists is None:
+                    connection.execute(
+                        blobs_table.insert().values(
+                            sha256=blob.sha256, size=blob.size, stored_size=blob.stored_size, encoding=blob.encoding
+                        )
+                    )
+                result = connection.execute(
+                    snapshots_table.insert().values(
+                        target_id=target_id,
+                        kind=snapshot.kind,
+                        format=snapshot.format,
+                        taken_at=taken_at,
+                        blob=blob.sha256,
+                        summary=json.dumps(snapshot.summary, sort_keys=True),
+                        process_start=snapshot.process_start,
+                        build_id=snapshot.build_id,
+                    )
+                )
+                ids.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
+            if series:
+                connection.execute(
+                    series_table.insert(),
+                    [{"target_id": target_id, "taken_at": taken_at, "name": k, "value": v} for k, v in series.items()],
+                )
+            connection.execute(
+                targets_table.update()
+                .where(targets_table.c.id == target_id)
+                .values(last_seen=taken_at, status=status, error=error)
+            )
+        return ids
+
+    # ---- reading -------------------------------------------------------------------------------------------------
+    def targets(self) -> list[TargetRow]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(targets_table).order_by(targets_table.c.url)).all()
+        return [
+            TargetRow(r.id, r.url, r.service, json.loads(r.labels), r.first_seen, r.last_seen, r.status, r.error)
+            for r in rows
+        ]
+
+    def snapshots(
+        self,
+        *,
+        target: str | None = None,
+        kind: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = True,
+        snapshot_id: int | None = None,
+    ) -> list[SnapshotRow]:
+        query = (
+            sa.select(
+                snapshots_table,
+                targets_table.c.url,
+                targets_table.c.service,
+                blobs_table.c.size,
+                blobs_table.c.stored_size,
+                blobs_table.c.encoding,
+            )
+            .join(targets_table, targets_table.c.id == snapshots_table.c.target_id)
+            .join(blobs_table, blobs_table.c.sha256 == snapshots_table.c.blob)
+        )
+        if snapshot_id is not None:
+            query = query.where(snapshots_table.c.id == snapshot_id)
+        if target is not None:
+            query = query.where(targets_table.c.url == target)
+        if kind is not None:
+            query = query.where(snapshots_table.c.kind == kind)
+        order = snapshots_table.c.taken_at.desc() if newest_first else snapshots_table.c.taken_at.asc()
+        query = query.order_by(order, snapshots_table.c.id.desc() if newest_first else snapshots_table.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            SnapshotRow(
+                r.id,
+                r.url,
+                r.service,
+                r.kind,
+                r.format,
+                r.taken_at,
+                r.size,
+                r.stored_size,
+                json.loads(r.summary),
+                r.blob,
+                r.encoding,
+            )
+            for r in rows
+        ]
+
+    def snapshot(self, snapshot_id: int) -> tuple[SnapshotRow, bytes]:
+        found = self.snapshots(snapshot_id=snapshot_id)
+        if not found:
+            raise LeaksleuthError(f"no snapshot {snapshot_id} in {self.description}", hint="leaksleuth snapshots list")
+        return found[0], self.blobs.get(found[0].blob, found[0].encoding)
+
+    def series(self, target: str, names: Iterable[str] | None = None) -> dict[str, list[tuple[float, float]]]:
+        query = (
+            sa.select(series_table.c.name, series_table.c.taken_at, series_table.c.value)
+            .join(targets_table, targets_table.c.id == series_table.c.target_id)
+            .where(targets_table.c.url == target)
+            .order_by(series_table.c.taken_at)
+        )
+        if names is not None:
+            query = query.where(series_table.c.name.in_(list(names)))
+        out: dict[str, list[tuple[float, float]]] = {}
+        with self.engine.connect() as connection:
+            for name, taken_at, value in connection.execute(query):
+                out.setdefault(name, []).append((taken_at, value))
+        return out
+
+    # ---- retention -----------------------------------------------------------------------------------------------
+    def apply_retention(self, *, max_age: float | None = None, max_per_kind: int | None = None) -> int:
+        """Drop snapshots older than ``max_age`` seconds or beyond the newest ``max_per_kind`` per target and kind;
+        then drop series past the age limit and blobs nothing refers to. Returns snapshots removed."""
+        removed = 0
+        with self._lock, self.engine.begin() as connection:
+            if max_age is not None:
+                cutoff = time.time() - max_age
+                removed += connection.execute(
+                    snapshots_table.delete().where(snapshots_table.c.taken_at < cutoff)
+                ).rowcount
+                connection.execute(series_table.delete().where(series_table.c.taken_at < cutoff))
+            if max_per_kind is not None:
+                ranked = sa.select(
+                    snapshots_table.c.id,
+                    sa.func.row_number()
+                    .over(
+                        partition_by=(snapshots_table.c.target_id, snapshots_table.c.kind),
+                        order_by=(snapshots_table.c.taken_at.desc(), snapshots_table.c.id.desc()),
+                    )
+                    .label("position"),
+                ).subquery()
+                doomed = sa.select(ranked.c.id).where(ranked.c.position > max_per_kind)
+                removed += connection.execute(snapshots_table.delete().where(snapshots_table.c.id.in_(doomed))).rowcount
+            orphans = [
+                row[0]
+                for row in connection.execute(
+                    sa.select(blobs_table.c.sha256).where(
+                        ~sa.exists().where(snapshots_table.c.blob == blobs_table.c.sha256)
+                    )
+                )
+            ]
+            if orphans:
+                connection.execute(blobs_table.delete().where(blobs_table.c.sha256.in_(orphans)))
+        for sha256 in orphans:  # rows first: a crash here leaves only unreferenced files
+            self.blobs.delete(sha256)
+        return removed
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_engine(path: Path) -> Engine:
+    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer; crash-safe
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL keeps the db consistent
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def default_store_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("leaksleuth", appauthor=False))
+
+
+def open_store(store: str | None = None, blobs: str | None = None) -> Store:
+    """``store``: a directory (embedded SQLite + blobs/), a ``sqlite:///`` URL or a ``postgresql://`` URL."""
+    if store is None or "://" not in store:
+        directory = Path(store) if store else default_store_dir()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create store directory {directory}: {exc.strerror}") from exc
+        engine = _sqlite_engine(directory / "leaksleuth.db")
+        blob_store = BlobStore(blobs or str(directory / "blobs"))
+        return Store(engine, blob_store, str(directory))
+    if blobs is None:
+        raise ConfigError("a database URL needs --blobs (an fsspec URL such as s3://bucket/leaksleuth or file:///d)")
+    url = database_url(store)
+    try:
+        engine = (
+            _sqlite_engine(Path(url.split("sqlite:///", 1)[1]))
+            if url.startswith("sqlite:///")
+            else (sa.create_engine(url, pool_pre_ping=True))
+        )
+        return Store(engine, BlobStore(blobs), url.split("@")[-1])
+    except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        raise ConfigError(f"cannot open store {store}: {exc}".splitlines()[0]) from exc
