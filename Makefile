@@ -19,9 +19,9 @@ install: $(STAMP)
 system-deps:
 	./scripts/install-system-deps.sh
 
+## demo: three instances of a bundled Go service (goroutine leak, heap leak, healthy) watched for a minute
 demo: $(STAMP)
-	$(BIN)/leaksleuth inspect testdata/captures/parked.goroutine.debug2.txt
-	$(BIN)/leaksleuth inspect testdata/captures/heapkinds.heap.pb.gz
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/leaksleuth demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts

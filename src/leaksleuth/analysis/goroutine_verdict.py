@@ -140,10 +140,7 @@ def _peer_outlier(key: str, count: int, peers: Sequence[dict[str, int]]) -> Evid
     if count < 3 * median + 20:
         return None
     ratio = count / max(median, 1.0)
-    if median == 0:
-        weight = 0.3
-    else:
-        weight = 0.55 if ratio >= 10 and count - median >= 50 else 0.4
+    weight = 0.3 if median == 0 else 0.55 if ratio >= 10 and count - median >= 50 else 0.4
     return Evidence("peer-outlier", weight, {"count": count, "peer_median": median, "peers": len(peers)})
 
 

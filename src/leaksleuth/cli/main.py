@@ -7,6 +7,7 @@ import sys
 import typer
 
 from leaksleuth import __version__
+from leaksleuth.cli import demo as demo_command
 from leaksleuth.cli import goroutines as goroutines_command
 from leaksleuth.cli import inspect as inspect_command
 from leaksleuth.cli import snapshots as snapshots_command
@@ -41,6 +42,7 @@ def _root(
 app.command("inspect")(inspect_command.command)
 app.command("goroutines")(goroutines_command.command)
 app.command("watch")(watch_command.command)
+app.command("demo")(demo_command.command)
 app.add_typer(snapshots_command.app, name="snapshots")
 
 

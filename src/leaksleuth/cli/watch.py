@@ -94,7 +94,7 @@ def command(
     )
     the_store = None if no_store else _open_store(store, blobs)
     code = asyncio.run(
-        _watch(
+        run_watch(
             discovery,
             scrape,
             the_store,
@@ -166,7 +166,7 @@ def _discovery(
     return found.Discovery(static, sources, shard=parse_shard(shard) if shard else None)
 
 
-async def _watch(
+async def run_watch(
     discovery: Discovery,
     scrape: ScrapeConfig,
     store: Store | None,
@@ -216,6 +216,7 @@ async def _watch(
         if live is not None:
             with live:
                 report = await watcher.run()
+            console.print()
         else:
             report = await watcher.run()
     finally:

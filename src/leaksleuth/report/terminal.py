@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from rich.console import Console
 
 
+def _width(stream_is_tty: bool) -> int | None:
+    """Terminals report their width; pipes and CI logs get a readable 140 columns unless COLUMNS says otherwise."""
+    return None if stream_is_tty or os.environ.get("COLUMNS") else 140
+
+
 def stdout_console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, width=_width(sys.stdout.isatty()))
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, width=_width(sys.stderr.isatty()))
 
 
 def human_bytes(value: float) -> str:

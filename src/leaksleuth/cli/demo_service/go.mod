@@ -1,0 +1,3 @@
+module leaksleuth.demo/checkout
+
+go 1.26
