@@ -40,7 +40,8 @@ def test_prometheus(entry: dict[str, object]) -> None:
 
 def test_prometheus_errors_name_the_line() -> None:
     with pytest.raises(ParseError, match="line 2"):
-        parse_prometheus_text("go_goroutines 3\nbroken{ 1 2 3\n")
+        parse_prometheus_text("go_goroutines 3\ngo_threads{ 1 2 3\n")
+    assert parse_prometheus_text("go_goroutines 3\nmy_app_broken{ 1 2 3\n").goroutines == 3  # not ours: ignored
     with pytest.raises(ParseError, match="no Go runtime metrics"):
         parse_prometheus_text("http_requests_total 3\n")
 

@@ -231,10 +231,12 @@ async def run_watch(
         from leaksleuth.report.html import render_report
 
         html_path.write_text(render_report(document, title="leaksleuth watch"))
-    if not json_lines:
+    if quiet or json_lines:
+        console.print(render.summary_line(report), highlight=False)
+    else:
         console.print(render.verdict_table(report))
-        if report_path or html_path:
-            console.print(f"[dim]wrote {', '.join(str(p) for p in (report_path, html_path) if p)}[/]")
+    if report_path or html_path:
+        console.print(f"[dim]wrote {', '.join(str(p) for p in (report_path, html_path) if p)}[/]")
     if fail_on is not None and report.max_confidence() >= fail_on:
         return 1
     return 0

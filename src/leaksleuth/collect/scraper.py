@@ -14,6 +14,7 @@ import asyncio
 import random
 import ssl
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -105,22 +106,37 @@ class _Capabilities:
 
 
 class Scraper:
-    def __init__(self, config: ScrapeConfig, *, client: httpx.AsyncClient | None = None) -> None:
+    """One small connection pool per target: httpcore scans its whole pool on every request, so one shared pool
+    for a fleet of thousands costs O(connections) per request; a pool per target keeps that constant."""
+
+    def __init__(self, config: ScrapeConfig) -> None:
         self.config = config
-        self._client = client
-        self._own_client = client is None
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._verify: Any = None
         self._slots = asyncio.Semaphore(config.concurrency)
         self._capabilities: dict[str, _Capabilities] = {}
         self._rounds: dict[str, int] = {}
 
     async def __aenter__(self) -> Scraper:
-        if self._client is None:
-            self._client = _make_client(self.config)
+        self._verify = _verify(self.config)  # one SSL context for every client: building one costs milliseconds
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
+        await self.forget(())
+
+    async def forget(self, keep: Iterable[str]) -> None:
+        """Close the clients of targets no longer watched (discovery dropped them)."""
+        kept = set(keep)
+        for url in [u for u in self._clients if u not in kept]:
+            await self._clients.pop(url).aclose()
+            self._capabilities.pop(url, None)
+            self._rounds.pop(url, None)
+
+    def _client(self, target: Target) -> httpx.AsyncClient:
+        client = self._clients.get(target.url)
+        if client is None:
+            client = self._clients[target.url] = _make_client(self.config, self._verify)
+        return client
 
     async def scrape_all(self, targets: list[Target]) -> list[ScrapeResult]:
         return list(await asyncio.gather(*(self.scrape(target) for target in targets)))
@@ -200,22 +216,21 @@ class Scraper:
 
     async def _fetch(self, target: Target, path: str, kind: str, expected: Format) -> Fetched:
         url = target.url + path
-        data = await self._get(url)
+        data = await self._get(self._client(target), url)
         try:
             parsed = parse(data, format=expected, max_size=self.config.max_body * 8)
         except LeaksleuthError as exc:
             raise exc.with_context(f"GET {url}") from None
         return Fetched(kind, data, parsed)
 
-    async def _get(self, url: str) -> bytes:
+    async def _get(self, client: httpx.AsyncClient, url: str) -> bytes:
         import httpx
 
-        assert self._client is not None, "use 'async with Scraper(...)'"
         attempt = 0
         while True:
             try:
                 async with self._slots:
-                    return await asyncio.wait_for(self._read(url), timeout=self.config.timeout)
+                    return await asyncio.wait_for(self._read(client, url), timeout=self.config.timeout)
             except TimeoutError:
                 error: FetchError = FetchError(f"GET {url}: timed out after {self.config.timeout:g}s")
                 transient = True
@@ -234,9 +249,8 @@ class Scraper:
             await asyncio.sleep(delay * (0.5 + random.random()))  # jitter spreads retries of a whole fleet
             attempt += 1
 
-    async def _read(self, url: str) -> bytes:
-        assert self._client is not None
-        async with self._client.stream("GET", url) as response:
+    async def _read(self, client: httpx.AsyncClient, url: str) -> bytes:
+        async with client.stream("GET", url) as response:
             if response.status_code >= 400:
                 body = b""
                 async for chunk in response.aiter_bytes():
@@ -270,25 +284,25 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
-def _make_client(config: ScrapeConfig) -> httpx.AsyncClient:
+def _verify(config: ScrapeConfig) -> Any:
+    if config.insecure:
+        return False
+    context = ssl.create_default_context(cafile=config.ca_file)
+    if config.client_cert:
+        context.load_cert_chain(config.client_cert, config.client_key)
+    return context
+
+
+def _make_client(config: ScrapeConfig, verify: Any) -> httpx.AsyncClient:
     import httpx
 
     headers = {"User-Agent": "leaksleuth", **config.headers}
     if config.bearer_token:
         headers["Authorization"] = f"Bearer {config.bearer_token}"
-    verify: Any = True
-    if config.insecure:
-        verify = False
-    elif config.ca_file or config.client_cert:
-        context = ssl.create_default_context(cafile=config.ca_file)
-        if config.client_cert:
-            context.load_cert_chain(config.client_cert, config.client_key)
-        verify = context
-    limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency)
     return httpx.AsyncClient(
         headers=headers,
         verify=verify,
-        limits=limits,
+        limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
         timeout=httpx.Timeout(config.timeout),
         follow_redirects=True,
     )

@@ -90,6 +90,7 @@ class Watcher:
         self.rounds += 1
         started_wall, started = time.time(), time.monotonic()
         targets = await self.targets()
+        await scraper.forget(target.url for target in targets)
         for target in targets:
             if target.url not in self.instances:
                 self.instances[target.url] = InstanceState(target.url, target.service, self.config.history)

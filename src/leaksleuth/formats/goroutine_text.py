@@ -55,10 +55,18 @@ class _HeaderTail:
 
 
 class _Parser:
+    """The caches outlive a parse: a watcher parses the same services' dumps every round, and their stacks repeat.
+    They are bounded (cleared past ``_CACHE_LIMIT`` entries), so a stream of novel stacks cannot grow them."""
+
     def __init__(self) -> None:
         self.stacks: dict[str, Stack] = {}  # FILE lines -> interned stack
         self.frames: dict[tuple[str, str, int, int, bool], Frame] = {}
         self.tails: dict[str, _HeaderTail | None] = {}
+
+    def trim(self) -> None:
+        for cache in (self.stacks, self.frames, self.tails):
+            if len(cache) > _CACHE_LIMIT:
+                cache.clear()
 
     # ---- header ----------------------------------------------------------------------------------------------
     def header(self, line: str) -> tuple[int, _HeaderTail] | None:
@@ -205,6 +213,10 @@ class _Parser:
         return goroutine
 
 
+_CACHE_LIMIT = 100_000
+_SHARED = _Parser()
+
+
 def _is_hex(text: str) -> bool:
     digits = text.partition(" ")[0]
     return bool(digits) and all(c in "0123456789abcdef" for c in digits)
@@ -310,7 +322,8 @@ def parse_goroutine_dump(data: bytes | str, *, require_goroutines: bool = True) 
     if text and not text.endswith("\n"):
         cut_at = text.rfind("\n") + 1
         text, partial = text[:cut_at], text[cut_at:]  # a partial last line carries nothing we can trust
-    parser = _Parser()
+    parser = _SHARED
+    parser.trim()
     goroutines: list[Goroutine] = []
     other: list[str] = []
     for block in _blocks(text):

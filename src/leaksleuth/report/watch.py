@@ -71,12 +71,28 @@ def _suspect_cell(suspect: Suspect | None) -> str:
     return f"[{colour}]{suspect.confidence:.2f}[/] {suspect.kind} {suspect.category} {site}"
 
 
+def summary_line(report: Report, threshold: float = 0.5) -> str:
+    flagged = sum(1 for t in report.targets if any(s.confidence >= threshold for s in t.suspects))
+    failing = sum(1 for t in report.targets if t.status != "ok")
+    return (
+        f"leaksleuth watch: {len(report.targets)} targets, {flagged} with a suspect ≥ {threshold}, "
+        f"{failing} unreachable or failing"
+    )
+
+
+_MANY_TARGETS = 40
+
+
 def verdict_table(report: Report, threshold: float = 0.5) -> Table:
-    table = Table(title="Verdicts", title_justify="left")
+    """Every target for small fleets; for big ones only the flagged and failing targets (the rest are counted)."""
+    many = len(report.targets) > _MANY_TARGETS
+    table = Table(title="Verdicts", title_justify="left", caption=summary_line(report, threshold) if many else None)
     for column in ("target", "status", "confidence", "kind", "where", "summary"):
         table.add_column(column)
     for target in report.targets:
         strong = [s for s in target.suspects if s.confidence >= threshold]
+        if many and not strong and target.status == "ok":
+            continue
         if target.status != "ok":
             table.add_row(target.target, f"[red]{target.status}[/]", "", "", "", target.error or "")
             continue

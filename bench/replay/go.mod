@@ -1,0 +1,3 @@
+module leaksleuth.bench/replay
+
+go 1.26
