@@ -1,5 +1,13 @@
 """Persistence: snapshot metadata and series in SQL, profiles as content-addressed blobs."""
 
-from leaksleuth.store.db import NewSnapshot, SnapshotRow, Store, TargetRow, default_store_dir, open_store
+from leaksleuth.store.db import (
+    NewSnapshot,
+    ReportRow,
+    SnapshotRow,
+    Store,
+    TargetRow,
+    default_store_dir,
+    open_store,
+)
 
-__all__ = ["NewSnapshot", "SnapshotRow", "Store", "TargetRow", "default_store_dir", "open_store"]
+__all__ = ["NewSnapshot", "ReportRow", "SnapshotRow", "Store", "TargetRow", "default_store_dir", "open_store"]

@@ -66,6 +66,29 @@ series_table = sa.Table(
     sa.Column("value", sa.Float, nullable=False),
     sa.Index("ix_series_target_name_time", "target_id", "name", "taken_at"),
 )
+reports_table = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),  # "alert", "watch", …
+    sa.Column("source_key", sa.String(512), nullable=True, unique=True),  # alert fingerprint@startsAt: de-duplication
+    sa.Column("target", sa.String(2048), nullable=False),
+    sa.Column("max_confidence", sa.Float, nullable=False, default=0.0),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Index("ix_reports_created", "created_at"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    id: int
+    created_at: float
+    source: str
+    source_key: str | None
+    target: str
+    max_confidence: float
+    document: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -274,6 +297,50 @@ class Store:
             for name, taken_at, value in connection.execute(query):
                 out.setdefault(name, []).append((taken_at, value))
         return out
+
+    # ---- reports ---------------------------------------------------------------------------------------------------
+    def claim_report(self, source: str, source_key: str, target: str) -> int | None:
+        """Reserve a report for ``source_key`` (e.g. an alert's fingerprint@startsAt); None if already claimed."""
+        with self._lock, self.engine.begin() as connection:
+            exists = connection.execute(
+                sa.select(reports_table.c.id).where(reports_table.c.source_key == source_key)
+            ).first()
+            if exists is not None:
+                return None
+            result = connection.execute(
+                reports_table.insert().values(
+                    created_at=time.time(),
+                    source=source,
+                    source_key=source_key,
+                    target=target,
+                    max_confidence=0.0,
+                    document=json.dumps({"status": "capturing"}),
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def save_report(self, report_id: int, document: dict[str, Any], max_confidence: float) -> None:
+        with self._lock, self.engine.begin() as connection:
+            connection.execute(
+                reports_table.update()
+                .where(reports_table.c.id == report_id)
+                .values(document=json.dumps(document), max_confidence=max_confidence)
+            )
+
+    def reports(self, *, limit: int = 100) -> list[ReportRow]:
+        return self._reports(sa.select(reports_table).order_by(reports_table.c.id.desc()).limit(limit))
+
+    def report(self, report_id: int) -> ReportRow | None:
+        found = self._reports(sa.select(reports_table).where(reports_table.c.id == report_id))
+        return found[0] if found else None
+
+    def _reports(self, query: Any) -> list[ReportRow]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            ReportRow(r.id, r.created_at, r.source, r.source_key, r.target, r.max_confidence, json.loads(r.document))
+            for r in rows
+        ]
 
     # ---- retention -----------------------------------------------------------------------------------------------
     def apply_retention(self, *, max_age: float | None = None, max_per_kind: int | None = None) -> int:

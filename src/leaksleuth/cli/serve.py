@@ -1,0 +1,49 @@
+"""``leaksleuth serve``: receive Alertmanager webhooks, capture and analyse the alerting instance, keep reports."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leaksleuth.errors import ConfigError
+
+
+def command(
+    listen: Annotated[str, typer.Option(help="HOST:PORT to listen on.")] = "127.0.0.1:9477",
+    token_file: Annotated[Path | None, typer.Option(help="File with the bearer token Alertmanager sends.")] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Accept webhooks without a token (loopback only!).")
+    ] = False,
+    target_template: Annotated[
+        str,
+        typer.Option(help="Alert labels -> pprof base URL; {instance_host} and {instance_port} come from instance."),
+    ] = "http://{instance_host}:6060",
+    samples: Annotated[int, typer.Option(help="Snapshots per capture.")] = 3,
+    every: Annotated[str, typer.Option(help="Time between snapshots of a capture.")] = "5s",
+    timeout: Annotated[float, typer.Option(help="Seconds per request to the instance.")] = 10.0,
+    store: Annotated[str | None, typer.Option(help="Store directory, sqlite:/// or postgresql:// URL.")] = None,
+    blobs: Annotated[str | None, typer.Option(help="fsspec URL for blobs (with a database URL).")] = None,
+) -> None:
+    """Serve POST /alerts (Alertmanager webhook v4), GET /reports, /reports/{id}, /metrics and /healthz."""
+    import uvicorn
+
+    from leaksleuth.collect.sampling import parse_duration
+    from leaksleuth.store.db import open_store
+    from leaksleuth.web.app import create_app
+    from leaksleuth.web.core import AlertService, CaptureConfig
+
+    token = os.environ.get("LEAKSLEUTH_TOKEN") or (token_file.read_text().strip() if token_file else None)
+    if not token and not no_auth:
+        raise ConfigError("no bearer token", hint="--token-file FILE or LEAKSLEUTH_TOKEN (or --no-auth on loopback)")
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--listen wants HOST:PORT, got {listen!r}")
+    service = AlertService(
+        open_store(store, blobs),
+        token=token,
+        capture=CaptureConfig(template=target_template, samples=samples, every=parse_duration(every), timeout=timeout),
+    )
+    uvicorn.run(create_app(service), host=host.strip("[]"), port=int(port), log_level="warning")

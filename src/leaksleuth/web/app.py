@@ -1,0 +1,62 @@
+"""The HTTP API (FastAPI): a thin adapter over ``web.core.AlertService``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+
+from leaksleuth import __version__
+from leaksleuth.web.core import AlertPayloadError, AlertService
+
+
+def create_app(service: AlertService) -> FastAPI:
+    app = FastAPI(title="leaksleuth", version=__version__, docs_url="/docs", redoc_url=None)
+
+    @app.post("/alerts", status_code=202)
+    async def alerts(request: Request) -> JSONResponse:
+        if not service.authorized(request.headers.get("authorization")):
+            return JSONResponse(
+                {"error": "missing or wrong bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        try:
+            payload = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+        try:
+            receipt = service.receive(payload)
+        except AlertPayloadError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(receipt.to_json(), status_code=202)
+
+    def require_token(request: Request) -> None:
+        # reports name internal files, functions and hosts: reading them needs the same token as writing alerts
+        if not service.authorized(request.headers.get("authorization")):
+            raise HTTPException(
+                status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    @app.get("/reports")
+    async def reports(request: Request, limit: int = 100) -> list[dict[str, Any]]:
+        require_token(request)
+        return service.reports(limit=min(max(limit, 1), 1000))
+
+    @app.get("/reports/{report_id}")
+    async def report(request: Request, report_id: int) -> dict[str, Any]:
+        require_token(request)
+        found = service.report(report_id)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"no report {report_id}")
+        return found
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(service.metrics(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        service.store.targets()  # the store answers
+        return {"status": "ok"}
+
+    return app

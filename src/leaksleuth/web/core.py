@@ -1,0 +1,237 @@
+"""Alert-driven capture, framework-neutral: the FastAPI app in ``web.app`` is a thin adapter over this.
+
+Alertmanager (webhook payload version 4) tells us an instance looks leaky. For each *firing* alert not seen
+before (fingerprint + startsAt), the alert's labels are mapped to the instance's pprof base URL with a template
+such as ``http://{instance_host}:6060``, a few snapshots are captured (goroutine, goroutineleak, heap with a GC
+first, and the runtime series), stored, analysed, and kept as a ``leaksleuth/report@1`` document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import string
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leaksleuth.errors import ConfigError, LeaksleuthError
+from leaksleuth.store.db import ReportRow, Store
+
+
+class AlertPayloadError(LeaksleuthError):
+    """The request body is not an Alertmanager webhook (version 4)."""
+
+
+@dataclass(slots=True)
+class CaptureConfig:
+    template: str = "http://{instance_host}:6060"
+    samples: int = 3  # snapshots per capture: a few are enough for growth evidence
+    every: float = 5.0
+    timeout: float = 10.0
+    concurrency: int = 4  # captures running at once
+
+
+@dataclass(slots=True)
+class Receipt:
+    accepted: list[int] = field(default_factory=list)  # report ids being captured
+    duplicates: int = 0
+    resolved: int = 0
+    rejected: list[str] = field(default_factory=list)  # why an alert could not be mapped to a target
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "resolved_ignored": self.resolved,
+            "rejected": self.rejected,
+        }
+
+
+def target_url(template: str, labels: Mapping[str, str]) -> str:
+    """Fill the template from the alert's labels, plus ``instance_host``/``instance_port`` split from ``instance``."""
+    values = dict(labels)
+    instance = values.get("instance", "")
+    if instance:
+        host, colon, port = instance.rpartition(":")
+        if colon and port.isdigit():
+            values.setdefault("instance_host", host)  # IPv6 keeps its brackets: it goes back into a URL
+            values.setdefault("instance_port", port)
+        else:
+            values.setdefault("instance_host", instance)
+    missing = [name for _, name, _, _ in string.Formatter().parse(template) if name and name not in values]
+    if missing:
+        raise ConfigError(f"alert has no label {', '.join(missing)} for the target template {template!r}")
+    return template.format_map(values)
+
+
+def parse_webhook(payload: Any) -> list[dict[str, Any]]:
+    if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
+        raise AlertPayloadError("not an Alertmanager webhook: no 'alerts' list")
+    version = str(payload.get("version", "4"))
+    if version != "4":
+        raise AlertPayloadError(f"unsupported Alertmanager webhook version {version!r} (expected 4)")
+    alerts = []
+    for alert in payload["alerts"]:
+        if not isinstance(alert, dict) or not isinstance(alert.get("labels"), dict):
+            raise AlertPayloadError("an alert without labels")
+        alerts.append(alert)
+    return alerts
+
+
+class AlertService:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        token: str | None,
+        capture: CaptureConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.store = store
+        self.token = token
+        self.capture_config = capture or CaptureConfig()
+        self.clock = clock
+        self._slots = asyncio.Semaphore(self.capture_config.concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.registry = CollectorRegistry()
+        self.alerts_total = Counter(
+            "leaksleuth_alerts", "Alerts received, by outcome.", ["outcome"], registry=self.registry
+        )
+        self.captures_total = Counter(
+            "leaksleuth_captures", "Captures finished, by status.", ["status"], registry=self.registry
+        )
+        self.capture_seconds = Histogram(
+            "leaksleuth_capture_duration_seconds",
+            "Time to capture and analyse one alert.",
+            registry=self.registry,
+            buckets=(1, 5, 10, 30, 60, 120, 300),
+        )
+        self.leak_score = Gauge(
+            "leaksleuth_leak_confidence",
+            "Highest suspect confidence of the latest capture per target and kind.",
+            ["target", "kind", "category"],
+            registry=self.registry,
+        )
+        self.in_flight = Gauge("leaksleuth_captures_in_flight", "Captures running now.", registry=self.registry)
+
+    # ---- requests ------------------------------------------------------------------------------------------------
+    def authorized(self, header: str | None) -> bool:
+        if not self.token:
+            return True
+        expected = f"Bearer {self.token}"
+        return header is not None and hmac.compare_digest(header.encode(), expected.encode())
+
+    def receive(self, payload: Any) -> Receipt:
+        """Accept a webhook: start a capture for each new firing alert (in the background)."""
+        receipt = Receipt()
+        for alert in parse_webhook(payload):
+            if alert.get("status") == "resolved":
+                receipt.resolved += 1
+                self.alerts_total.labels("resolved").inc()
+                continue
+            labels = {str(k): str(v) for k, v in alert["labels"].items()}
+            try:
+                url = target_url(self.capture_config.template, labels)
+            except ConfigError as exc:
+                receipt.rejected.append(str(exc))
+                self.alerts_total.labels("unmapped").inc()
+                continue
+            key = f"{alert.get('fingerprint') or sorted(labels.items())}@{alert.get('startsAt', '')}"
+            report_id = self.store.claim_report("alert", key, url)
+            if report_id is None:
+                receipt.duplicates += 1
+                self.alerts_total.labels("duplicate").inc()
+                continue
+            self.alerts_total.labels("accepted").inc()
+            receipt.accepted.append(report_id)
+            task = asyncio.get_running_loop().create_task(self._capture(report_id, url, alert))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return receipt
+
+    async def drain(self) -> None:
+        """Wait for captures in flight (shutdown, tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ---- capture -------------------------------------------------------------------------------------------------
+    async def _capture(self, report_id: int, url: str, alert: dict[str, Any]) -> None:
+        from leaksleuth.collect.discovery import Discovery
+        from leaksleuth.collect.scraper import ScrapeConfig
+        from leaksleuth.collect.targets import make_target
+        from leaksleuth.collect.watch import WatchConfig, Watcher
+
+        config = self.capture_config
+        labels = alert["labels"]
+        target = make_target(url, str(labels.get("job") or labels.get("service") or ""), {})
+        started = time.monotonic()
+        async with self._slots:
+            self.in_flight.inc()
+            try:
+                watcher = Watcher(
+                    Discovery([target]),
+                    ScrapeConfig(timeout=config.timeout, heap_gc=True),
+                    WatchConfig(interval=config.every, max_rounds=config.samples),
+                    store=self.store,
+                )
+                report = await watcher.run()
+                document = report.to_json()
+                status = document["targets"][0]["status"] if document["targets"] else "error"
+            except Exception as exc:  # a capture must never take the server down; the report says what happened
+                document = {"schema": "leaksleuth/report@1", "targets": [], "error": f"{type(exc).__name__}: {exc}"}
+                status = "error"
+            finally:
+                self.in_flight.dec()
+        document["alert"] = {
+            "labels": labels,
+            "annotations": alert.get("annotations", {}),
+            "startsAt": alert.get("startsAt"),
+            "fingerprint": alert.get("fingerprint"),
+        }
+        confidence = max(
+            (s["confidence"] for t in document.get("targets", []) for s in t.get("suspects", [])), default=0.0
+        )
+        self.store.save_report(report_id, document, confidence)
+        self.captures_total.labels(status).inc()
+        self.capture_seconds.observe(time.monotonic() - started)
+        self._update_scores(url, document)
+
+    def _update_scores(self, url: str, document: dict[str, Any]) -> None:
+        best: dict[tuple[str, str], float] = {}
+        for target in document.get("targets", []):
+            for suspect in target.get("suspects", []):
+                key = (suspect["kind"], suspect["category"])
+                best[key] = max(best.get(key, 0.0), float(suspect["confidence"]))
+        for (kind, category), confidence in best.items():
+            self.leak_score.labels(url, kind, category).set(confidence)
+
+    # ---- reading -------------------------------------------------------------------------------------------------
+    def reports(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [_summary(row) for row in self.store.reports(limit=limit)]
+
+    def report(self, report_id: int) -> dict[str, Any] | None:
+        row = self.store.report(report_id)
+        return None if row is None else {**_summary(row), "report": row.document}
+
+    def metrics(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        data: bytes = generate_latest(self.registry)
+        return data
+
+
+def _summary(row: ReportRow) -> dict[str, Any]:
+    capturing = row.document.get("status") == "capturing"
+    return {
+        "id": row.id,
+        "created_at": row.created_at,
+        "target": row.target,
+        "source": row.source,
+        "status": "capturing" if capturing else "done",
+        "max_confidence": row.max_confidence,
+        "alertname": row.document.get("alert", {}).get("labels", {}).get("alertname"),
+    }

@@ -1,0 +1,219 @@
+"""leaksleuth serve: Alertmanager (real, from Debian) fires an alert, serve captures the instance and names the line."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from leaksleuth.errors import ConfigError
+from leaksleuth.web.core import target_url
+from tests.conftest import ROOT
+from tests.golive import GO_MODULE, build, marker_line, running
+from tests.prometheus_live import running_alertmanager, wait_for
+
+SCHEMA = json.loads((ROOT / "src/leaksleuth/report/report.schema.json").read_text())
+SOURCE = GO_MODULE / "goleaks" / "main.go"
+TOKEN = "s3cret-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, *extra: str) -> Iterator[str]:
+    port = _free_port()
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "leaksleuth",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--token-file",
+            str(token_file),
+            "--target-template",
+            "http://{instance}",
+            "--samples",
+            "3",
+            "--every",
+            "0.5s",
+            "--store",
+            str(tmp_path / "s"),
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, timeout=30, what="serve ready")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _alert(instance: str, status: str = "firing", starts: str = "2026-11-27T10:00:00Z") -> dict[str, Any]:
+    return {
+        "version": "4",
+        "status": status,
+        "receiver": "leaksleuth",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "",
+        "groupKey": "{}:{}",
+        "truncatedAlerts": 0,
+        "alerts": [
+            {
+                "status": status,
+                "labels": {"alertname": "GoroutineLeak", "instance": instance, "job": "goleaks"},
+                "annotations": {},
+                "startsAt": starts,
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "",
+                "fingerprint": f"fp-{instance}",
+            }
+        ],
+    }
+
+
+def _auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _finished_report(url: str, timeout: float = 60) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def done() -> bool:
+        listing = httpx.get(f"{url}/reports", headers=_auth(), timeout=5).json()
+        ready = [r for r in listing if r["status"] == "done"]
+        if ready:
+            found.update(httpx.get(f"{url}/reports/{ready[0]['id']}", headers=_auth(), timeout=5).json())
+        return bool(ready)
+
+    wait_for(done, timeout=timeout, what="a finished capture report")
+    return found
+
+
+@pytest.fixture(scope="module")
+def leaking_service(go: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = build(go, "goleaks", tmp_path_factory.mktemp("goleaks-serve"))
+    with running([str(binary), "-mode", "timeout-send"]) as (_, address):
+        yield address
+
+
+@pytest.mark.live
+def test_alertmanager_alert_becomes_a_capture_naming_the_line(leaking_service: str, tmp_path: Path) -> None:
+    with serving(tmp_path) as serve:
+        config = {
+            "route": {
+                "receiver": "leaksleuth",
+                "group_by": ["alertname", "instance"],
+                "group_wait": "1s",
+                "group_interval": "1s",
+                "repeat_interval": "1h",
+            },
+            "receivers": [
+                {
+                    "name": "leaksleuth",
+                    "webhook_configs": [
+                        {
+                            "url": f"{serve}/alerts",
+                            "send_resolved": True,
+                            "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}},
+                        }
+                    ],
+                }
+            ],
+        }
+        with running_alertmanager(tmp_path / "am", config) as alertmanager:
+            now = dt.datetime.now(dt.UTC).isoformat()
+            fired = httpx.post(
+                f"{alertmanager.url}/api/v2/alerts",
+                timeout=5,
+                json=[
+                    {
+                        "labels": {"alertname": "GoroutineLeak", "instance": leaking_service, "job": "goleaks"},
+                        "annotations": {"summary": "goroutines growing"},
+                        "startsAt": now,
+                    }
+                ],
+            )
+            assert fired.status_code == 200, fired.text
+            found = _finished_report(serve)
+    report = found["report"]
+    jsonschema.validate(report, SCHEMA)
+    assert report["alert"]["labels"]["alertname"] == "GoroutineLeak"
+    target = report["targets"][0]
+    assert target["status"] == "ok" and target["snapshots"] == 3
+    top = target["suspects"][0]
+    assert (Path(top["file"]), top["line"]) == (SOURCE, marker_line(SOURCE, "timeout-send"))
+    assert top["confidence"] >= 0.8
+    assert found["max_confidence"] == pytest.approx(top["confidence"])
+
+
+@pytest.mark.live
+def test_auth_dedupe_resolved_metrics(leaking_service: str, tmp_path: Path) -> None:
+    with serving(tmp_path) as serve:
+        assert httpx.post(f"{serve}/alerts", json=_alert(leaking_service), timeout=5).status_code == 401
+        assert (
+            httpx.post(
+                f"{serve}/alerts", json=_alert(leaking_service), headers={"Authorization": "Bearer no"}, timeout=5
+            ).status_code
+            == 401
+        )
+        assert httpx.get(f"{serve}/reports", timeout=5).status_code == 401
+        first = httpx.post(f"{serve}/alerts", json=_alert(leaking_service), headers=_auth(), timeout=5).json()
+        again = httpx.post(f"{serve}/alerts", json=_alert(leaking_service), headers=_auth(), timeout=5).json()
+        resolved = httpx.post(
+            f"{serve}/alerts", json=_alert(leaking_service, "resolved"), headers=_auth(), timeout=5
+        ).json()
+        assert len(first["accepted"]) == 1 and again["duplicates"] == 1 and again["accepted"] == []
+        assert resolved["resolved_ignored"] == 1 and resolved["accepted"] == []
+        unmapped = dict(_alert(leaking_service))
+        unmapped["alerts"] = [{**unmapped["alerts"][0], "labels": {"alertname": "X"}, "fingerprint": "other"}]
+        assert (
+            "no label instance"
+            in httpx.post(f"{serve}/alerts", json=unmapped, headers=_auth(), timeout=5).json()["rejected"][0]
+        )
+        assert httpx.post(f"{serve}/alerts", content=b"{not json", headers=_auth(), timeout=5).status_code == 400
+        assert (
+            httpx.post(f"{serve}/alerts", json={"version": "3", "alerts": []}, headers=_auth(), timeout=5).status_code
+            == 400
+        )
+        _finished_report(serve)
+        metrics = httpx.get(f"{serve}/metrics", timeout=5).text
+        assert (
+            f'leaksleuth_leak_confidence{{category="chan-send",kind="goroutine",target="http://{leaking_service}"}}'
+            in metrics
+        )
+        assert 'leaksleuth_alerts_total{outcome="duplicate"} 1.0' in metrics
+        assert httpx.get(f"{serve}/reports/999", headers=_auth(), timeout=5).status_code == 404
+
+
+def test_target_template() -> None:
+    labels = {"instance": "10.0.0.7:8080", "namespace": "prod", "pod": "api-1"}
+    assert target_url("http://{instance_host}:6060", labels) == "http://10.0.0.7:6060"
+    assert target_url("http://{pod}.{namespace}:{instance_port}", labels) == "http://api-1.prod:8080"
+    assert target_url("http://{instance_host}:6060", {"instance": "[::1]:9090"}) == "http://[::1]:6060"
+    with pytest.raises(ConfigError, match="no label pod"):
+        target_url("http://{pod}:6060", {"instance": "x:1"})
