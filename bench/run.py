@@ -81,7 +81,8 @@ def run_measured(command: list[str], repeat: int) -> Measured:
 
 def build_generator() -> Path:
     binary = OUT / "gen"
-    if not binary.exists():
+    source = HERE / "gen" / "main.go"
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
         subprocess.run([go_binary(), "build", "-o", str(binary), "."], cwd=HERE / "gen", check=True)
     return binary
 
@@ -98,7 +99,22 @@ def dump(goroutines: int) -> Path:
 
 
 def heap200k() -> Path:
-    return ensure("heap200k.pb.gz", "-mode", "heap", "-samples", "200000")
+    return heap200k_pair()[0]
+
+
+def heap200k_pair() -> tuple[Path, Path]:
+    """Two 200k-sample heap profiles of the same stacks (the second with every 10th path grown), one binary."""
+    base, grown = OUT / "heap200k.pb.gz", OUT / "heap200k.grown.pb.gz"
+    generator = build_generator()
+    if (
+        not base.exists()
+        or not grown.exists()
+        or min(base.stat().st_mtime, grown.stat().st_mtime) < generator.stat().st_mtime
+    ):
+        for path, grow in ((base, "0"), (grown, "10")):
+            command = [str(generator), "-mode", "heap", "-samples", "200000", "-grow", grow, "-out", str(path)]
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return base, grown
 
 
 # ---- child mode: time one operation in-process -----------------------------------------------------------------
@@ -174,9 +190,73 @@ def bench_profile_load(repeat: int) -> list[Row]:
     ]
 
 
+def _table_rows(output: str) -> list[str]:
+    """The rows of a pprof-style top table (after the ``flat flat% sum% cum cum%`` header)."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.split() == ["flat", "flat%", "sum%", "cum", "cum%"]), None)
+    if start is None:
+        return []
+    rows = []
+    for line in lines[start + 1 :]:
+        if not line.strip():
+            break
+        rows.append(line)
+    return rows
+
+
+def _compare(ours: Measured, theirs: Measured, what: str) -> None:
+    mine, pprofs = _table_rows(ours.stdout), _table_rows(theirs.stdout)
+    if not pprofs or mine != pprofs:
+        raise SystemExit(f"bench: {what}: leaksleuth's table differs from pprof's:\n{mine[:5]}\n{pprofs[:5]}")
+
+
+def bench_heap_top(repeat: int) -> list[Row]:
+    path = heap200k()
+    go = go_binary()
+    ours = run_measured([PYTHON, "-m", "leaksleuth", "heap", "top", str(path)], repeat)
+    theirs = run_measured([go, "tool", "pprof", "-top", str(path)], repeat)
+    _compare(ours, theirs, "heap top")
+    label = "heap, 200k samples (8M frames)"
+    return [
+        Row(
+            "heap top",
+            "leaksleuth",
+            label,
+            ours.seconds,
+            ours.rss_mb,
+            f"same rows as pprof ({len(_table_rows(ours.stdout))})",
+            f"{ours.seconds / theirs.seconds:.2f}x time, {ours.rss_mb / theirs.rss_mb:.2f}x RSS of pprof -top",
+        ),
+        Row("heap top", "go tool pprof -top", label, theirs.seconds, theirs.rss_mb, "load, graph, print"),
+    ]
+
+
+def bench_heap_diff(repeat: int) -> list[Row]:
+    base, grown = heap200k_pair()
+    go = go_binary()
+    ours = run_measured([PYTHON, "-m", "leaksleuth", "heap", "diff", str(base), str(grown), "--nodecount", "0"], repeat)
+    theirs = run_measured([go, "tool", "pprof", "-top", "-diff_base", str(base), str(grown)], repeat)
+    _compare(ours, theirs, "heap diff")
+    label = "heap, 200k vs 200k samples"
+    return [
+        Row(
+            "heap diff",
+            "leaksleuth",
+            label,
+            ours.seconds,
+            ours.rss_mb,
+            "same rows as pprof, plus leak paths and site clusters",
+            f"{ours.seconds / theirs.seconds:.2f}x time, {ours.rss_mb / theirs.rss_mb:.2f}x RSS of pprof -diff_base",
+        ),
+        Row("heap diff", "go tool pprof -top -diff_base", label, theirs.seconds, theirs.rss_mb, "merge, graph, print"),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
     "dump-parse": bench_dump_parse,
     "profile-load": bench_profile_load,
+    "heap-top": bench_heap_top,
+    "heap-diff": bench_heap_diff,
 }
 
 

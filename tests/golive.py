@@ -46,6 +46,6 @@ def running(command: list[str], *, ready_timeout: float = 20.0) -> Iterator[tupl
 def marker_line(source: Path, marker: str) -> int:
     """Line number of the ``// LEAK: <marker>`` comment (the line leaksleuth must name)."""
     for number, text in enumerate(source.read_text().splitlines(), 1):
-        if text.rstrip().endswith(f"// LEAK: {marker}"):
+        if f"// LEAK: {marker}" in text:
             return number
     raise AssertionError(f"no '// LEAK: {marker}' in {source}")

@@ -38,6 +38,29 @@ def goleaks(go: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def heap_programs(go: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("heap-watch")
+    return {name: build(go, name, out) for name in ("heapleakslice", "heaplru")}
+
+
+@pytest.mark.live
+def test_heap_leak_and_bounded_cache(heap_programs: dict[str, Path], tmp_path: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        urls = {
+            name: f"http://{stack.enter_context(running([str(binary), '-lifetime', '60s']))[1]}"
+            for name, binary in heap_programs.items()
+        }
+        _, targets = _watch(list(urls.values()), tmp_path, rounds=24, heap_gc=True)
+    leak = targets[urls["heapleakslice"]]["suspects"][0]
+    source = GO_MODULE / "heapleakslice" / "main.go"
+    assert (leak["kind"], Path(leak["file"]), leak["line"]) == ("heap", source, marker_line(source, "retained"))
+    assert leak["confidence"] >= 0.8
+    lru = targets[urls["heaplru"]]
+    assert not [s for s in lru["suspects"] if s["confidence"] >= 0.5], lru["suspects"]
+    assert lru["heap"]["snapshots_analysed"] == 24
+
+
+@pytest.fixture(scope="module")
 def services(goleaks: Path) -> Iterator[dict[str, str]]:
     with contextlib.ExitStack() as stack:
         yield {

@@ -2,6 +2,9 @@
 //
 //	gen -mode dump -goroutines 20000 -out dump.txt   # debug=2-style dump of a "leaking server"
 //	gen -mode heap -samples 200000 -out heap.pb.gz   # heap profile with ~N distinct stacks (MemProfileRate=1)
+//	gen -mode heap -samples 200000 -grow 10 -out heap.grown.pb.gz
+//	                                                  # the same stacks, every 10th path retaining one more object:
+//	                                                  # a "later snapshot" of the same process to diff against
 //
 // Only the standard library is used (there is no module proxy where this runs).
 package main
@@ -21,6 +24,7 @@ func main() {
 	mode := flag.String("mode", "dump", "dump or heap")
 	goroutines := flag.Int("goroutines", 20000, "goroutines to park (dump mode)")
 	samples := flag.Int("samples", 200000, "distinct allocation stacks (heap mode)")
+	grow := flag.Int("grow", 0, "heap mode: every Nth path retains one more object (0 = none)")
 	out := flag.String("out", "", "output file")
 	flag.Parse()
 	if *out == "" {
@@ -30,7 +34,7 @@ func main() {
 	case "dump":
 		writeDump(*goroutines, *out)
 	case "heap":
-		writeHeap(*samples, *out)
+		writeHeap(*samples, *grow, *out)
 	default:
 		log.Fatalf("unknown mode %q", *mode)
 	}
@@ -143,14 +147,28 @@ func step(depth, path int) {
 	}
 }
 
-func writeHeap(samples int, out string) {
+func writeHeap(samples, grow int, out string) {
 	runtime.MemProfileRate = 1
 	depth := 1
 	for 1<<depth < samples {
 		depth++
 	}
-	for i := 0; i < samples; i++ {
-		step(depth, i<<1)
+	// Sized up front: keep's own growth would otherwise be a large, moving allocation inside step.
+	keep = make([][]byte, 0, 2*samples) // the same size with and without -grow: only step differs
+	// Round 0 allocates on every path. Round 1 (-grow N) walks every Nth path again from the same call site,
+	// so the stacks (profile buckets) are the same and only their in-use values grow, as in a later snapshot of
+	// a leaking process. Diff it against a profile written with -grow 0 by the same binary.
+	for round := 0; round < 2; round++ {
+		every := 1
+		if round == 1 {
+			if grow <= 0 {
+				break
+			}
+			every = grow
+		}
+		for i := 0; i < samples; i += every {
+			step(depth, i<<1)
+		}
 	}
 	runtime.GC()
 	f, err := os.Create(out)

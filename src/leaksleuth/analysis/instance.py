@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from leaksleuth.analysis.goroutine_verdict import Options, evaluate
 from leaksleuth.analysis.goroutines import GoroutineSnapshot, Window
+from leaksleuth.analysis.heap_trend import HeapHistory
 from leaksleuth.model.report import Suspect, TargetReport
 
 if TYPE_CHECKING:
+    from leaksleuth.analysis.heap_sites import SourceLines
     from leaksleuth.model.memstats import MemStats
+    from leaksleuth.model.profile import Profile
 
 SERIES_FIELDS = (
     "goroutines",
@@ -53,6 +56,7 @@ class InstanceState:
     service: str = ""
     max_snapshots: int = 120
     window: Window = field(init=False)
+    heap: HeapHistory = field(init=False)
     series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     status: str = "pending"
     error: str | None = None
@@ -66,6 +70,7 @@ class InstanceState:
 
     def __post_init__(self) -> None:
         self.window = Window(self.max_snapshots)
+        self.heap = HeapHistory(self.max_snapshots)
 
     # ---- feeding ---------------------------------------------------------------------------------------------
     def fail(self, status: str, error: str | None) -> None:
@@ -80,6 +85,7 @@ class InstanceState:
         values: dict[str, float],
         *,
         build_id: str | None = None,
+        heap: Profile | None = None,
         notes: Sequence[str] = (),
     ) -> bool:
         """Record one successful round; returns True when the process restarted since the last one."""
@@ -91,6 +97,8 @@ class InstanceState:
         restarted = self._restarted(values, build_id)
         if restarted:
             self.restarts += 1
+        if heap is not None:
+            restarted = self.heap.add(taken_at, heap, restarted=restarted) or restarted
         if snapshot is not None:
             self.window.add(snapshot, restarted=restarted)
         for name, value in values.items():
@@ -125,11 +133,18 @@ class InstanceState:
     def latest_counts(self) -> dict[str, int]:
         return {key: counts[-1] for key, counts in self.window.counts.items() if counts and counts[-1]}
 
-    def report(self, peers: Sequence[InstanceState] = (), options: Options | None = None) -> TargetReport:
+    def report(
+        self,
+        peers: Sequence[InstanceState] = (),
+        options: Options | None = None,
+        source_lines: SourceLines | None = None,
+    ) -> TargetReport:
         suspects: list[Suspect] = []
         if len(self.window):
             peer_counts = [p.latest_counts() for p in peers if len(p.window)]
             suspects, _ = evaluate(self.window, options=options, peers=peer_counts)
+        heap_report = self.heap.report(self.url, source_lines=source_lines)
+        suspects.extend(heap_report.suspects)
         suspects.extend(self.extra_suspects)
         status = self.status if self.status != "pending" else "error"
         extra: dict[str, Any] = {
@@ -142,6 +157,8 @@ class InstanceState:
             "failed_rounds": self.failures,
             "notes": self.notes,
         }
+        if "heap" in heap_report.extra:
+            extra["heap"] = heap_report.extra["heap"]
         report = TargetReport(self.url, status, len(self.window), self.error, suspects, extra)  # type: ignore[arg-type]
         report.sort()
         return report

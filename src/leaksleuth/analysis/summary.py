@@ -6,8 +6,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from leaksleuth.formats import Format, Parsed
 from leaksleuth.model.goroutines import Frame, GoroutineDump, Stack
 from leaksleuth.model.memstats import MemStats
@@ -130,27 +128,12 @@ def _summarize_profile(summary: Summary, profile: Profile, top: int) -> None:
 
 
 def _flat_functions(profile: Profile, index: int, top: int) -> list[FunctionSummary]:
-    """Top functions by flat value (innermost frame of each sample), for a quick look."""
-    table = profile.samples
-    if len(table) == 0:
-        return []
-    depth = table.depths()
-    has_leaf = depth > 0
-    leaf_locations = table.loc_index[table.loc_offsets[:-1][has_leaf]]
-    names: dict[str, int] = {}
-    location_name = np.array(
-        [
-            names.setdefault(loc.lines[0].function.name if loc.lines else f"{loc.address:#x}", len(names))
-            for loc in profile.locations
-        ]
-        or [0],
-        dtype=np.int64,
-    )
-    flat = np.bincount(location_name[leaf_locations], weights=table.values[has_leaf, index], minlength=len(names))
-    total = float(np.abs(table.values[:, index]).sum()) or 1.0
-    labels = list(names)
-    order = np.argsort(-flat, kind="stable")[:top]
-    return [FunctionSummary(labels[i], int(flat[i]), 100.0 * float(flat[i]) / total) for i in order.tolist() if flat[i]]
+    """Top functions by flat value, computed like ``go tool pprof -top`` (``analysis.top``), with flat > 0."""
+    from leaksleuth.analysis.top import top as pprof_top
+
+    table = pprof_top(profile, sample_index=index, node_fraction=0.0)
+    rows = [row for row in table.rows if row.flat][:top]
+    return [FunctionSummary(row.name, row.flat, table.percent(row.flat)) for row in rows]
 
 
 def _summarize_memstats(summary: Summary, stats: MemStats) -> None:

@@ -72,8 +72,19 @@ def mann_kendall(y: Sequence[float] | FloatArray) -> tuple[float, float]:
     return tau, p
 
 
-def analyze(times: Sequence[float] | FloatArray, values: Sequence[float] | FloatArray, *, floor: float = 1.0) -> Trend:
-    """Trend of ``values`` over ``times`` (seconds). ``floor`` keeps relative growth sane near zero."""
+def analyze(
+    times: Sequence[float] | FloatArray,
+    values: Sequence[float] | FloatArray,
+    *,
+    floor: float = 1.0,
+    noise: float = 0.0,
+) -> Trend:
+    """Trend of ``values`` over ``times`` (seconds). ``floor`` keeps relative growth sane near zero.
+
+    ``noise`` is the measurement noise of one value (one standard deviation, e.g. heap-profile sampling error):
+    a step down by less than that still counts as holding, and the plateau test compares the tail's rise with
+    the series' total movement and the noise (see below). ``noise=0`` keeps the noise-free rules.
+    """
     t = np.asarray(times, dtype=np.float64)
     v = np.asarray(values, dtype=np.float64)
     n = int(v.size)
@@ -85,11 +96,20 @@ def analyze(times: Sequence[float] | FloatArray, values: Sequence[float] | Float
     last = intercept + slope * float(t[-1])
     growth = last - first
     steps = np.diff(v)
-    tolerance = max(floor * 0.01, 1e-12)
+    tolerance = max(floor * 0.01, noise, 1e-12)
     rising = float(np.mean(steps >= -tolerance)) if steps.size else 0.0
     tail = max(3, math.ceil(n * 0.4))
     recent_slope = theil_sen(t[-tail:], v[-tail:])[0] if n >= 6 else slope
     plateaued = slope > 0 and recent_slope < 0.25 * slope
+    if noise > 0 and n >= 6:
+        # With known noise the tail is judged against how far the series moved, not against the overall
+        # Theil–Sen slope: after a fill-then-hold, most point pairs lie in the flat part and drag that slope
+        # down to near zero, so "recent < 25% of overall" stops telling a cache from a leak. A plateau is a tail
+        # that rose by less than a fifth of the total movement (and within the noise), after a movement big
+        # enough (ten noise widths) for that to be measurable.
+        moved = float(np.percentile(v, 90) - np.percentile(v, 10))
+        tail_rise = recent_slope * float(t[-1] - t[-tail])
+        plateaued = slope > 0 and moved >= 10.0 * noise and tail_rise < max(2.5 * noise, 0.2 * moved)
     return Trend(
         points=n,
         slope=slope,
@@ -113,6 +133,17 @@ def last_segment(times: Sequence[float], restarts: Sequence[bool]) -> int:
         if restarted and index > 0 and index < len(times):
             start = index
     return start
+
+
+def segment_bounds(restarts: Sequence[bool]) -> list[tuple[int, int]]:
+    """Every segment as ``(start, stop)`` index ranges: a new one begins wherever ``restarts[i]`` is true.
+
+    ``last_segment`` is the start of the last of these; trends are fitted per segment because a restarted
+    process begins again from nothing, and a fit across the restart would see a drop (or a fake rise).
+    """
+    starts = [0] + [index for index, restarted in enumerate(restarts) if restarted and index > 0]
+    stops = [*starts[1:], len(restarts)]
+    return [(start, stop) for start, stop in zip(starts, stops, strict=True) if stop > start]
 
 
 def _thin(*arrays: FloatArray) -> tuple[FloatArray, ...]:

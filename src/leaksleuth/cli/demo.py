@@ -6,7 +6,6 @@ the dev extra, or any ``go`` on PATH).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import shutil
@@ -100,6 +99,7 @@ def command(
     store: Annotated[str | None, typer.Option(help="Store directory (default: a temporary one).")] = None,
 ) -> None:
     """Run the demo: three instances of a checkout service (goroutine leak, heap leak, healthy), watched live."""
+    import asyncio
     import tempfile
 
     from leaksleuth.cli.watch import run_watch

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from leaksleuth.errors import ConfigError
-
-
-@functools.lru_cache(maxsize=256)
-def _source_line(file: str, line: int) -> str | None:
-    """The source text at file:line when the file exists here (a local build): refines categories, never needed."""
-    try:
-        with Path(file).open(encoding="utf-8", errors="replace") as handle:
-            for number, text in enumerate(handle, 1):
-                if number == line:
-                    return text.strip()
-    except OSError:
-        return None
-    return None
 
 
 def command(
@@ -59,6 +44,7 @@ def command(
     from leaksleuth.analysis.goroutines import Similarity
     from leaksleuth.collect.goroutine_sources import collect
     from leaksleuth.collect.sampling import parse_duration
+    from leaksleuth.collect.source import source_line
     from leaksleuth.report import goroutines as render
     from leaksleuth.report.terminal import stderr_console, stdout_console
 
@@ -85,7 +71,7 @@ def command(
         progress=progress,
     )
     options = Options(ignore_functions=tuple(ignore_function or ()), ignore_created_by=tuple(ignore_created_by or ()))
-    suspects, histories = evaluate(collected.snapshots, options=options, source_line=_source_line)
+    suspects, histories = evaluate(collected.snapshots, options=options, source_line=source_line)
     target = sources[0] if len(set(sources)) == 1 else ", ".join(sources)
     if json_output:
         report = render.build_report(target, collected.snapshots, suspects, histories, collected.notes)

@@ -8,8 +8,13 @@ import typer
 
 from leaksleuth import __version__
 from leaksleuth.cli import demo as demo_command
+from leaksleuth.cli import flame as flame_command
+from leaksleuth.cli import fleet as fleet_command
 from leaksleuth.cli import goroutines as goroutines_command
+from leaksleuth.cli import heap as heap_command
 from leaksleuth.cli import inspect as inspect_command
+from leaksleuth.cli import rules as rules_command
+from leaksleuth.cli import serve as serve_command
 from leaksleuth.cli import snapshots as snapshots_command
 from leaksleuth.cli import watch as watch_command
 from leaksleuth.errors import ConfigError, LeaksleuthError
@@ -41,9 +46,14 @@ def _root(
 
 app.command("inspect")(inspect_command.command)
 app.command("goroutines")(goroutines_command.command)
+app.command("fleet")(fleet_command.command)
+app.command("rules")(rules_command.command)
 app.command("watch")(watch_command.command)
 app.command("demo")(demo_command.command)
+app.command("serve")(serve_command.command)
 app.add_typer(snapshots_command.app, name="snapshots")
+app.add_typer(heap_command.app, name="heap")
+app.command("flame")(flame_command.command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,19 +62,21 @@ def main(argv: list[str] | None = None) -> int:
     Commands signal findings with ``typer.Exit(1)``; typer reports usage errors itself (exit 2); our own errors
     are caught here and printed as one line plus a hint.
     """
-    from leaksleuth.report.terminal import stderr_console
-
     try:
         app(args=argv, prog_name="leaksleuth", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_FINDINGS)
     except LeaksleuthError as exc:
+        from leaksleuth.report.terminal import stderr_console  # rich only when there is something to say
+
         err = stderr_console()
         err.print(f"leaksleuth: error: {exc}", markup=False)
         if exc.hint:
             err.print(f"  hint: {exc.hint}", markup=False)
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FINDINGS
     except KeyboardInterrupt:
+        from leaksleuth.report.terminal import stderr_console
+
         stderr_console().print("leaksleuth: interrupted", markup=False)
         return 130
     return EXIT_OK

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -93,6 +91,8 @@ def command(
         shard,
     )
     the_store = None if no_store else _open_store(store, blobs)
+    import asyncio
+
     code = asyncio.run(
         run_watch(
             discovery,
@@ -181,6 +181,9 @@ async def run_watch(
     quiet: bool,
     retention: tuple[float | None, int | None],
 ) -> int:
+    import asyncio
+    import signal
+
     from rich.live import Live
 
     from leaksleuth.collect.watch import RoundSummary, WatchConfig, Watcher

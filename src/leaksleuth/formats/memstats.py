@@ -49,6 +49,7 @@ PROMETHEUS_METRICS = {
     "go_memstats_stack_sys_bytes": "stack_sys",
     "go_memstats_gc_sys_bytes": "gc_sys",
     "go_memstats_next_gc_bytes": "next_gc",
+    "go_gc_duration_seconds_count": "num_gc",  # client_golang has no NumGC gauge: the pause summary counts GCs
     "go_goroutines": "goroutines",
     "go_threads": "threads",
     "process_resident_memory_bytes": "rss_bytes",

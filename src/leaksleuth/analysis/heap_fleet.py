@@ -1,0 +1,151 @@
+"""Heap across nodes: N replicas of one service, each against the fleet median, so a single leaking pod stands out.
+
+Replicas of one service run the same code under similar load, so their heaps look alike site by site. A replica
+whose in-use total sits far above the fleet median (robust z-score over the median absolute deviation, with a
+floor so a near-identical fleet does not make noise look huge) is an outlier, and the sites where it exceeds the
+fleet's median for that site are where it differs. One snapshot per node cannot prove growth (only ``heap trend``
+can), so fleet suspects stay below 0.9.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from leaksleuth.analysis.heap_paths import clusters
+from leaksleuth.analysis.heap_sites import SourceLines, annotate
+from leaksleuth.analysis.heap_trend import profile_sampling_rate
+from leaksleuth.analysis.series_format import human_bytes
+from leaksleuth.analysis.top import resolve_sample_index
+from leaksleuth.errors import ConfigError
+from leaksleuth.model.profile import Profile
+from leaksleuth.model.report import Report, Suspect, TargetReport
+
+MIN_NODES = 3
+OUTLIER_Z = 3.0
+MIN_RELATIVE_EXCESS = 0.2  # above the median total by at least this fraction of it
+MIN_SHARE = 0.1  # a site explaining less of an outlier's excess is not worth a suspect
+SiteKey = tuple[str, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteExcess:
+    site: SiteKey
+    value: int
+    fleet_median: float
+
+    @property
+    def excess(self) -> float:
+        return self.value - self.fleet_median
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStanding:
+    name: str
+    total: int
+    fleet_median: float
+    robust_z: float
+    outlier: bool
+    sites: list[SiteExcess] = field(default_factory=list)  # where this node exceeds the fleet, largest first
+
+    @property
+    def excess(self) -> float:
+        return self.total - self.fleet_median
+
+
+def site_totals(profile: Profile, index: int) -> dict[SiteKey, int]:
+    annotation = annotate(profile)
+    has_site = annotation.site_ids >= 0
+    values = profile.samples.values[:, index]
+    sums = np.bincount(annotation.site_ids[has_site], weights=values[has_site], minlength=len(annotation.sites))
+    totals: dict[SiteKey, int] = {}
+    for site, total in zip(annotation.sites, sums.tolist(), strict=True):
+        key = (site.function, site.file, site.line)
+        totals[key] = totals.get(key, 0) + round(total)
+    return totals
+
+
+def fleet_standings(
+    nodes: Sequence[tuple[str, Profile]], *, sample_index: str | int | None = "inuse_space"
+) -> list[NodeStanding]:
+    """Each node's in-use total against the fleet median, and its sites above the fleet, most extreme first."""
+    if len(nodes) < MIN_NODES:
+        raise ConfigError(
+            f"a fleet comparison needs at least {MIN_NODES} nodes, got {len(nodes)}",
+            hint="give two profiles to diff one against the other",
+        )
+    index = resolve_sample_index(nodes[0][1], sample_index)
+    per_node = [site_totals(profile, index) for _, profile in nodes]
+    totals = np.array([int(profile.samples.values[:, index].sum()) for _, profile in nodes], dtype=np.float64)
+    median = float(np.median(totals))
+    rate = max(profile_sampling_rate(profile) for _, profile in nodes)
+    mad = 1.4826 * float(np.median(np.abs(totals - median)))
+    # floors: a near-identical fleet has a tiny MAD, and every total carries heap-sampling noise
+    spread = max(mad, 0.05 * median, float(np.sqrt(max(median, 1.0) * rate)))
+    all_sites = sorted({site for sites in per_node for site in sites})
+    site_medians = {site: float(np.median([sites.get(site, 0) for sites in per_node])) for site in all_sites}
+    standings = []
+    for (name, _), sites, total in zip(nodes, per_node, totals.tolist(), strict=True):
+        z = (total - median) / spread
+        outlier = z >= OUTLIER_Z and total - median >= MIN_RELATIVE_EXCESS * median
+        above = [SiteExcess(site, value, site_medians[site]) for site, value in sites.items()]
+        above = sorted((s for s in above if s.excess > 0), key=lambda s: -s.excess)
+        standings.append(NodeStanding(name, int(total), median, round(z, 2), outlier, above[:10]))
+    standings.sort(key=lambda s: -s.robust_z)
+    return standings
+
+
+def fleet_report(
+    nodes: Sequence[tuple[str, Profile]],
+    *,
+    sample_index: str | int | None = "inuse_space",
+    source_lines: SourceLines | None = None,
+    max_suspects: int = 3,
+) -> Report:
+    """A ``leaksleuth/report@1`` document: one target per node; outlier nodes carry heap suspects."""
+    standings = fleet_standings(nodes, sample_index=sample_index)
+    profiles = dict(nodes)
+    report = Report()
+    for standing in standings:
+        target = TargetReport(target=standing.name, snapshots=1)
+        target.extra["fleet"] = {
+            "inuse_bytes": standing.total,
+            "fleet_median_bytes": round(standing.fleet_median),
+            "excess_bytes": round(standing.excess),
+            "robust_z": standing.robust_z,
+            "outlier": standing.outlier,
+            "nodes": len(nodes),
+        }
+        if standing.outlier:
+            index = resolve_sample_index(profiles[standing.name], sample_index)
+            kinds: dict[SiteKey, str] = {}
+            for cluster in clusters(profiles[standing.name], index, source_lines=source_lines):
+                kinds.setdefault((cluster.site.function, cluster.site.file, cluster.site.line), cluster.kind.kind)
+            for site in standing.sites[:max_suspects]:
+                if site.excess >= MIN_SHARE * standing.excess:
+                    target.suspects.append(_suspect(standing, site, kinds.get(site.site, "unknown")))
+        report.targets.append(target)
+    return report
+
+
+def _suspect(standing: NodeStanding, site: SiteExcess, kind: str) -> Suspect:
+    function, file, line = site.site
+    share = site.excess / standing.excess if standing.excess > 0 else 0.0
+    strength = min(0.85, 0.55 + 0.05 * (standing.robust_z - OUTLIER_Z))
+    confidence = round(strength * min(1.0, 1.25 * share), 3)
+    summary = (
+        f"{standing.name} holds {human_bytes(standing.excess, signed=True)} more than the fleet median "
+        f"({human_bytes(standing.fleet_median)}, z={standing.robust_z:.1f}); {function} "
+        f"({file.rsplit('/', 1)[-1]}:{line}) accounts for {human_bytes(site.excess, signed=True)} of it"
+    )
+    evidence = {
+        "site": f"{file}:{line}",
+        "kind": kind,
+        "node_bytes": site.value,
+        "fleet_median_bytes": round(site.fleet_median),
+        "share_of_excess": round(share, 3),
+        "robust_z": standing.robust_z,
+    }
+    return Suspect("heap", "fleet-outlier", function, file, line, confidence, summary, evidence)

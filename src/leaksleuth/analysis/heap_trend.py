@@ -1,0 +1,349 @@
+"""Heap leaks across time: per-site in-use series over many snapshots of one process, turned into suspects.
+
+For every user allocation site the in-use bytes form a series; a leak is a series that rises significantly
+(Mann–Kendall), persistently (most steps rise or hold) and has not flattened (plateau test), by clearly more than
+the profile's own sampling noise. Warm-up and bounded caches rise and then hold; GC churn has no trend.
+
+* **Sampling noise.** A heap profile samples one allocation per ``MemProfileRate`` bytes (the profile's period) and
+  scales it up, so a site holding B bytes of small objects is known to about ±sqrt(B·rate). Growth is judged
+  against that, and sites that never reach a few sampling periods are ignored, so tiny sites do not flap.
+* **Restarts.** ``alloc_space``/``alloc_objects`` count up for the life of a process: a drop (or another build id)
+  means a restart, and only the newest run of snapshots is analysed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from leaksleuth.analysis import trend as trend_stats
+from leaksleuth.analysis.heap_kinds import (
+    GOROUTINE,
+    GROWSLICE,
+    MAKESLICE,
+    MAP,
+    NEWOBJECT,
+    STRING_CONCAT,
+    STRING_CONVERSION,
+)
+from leaksleuth.analysis.heap_paths import Cluster, LeakPath, clusters, leak_paths
+from leaksleuth.analysis.heap_sites import Site, SourceLines, annotate
+from leaksleuth.analysis.profile_ops import diff
+from leaksleuth.analysis.series_format import human_bytes, human_duration, human_rate
+from leaksleuth.analysis.top import resolve_sample_index
+from leaksleuth.analysis.trend import FloatArray
+from leaksleuth.model.profile import Int64Array, Profile
+from leaksleuth.model.report import Suspect, TargetReport
+
+DEFAULT_MEMPROFILERATE = 512 * 1024
+REPORT_FLOOR = 0.2  # suspects weaker than this are left out of the report
+
+
+@dataclass(frozen=True, slots=True)
+class HeapSnapshot:
+    taken_at: float  # seconds since the epoch
+    profile: Profile
+
+
+@dataclass(frozen=True, slots=True)
+class SiteTrend:
+    site: Site
+    values: list[int]
+    trend: trend_stats.Trend
+    noise: float  # one standard deviation of a value, from heap sampling
+    held_fraction: float  # share of the time span spent already at the final level (a flat tail)
+    confidence: float
+
+
+def profile_sampling_rate(profile: Profile) -> int:
+    """MemProfileRate: the period of a heap profile (bytes between samples)."""
+    if profile.period_type is not None and profile.period_type.unit == "bytes" and profile.period > 0:
+        return profile.period
+    return DEFAULT_MEMPROFILERATE
+
+
+def restarts(snapshots: Sequence[HeapSnapshot]) -> list[bool]:
+    """Per snapshot: did the process restart since the previous one? (lifetime counters went down, or new build)"""
+    flags = [False]
+    for previous, current in itertools.pairwise(snapshots):
+        flags.append(_counters_reset(previous.profile, current.profile) or _build(previous) != _build(current))
+    return flags
+
+
+def _counters_reset(before: Profile, after: Profile) -> bool:
+    types = [t.type for t in before.sample_types]
+    if [t.type for t in after.sample_types] != types:
+        return True
+    totals_before, totals_after = before.totals(), after.totals()
+    return any(
+        totals_after[index] < totals_before[index]
+        for index, name in enumerate(types)
+        if name in ("alloc_space", "alloc_objects")
+    )
+
+
+def _build(snapshot: HeapSnapshot) -> str:
+    mappings = snapshot.profile.mappings
+    return mappings[0].build_id if mappings else ""
+
+
+SiteKey = tuple[str, str, int]
+
+
+def site_totals(profile: Profile, index: int) -> dict[SiteKey, tuple[Site, int]]:
+    """In-use value per user allocation site of one profile (function, file, line)."""
+    annotation = annotate(profile)
+    values = profile.samples.values[:, index]
+    has_site = annotation.site_ids >= 0
+    sums = np.bincount(annotation.site_ids[has_site], weights=values[has_site], minlength=len(annotation.sites))
+    totals: dict[SiteKey, tuple[Site, int]] = {}
+    for site, total in zip(annotation.sites, sums.tolist(), strict=True):
+        key = (site.function, site.file, site.line)
+        previous = totals.get(key)
+        totals[key] = (site, (previous[1] if previous else 0) + round(total))
+    return totals
+
+
+def _matrix(rows: Sequence[dict[SiteKey, tuple[Site, int]]]) -> tuple[list[Site], Int64Array]:
+    keys: dict[SiteKey, int] = {}
+    sites: list[Site] = []
+    for row in rows:
+        for key, (site, _) in row.items():
+            if key not in keys:
+                keys[key] = len(sites)
+                sites.append(site)
+    matrix = np.zeros((len(rows), len(sites)), dtype=np.int64)
+    for row_index, row in enumerate(rows):
+        for key, (_, total) in row.items():
+            matrix[row_index, keys[key]] = total
+    return sites, matrix
+
+
+def site_series(snapshots: Sequence[HeapSnapshot], index: int) -> tuple[list[Site], Int64Array]:
+    """In-use value per (snapshot, site): sites keyed by function, file and line across snapshots."""
+    return _matrix([site_totals(snapshot.profile, index) for snapshot in snapshots])
+
+
+def held_fraction(times: FloatArray, values: FloatArray, noise: float) -> float:
+    """Share of the span during which the series already sat at its final level (within two noise widths)."""
+    final = float(np.median(values[-3:]))
+    reached = np.flatnonzero(values >= final - 2.0 * noise)
+    span = float(times[-1] - times[0])
+    if reached.size == 0 or span <= 0:
+        return 0.0
+    return float(times[-1] - times[int(reached[0])]) / span
+
+
+def confidence(trend: trend_stats.Trend, noise: float, held: float) -> float:
+    """0–1: how sure that this series is a leak. Needs significant, persistent growth well above the noise."""
+    if not trend.significant or trend.growth <= 3.0 * noise:
+        return 0.0
+    significance = min(1.0, -math.log10(max(trend.p_value, 1e-300)) / 3.0)
+    size = min(1.0, (trend.growth - 3.0 * noise) / (6.0 * noise)) if noise > 0 else 1.0
+    score = 0.3 * significance + 0.25 * max(trend.tau, 0.0) + 0.2 * trend.rising_steps + 0.25 * size
+    if trend.plateaued:
+        score *= 0.35
+    # a series that reached its final level early and held there is a cache or a warm-up, not a leak
+    score *= 1.0 - 0.7 * min(1.0, max(0.0, (held - 0.25) / 0.35))
+    return round(max(0.0, min(1.0, score)), 3)
+
+
+def site_trends(snapshots: Sequence[HeapSnapshot], index: int) -> list[SiteTrend]:
+    """A trend per site over ``snapshots`` (one process, in time order), most confident first."""
+    if len(snapshots) < 2:
+        return []
+    sites, matrix = site_series(snapshots, index)
+    times = np.array([s.taken_at for s in snapshots], dtype=np.float64)
+    return _trends(sites, matrix, times, max(profile_sampling_rate(s.profile) for s in snapshots))
+
+
+def _trends(sites: Sequence[Site], matrix: Int64Array, times: FloatArray, rate: int) -> list[SiteTrend]:
+    found = []
+    for column, site in enumerate(sites):
+        values = matrix[:, column].astype(np.float64)
+        peak = float(values.max())
+        if peak < 4 * rate:  # a few sampling periods at most: pure sampling noise
+            continue
+        noise = math.sqrt(peak * rate)
+        trend = trend_stats.analyze(times, values, floor=max(noise, rate), noise=noise)
+        held = held_fraction(times, values, noise)
+        found.append(SiteTrend(site, matrix[:, column].tolist(), trend, noise, held, confidence(trend, noise, held)))
+    found.sort(key=lambda s: (-s.confidence, -s.trend.growth))
+    return found
+
+
+def heap_trend_report(
+    snapshots: Sequence[HeapSnapshot],
+    *,
+    target: str,
+    sample_index: str | int | None = "inuse_space",
+    source_lines: SourceLines | None = None,
+    max_suspects: int = 5,
+) -> TargetReport:
+    """The ``leaksleuth/report@1`` target entry for a series of heap snapshots of one process."""
+    if not snapshots:
+        return TargetReport(target=target, snapshots=0)
+    ordered = sorted(snapshots, key=lambda s: s.taken_at)
+    flags = restarts(ordered)
+    segment = ordered[trend_stats.last_segment([s.taken_at for s in ordered], flags) :]
+    index = resolve_sample_index(segment[-1].profile, sample_index)
+    trends = site_trends(segment, index)
+    return _report(
+        target,
+        len(snapshots),
+        trends,
+        segment[0],
+        segment[-1],
+        index,
+        sum(flags),
+        [int(s.profile.samples.values[:, index].sum()) for s in segment],
+        len(segment),
+        source_lines,
+        max_suspects,
+    )
+
+
+def _report(
+    target: str,
+    snapshot_count: int,
+    trends: Sequence[SiteTrend],
+    first: HeapSnapshot,
+    last: HeapSnapshot,
+    index: int,
+    restart_count: int,
+    inuse_total: list[int],
+    analysed: int,
+    source_lines: SourceLines | None,
+    max_suspects: int,
+) -> TargetReport:
+    report = TargetReport(target=target, snapshots=snapshot_count)
+    span = last.taken_at - first.taken_at
+    reported = [t for t in trends[:max_suspects] if t.confidence >= REPORT_FLOOR]
+    if reported:  # leak paths and clusters only explain suspects: a healthy process never pays for them
+        growth = diff(last.profile, first.profile) if last is not first else last.profile
+        paths = leak_paths(growth, index, top=50, source_lines=source_lines)
+        groups = clusters(last.profile, index, source_lines=source_lines)
+        report.suspects.extend(_suspect(site_trend, span, groups, paths) for site_trend in reported)
+    report.extra["heap"] = {
+        "sample_index": last.profile.sample_types[index].type,
+        "snapshots_analysed": analysed,
+        "restarts": restart_count,
+        "memprofilerate": profile_sampling_rate(last.profile),
+        "span_seconds": round(span, 3),
+        "inuse_total": inuse_total,
+    }
+    return report
+
+
+class HeapHistory:
+    """The heap side of a long watch of one process, kept small: per snapshot only the in-use total per site, plus
+    the first and the latest profile of the current process (for leak paths and size/kind clusters)."""
+
+    def __init__(self, max_snapshots: int = 120, sample_index: str = "inuse_space") -> None:
+        self.max_snapshots = max_snapshots
+        self.sample_index = sample_index
+        self.times: list[float] = []
+        self.rows: list[dict[SiteKey, tuple[Site, int]]] = []
+        self.totals: list[int] = []
+        self.first: HeapSnapshot | None = None
+        self.last: HeapSnapshot | None = None
+        self.restarts = 0
+        self.seen = 0
+
+    def add(self, taken_at: float, profile: Profile, *, restarted: bool = False) -> bool:
+        """Record a heap profile; a restart (told by the caller, or lifetime counters falling, or a new build)
+        starts a new series. Returns whether this snapshot began a new process."""
+        snapshot = HeapSnapshot(taken_at, profile)
+        if self.last is not None and (
+            restarted or _counters_reset(self.last.profile, profile) or _build(self.last) != _build(snapshot)
+        ):
+            self.restarts += 1
+            self.times, self.rows, self.totals, self.first = [], [], [], None
+            restarted = True
+        index = resolve_sample_index(profile, self.sample_index)
+        self.times.append(taken_at)
+        self.rows.append(site_totals(profile, index))
+        self.totals.append(int(profile.samples.values[:, index].sum()))
+        self.first = self.first or snapshot
+        self.last = snapshot
+        self.seen += 1
+        if len(self.times) > self.max_snapshots:
+            del self.times[0], self.rows[0], self.totals[0]
+        return restarted
+
+    def report(self, target: str, *, source_lines: SourceLines | None = None, max_suspects: int = 5) -> TargetReport:
+        if self.last is None or self.first is None:
+            return TargetReport(target=target, snapshots=0)
+        index = resolve_sample_index(self.last.profile, self.sample_index)
+        trends: list[SiteTrend] = []
+        if len(self.rows) >= 2:
+            sites, matrix = _matrix(self.rows)
+            times = np.asarray(self.times, dtype=np.float64)
+            trends = _trends(sites, matrix, times, profile_sampling_rate(self.last.profile))
+        return _report(
+            target,
+            self.seen,
+            trends,
+            self.first,
+            self.last,
+            index,
+            self.restarts,
+            list(self.totals),
+            len(self.rows),
+            source_lines,
+            max_suspects,
+        )
+
+
+def _suspect(site_trend: SiteTrend, span: float, groups: Sequence[Cluster], paths: Sequence[LeakPath]) -> Suspect:
+    site, trend = site_trend.site, site_trend.trend
+    mine = [c for c in groups if (c.site.function, c.site.file, c.site.line) == (site.function, site.file, site.line)]
+    main = max(mine, key=lambda c: c.current, default=None)
+    kind = main.kind.kind if main else "unknown"
+    object_size = main.size_class if main else 0
+    path = next((p for p in paths if p.site is not None and p.site.where() == site.where()), None)
+    summary = (
+        f"{site.function} ({site.file.rsplit('/', 1)[-1]}:{site.line}) holds {human_bytes(trend.growth, signed=True)}"
+        f" more after {human_duration(span)} ({human_rate(trend.slope, bytes_=True)}, rising or holding in "
+        f"{trend.rising_steps:.0%} of steps{', flattening' if trend.plateaued else ''}); {kind}"
+        + (f", {human_bytes(object_size)} objects" if object_size else "")
+    )
+    evidence = {
+        "site": site.where(),
+        "user_code": site.user_code,
+        "kind": kind,
+        "kind_evidence": main.kind.evidence if main else "",
+        "size_class_bytes": object_size,
+        "slope_bytes_per_second": round(trend.slope, 1),
+        "growth_bytes": round(trend.growth),
+        "first_bytes": site_trend.values[0],
+        "last_bytes": site_trend.values[-1],
+        "tau": round(trend.tau, 3),
+        "p_value": float(f"{trend.p_value:.3g}"),
+        "rising_steps": round(trend.rising_steps, 3),
+        "plateaued": trend.plateaued,
+        "held_fraction": round(site_trend.held_fraction, 3),
+        "noise_bytes": round(site_trend.noise),
+        "snapshots": len(site_trend.values),
+        "series": site_trend.values,
+        "leak_path": [f"{frame.function} {frame.file}:{frame.line}" for frame in path.frames] if path else [],
+    }
+    category = _category(kind, object_size)
+    return Suspect("heap", category, site.function, site.file, site.line, site_trend.confidence, summary, evidence)
+
+
+def _category(kind: str, object_size: int) -> str:
+    if kind == MAKESLICE:
+        return "large-buffer-retention" if object_size > 32 * 1024 else "slice-retention"
+    return {
+        MAP: "map-growth",
+        GROWSLICE: "slice-growth",
+        NEWOBJECT: "object-growth",
+        STRING_CONCAT: "string-growth",
+        STRING_CONVERSION: "string-growth",
+        GOROUTINE: "goroutine-stack-growth",
+    }.get(kind, "heap-growth")

@@ -1,0 +1,123 @@
+"""``leaksleuth fleet --prometheus URL``: leaking instances across a fleet, straight from Prometheus' metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leaksleuth.errors import ConfigError
+
+Opt = typer.Option
+
+
+def command(
+    prometheus: Annotated[
+        str,
+        Opt("--prometheus", envvar="LEAKSLEUTH_PROMETHEUS", help="Prometheus base URL, e.g. http://prometheus:9090."),
+    ],
+    selector: Annotated[str, Opt(help="Label matchers for the Go services, e.g. '{job=\"api\"}'.")] = "{}",
+    window: Annotated[str, Opt(help="How far back to look (Prometheus duration: 90s, 6h, 2d).")] = "6h",
+    step: Annotated[
+        str | None, Opt(help="Resolution; default: the scrape interval, or coarser for ~1,500 points.")
+    ] = None,
+    end: Annotated[
+        str | None, Opt(help="End of the window: RFC3339 or unix seconds (default: now), for past incidents.")
+    ] = None,
+    baseline_window: Annotated[
+        str, Opt(help="Dynamic baseline: P95 over this long window before --window ('0' to skip).")
+    ] = "7d",
+    peers_by: Annotated[str, Opt(help="Labels that make instances peers (comma-separated).")] = "job",
+    load: Annotated[
+        str | None,
+        Opt(
+            help="PromQL giving each instance's load (e.g. 'sum by (instance) (rate(http_requests_total[1m]))'); "
+            "default: the allocation rate."
+        ),
+    ] = None,
+    container_selector: Annotated[
+        str, Opt(help="Matchers for cAdvisor's container metrics (joined on namespace/pod/container).")
+    ] = '{container!="",container!="POD"}',
+    json_output: Annotated[bool, Opt("--json", help="Print a leaksleuth/report@1 document.")] = False,
+    fail_on: Annotated[float | None, Opt(help="Exit 1 when a suspect reaches this confidence (a CI gate).")] = None,
+    top: Annotated[int, Opt(help="Instances to show in the table.")] = 20,
+    bearer_token_file: Annotated[
+        Path | None, Opt(help="File holding a bearer token for Prometheus (or a proxy in front of it).")
+    ] = None,
+    header: Annotated[list[str] | None, Opt(help="Extra HTTP header 'Name: value' (repeatable).")] = None,
+    timeout: Annotated[float, Opt(help="Seconds per HTTP request.")] = 30.0,
+) -> None:
+    """Rank the instances of a fleet by how likely they leak goroutines or memory, from Prometheus metrics."""
+    from leaksleuth.analysis.series import analyze_fleet
+    from leaksleuth.integrations.prometheus import PrometheusClient, parse_duration
+    from leaksleuth.integrations.prometheus_fleet import FleetQuery, fetch_fleet, normalize_selector
+    from leaksleuth.report import fleet as render
+    from leaksleuth.report.terminal import stderr_console, stdout_console
+
+    window_seconds = parse_duration(window)
+    if window_seconds <= 0:
+        raise ConfigError("--window must be positive")
+    baseline_seconds = parse_duration(baseline_window)
+    query = FleetQuery(
+        selector=normalize_selector(selector),
+        window=window_seconds,
+        step=parse_duration(step) if step else None,
+        end=_parse_time(end) if end else None,
+        baseline_window=baseline_seconds or None,
+        peers_by=tuple(label.strip() for label in peers_by.split(",") if label.strip()) or ("job",),
+        load=load,
+        container_selector=container_selector,
+    )
+    err = stderr_console()
+    with PrometheusClient(
+        prometheus, timeout=timeout, bearer_token=_read_token(bearer_token_file), headers=_headers(header or [])
+    ) as client:
+        data = fetch_fleet(
+            client, query, now=time.time(), progress=None if json_output else lambda m: err.print(f"[dim]{m}[/]")
+        )
+    reports = analyze_fleet(data.instances)
+    view = render.FleetView(client.url, query.selector, data.start, data.end, data.step, reports, data.notes)
+    if json_output:
+        typer.echo(json.dumps(render.to_json(view), indent=2))
+    else:
+        render.render(stdout_console(), view, top=top)
+    if fail_on is not None and any(s.confidence >= fail_on for r in reports for s in r.suspects):
+        raise typer.Exit(1)
+
+
+def _read_token(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read --bearer-token-file {path}: {exc.strerror}") from exc
+
+
+def _headers(items: list[str]) -> dict[str, str]:
+    headers = {}
+    for item in items:
+        name, colon, value = item.partition(":")
+        if not colon or not name.strip():
+            raise ConfigError(f"--header must look like 'Name: value', got {item!r}")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def _parse_time(text: str) -> float:
+    import datetime as dt
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--end must be RFC3339 or unix seconds, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()

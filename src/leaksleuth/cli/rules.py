@@ -1,0 +1,90 @@
+"""``leaksleuth rules``: Prometheus rules for goroutine and heap leaks, and the Alertmanager route to ``serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leaksleuth.errors import ConfigError
+
+Opt = typer.Option
+RULES_FILE = "leaksleuth.rules.yml"
+ALERTMANAGER_FILE = "alertmanager.leaksleuth.yml"
+
+
+def command(
+    selector: Annotated[str, Opt(help="Label matchers for the Go services, e.g. '{job=\"api\"}'.")] = "{}",
+    for_: Annotated[str, Opt("--for", help="How long a condition must hold before the alert fires.")] = "30m",
+    growth_window: Annotated[str, Opt(help="Window over which steady growth is judged.")] = "1h",
+    baseline_window: Annotated[str, Opt(help="Dynamic baseline: P95 over this window (quantile_over_time).")] = "7d",
+    baseline_min_history: Annotated[
+        str, Opt(help="History the baseline needs before the leak alerts can fire.")
+    ] = "1d",
+    forecast_window: Annotated[str, Opt(help="predict_linear fits memory over this window ...")] = "6h",
+    forecast_horizon: Annotated[str, Opt(help="... and alerts when the limit is reached within this horizon.")] = "4h",
+    peers_by: Annotated[str, Opt(help="Labels that make instances peers, for the outlier alerts.")] = "job",
+    outlier_ratio: Annotated[float, Opt(help="Fleet outlier: this many times the peers' median.")] = 3.0,
+    container_selector: Annotated[
+        str, Opt(help="Matchers for cAdvisor's container metrics.")
+    ] = '{container!="",container!="POD"}',
+    label: Annotated[list[str] | None, Opt(help="Extra label NAME=VALUE on every alert (repeatable).")] = None,
+    serve_url: Annotated[
+        str, Opt(help="Where `leaksleuth serve` listens (Alertmanager posts to URL/alerts).")
+    ] = "http://leaksleuth:9477",
+    token_file: Annotated[
+        str, Opt(help="Bearer token file Alertmanager sends to serve (path as Alertmanager sees it).")
+    ] = "/etc/alertmanager/leaksleuth.token",
+    alertmanager: Annotated[
+        bool, Opt("--alertmanager", help="Print the Alertmanager route + receiver instead of the rules.")
+    ] = False,
+    output_dir: Annotated[
+        Path | None, Opt(help=f"Write {RULES_FILE} and {ALERTMANAGER_FILE} into this directory.")
+    ] = None,
+) -> None:
+    """Print Prometheus recording + alerting rules (YAML) for goroutine and heap leaks with dynamic baselines."""
+    from leaksleuth.integrations.prometheus import parse_duration
+    from leaksleuth.integrations.rules import (
+        ALERTMANAGER_HEADER,
+        RuleOptions,
+        alertmanager_config,
+        rule_groups,
+        rules_header,
+        to_yaml,
+    )
+
+    options = RuleOptions(
+        selector=selector,
+        for_=parse_duration(for_),
+        growth_window=parse_duration(growth_window),
+        baseline_window=parse_duration(baseline_window),
+        baseline_min_history=parse_duration(baseline_min_history),
+        forecast_window=parse_duration(forecast_window),
+        forecast_horizon=parse_duration(forecast_horizon),
+        peers_by=tuple(name.strip() for name in peers_by.split(",") if name.strip()) or ("job",),
+        outlier_ratio=outlier_ratio,
+        container_selector=container_selector,
+        serve_url=serve_url,
+        token_file=token_file,
+        extra_labels=_labels(label or []),
+    )
+    rules_text = to_yaml(rule_groups(options), rules_header(options))
+    alertmanager_text = to_yaml(alertmanager_config(options), ALERTMANAGER_HEADER)
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / RULES_FILE).write_text(rules_text)
+        (output_dir / ALERTMANAGER_FILE).write_text(alertmanager_text)
+        typer.echo(f"wrote {output_dir / RULES_FILE} and {output_dir / ALERTMANAGER_FILE}")
+        return
+    typer.echo(alertmanager_text if alertmanager else rules_text, nl=False)
+
+
+def _labels(items: list[str]) -> dict[str, str]:
+    labels = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip().isidentifier():
+            raise ConfigError(f"--label must look like NAME=VALUE, got {item!r}")
+        labels[name.strip()] = value.strip()
+    return labels

@@ -1,0 +1,321 @@
+"""A small Prometheus HTTP API client: instant and range queries, scrape targets.
+
+Range queries are split into chunks of at most 11,000 points per series, the most Prometheus accepts in one
+``query_range`` ("exceeded maximum resolution of 11,000 points per timeseries"), and stitched back together. Every
+request has a timeout and a bounded number of retries (connection errors, 429 and 5xx only: a bad query stays bad).
+Failures become one-line ``FetchError``s: "Prometheus at URL unreachable: …", "Prometheus returned error: bad_data: …".
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from leaksleuth.errors import ConfigError, FetchError
+
+MAX_POINTS_PER_SERIES = 11_000  # Prometheus' limit for one range query (promql engine, api/v1)
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RETRIES = 2
+DEFAULT_MAX_BODY = 512 << 20  # one API response; a query that big should use a coarser step
+_RETRY_STATUS = frozenset({429, 502, 503, 504})
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+
+
+def parse_duration(text: str) -> float:
+    """A Prometheus duration (``90s``, ``1h30m``, ``7d``, ``2w``; a plain number is seconds) -> seconds."""
+    spec = text.strip()
+    try:
+        return float(spec)
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(spec)
+    if not spec or "".join(number + unit for number, unit in parts) != spec:
+        raise ConfigError(f"invalid duration {text!r}", hint="use Prometheus durations, e.g. 90s, 30m, 6h, 7d, 1h30m")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds -> the shortest exact Prometheus duration (``5400`` -> ``1h30m``), for PromQL range selectors."""
+    if seconds <= 0:
+        raise ConfigError(f"duration must be positive, got {seconds}s")
+    milliseconds = round(seconds * 1000)
+    if milliseconds % 1000:
+        return f"{milliseconds}ms"
+    remaining = milliseconds // 1000
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):  # no weeks: "7d" reads better than "1w"
+        count, remaining = divmod(remaining, size)
+        if count:
+            out.append(f"{count}{unit}")
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One time series of a query result: its labels (``__name__`` included when Prometheus sends it) and points."""
+
+    labels: Mapping[str, str]
+    timestamps: tuple[float, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeTarget:
+    """One entry of ``/api/v1/targets`` (active targets)."""
+
+    labels: Mapping[str, str]  # after relabelling: job, instance, …
+    discovered_labels: Mapping[str, str]
+    scrape_url: str
+    health: str  # "up", "down", "unknown"
+    last_error: str
+    scrape_interval: float | None  # seconds (Prometheus >= 2.36 reports it)
+
+
+@dataclass(slots=True)
+class PrometheusClient:
+    """``PrometheusClient("http://prometheus:9090")``; use as a context manager or call ``close()``.
+
+    ``transport`` and ``sleep`` are seams for tests (an ``httpx.MockTransport``, no real backoff waits).
+    """
+
+    url: str
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    bearer_token: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    max_body: int = DEFAULT_MAX_BODY
+    transport: httpx.BaseTransport | None = None
+    sleep: Callable[[float], None] = time.sleep
+    requests_sent: int = 0  # for tests and progress: every HTTP attempt counts
+    _http: httpx.Client | None = None
+
+    def __post_init__(self) -> None:
+        self.url = normalize_url(self.url)
+        if self.retries < 0:
+            raise ConfigError("retries must not be negative")
+
+    # ---- public API -----------------------------------------------------------------------------------------
+
+    def query(self, promql: str, *, at: float | None = None) -> list[Series]:
+        """Instant query. A range-vector expression (``up[5m]``) returns the raw samples of each series."""
+        params = {"query": promql}
+        if at is not None:
+            params["time"] = _format_time(at)
+        return _result_series(self._get("/api/v1/query", params, promql))
+
+    def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[Series]:
+        """Range query over [start, end] every ``step`` seconds, chunked under 11,000 points per series."""
+        if step <= 0:
+            raise ConfigError(f"step must be positive, got {step}")
+        if end < start:
+            raise ConfigError("range query ends before it starts")
+        merged: dict[tuple[tuple[str, str], ...], tuple[list[float], list[float]]] = {}
+        for chunk_start, chunk_end in chunk_ranges(start, end, step):
+            params = {
+                "query": promql,
+                "start": _format_time(chunk_start),
+                "end": _format_time(chunk_end),
+                "step": _format_step(step),
+            }
+            for series in _result_series(self._get("/api/v1/query_range", params, promql)):
+                key = tuple(sorted(series.labels.items()))
+                times, values = merged.setdefault(key, ([], []))
+                for stamp, value in zip(series.timestamps, series.values, strict=True):
+                    if not times or stamp > times[-1]:  # chunks do not overlap; this guards against it anyway
+                        times.append(stamp)
+                        values.append(value)
+        return [Series(dict(key), tuple(t), tuple(v)) for key, (t, v) in merged.items()]
+
+    def targets(self, *, state: str = "active") -> list[ScrapeTarget]:
+        """Scrape targets as Prometheus sees them (``/api/v1/targets``)."""
+        data = self._get("/api/v1/targets", {"state": state}, "targets")
+        entries = data.get("activeTargets") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise FetchError(f"Prometheus at {self.url}: /api/v1/targets has no activeTargets list")
+        targets = []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            interval = entry.get("scrapeInterval")
+            targets.append(
+                ScrapeTarget(
+                    labels=dict(entry.get("labels") or {}),
+                    discovered_labels=dict(entry.get("discoveredLabels") or {}),
+                    scrape_url=str(entry.get("scrapeUrl", "")),
+                    health=str(entry.get("health", "unknown")),
+                    last_error=str(entry.get("lastError", "")),
+                    scrape_interval=parse_duration(interval) if isinstance(interval, str) and interval else None,
+                )
+            )
+        return targets
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> PrometheusClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ---- HTTP -----------------------------------------------------------------------------------------------
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            headers = {"Accept": "application/json", **self.headers}
+            if self.bearer_token:
+                headers["Authorization"] = f"Bearer {self.bearer_token}"
+            self._http = httpx.Client(
+                timeout=self.timeout, headers=headers, transport=self.transport, follow_redirects=True
+            )
+        return self._http
+
+    def _get(self, path: str, params: dict[str, str], what: str) -> Any:
+        """GET an API path and return its ``data`` member; bounded retries on transient failures only."""
+        url = self.url + path
+        attempts = self.retries + 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            self.requests_sent += 1
+            try:
+                status, body = self._fetch(url, params)
+            except httpx.TransportError as exc:
+                if last:
+                    raise FetchError(
+                        f"Prometheus at {self.url} unreachable: {_describe(exc)}",
+                        hint="check --prometheus (the server's base URL, e.g. http://prometheus:9090)",
+                    ) from exc
+                self._backoff(attempt)
+                continue
+            if status in _RETRY_STATUS and not last:
+                self._backoff(attempt)
+                continue
+            return self._data(status, body, what)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _fetch(self, url: str, params: dict[str, str]) -> tuple[int, bytes]:
+        with self._client().stream("GET", url, params=params) as response:
+            chunks: list[bytes] = []
+            received = 0
+            for chunk in response.iter_bytes():
+                received += len(chunk)
+                if received > self.max_body:
+                    raise FetchError(
+                        f"Prometheus at {self.url}: response exceeds {self.max_body:,} bytes",
+                        hint="narrow --selector or use a coarser --step",
+                    )
+                chunks.append(chunk)
+            return response.status_code, b"".join(chunks)
+
+    def _backoff(self, attempt: int) -> None:
+        # exponential with full jitter, so many clients retrying at once do not hit Prometheus in lock-step
+        self.sleep(random.uniform(0, min(8.0, 0.5 * 2**attempt)))
+
+    def _data(self, status: int, body: bytes, what: str) -> Any:
+        import json
+
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or "status" not in document:
+            snippet = body[:120].decode("utf-8", "replace").strip().replace("\n", " ")
+            hint = "is this the Prometheus base URL? (no /graph or /api/v1 suffix)"
+            if status in (401, 403):
+                hint = "pass credentials: --bearer-token-file or --header 'Authorization: …'"
+            raise FetchError(
+                f"Prometheus at {self.url} answered HTTP {status}, not a Prometheus API response: {snippet!r}",
+                hint=hint,
+            )
+        if document.get("status") != "success":
+            kind = document.get("errorType") or f"HTTP {status}"
+            message = document.get("error") or "no error message"
+            hint = f"query: {what}"
+            if kind == "timeout" or "exceeded maximum resolution" in str(message):
+                hint = "shorten --window or use a coarser --step"
+            raise FetchError(f"Prometheus returned error: {kind}: {message}", hint=hint)
+        return document.get("data")
+
+
+def normalize_url(url: str) -> str:
+    """``prometheus:9090`` -> ``http://prometheus:9090``; drops a trailing slash and a pasted ``/graph``."""
+    text = url.strip()
+    if not text:
+        raise ConfigError("--prometheus needs a URL, e.g. http://prometheus:9090")
+    if "://" not in text:
+        text = "http://" + text
+    if not text.startswith(("http://", "https://")):
+        raise ConfigError(f"--prometheus must be an http(s) URL, got {url!r}")
+    text = text.rstrip("/")
+    for suffix in ("/graph", "/api/v1"):
+        if text.endswith(suffix):
+            text = text[: -len(suffix)]
+    return text
+
+
+def chunk_ranges(start: float, end: float, step: float) -> Iterator[tuple[float, float]]:
+    """[start, end] on the grid start + k*step, in pieces of at most MAX_POINTS_PER_SERIES points.
+
+    Each piece starts one step after the previous one ends, so no point is fetched twice and the grid is kept.
+    """
+    span = step * (MAX_POINTS_PER_SERIES - 1)
+    chunk_start = start
+    while chunk_start <= end:
+        chunk_end = min(end, chunk_start + span)
+        yield chunk_start, chunk_end
+        points = math.floor((chunk_end - chunk_start) / step + 1e-9) + 1
+        chunk_start = chunk_start + points * step
+
+
+def _result_series(data: Any) -> list[Series]:
+    if not isinstance(data, dict) or "resultType" not in data:
+        raise FetchError("Prometheus answered without a query result (resultType missing)")
+    kind, result = data["resultType"], data.get("result")
+    if kind == "scalar" and isinstance(result, list):
+        return [Series({}, (float(result[0]),), (_number(result[1]),))]
+    if not isinstance(result, list):
+        raise FetchError(f"Prometheus answered an unexpected {kind} result")
+    series = []
+    for item in result:
+        labels = dict(item.get("metric") or {})
+        if kind == "vector":
+            stamp, value = item["value"]
+            series.append(Series(labels, (float(stamp),), (_number(value),)))
+        elif kind == "matrix":
+            points = item.get("values") or []
+            series.append(Series(labels, tuple(float(p[0]) for p in points), tuple(_number(p[1]) for p in points)))
+    return series
+
+
+def _number(text: Any) -> float:
+    # Prometheus sends sample values as strings: "12", "1.5e+09", "NaN", "+Inf"
+    return float(text)
+
+
+def _format_time(seconds: float) -> str:
+    return f"{seconds:.3f}"
+
+
+def _format_step(seconds: float) -> str:
+    return f"{seconds:g}"
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({text})"
+    return f"{type(exc).__name__}: {text}" if str(exc) else type(exc).__name__

@@ -1,0 +1,265 @@
+"""What ``leaksleuth fleet`` asks Prometheus: the Go runtime series of every instance a selector matches.
+
+One range query per metric over the window (the client chunks them under Prometheus' 11,000-point limit), joined
+per instance into ``analysis.series.InstanceSeries``; container working set and limit (cAdvisor) are joined by
+namespace/pod/container when the Go series carry those labels; the dynamic baseline is one instant query per
+metric: the P95 over ``--baseline-window`` ending where the analysed window begins.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from leaksleuth.analysis.series import InstanceSeries
+from leaksleuth.errors import ConfigError
+from leaksleuth.formats.memstats import PROMETHEUS_METRICS
+from leaksleuth.integrations.prometheus import PrometheusClient, Series, format_duration
+
+_METRIC_OF = {attribute: metric for metric, attribute in PROMETHEUS_METRICS.items() if attribute}
+# series name -> metric; names are MemStats attributes, metrics come from the one names table in formats.memstats
+SERIES_METRICS = {
+    name: _METRIC_OF[name]
+    for name in (
+        "goroutines",
+        "heap_inuse",
+        "heap_alloc",
+        "next_gc",
+        "stack_inuse",
+        "rss_bytes",
+        "total_alloc",
+        "process_start_seconds",
+        "gomemlimit_bytes",
+        "num_gc",
+    )
+}
+CONTAINER_METRICS = {
+    "container_working_set_bytes": "container_memory_working_set_bytes",  # what the OOM killer compares
+    "container_limit_bytes": "container_spec_memory_limit_bytes",  # 0 = no limit
+}
+BASELINE_SERIES = ("goroutines", "heap_inuse", "rss_bytes")
+DEFAULT_CONTAINER_SELECTOR = '{container!="",container!="POD"}'
+_TARGET_POINTS = 1500  # default resolution: enough for the statistics, cheap for Prometheus
+_PODS_PER_QUERY = 200
+_SELECTOR = re.compile(r"^\{.*\}$", re.DOTALL)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class FleetQuery:
+    selector: str = "{}"
+    window: float = 6 * 3600.0
+    step: float | None = None  # None: the scrape interval, or coarser so the window has ~1,500 points
+    end: float | None = None  # None: now
+    baseline_window: float | None = 7 * 86400.0  # None or 0: no dynamic baseline
+    peers_by: tuple[str, ...] = ("job",)
+    load: str | None = None  # PromQL with one series per instance (matched on the instance label)
+    container_selector: str = DEFAULT_CONTAINER_SELECTOR
+
+
+@dataclass(slots=True)
+class FleetData:
+    instances: list[InstanceSeries]
+    start: float
+    end: float
+    step: float
+    notes: list[str] = field(default_factory=list)
+
+
+def normalize_selector(text: str) -> str:
+    """``job="api"`` or ``{job="api"}`` -> ``{job="api"}``; empty -> ``{}``."""
+    spec = text.strip()
+    if not spec:
+        return "{}"
+    if not spec.startswith("{"):
+        spec = "{" + spec + "}"
+    if not _SELECTOR.match(spec) or spec.count("{") != 1 or spec.count("}") != 1:
+        raise ConfigError(
+            f"--selector must be label matchers like '{{job=\"api\"}}', got {text!r}",
+            hint="the metric names are leaksleuth's; give only the {…} part",
+        )
+    return spec
+
+
+def fetch_fleet(
+    client: PrometheusClient, query: FleetQuery, *, now: float, progress: Progress | None = None
+) -> FleetData:
+    selector = normalize_selector(query.selector)
+    say = progress or (lambda _message: None)
+    end = query.end if query.end is not None else now
+    start = end - query.window
+    step = query.step or _auto_step(client, selector, end, query.window)
+    say(f"range queries over {format_duration(query.window)} at {format_duration(step)} resolution")
+    columns: dict[tuple[tuple[str, str], ...], dict[str, dict[float, float]]] = {}
+    for name, metric in SERIES_METRICS.items():
+        for series in client.query_range(f"{metric}{selector}", start=start, end=end, step=step):
+            _add(columns, _identity(series.labels), name, series)
+    if not columns:
+        raise ConfigError(
+            f"no Go runtime metrics match {selector} in Prometheus at {client.url}", hint=_jobs_hint(client)
+        )
+    up = {
+        _identity(s.labels): s.values[-1]
+        for s in client.query_range(f"up{selector}", start=start, end=end, step=step)
+        if s.values
+    }
+    notes: list[str] = []
+    if query.load:
+        _join_load(client, columns, query.load, start, end, step)
+    _join_containers(client, columns, query.container_selector, start, end, step, notes)
+    baselines = _baselines(client, selector, end, query, notes) if query.baseline_window else {}
+    instances = [
+        _instance(key, per_name, query.peers_by, baselines.get(key, {}), up.get(key))
+        for key, per_name in columns.items()
+    ]
+    _disambiguate(instances)
+    return FleetData(instances, start, end, step, notes)
+
+
+def _auto_step(client: PrometheusClient, selector: str, end: float, window: float) -> float:
+    """The scrape interval (median spacing of raw samples), or coarser so the window has ~1,500 points."""
+    lookback = format_duration(max(60.0, min(window, 600.0)))
+    raw = client.query(f"go_goroutines{selector}[{lookback}]", at=end)
+    gaps = [float(g) for s in raw for g in np.diff(s.timestamps)] if raw else []
+    if not gaps:
+        raise ConfigError(f"no recent go_goroutines samples match {selector} at {client.url}", hint=_jobs_hint(client))
+    interval = float(np.median(gaps))
+    return float(max(math.ceil(interval), math.ceil(window / _TARGET_POINTS)))
+
+
+def _jobs_hint(client: PrometheusClient) -> str:
+    jobs = sorted({s.labels.get("job", "") for s in client.query("count by (job) (go_goroutines)")} - {""})
+    return (
+        f"jobs with Go metrics: {', '.join(jobs)}"
+        if jobs
+        else "no job exports go_goroutines: is Prometheus scraping Go services?"
+    )
+
+
+def _identity(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in labels.items() if k != "__name__"))
+
+
+def _add(
+    columns: dict[tuple[tuple[str, str], ...], dict[str, dict[float, float]]],
+    key: tuple[tuple[str, str], ...],
+    name: str,
+    series: Series,
+) -> None:
+    column = columns.setdefault(key, {}).setdefault(name, {})
+    for stamp, value in zip(series.timestamps, series.values, strict=True):
+        column[round(stamp, 3)] = value
+
+
+def _instance(
+    key: tuple[tuple[str, str], ...],
+    per_name: dict[str, dict[float, float]],
+    peers_by: Sequence[str],
+    baselines: dict[str, float],
+    up: float | None,
+) -> InstanceSeries:
+    labels = dict(key)
+    times = sorted(set().union(*(column.keys() for column in per_name.values())))
+    values = {
+        name: np.asarray([column.get(t, math.nan) for t in times], dtype=np.float64)
+        for name, column in per_name.items()
+    }
+    name = labels.get("instance") or "{" + ",".join(f'{k}="{v}"' for k, v in key) + "}"
+    group = "/".join(labels.get(label, "") for label in peers_by)
+    series = InstanceSeries(name, np.asarray(times, dtype=np.float64), values, group, labels, baselines)
+    if up == 0:
+        series.status, series.error = "unreachable", "Prometheus' latest scrape of it failed (up == 0)"
+    return series
+
+
+def _disambiguate(instances: list[InstanceSeries]) -> None:
+    seen: dict[str, int] = {}
+    for series in instances:
+        seen[series.instance] = seen.get(series.instance, 0) + 1
+    for series in instances:
+        if seen[series.instance] > 1:
+            series.instance = f"{series.instance} ({series.labels.get('job', series.group)})"
+
+
+def _join_load(
+    client: PrometheusClient,
+    columns: dict[tuple[tuple[str, str], ...], dict[str, dict[float, float]]],
+    promql: str,
+    start: float,
+    end: float,
+    step: float,
+) -> None:
+    """``--load``: one series per instance, matched on the instance label (and job when the result has one)."""
+    for series in client.query_range(promql, start=start, end=end, step=step):
+        for key in columns:
+            labels = dict(key)
+            if labels.get("instance") != series.labels.get("instance"):
+                continue
+            if "job" in series.labels and labels.get("job") != series.labels["job"]:
+                continue
+            _add(columns, key, "load", series)
+
+
+def _join_containers(
+    client: PrometheusClient,
+    columns: dict[tuple[tuple[str, str], ...], dict[str, dict[float, float]]],
+    container_selector: str,
+    start: float,
+    end: float,
+    step: float,
+    notes: list[str],
+) -> None:
+    """cAdvisor's working set and limit for instances whose Go metrics carry a ``pod`` label (Kubernetes)."""
+    pods = sorted({dict(key)["pod"] for key in columns if dict(key).get("pod")})
+    if not pods:
+        return
+    matchers = normalize_selector(container_selector)[1:-1]
+    for name, metric in CONTAINER_METRICS.items():
+        found: list[Series] = []
+        for first in range(0, len(pods), _PODS_PER_QUERY):
+            regex = "|".join(re.escape(pod) for pod in pods[first : first + _PODS_PER_QUERY]).replace("\\", "\\\\")
+            selector = "{" + ",".join(filter(None, [matchers, f'pod=~"{regex}"'])) + "}"
+            found += client.query_range(f"{metric}{selector}", start=start, end=end, step=step)
+        for key in columns:
+            for match in _container_match(dict(key), found):
+                _add(columns, key, name, match)
+    if not any("container_working_set_bytes" in per_name for per_name in columns.values()):
+        notes.append("pods found, but no cAdvisor container_memory_working_set_bytes for them: forecasting against RSS")
+
+
+def _container_match(labels: dict[str, str], found: Sequence[Series]) -> list[Series]:
+    """cAdvisor series of this instance's container. Several only when the container restarted (cAdvisor starts a
+    new series with a new ``id``): they follow each other in time and are merged. Several containers in the pod
+    and no ``container`` label on the Go series: ambiguous, none."""
+    candidates = [
+        s
+        for s in found
+        if s.labels.get("pod") == labels.get("pod")
+        and ("namespace" not in labels or s.labels.get("namespace") == labels["namespace"])
+        and ("container" not in labels or s.labels.get("container") == labels["container"])
+    ]
+    if len({s.labels.get("container") for s in candidates}) != 1:
+        return []
+    return sorted(candidates, key=lambda s: s.timestamps[0] if s.timestamps else 0.0)
+
+
+def _baselines(
+    client: PrometheusClient, selector: str, end: float, query: FleetQuery, notes: list[str]
+) -> dict[tuple[tuple[str, str], ...], dict[str, float]]:
+    """P95 of each metric over the baseline window that ends where the analysed window starts."""
+    assert query.baseline_window
+    window, offset = format_duration(query.baseline_window), format_duration(query.window)
+    out: dict[tuple[tuple[str, str], ...], dict[str, float]] = {}
+    for name in BASELINE_SERIES:
+        promql = f"quantile_over_time(0.95, {SERIES_METRICS[name]}{selector}[{window}] offset {offset})"
+        for series in client.query(promql, at=end):
+            if series.values and math.isfinite(series.values[0]):
+                out.setdefault(_identity(series.labels), {})[name] = series.values[0]
+    if not out:
+        notes.append(f"no history before the window for a {window} baseline: dynamic baseline skipped")
+    return out

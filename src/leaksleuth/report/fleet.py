@@ -1,0 +1,123 @@
+"""``leaksleuth fleet`` output: a ranked table of instances for people, report@1 JSON for machines."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from leaksleuth.model.report import Report, TargetReport
+
+VERDICT_STYLE = {"leaking": "bold red", "likely leak": "yellow", "watch": "dim yellow", "healthy": "green"}
+
+
+@dataclass(slots=True)
+class FleetView:
+    """Everything the fleet output shows: where the data came from, and the judged instances, ranked."""
+
+    prometheus: str
+    selector: str
+    start: float
+    end: float
+    step: float
+    reports: list[TargetReport]
+    notes: list[str] = field(default_factory=list)
+
+
+def rows(view: FleetView) -> list[dict[str, Any]]:
+    """One row per instance, in rank order: what the table shows."""
+    out = []
+    for rank, report in enumerate(view.reports, 1):
+        report.sort()
+        top = report.suspects[0] if report.suspects else None
+        out.append(
+            {
+                "rank": rank,
+                "instance": report.target,
+                "group": str(report.extra.get("group", "")),
+                "verdict": str(report.extra.get("verdict", "healthy")),
+                "confidence": top.confidence if top else 0.0,
+                "category": top.category if top else "",
+                "evidence": [f"{s.category}: {s.summary}" for s in report.suspects],
+                "restarts": int(report.extra.get("restarts", 0)),
+                "status": report.status,
+            }
+        )
+    return out
+
+
+def to_json(view: FleetView) -> dict[str, Any]:
+    document = Report(view.reports, dt.datetime.fromtimestamp(view.end, dt.UTC)).to_json()
+    document["source"] = {
+        "prometheus": view.prometheus,
+        "selector": view.selector,
+        "start": _iso(view.start),
+        "end": _iso(view.end),
+        "step_seconds": view.step,
+        "notes": list(view.notes),
+    }
+    return document
+
+
+def render(console: Console, view: FleetView, *, top: int = 20) -> None:
+    from leaksleuth.analysis.series_format import human_duration
+
+    table_rows = rows(view)
+    console.print(
+        f"[bold]{escape(view.prometheus)}[/] {escape(view.selector)}: {len(table_rows)} instances, "
+        f"{human_duration(view.end - view.start)} window at {human_duration(view.step)} resolution "
+        f"({_iso(view.start)} .. {_iso(view.end)})",
+        markup=True,
+        highlight=False,
+    )
+    shown = [r for r in table_rows[:top] if r["verdict"] != "healthy" or len(table_rows) <= top]
+    if shown:
+        table = Table(show_edge=False, pad_edge=False, expand=False)
+        for column, justify in (("#", "right"), ("instance", "left"), ("job", "left"), ("verdict", "left")):
+            table.add_column(column, justify=justify, no_wrap=column != "job")  # type: ignore[arg-type]
+        table.add_column("conf", justify="right")
+        table.add_column("evidence", overflow="fold", ratio=1)
+        for row in shown:
+            verdict = Text(row["verdict"], style=VERDICT_STYLE.get(row["verdict"], ""))
+            evidence = "\n".join(row["evidence"]) or "-"
+            if row["restarts"]:
+                evidence += f"\n({row['restarts']} restart{'s' if row['restarts'] > 1 else ''} in the window)"
+            if row["status"] != "ok":
+                evidence += f"\n[{row['status']}]"
+            table.add_row(
+                str(row["rank"]),
+                row["instance"],
+                row["group"],
+                verdict,
+                f"{row['confidence']:.2f}" if row["confidence"] else "",
+                Text(evidence),
+            )
+        console.print(table)
+    hidden = len(table_rows) - len(shown)
+    if hidden:
+        console.print(f"[dim]… and {hidden} more instances with lower confidence (--top, --json for all)[/]")
+    console.print(_tally(table_rows))
+    for note in view.notes:
+        console.print(f"[dim]note: {note}[/]")
+
+
+def _tally(table_rows: Sequence[dict[str, Any]]) -> Text:
+    counts = Counter(r["verdict"] for r in table_rows)
+    text = Text()
+    for verdict in ("leaking", "likely leak", "watch", "healthy"):
+        if counts[verdict]:
+            if text:
+                text.append(", ")
+            text.append(f"{counts[verdict]} {verdict}", style=VERDICT_STYLE[verdict])
+    return text
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,221 @@
+"""Heap reports as text and JSON: ``top`` and ``diff`` tables in pprof's own layout, leak paths, clusters, trends.
+
+Plain strings, no rich: ``heap top`` runs on hot paths (a 200k-sample profile in well under a second) and the
+table is pprof's fixed-width text anyway. Numbers use pprof's scaling (one unit per table, chosen like
+``selectOutputUnit``) so the output reads exactly like ``go tool pprof -top``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # type names only: `heap top` need not import the site and path analysis
+    from leaksleuth.analysis.heap_paths import Cluster, LeakPath
+    from leaksleuth.analysis.top import TopTable
+    from leaksleuth.model.report import Report
+
+_BYTE_UNITS = (("B", 1), ("kB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("TB", 1 << 40), ("PB", 1 << 50))
+_TIME_UNITS = (("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000), ("hrs", 3_600_000_000_000))
+
+
+def _units(unit: str) -> tuple[tuple[str, int], ...]:
+    return _BYTE_UNITS if unit == "bytes" else _TIME_UNITS if unit == "nanoseconds" else ()
+
+
+def _auto_unit(value: int, unit: str) -> tuple[str, int]:
+    units = _units(unit)
+    chosen = units[0] if units else ("", 1)
+    for name, factor in units:
+        if abs(value) / factor >= 1.0:
+            chosen = (name, factor)
+    return chosen
+
+
+def output_unit(table: TopTable) -> tuple[str, int]:
+    """pprof's ``selectOutputUnit``: the unit of the smallest non-zero row, larger when the total dwarfs it."""
+    smallest = 0
+    for row in table.rows:
+        value = abs(row.flat) or abs(row.cum)
+        if value and (smallest == 0 or value < smallest):
+            smallest = value
+    largest = table.total
+    smallest = smallest or largest
+    small_unit, large_unit = _auto_unit(smallest, table.unit), _auto_unit(largest, table.unit)
+    if small_unit != large_unit and smallest * 100 < largest:
+        return _auto_unit(100 * smallest, table.unit)
+    return small_unit
+
+
+def scaled(value: int, unit: tuple[str, int]) -> str:
+    """pprof's ``ScaledLabel``: two decimals, ``.00`` dropped, a bare ``0`` for zero."""
+    text = f"{value / unit[1]:.2f}".removesuffix(".00")
+    return "0" if text in ("0", "-0") else text + unit[0]
+
+
+def percent(value: float, total: int) -> str:
+    """pprof's ``Percentage``."""
+    ratio = abs(value / total) * 100 if total else 0.0
+    if 99.95 <= ratio <= 100.05:
+        return "  100%"
+    return f"{ratio:5.2f}%" if ratio >= 1.0 else f"{_go_g(ratio):>5}%"
+
+
+def _go_g(ratio: float) -> str:
+    # Go's %.2g: like Python's, but Go writes exponents with at least two digits as Python does too
+    return f"{ratio:.2g}"
+
+
+def top_text(table: TopTable, header: Sequence[str] = ()) -> str:
+    unit = output_unit(table)
+    lines = list(header)
+    lines.append(f"Type: {table.sample_type}")
+    shown = table.shown
+    lines.append(
+        f"Showing nodes accounting for {scaled(shown, unit)}, {percent(shown, table.total).strip()} of "
+        f"{scaled(table.total, unit)} total"
+    )
+    if table.dropped_nodes and table.total:
+        cutoff = abs(int(table.total * table.node_fraction))
+        plural = "s" if table.dropped_nodes > 1 else ""
+        lines.append(f"Dropped {table.dropped_nodes} node{plural} (cum <= {scaled(cutoff, unit)})")
+    if 0 < table.nodecount < table.node_count:
+        lines.append(f"Showing top {table.nodecount} nodes out of {table.node_count}")
+    lines.append(f"{'flat':>10} {'flat':>5}% {'sum':>5}% {'cum':>10} {'cum':>5}%")
+    running = 0
+    for row in table.rows:
+        running += row.flat
+        inline = f" ({row.inline})" if row.inline else ""
+        lines.append(
+            f"{scaled(row.flat, unit):>10} {percent(row.flat, table.total)} {percent(running, table.total)} "
+            f"{scaled(row.cum, unit):>10} {percent(row.cum, table.total)}  {row.name}{inline}"
+        )
+    return "\n".join(lines)
+
+
+def top_json(table: TopTable) -> dict[str, Any]:
+    return {
+        "sample_index": table.sample_type,
+        "unit": table.unit,
+        "total": table.total,
+        "granularity": str(table.granularity),
+        "nodes": table.node_count,
+        "rows": [
+            {
+                "name": row.name,
+                "flat": row.flat,
+                "flat_pct": round(table.percent(row.flat), 4),
+                "cum": row.cum,
+                "cum_pct": round(table.percent(row.cum), 4),
+                "inline": row.inline,
+            }
+            for row in table.rows
+        ],
+    }
+
+
+def paths_json(paths: Sequence[LeakPath]) -> list[dict[str, Any]]:
+    return [
+        {
+            "growth": path.growth,
+            "current": path.current,
+            "base": path.base,
+            "site": path.site.where() if path.site else None,
+            "function": path.site.function if path.site else None,
+            "kind": path.kind.kind,
+            "kind_evidence": path.kind.evidence,
+            "object_size": path.object_size,
+            "frames": [f"{frame.function} {frame.file}:{frame.line}" for frame in path.frames],
+        }
+        for path in paths
+    ]
+
+
+def clusters_json(clusters: Sequence[Cluster]) -> list[dict[str, Any]]:
+    return [
+        {
+            "site": cluster.site.where(),
+            "function": cluster.site.function,
+            "user_code": cluster.site.user_code,
+            "kind": cluster.kind.kind,
+            "kind_evidence": cluster.kind.evidence,
+            "size_class": cluster.size_class,
+            "growth": cluster.growth,
+            "current": cluster.current,
+            "base": cluster.base,
+            "samples": cluster.samples,
+        }
+        for cluster in clusters
+    ]
+
+
+def paths_text(paths: Sequence[LeakPath], unit: str, *, is_diff: bool) -> str:
+    title = "Leak paths (root → allocation), by growth" if is_diff else "Largest paths (root → allocation)"
+    lines = [title]
+    for rank, path in enumerate(paths, 1):
+        amount = _signed(path.growth, unit) if is_diff else scaled(path.current, _auto_unit(path.current, unit))
+        kind = path.kind.kind + (f", {path.object_size} B objects" if path.object_size else "")
+        where = f"{path.site.function} {_short(path.site.file)}:{path.site.line}" if path.site else "?"
+        lines.append(f"{rank:>2}. {amount}  at {where}  [{kind}]")
+        shown = path.frames[-8:]
+        if len(path.frames) > len(shown):
+            lines.append(f"      … {len(path.frames) - len(shown)} frames above")
+        lines.extend(f"      {frame.function} {_short(frame.file)}:{frame.line}" for frame in shown)
+    return "\n".join(lines)
+
+
+def clusters_text(clusters: Sequence[Cluster], unit: str, *, is_diff: bool, limit: int = 10) -> str:
+    lines = ["Allocation sites by kind and object size" + (", by growth" if is_diff else "")]
+    header = f"{'growth':>10} {'now':>10} {'before':>10}  " if is_diff else f"{'in use':>10}  "
+    lines.append(header + f"{'kind':<18} {'size':>8}  site")
+    for cluster in clusters[:limit]:
+        now, before = _human(cluster.current, unit), _human(cluster.base, unit)
+        values = f"{_signed(cluster.growth, unit):>10} {now:>10} {before:>10}  " if is_diff else f"{now:>10}  "
+        size = _human(cluster.size_class, "bytes") if cluster.size_class else "-"
+        site = f"{cluster.site.function} {_short(cluster.site.file)}:{cluster.site.line}"
+        lines.append(f"{values}{cluster.kind.kind:<18} {size:>8}  {site}")
+    return "\n".join(lines)
+
+
+def trend_text(report: Report) -> str:
+    lines = []
+    for target in report.targets:
+        heap = target.extra.get("heap", {})
+        lines.append(
+            f"{target.target}: {heap.get('snapshots_analysed', target.snapshots)} snapshots over "
+            f"{heap.get('span_seconds', 0):.0f}s, MemProfileRate {heap.get('memprofilerate', '?')}"
+            + (f", {heap['restarts']} restart(s): analysed the newest run" if heap.get("restarts") else "")
+        )
+        if not target.suspects:
+            lines.append("  no heap growth that looks like a leak")
+        for suspect in target.suspects:
+            lines.append(f"  {suspect.confidence:.2f}  {suspect.category:<24} {suspect.summary}")
+            lines.append(f"        {suspect.file}:{suspect.line}")
+    return "\n".join(lines)
+
+
+def fleet_text(report: Report, unit: str = "bytes") -> str:
+    lines = [f"{'node':<40} {'in use':>10} {'vs median':>11} {'z':>6}  verdict"]
+    for target in report.targets:
+        fleet = target.extra.get("fleet", {})
+        verdict = "OUTLIER" if fleet.get("outlier") else "ok"
+        lines.append(
+            f"{target.target:<40} {_human(fleet.get('inuse_bytes', 0), unit):>10} "
+            f"{_signed(fleet.get('excess_bytes', 0), unit):>11} {fleet.get('robust_z', 0):>6.1f}  {verdict}"
+        )
+        lines.extend(f"    {s.confidence:.2f}  {s.summary}" for s in target.suspects)
+    return "\n".join(lines)
+
+
+def _human(value: float, unit: str) -> str:
+    return scaled(round(value), _auto_unit(round(value), unit))
+
+
+def _signed(value: float, unit: str) -> str:
+    text = _human(value, unit)
+    return text if text.startswith("-") or text == "0" else "+" + text
+
+
+def _short(path: str) -> str:
+    parts = path.rsplit("/", 2)
+    return "/".join(parts[-2:]) if len(parts) > 1 else path

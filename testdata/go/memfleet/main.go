@@ -1,0 +1,235 @@
+// Command memfleet is one replica of a small service whose memory and
+// goroutines behave in one chosen way, for leaksleuth's fleet tests: a real
+// Prometheus scrapes its /metrics and `leaksleuth fleet` must tell the leaking
+// replicas from the healthy ones.
+//
+//	memfleet -mode heap-leak -addr 127.0.0.1:0
+//
+// Modes (every one serves the same simulated traffic: a fixed worker pool,
+// allocation churn and a bounded cache, so only the chosen behaviour differs):
+//
+//	healthy         warm-up (fills its cache), then steady: the look-alike baseline
+//	heap-leak       keeps 1 MiB per second reachable forever
+//	goroutine-leak  starts 25 goroutines per second that block forever
+//	load-follow     memory and goroutines go up and down with a varying load
+//	offheap         maps 1 MiB per second outside the Go heap (like a cgo leak)
+//	gc-off          runs with the GC disabled (GOGC=off), so garbage piles up
+//
+// /metrics is client_golang-compatible (internal/promtext) plus the two
+// families promtext does not write: go_gc_gomemlimit_bytes (as client_golang
+// >= 1.17 exports it) and app_requests_total (the simulated load).
+// net/http/pprof and expvar are mounted too. Protocol on stdout as in
+// internal/harness: "LISTEN host:port", then "READY" after the warm-up.
+package main
+
+import (
+	_ "expvar" // registers /debug/vars
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // registers /debug/pprof/*
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"leaksleuth.test/corpus/internal/promtext"
+)
+
+var (
+	mode = flag.String("mode", "healthy", "healthy, heap-leak, goroutine-leak, load-follow, offheap or gc-off")
+	addr = flag.String("addr", "127.0.0.1:0", "listen address (port 0 = any free port)")
+)
+
+const tick = 50 * time.Millisecond // traffic is simulated in 20 rounds per second
+
+var requests atomic.Int64 // app_requests_total
+
+func main() {
+	flag.Parse()
+	leak, ok := map[string]func(round int){
+		"healthy":        func(int) {},
+		"heap-leak":      leakHeap,
+		"goroutine-leak": leakGoroutines,
+		"load-follow":    followLoad,
+		"offheap":        leakOffHeap,
+		"gc-off":         func(int) {},
+	}[*mode]
+	if !ok {
+		fmt.Fprintln(os.Stderr, "unknown -mode", *mode)
+		os.Exit(2)
+	}
+	if *mode == "gc-off" {
+		debug.SetGCPercent(-1)
+	}
+	serve()
+	warmUp()
+	fmt.Println("READY")
+	for round := 0; ; round++ {
+		load := 20
+		if *mode == "load-follow" {
+			load = currentLoad(round)
+		}
+		traffic(load)
+		leak(round)
+		time.Sleep(tick)
+	}
+}
+
+func serve() {
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "listen:", err)
+		os.Exit(1)
+	}
+	http.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", promtext.ContentType)
+		if err := promtext.Write(w); err != nil {
+			return
+		}
+		fmt.Fprintf(w, "# HELP go_gc_gomemlimit_bytes Go runtime memory limit configured by the user, otherwise math.MaxInt64. "+
+			"This value is set by GOMEMLIMIT environment variable, and the runtime/debug.SetMemoryLimit function. "+
+			"Sourced from /gc/gomemlimit:bytes.\n# TYPE go_gc_gomemlimit_bytes gauge\ngo_gc_gomemlimit_bytes %g\n",
+			float64(debug.SetMemoryLimit(-1)))
+		fmt.Fprintf(w, "# HELP app_requests_total Requests handled.\n# TYPE app_requests_total counter\napp_requests_total %d\n",
+			requests.Load())
+	})
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second}
+	fmt.Printf("LISTEN %s\n", ln.Addr())
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			fmt.Fprintln(os.Stderr, "serve:", err)
+			os.Exit(1)
+		}
+	}()
+}
+
+// ---- the traffic every mode shares ------------------------------------------------------------
+
+var (
+	cache   [][]byte // bounded: filled during warm-up, then entries are replaced, never added
+	recent  [64][]byte
+	work    = make(chan []byte)
+	sink    atomic.Int64
+	started sync.Once
+)
+
+// warmUp fills the cache (8 MiB) and starts the fixed worker pool, like a
+// service loading its working set at start: memory rises once, then holds.
+func warmUp() {
+	for i := 0; i < 128; i++ {
+		cache = append(cache, filled(64<<10))
+		time.Sleep(5 * time.Millisecond)
+	}
+	started.Do(func() {
+		for i := 0; i < 8; i++ {
+			go worker()
+		}
+	})
+}
+
+func worker() {
+	for buf := range work {
+		sink.Add(int64(len(buf)))
+	}
+}
+
+// traffic handles `load` requests: each allocates a response buffer (garbage
+// once handled), a few replace cache entries and recent responses.
+func traffic(load int) {
+	for i := 0; i < load; i++ {
+		buf := filled(8 << 10)
+		recent[(int(requests.Load())+i)%len(recent)] = buf
+		work <- buf
+	}
+	cache[int(requests.Load())%len(cache)] = filled(64 << 10)
+	requests.Add(int64(load))
+}
+
+// filled allocates n bytes and writes every page, as real data does: memory
+// the runtime got fresh from the OS is not resident until it is written.
+func filled(n int) []byte {
+	buf := make([]byte, n)
+	for page := 0; page < n; page += 4096 {
+		buf[page] = 1
+	}
+	return buf
+}
+
+// ---- the modes --------------------------------------------------------------------------------
+
+var leaked [][]byte
+
+func leakHeap(round int) {
+	if round%4 == 0 { // 256 KiB every 200 ms = 1.25 MiB/s, reachable forever
+		leaked = append(leaked, filled(256<<10)) // LEAK: heap-leak
+	}
+}
+
+var never = make(chan struct{})
+
+func leakGoroutines(round int) {
+	if round%4 == 0 { // 5 goroutines every 200 ms = 25 per second, blocked forever
+		for i := 0; i < 5; i++ {
+			go func() {
+				<-never // LEAK: goroutine-leak
+			}()
+		}
+	}
+}
+
+// currentLoad is a load that rises and falls (period 30 s, between 10 and 90
+// requests per round), like daily traffic compressed into seconds.
+func currentLoad(round int) int {
+	phase := 2 * math.Pi * float64(round) * tick.Seconds() / 30
+	return 50 + int(40*math.Sin(phase))
+}
+
+var (
+	inFlight   [][]byte
+	inFlightMu sync.Mutex
+	inFlightGo []chan struct{}
+)
+
+// followLoad keeps memory and goroutines proportional to the current load:
+// 256 KiB and one goroutine per unit of load are held while it lasts and
+// released when the load falls. Proportional to load is not a leak.
+func followLoad(round int) {
+	load := currentLoad(round)
+	inFlightMu.Lock()
+	defer inFlightMu.Unlock()
+	for len(inFlight) < load {
+		inFlight = append(inFlight, filled(256<<10))
+		done := make(chan struct{})
+		inFlightGo = append(inFlightGo, done)
+		go func() { <-done }()
+	}
+	for len(inFlight) > load {
+		inFlight = inFlight[:len(inFlight)-1]
+		close(inFlightGo[len(inFlightGo)-1])
+		inFlightGo = inFlightGo[:len(inFlightGo)-1]
+	}
+}
+
+var mapped [][]byte
+
+// leakOffHeap maps anonymous memory and touches every page: resident memory
+// that the Go heap does not know about, as a cgo allocation that is never freed.
+func leakOffHeap(round int) {
+	if round%4 != 0 {
+		return
+	}
+	region, err := syscall.Mmap(-1, 0, 256<<10, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE) // LEAK: offheap
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mmap:", err)
+		os.Exit(1)
+	}
+	for page := 0; page < len(region); page += 4096 {
+		region[page] = 1
+	}
+	mapped = append(mapped, region)
+}

@@ -1,0 +1,181 @@
+"""`heap top` / `heap diff` against `go tool pprof -top` on real captures: every row's name, flat, cum and marker."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from leaksleuth.analysis import profile_ops
+from leaksleuth.analysis.top import Granularity, TopTable, clean_path, top
+from leaksleuth.cli.main import main
+from leaksleuth.formats.pprof import parse_pprof
+from leaksleuth.model.profile import Profile
+from tests.conftest import CAPTURES, captures, ids
+from tests.pprof_oracle import parse_raw, pprof_raw
+from tests.pprof_top_oracle import PprofTop, pprof_top
+
+PROTO = captures("proto")
+BASE = CAPTURES / "heapkinds.heap.pb.gz"
+GROWN = CAPTURES / "heapkinds.heap.grown.pb.gz"
+
+
+def load(path: Path) -> Profile:
+    return parse_pprof(path.read_bytes())
+
+
+def assert_same(ours: TopTable, theirs: PprofTop) -> None:
+    assert theirs.rows, "pprof printed no rows: the comparison would be vacuous"
+    assert [(r.name, r.flat, r.cum, r.inline) for r in ours.rows] == [
+        (r.name, r.flat, r.cum, r.inline) for r in theirs.rows
+    ]
+    assert ours.total == theirs.total
+    assert ours.shown == theirs.shown
+    assert ours.dropped_nodes == theirs.dropped
+    if theirs.out_of is not None:
+        assert ours.node_count == theirs.out_of
+
+
+@pytest.mark.parametrize("entry", PROTO, ids=ids(PROTO))
+@pytest.mark.parametrize("granularity", ["functions", "lines"])
+def test_every_sample_type_of_every_capture(go: str, entry: dict[str, str], granularity: str) -> None:
+    path = CAPTURES / entry["file"]
+    profile = load(path)
+    for index, value_type in enumerate(profile.sample_types):
+        theirs = pprof_top(go, path, value_type.unit, "-nodefraction=0", f"-sample_index={index}", f"-{granularity}")
+        ours = top(profile, sample_index=index, granularity=Granularity(granularity), node_fraction=0)
+        assert_same(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    ("flags", "options"),
+    [
+        (["-nodecount=7"], {"nodecount": 7}),
+        (["-nodefraction=0.05"], {"node_fraction": 0.05}),
+        ([], {}),  # pprof's defaults: -nodefraction=0.005, all rows
+        (["-focus=main"], {"focus": re.compile("main")}),
+        (["-ignore=net/http"], {"ignore": re.compile("net/http")}),
+        (["-hide=runtime"], {"hide": re.compile("runtime")}),
+        (
+            ["-focus=http", "-hide=bufio|sync", "-nodecount=12"],
+            {"focus": re.compile("http"), "hide": re.compile("bufio|sync"), "nodecount": 12},
+        ),
+        (
+            ["-sample_index=alloc_objects", "-lines"],
+            {"sample_index": "alloc_objects", "granularity": Granularity.LINES},
+        ),
+    ],
+)
+def test_trimming_and_filters(go: str, flags: list[str], options: dict[str, object]) -> None:
+    profile = load(BASE)
+    unit = "count" if "alloc_objects" in " ".join(flags) else "bytes"
+    assert_same(top(profile, **options), pprof_top(go, BASE, unit, *flags))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("subtract", [False, True], ids=["diff_base", "base"])
+@pytest.mark.parametrize("normalize", [False, True], ids=["", "normalize"])
+@pytest.mark.parametrize("granularity", ["functions", "lines"])
+def test_diff_matches_pprof(go: str, subtract: bool, normalize: bool, granularity: str) -> None:
+    difference = profile_ops.diff(load(GROWN), load(BASE), subtract=subtract, normalize_first=normalize)
+    flags = ["-nodefraction=0", f"-{granularity}", "-base" if subtract else "-diff_base", str(BASE)]
+    theirs = pprof_top(go, GROWN, "bytes", *flags, *(["-normalize"] if normalize else []))
+    assert_same(top(difference, granularity=Granularity(granularity), node_fraction=0), theirs)
+    assert any(row.flat < 0 for row in theirs.rows), "a diff with no shrinking node would not test signs"
+
+
+@pytest.mark.parametrize("sample_index", ["alloc_space", "alloc_objects", "inuse_objects"])
+def test_allocs_diff_matches_pprof(go: str, sample_index: str) -> None:
+    """An allocs profile of the same process against its heap profile: every sample type, pprof's rows."""
+    allocs = CAPTURES / "heapkinds.allocs.pb.gz"
+    difference = profile_ops.diff(load(allocs), load(BASE))
+    unit = "bytes" if sample_index.endswith("space") else "count"
+    theirs = pprof_top(go, allocs, unit, "-nodefraction=0", f"-sample_index={sample_index}", "-diff_base", str(BASE))
+    assert_same(top(difference, sample_index=sample_index, node_fraction=0), theirs)
+
+
+def test_diff_base_percentages_are_of_the_base_total(go: str) -> None:
+    table = top(profile_ops.diff(load(GROWN), load(BASE)))
+    assert table.total == int(load(BASE).samples.values[:, 3].sum())
+    subtracted = top(profile_ops.diff(load(GROWN), load(BASE), subtract=True))
+    assert subtracted.total < table.total  # pprof -base: percentages of what is left after cancelling
+
+
+def test_files_are_one_node_each(go: str) -> None:
+    """pprof -files keeps one node per function; ours merges a file, checked against pprof -raw's samples."""
+    profile = load(BASE)
+    flat: dict[str, int] = defaultdict(int)
+    cum: dict[str, int] = defaultdict(int)
+    for (values, stack, _labels), count in parse_raw(pprof_raw(go, BASE)).items():
+        files = [clean_path(frame[1]) for frame in stack if isinstance(frame, tuple)]
+        if not files:
+            continue
+        flat[files[0]] += values[3] * count
+        for file in set(files):
+            cum[file] += values[3] * count
+    table = top(profile, granularity=Granularity.FILES, node_fraction=0)
+    assert {row.name: (row.flat, row.cum) for row in table.rows} == {
+        file: (flat[file], cum[file]) for file in cum if flat[file] or cum[file]
+    }
+    assert len({row.name for row in table.rows}) == len(table.rows)
+
+
+def test_cli_table_is_pprofs_table(go: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    assert main(["heap", "top", str(BASE), "--nodecount", "15"]) == 0
+    ours = capsys.readouterr().out.splitlines()
+    theirs = subprocess.run(
+        [go, "tool", "pprof", "-top", "-nodecount=15", str(BASE)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    start = next(i for i, line in enumerate(theirs) if line.startswith("Type:"))
+    assert ours[1:] == [line for line in theirs[start:] if not line.startswith("Time:")]
+
+
+def test_cli_json_shape_and_values(go: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["heap", "top", str(BASE), "--json", "--nodefraction", "0", "--sample-index", "1"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert {"sample_index", "unit", "total", "rows"} <= set(document)
+    assert document["sample_index"] == "alloc_space" and document["unit"] == "bytes"
+    theirs = pprof_top(go, BASE, "bytes", "-nodefraction=0", "-sample_index=1")
+    assert [(r["name"], r["flat"], r["cum"]) for r in document["rows"]] == [
+        (r.name, r.flat, r.cum) for r in theirs.rows
+    ]
+    for row, pprof_row in zip(document["rows"], theirs.rows, strict=True):
+        assert set(row) >= {"name", "flat", "flat_pct", "cum", "cum_pct"}
+        if float(pprof_row.cum_pct.rstrip("%")) >= 1:  # pprof prints two decimals from 1% up
+            assert f"{row['cum_pct']:.2f}%" == pprof_row.cum_pct.strip()
+
+
+def test_bad_sample_index_and_regex_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["heap", "top", str(BASE), "--sample-index", "cpu"]) == 2
+    assert main(["heap", "top", str(BASE), "--focus", "("]) == 2
+    assert main(["heap", "top", str(BASE), "--granularity", "addresses"]) == 2
+    assert main(["heap", "top", str(CAPTURES / "parked.goroutine.debug2.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "--sample-index 'cpu'" in err and "invalid regular expression" in err and "not a profile" in err
+
+
+def test_inuse_prefix_alias_like_pprof() -> None:
+    profile = load(BASE)
+    assert top(profile, sample_index="inuse_space").sample_type == "inuse_space"
+    assert top(profile, sample_index="3").sample_type == "inuse_space"
+    assert top(profile).sample_type == "inuse_space"  # heap profiles default to in-use space
+
+
+def test_diff_cli_forms_agree(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["heap", "diff", str(BASE), str(GROWN), "--json", "--paths", "2"]) == 0
+    positional = json.loads(capsys.readouterr().out)
+    assert main(["heap", "diff", "--base", str(BASE), "--target", str(GROWN), "--json", "--paths", "2"]) == 0
+    named = json.loads(capsys.readouterr().out)
+    assert positional == named
+    assert positional["rows"][0]["name"] == "main.leakyCache" and positional["rows"][0]["flat"] > 1_000_000
+    assert positional["leak_paths"][0]["function"] == "main.leakyCache" and len(positional["leak_paths"]) == 2
+    assert positional["clusters"][0]["kind"] == "makeslice"
+    assert main(["heap", "diff", str(BASE)]) == 2
+    assert main(["heap", "diff", str(BASE), str(GROWN), "--base", str(BASE)]) == 2
