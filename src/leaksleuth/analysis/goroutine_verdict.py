@@ -72,8 +72,8 @@ def _ignored(bucket: Bucket, options: Options) -> bool:
 def _growth(history: History, start: int, load: list[int], options: Options) -> Evidence | None:
     counts = history.counts[start:]
     times = history.times[start:]
-    if len(counts) < 4:
-        return None
+    if len(counts) < 4 or counts[-1] - min(counts) < options.min_growth:
+        return None  # cannot have grown enough: skip the O(n^2) statistics (most buckets of a fleet are flat)
     fitted = trend.analyze(times, counts, floor=float(max(options.min_growth, 1)))
     detail: dict[str, Any] = {
         "from": counts[0],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -242,7 +243,7 @@ class Window:
         self.totals: list[int] = []
         self.load: list[int] = []  # open server connections (net/http's one goroutine each): a proxy for load
         self.restarts: list[bool] = []
-        self.counts: dict[str, list[int]] = {}
+        self.counts: dict[str, array[int]] = {}  # arrays of int64: 8 bytes a count, not a Python int
         self.latest: dict[str, Bucket] = {}
         self.has_leak_profile = False
         self.has_states = False
@@ -275,12 +276,14 @@ class Window:
         )
         self.has_leak_profile = snapshot.has_leak_profile
         self.has_states = snapshot.has_states
-        for series in self.counts.values():
-            series.append(0)
+        for known in self.counts.values():
+            known.append(0)
         largest: dict[str, Bucket] = {}
         for bucket in snapshot.buckets.values():
-            series = self.counts.setdefault(bucket.key, [0] * (position + 1))
-            series[-1] += bucket.count
+            counts = self.counts.get(bucket.key)
+            if counts is None:
+                counts = self.counts[bucket.key] = array("q", bytes(8 * (position + 1)))
+            counts[-1] += bucket.count
             if bucket.key not in largest or bucket.count > largest[bucket.key].count:
                 largest[bucket.key] = bucket
         self.latest.update(largest)

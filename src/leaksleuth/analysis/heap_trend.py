@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,14 +75,8 @@ def restarts(snapshots: Sequence[HeapSnapshot]) -> list[bool]:
 
 
 def _counters_reset(before: Profile, after: Profile) -> bool:
-    types = [t.type for t in before.sample_types]
-    if [t.type for t in after.sample_types] != types:
-        return True
-    totals_before, totals_after = before.totals(), after.totals()
-    return any(
-        totals_after[index] < totals_before[index]
-        for index, name in enumerate(types)
-        if name in ("alloc_space", "alloc_objects")
+    return _counters_fell(
+        ([t.type for t in before.sample_types], before.totals()), ([t.type for t in after.sample_types], after.totals())
     )
 
 
@@ -169,6 +163,8 @@ def _trends(sites: Sequence[Site], matrix: Int64Array, times: FloatArray, rate: 
         if peak < 4 * rate:  # a few sampling periods at most: pure sampling noise
             continue
         noise = math.sqrt(peak * rate)
+        if peak - float(values.min()) <= 3.0 * noise:
+            continue  # it cannot have grown past the sampling noise: confidence would be 0, skip the statistics
         trend = trend_stats.analyze(times, values, floor=max(noise, rate), noise=noise)
         held = held_fraction(times, values, noise)
         found.append(SiteTrend(site, matrix[:, column].tolist(), trend, noise, held, confidence(trend, noise, held)))
@@ -192,12 +188,19 @@ def heap_trend_report(
     segment = ordered[trend_stats.last_segment([s.taken_at for s in ordered], flags) :]
     index = resolve_sample_index(segment[-1].profile, sample_index)
     trends = site_trends(segment, index)
+    first, last = segment[0], segment[-1]
+    ends = _Ends(
+        first.taken_at,
+        last.taken_at,
+        lambda: (first.profile, last.profile),
+        last.profile.sample_types[index].type,
+        profile_sampling_rate(last.profile),
+    )
     return _report(
         target,
         len(snapshots),
         trends,
-        segment[0],
-        segment[-1],
+        ends,
         index,
         sum(flags),
         [int(s.profile.samples.values[:, index].sum()) for s in segment],
@@ -207,12 +210,22 @@ def heap_trend_report(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Ends:
+    """The first and the latest snapshot of a series, loaded only when a suspect needs its leak paths."""
+
+    first_time: float
+    last_time: float
+    load: Callable[[], tuple[Profile, Profile]]
+    sample_type: str
+    rate: int
+
+
 def _report(
     target: str,
     snapshot_count: int,
     trends: Sequence[SiteTrend],
-    first: HeapSnapshot,
-    last: HeapSnapshot,
+    ends: _Ends,
     index: int,
     restart_count: int,
     inuse_total: list[int],
@@ -221,18 +234,19 @@ def _report(
     max_suspects: int,
 ) -> TargetReport:
     report = TargetReport(target=target, snapshots=snapshot_count)
-    span = last.taken_at - first.taken_at
+    span = ends.last_time - ends.first_time
     reported = [t for t in trends[:max_suspects] if t.confidence >= REPORT_FLOOR]
     if reported:  # leak paths and clusters only explain suspects: a healthy process never pays for them
-        growth = diff(last.profile, first.profile) if last is not first else last.profile
+        first, last = ends.load()
+        growth = diff(last, first) if last is not first else last
         paths = leak_paths(growth, index, top=50, source_lines=source_lines)
-        groups = clusters(last.profile, index, source_lines=source_lines)
+        groups = clusters(last, index, source_lines=source_lines)
         report.suspects.extend(_suspect(site_trend, span, groups, paths) for site_trend in reported)
     report.extra["heap"] = {
-        "sample_index": last.profile.sample_types[index].type,
+        "sample_index": ends.sample_type,
         "snapshots_analysed": analysed,
         "restarts": restart_count,
-        "memprofilerate": profile_sampling_rate(last.profile),
+        "memprofilerate": ends.rate,
         "span_seconds": round(span, 3),
         "inuse_total": inuse_total,
     }
@@ -240,36 +254,58 @@ def _report(
 
 
 class HeapHistory:
-    """The heap side of a long watch of one process, kept small: per snapshot only the in-use total per site, plus
-    the first and the latest profile of the current process (for leak paths and size/kind clusters)."""
+    """The heap side of a long watch of one process, kept small (a few kB per snapshot): per snapshot the in-use
+    total of every site as one int64 array, plus the first and the latest profile as their compressed bytes,
+    parsed again only when a suspect needs leak paths and size/kind clusters."""
 
     def __init__(self, max_snapshots: int = 120, sample_index: str = "inuse_space") -> None:
         self.max_snapshots = max_snapshots
         self.sample_index = sample_index
         self.times: list[float] = []
-        self.rows: list[dict[SiteKey, tuple[Site, int]]] = []
+        self.rows: list[Int64Array] = []  # row[i] = in-use value of sites[i] (shorter rows: sites seen later)
+        self.columns: dict[SiteKey, int] = {}
+        self.sites: list[Site] = []
         self.totals: list[int] = []
-        self.first: HeapSnapshot | None = None
-        self.last: HeapSnapshot | None = None
+        self.first: tuple[float, bytes | Profile] | None = None
+        self.last: tuple[float, bytes | Profile] | None = None
         self.restarts = 0
         self.seen = 0
+        self._last_counters: tuple[list[str], list[int]] | None = None
+        self._last_build = ""
+        self._sample_type = ""
+        self._rate = DEFAULT_MEMPROFILERATE
 
-    def add(self, taken_at: float, profile: Profile, *, restarted: bool = False) -> bool:
-        """Record a heap profile; a restart (told by the caller, or lifetime counters falling, or a new build)
-        starts a new series. Returns whether this snapshot began a new process."""
-        snapshot = HeapSnapshot(taken_at, profile)
-        if self.last is not None and (
-            restarted or _counters_reset(self.last.profile, profile) or _build(self.last) != _build(snapshot)
+    def add(self, taken_at: float, profile: Profile, *, raw: bytes | None = None, restarted: bool = False) -> bool:
+        """Record a heap profile (``raw``: its bytes as fetched, kept instead of the parsed model). A restart (told
+        by the caller, or lifetime counters falling, or a new build) starts a new series; returns whether it did."""
+        build = profile.mappings[0].build_id if profile.mappings else ""
+        counters = ([t.type for t in profile.sample_types], profile.totals())
+        if self._last_counters is not None and (
+            restarted or _counters_fell(self._last_counters, counters) or build != self._last_build
         ):
             self.restarts += 1
             self.times, self.rows, self.totals, self.first = [], [], [], None
+            self.columns, self.sites = {}, []
             restarted = True
         index = resolve_sample_index(profile, self.sample_index)
+        row: dict[int, int] = {}
+        for key, (site, total) in site_totals(profile, index).items():
+            column = self.columns.get(key)
+            if column is None:
+                column = self.columns[key] = len(self.sites)
+                self.sites.append(site)
+            row[column] = total
+        values = np.zeros(len(self.sites), dtype=np.int64)
+        values[list(row)] = list(row.values())
         self.times.append(taken_at)
-        self.rows.append(site_totals(profile, index))
+        self.rows.append(values)
         self.totals.append(int(profile.samples.values[:, index].sum()))
-        self.first = self.first or snapshot
-        self.last = snapshot
+        kept = (taken_at, raw if raw is not None else profile)
+        self.first = self.first or kept
+        self.last = kept
+        self._last_counters, self._last_build = counters, build
+        self._sample_type = profile.sample_types[index].type
+        self._rate = profile_sampling_rate(profile)
         self.seen += 1
         if len(self.times) > self.max_snapshots:
             del self.times[0], self.rows[0], self.totals[0]
@@ -278,18 +314,20 @@ class HeapHistory:
     def report(self, target: str, *, source_lines: SourceLines | None = None, max_suspects: int = 5) -> TargetReport:
         if self.last is None or self.first is None:
             return TargetReport(target=target, snapshots=0)
-        index = resolve_sample_index(self.last.profile, self.sample_index)
         trends: list[SiteTrend] = []
         if len(self.rows) >= 2:
-            sites, matrix = _matrix(self.rows)
-            times = np.asarray(self.times, dtype=np.float64)
-            trends = _trends(sites, matrix, times, profile_sampling_rate(self.last.profile))
+            matrix = np.zeros((len(self.rows), len(self.sites)), dtype=np.int64)
+            for position, row in enumerate(self.rows):
+                matrix[position, : row.size] = row
+            trends = _trends(self.sites, matrix, np.asarray(self.times, dtype=np.float64), self._rate)
+        first, last = self.first, self.last
+        ends = _Ends(first[0], last[0], lambda: (_profile(first[1]), _profile(last[1])), self._sample_type, self._rate)
+        index = resolve_sample_index(_profile(last[1]), self.sample_index) if trends else 0
         return _report(
             target,
             self.seen,
             trends,
-            self.first,
-            self.last,
+            ends,
             index,
             self.restarts,
             list(self.totals),
@@ -297,6 +335,23 @@ class HeapHistory:
             source_lines,
             max_suspects,
         )
+
+
+def _profile(kept: bytes | Profile) -> Profile:
+    if isinstance(kept, bytes):
+        from leaksleuth.formats.pprof import parse_pprof
+
+        return parse_pprof(kept)
+    return kept
+
+
+def _counters_fell(before: tuple[list[str], list[int]], after: tuple[list[str], list[int]]) -> bool:
+    """Lifetime allocation counters only fall when a new process started (or the profile changed shape)."""
+    if before[0] != after[0]:
+        return True
+    return any(
+        after[1][i] < before[1][i] for i, name in enumerate(before[0]) if name in ("alloc_space", "alloc_objects")
+    )
 
 
 def _suspect(site_trend: SiteTrend, span: float, groups: Sequence[Cluster], paths: Sequence[LeakPath]) -> Suspect:

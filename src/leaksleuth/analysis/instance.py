@@ -7,13 +7,18 @@ restarted process is judged on its own.
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from leaksleuth.analysis.goroutine_verdict import Options, evaluate
 from leaksleuth.analysis.goroutines import GoroutineSnapshot, Window
 from leaksleuth.analysis.heap_trend import HeapHistory
+from leaksleuth.analysis.series import InstanceSeries
 from leaksleuth.model.report import Suspect, TargetReport
 
 if TYPE_CHECKING:
@@ -50,6 +55,38 @@ def memstats_series(stats: MemStats | None, goroutines: int | None) -> dict[str,
     return values
 
 
+class SeriesBuffer:
+    """The runtime series of one instance: one shared time column and one float column per name (NaN = not reported
+    that round), bounded. Arrays of doubles, not lists of tuples: 16 bytes a point instead of ~100."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.times = array("d")
+        self.columns: dict[str, array[float]] = {}
+
+    def append(self, taken_at: float, values: dict[str, float]) -> None:
+        before = len(self.times)
+        self.times.append(taken_at)
+        for name, column in self.columns.items():
+            column.append(values.get(name, math.nan))
+        for name, value in values.items():
+            if name not in self.columns:
+                self.columns[name] = array("d", [math.nan] * before + [value])
+        if len(self.times) > self.capacity:
+            del self.times[0]
+            for column in self.columns.values():
+                del column[0]
+
+    def latest(self, name: str) -> float | None:
+        column = self.columns.get(name)
+        if not column or math.isnan(column[-1]):
+            return None
+        return column[-1]
+
+    def values(self, name: str) -> list[float]:
+        return [v for v in self.columns.get(name, ()) if not math.isnan(v)]
+
+
 @dataclass(slots=True)
 class InstanceState:
     url: str
@@ -57,7 +94,7 @@ class InstanceState:
     max_snapshots: int = 120
     window: Window = field(init=False)
     heap: HeapHistory = field(init=False)
-    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    series: SeriesBuffer = field(init=False)
     status: str = "pending"
     error: str | None = None
     rounds: int = 0
@@ -71,6 +108,7 @@ class InstanceState:
     def __post_init__(self) -> None:
         self.window = Window(self.max_snapshots)
         self.heap = HeapHistory(self.max_snapshots)
+        self.series = SeriesBuffer(self.max_snapshots)
 
     # ---- feeding ---------------------------------------------------------------------------------------------
     def fail(self, status: str, error: str | None) -> None:
@@ -86,6 +124,7 @@ class InstanceState:
         *,
         build_id: str | None = None,
         heap: Profile | None = None,
+        heap_raw: bytes | None = None,
         notes: Sequence[str] = (),
     ) -> bool:
         """Record one successful round; returns True when the process restarted since the last one."""
@@ -98,14 +137,10 @@ class InstanceState:
         if restarted:
             self.restarts += 1
         if heap is not None:
-            restarted = self.heap.add(taken_at, heap, restarted=restarted) or restarted
+            restarted = self.heap.add(taken_at, heap, raw=heap_raw, restarted=restarted) or restarted
         if snapshot is not None:
             self.window.add(snapshot, restarted=restarted)
-        for name, value in values.items():
-            points = self.series.setdefault(name, [])
-            points.append((taken_at, value))
-            if len(points) > self.max_snapshots:
-                del points[0]
+        self.series.append(taken_at, values)
         return restarted
 
     def _restarted(self, values: dict[str, float], build_id: str | None) -> bool:
@@ -116,8 +151,8 @@ class InstanceState:
                 restarted = True
             self.process_start = start
         for counter in ("num_gc", "total_alloc"):
-            points = self.series.get(counter)
-            if points and counter in values and values[counter] < points[-1][1]:
+            previous = self.series.latest(counter)
+            if previous is not None and counter in values and values[counter] < previous:
                 restarted = True  # cumulative counters only fall when the process starts over
         if build_id:
             if self.build_id is not None and build_id != self.build_id:
@@ -127,17 +162,25 @@ class InstanceState:
 
     # ---- judging ---------------------------------------------------------------------------------------------
     def latest(self, name: str) -> float | None:
-        points = self.series.get(name)
-        return points[-1][1] if points else None
+        return self.series.latest(name)
 
     def latest_counts(self) -> dict[str, int]:
         return {key: counts[-1] for key, counts in self.window.counts.items() if counts and counts[-1]}
+
+    def to_series(self) -> InstanceSeries | None:
+        """The runtime series (goroutines, heap, RSS, GC…) for the series detectors; None before two rounds."""
+        if len(self.series.times) < 2:
+            return None
+        values = {name: np.array(column, dtype=np.float64) for name, column in self.series.columns.items()}
+        times = np.array(self.series.times, dtype=np.float64)  # copies: an exported buffer would pin the array
+        return InstanceSeries(self.url, times, values, group=self.service or self.url)
 
     def report(
         self,
         peers: Sequence[InstanceState] = (),
         options: Options | None = None,
         source_lines: SourceLines | None = None,
+        series_report: TargetReport | None = None,
     ) -> TargetReport:
         suspects: list[Suspect] = []
         if len(self.window):
@@ -145,6 +188,8 @@ class InstanceState:
             suspects, _ = evaluate(self.window, options=options, peers=peer_counts)
         heap_report = self.heap.report(self.url, source_lines=source_lines)
         suspects.extend(heap_report.suspects)
+        if series_report is not None:
+            suspects.extend(series_suspects_to_keep(series_report.suspects, suspects))
         suspects.extend(self.extra_suspects)
         status = self.status if self.status != "pending" else "error"
         extra: dict[str, Any] = {
@@ -162,3 +207,18 @@ class InstanceState:
         report = TargetReport(self.url, status, len(self.window), self.error, suspects, extra)  # type: ignore[arg-type]
         report.sort()
         return report
+
+
+# A series finding that only says "goroutines grow" or "heap grows" adds nothing when a bucket or an allocation site
+# already names the line; the others (non-heap growth, GC stalled, OOM forecast, step growth…) are new information.
+_NAMED_BY_SITE = {"goroutine-growth": "goroutine", "heap-growth": "heap"}
+
+
+def series_suspects_to_keep(series: Sequence[Suspect], located: Sequence[Suspect]) -> list[Suspect]:
+    kept = []
+    for suspect in series:
+        kind = _NAMED_BY_SITE.get(suspect.category)
+        if kind is not None and any(s.kind == kind and s.file and s.confidence >= 0.5 for s in located):
+            continue
+        kept.append(suspect)
+    return kept

@@ -179,6 +179,8 @@ def growth(
     when it flattened out (warm-up, a filling cache), gave back half its rise (sawtooth) or follows the load."""
     if values.size < options.min_points:
         return None
+    if float(np.nanmax(values) - np.nanmin(values)) < floor:
+        return None  # the series never moved by the minimum growth: skip the statistics (most of a fleet is flat)
     fitted = trend.analyze(times, values, floor=floor)
     # persistence on the smoothed series: scrape-to-scrape zigzag (GC sawtooth in a difference of two gauges)
     # is noise, while a level that keeps giving back ground is not a leak

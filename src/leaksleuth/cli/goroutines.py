@@ -40,6 +40,9 @@ def command(
     timeout: Annotated[float, typer.Option(help="Seconds per HTTP request.")] = 30.0,
 ) -> None:
     """Rank goroutine leak suspects: where goroutines are stuck, where they were created, how sure, what to do."""
+    if sources and sources[0] == "diff":
+        _diff(sources[1:], json_output=json_output, similarity=similarity, top=top, timeout=timeout)
+        return
     from leaksleuth.analysis.goroutine_verdict import Options, evaluate
     from leaksleuth.analysis.goroutines import Similarity
     from leaksleuth.collect.goroutine_sources import collect
@@ -48,9 +51,6 @@ def command(
     from leaksleuth.report import goroutines as render
     from leaksleuth.report.terminal import stderr_console, stdout_console
 
-    if sources and sources[0] == "diff":
-        _diff(sources[1:], json_output=json_output, similarity=similarity, top=top, timeout=timeout)
-        return
     try:
         level = Similarity(similarity)
     except ValueError:
@@ -85,16 +85,14 @@ def command(
 def _diff(sources: list[str], *, json_output: bool, similarity: str, top: int, timeout: float) -> None:
     from leaksleuth.analysis.goroutine_diff import diff_snapshots
     from leaksleuth.analysis.goroutines import Similarity
-    from leaksleuth.collect.goroutine_sources import collect
+    from leaksleuth.collect.goroutine_sources import snapshots_of
     from leaksleuth.report.goroutine_diff import render_diff, to_json
     from leaksleuth.report.terminal import stdout_console
 
     if len(sources) != 2:
         raise ConfigError("usage: leaksleuth goroutines diff BASE TARGET")
     level = Similarity(similarity)
-    base, target = (
-        collect([s], every=None, count=None, similarity=level, timeout=timeout).snapshots[0] for s in sources
-    )
+    base, target = snapshots_of(sources, level, timeout)
     rows = diff_snapshots(base, target)
     if json_output:
         typer.echo(json.dumps(to_json(sources[0], sources[1], base, target, rows), indent=2))

@@ -204,9 +204,7 @@ async def run_watch(
         for name, error in discovery.errors.items():
             console.print(f"[yellow]discovery {name}: {error}[/]")
         if live is not None:
-            series = {
-                url: [v for _, v in state.series.get("goroutines", [])] for url, state in watcher.instances.items()
-            }
+            series = {url: state.series.values("goroutines") for url, state in watcher.instances.items()}
             live.update(render.live_table(report, series, round_number=summary.number, seconds=summary.seconds))
         if store is not None and any(retention):
             store.apply_retention(max_age=retention[0], max_per_kind=retention[1])

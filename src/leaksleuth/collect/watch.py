@@ -115,7 +115,16 @@ class Watcher:
             values = memstats_series(result.memstats, snapshot.total if snapshot else None)
             heap = result.heap
             build_id = heap.mappings[0].build_id if heap is not None and heap.mappings else None
-            state.observe(result.taken_at, snapshot, values, build_id=build_id or None, heap=heap, notes=result.notes)
+            fetched_heap = result.get("heap")
+            state.observe(
+                result.taken_at,
+                snapshot,
+                values,
+                build_id=build_id or None,
+                heap=heap,
+                heap_raw=fetched_heap.data if fetched_heap else None,
+                notes=result.notes,
+            )
             if self.store is not None:
                 await asyncio.to_thread(self._store_result, result, snapshot, values, state)
         if self.on_result is not None:
@@ -155,11 +164,16 @@ class Watcher:
         return [p for p in self.instances.values() if p is not state and (p.service or p.url) == group]
 
     def report(self, urls: Sequence[str] | None = None) -> Report:
+        from leaksleuth.analysis.series import analyze_fleet
         from leaksleuth.collect.source import LocalSourceLines
 
         chosen = [self.instances[u] for u in urls] if urls is not None else list(self.instances.values())
         source = LocalSourceLines()  # names allocation kinds when the watched binaries were built here
-        return Report([state.report(self.peers_of(state), self.config.options, source) for state in chosen])
+        series = [s for s in (state.to_series() for state in self.instances.values()) if s is not None]
+        by_url = {report.target: report for report in analyze_fleet(series)}  # peers: the whole fleet's groups
+        return Report(
+            [state.report(self.peers_of(state), self.config.options, source, by_url.get(state.url)) for state in chosen]
+        )
 
 
 def goroutine_snapshot(result: ScrapeResult) -> GoroutineSnapshot | None:

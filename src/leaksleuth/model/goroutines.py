@@ -54,6 +54,14 @@ class Stack:
     created_by: Frame | None = None
     elided: int = 0
     elided_at: int = 0
+    # Goroutines are grouped by stack thousands of times per dump: hash the frames once, not on every lookup.
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.frames, self.created_by, self.elided, self.elided_at)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)

