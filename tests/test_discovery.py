@@ -16,7 +16,7 @@ import kmock
 import pytest
 from kubernetes import client
 
-from leaksleuth.collect.discovery import Discovery, dns_source, dns_srv_source, kubernetes_source
+from leaksleuth.collect.discovery import Discovery, dns_source, dns_srv_source, kubernetes_source, prometheus_source
 from leaksleuth.collect.targets import Target, make_target, normalize_url, parse_shard, parse_targets_file
 from leaksleuth.errors import ConfigError, FetchError
 
@@ -154,3 +154,29 @@ def test_shards_partition_the_fleet() -> None:
     assert [t for t in fleet if parse_shard("2/4").keeps(t)] == parts[1]  # stable
     with pytest.raises(ConfigError):
         parse_shard("0/4")
+
+
+@pytest.mark.live
+def test_prometheus_targets_from_a_real_prometheus(go: str, tmp_path: Path) -> None:
+    from tests.golive import build, running
+    from tests.prometheus_live import running_prometheus, scrape_job, wait_for
+
+    binary = build(go, "goleaks", tmp_path)
+    with running([str(binary), "-mode", "worker-pool"]) as (_, address):
+        jobs = [scrape_job("checkout", [address], labels={"zone": "a"}), scrape_job("other", ["127.0.0.1:9"])]
+        with running_prometheus(tmp_path / "prom", jobs) as prometheus:
+            source = prometheus_source(prometheus.url, job="checkout")
+            found: list[Target] = []
+
+            def discovered() -> bool:
+                found[:] = asyncio.run(source())
+                return bool(found)
+
+            wait_for(discovered, timeout=30, what="Prometheus to list its targets")
+            assert [(t.url, t.service, t.label_dict()) for t in found] == [
+                (f"http://{address}", "checkout", {"zone": "a"})
+            ]
+            everything = asyncio.run(prometheus_source(prometheus.url)())
+            assert {t.service for t in everything} == {"checkout", "other"}
+    with pytest.raises(FetchError, match="unreachable"):
+        asyncio.run(prometheus_source("http://127.0.0.1:9")())

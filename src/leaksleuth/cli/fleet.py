@@ -52,7 +52,8 @@ def command(
 ) -> None:
     """Rank the instances of a fleet by how likely they leak goroutines or memory, from Prometheus metrics."""
     from leaksleuth.analysis.series import analyze_fleet
-    from leaksleuth.integrations.prometheus import PrometheusClient, parse_duration
+    from leaksleuth.durations import parse_duration
+    from leaksleuth.integrations.prometheus import PrometheusClient
     from leaksleuth.integrations.prometheus_fleet import FleetQuery, fetch_fleet, normalize_selector
     from leaksleuth.report import fleet as render
     from leaksleuth.report.terminal import stderr_console, stdout_console

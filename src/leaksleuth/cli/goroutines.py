@@ -46,8 +46,8 @@ def command(
     from leaksleuth.analysis.goroutine_verdict import Options, evaluate
     from leaksleuth.analysis.goroutines import Similarity
     from leaksleuth.collect.goroutine_sources import collect
-    from leaksleuth.collect.sampling import parse_duration
     from leaksleuth.collect.source import source_line
+    from leaksleuth.durations import parse_duration
     from leaksleuth.report import goroutines as render
     from leaksleuth.report.terminal import stderr_console, stdout_console
 

@@ -243,8 +243,9 @@ def trend_command(
     """Which allocation sites keep growing across snapshots: Theil–Sen + Mann–Kendall, plateau and noise aware."""
     from leaksleuth.analysis.heap_sites import user_code_lines
     from leaksleuth.analysis.heap_trend import HeapSnapshot, heap_trend_report
-    from leaksleuth.collect.sampling import iter_sources, parse_duration
+    from leaksleuth.collect.sampling import iter_sources
     from leaksleuth.collect.source import read_source_lines
+    from leaksleuth.durations import parse_duration
     from leaksleuth.model.report import Report
     from leaksleuth.report import heap as render
 

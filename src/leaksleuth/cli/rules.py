@@ -44,7 +44,7 @@ def command(
     ] = None,
 ) -> None:
     """Print Prometheus recording + alerting rules (YAML) for goroutine and heap leaks with dynamic baselines."""
-    from leaksleuth.integrations.prometheus import parse_duration
+    from leaksleuth.durations import parse_duration
     from leaksleuth.integrations.rules import (
         ALERTMANAGER_HEADER,
         RuleOptions,

@@ -30,7 +30,7 @@ def command(
     """Serve POST /alerts (Alertmanager webhook v4), GET /reports, /reports/{id}, /metrics and /healthz."""
     import uvicorn
 
-    from leaksleuth.collect.sampling import parse_duration
+    from leaksleuth.durations import parse_duration
     from leaksleuth.store.db import open_store
     from leaksleuth.web.app import create_app
     from leaksleuth.web.core import AlertService, CaptureConfig

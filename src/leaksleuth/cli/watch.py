@@ -59,8 +59,8 @@ def command(
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No live table.")] = False,
 ) -> None:
     """Watch Go services: scrape goroutine and heap profiles each interval, store them, judge each instance live."""
-    from leaksleuth.collect.sampling import parse_duration
     from leaksleuth.collect.scraper import ScrapeConfig
+    from leaksleuth.durations import parse_duration
 
     scrape = ScrapeConfig(
         timeout=timeout,

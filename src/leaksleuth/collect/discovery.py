@@ -162,35 +162,24 @@ def _pod_target(pod: Any) -> Target | None:
 
 def prometheus_source(url: str, *, job: str | None = None, timeout: float = 10.0) -> Source:
     """Active scrape targets of a Prometheus server: Go services serve /metrics and pprof on one mux and port."""
-    base = url.rstrip("/")
+
+    def list_targets() -> list[Target]:
+        from leaksleuth.integrations.prometheus import PrometheusClient
+
+        with PrometheusClient(url, timeout=timeout) as prometheus:
+            found = prometheus.targets()
+        targets = []
+        for entry in found:
+            labels = dict(entry.labels)
+            if (job is not None and labels.get("job") != job) or not entry.scrape_url:
+                continue
+            scheme, _, rest = entry.scrape_url.partition("://")
+            extra = {k: v for k, v in labels.items() if k not in ("job", "instance")}
+            targets.append(make_target(f"{scheme}://{rest.split('/', 1)[0]}", labels.get("job", ""), extra))
+        return targets
 
     async def discover() -> list[Target]:
-        import httpx
-
-        try:
-            async with httpx.AsyncClient(timeout=timeout) as client:
-                response = await client.get(f"{base}/api/v1/targets", params={"state": "active"})
-        except httpx.HTTPError as exc:
-            raise FetchError(f"Prometheus at {base} unreachable: {type(exc).__name__}: {exc}") from exc
-        if response.status_code != 200:
-            raise FetchError(f"Prometheus at {base}: HTTP {response.status_code} on /api/v1/targets")
-        try:
-            active = response.json()["data"]["activeTargets"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise FetchError(f"Prometheus at {base}: unexpected /api/v1/targets response") from exc
-        targets = []
-        for entry in active:
-            labels = entry.get("labels", {})
-            if job is not None and labels.get("job") != job:
-                continue
-            scrape_url = entry.get("scrapeUrl", "")
-            if not scrape_url:
-                continue
-            scheme, _, rest = scrape_url.partition("://")
-            host = rest.split("/", 1)[0]
-            extra = {k: v for k, v in labels.items() if k not in ("job", "instance")}
-            targets.append(make_target(f"{scheme}://{host}", labels.get("job", ""), extra))
-        return targets
+        return await asyncio.to_thread(list_targets)
 
     return discover
 

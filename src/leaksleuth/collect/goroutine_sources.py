@@ -26,6 +26,7 @@ from leaksleuth.collect.sampling import read_series, snapshot_time
 from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError
 
 if TYPE_CHECKING:
+    from leaksleuth.collect.scraper import ScrapeResult
     from leaksleuth.model.profile import Profile
 
 DEBUG2_THRESHOLD = 5000
@@ -63,40 +64,39 @@ def from_loaded(loaded: Loaded, taken_at: float, similarity: Similarity) -> Goro
 
 
 def fetch_service(
-    root: str,
-    *,
-    timeout: float,
-    similarity: Similarity,
-    debug2_threshold: int = DEBUG2_THRESHOLD,
-    clock: Callable[[], float] = time.time,
+    root: str, *, timeout: float, similarity: Similarity, debug2_threshold: int = DEBUG2_THRESHOLD
 ) -> tuple[GoroutineSnapshot, list[str]]:
-    """One snapshot of a service that mounts net/http/pprof."""
-    notes: list[str] = []
-    taken_at = clock()
-    counts = load(f"{root}/debug/pprof/goroutine", timeout=timeout)
-    assert counts.parsed.profile is not None
-    total = int(counts.parsed.profile.totals()[0])
-    if total <= debug2_threshold:
-        try:
-            dump = load(f"{root}/debug/pprof/goroutineleak?debug=2", timeout=timeout)
-        except FetchError as exc:
-            if "HTTP 404" not in str(exc):
-                raise
-            notes.append("no goroutineleak profile (Go < 1.26 or the experiment is off): no runtime proof")
-            dump = load(f"{root}/debug/pprof/goroutine?debug=2", timeout=timeout)
-        return from_loaded(dump, taken_at, similarity), notes
-    notes.append(f"{total} goroutines > {debug2_threshold}: no debug=2 dump (it stops the world), no wait times")
-    snapshot = snapshot_from_profile(counts.parsed.profile, taken_at=taken_at)
-    try:
-        leak = load(f"{root}/debug/pprof/goroutineleak", timeout=timeout)
-    except FetchError as exc:
-        if "HTTP 404" not in str(exc):
-            raise
-        notes.append("no goroutineleak profile (Go < 1.26 or the experiment is off): no runtime proof")
-    else:
-        if leak.parsed.profile is not None:
-            mark_leaked(snapshot, leak.parsed.profile)
-    return snapshot, notes
+    """One snapshot of a service that mounts net/http/pprof, fetched exactly as ``watch`` fetches it."""
+    import asyncio
+
+    from leaksleuth.collect.scraper import ScrapeConfig, Scraper
+    from leaksleuth.collect.targets import make_target
+
+    config = ScrapeConfig(timeout=timeout, debug2_threshold=debug2_threshold, heap_every=0, metrics=False)
+
+    async def scrape() -> ScrapeResult:
+        async with Scraper(config) as scraper:
+            return await scraper.scrape(make_target(root))
+
+    result = asyncio.run(scrape())
+    if result.status != "ok":
+        raise FetchError(result.error or f"{root}: {result.status}")
+    snapshot = goroutine_snapshot(result, similarity)
+    assert snapshot is not None  # an ok scrape always has the goroutine profile
+    return snapshot, result.notes
+
+
+def goroutine_snapshot(result: ScrapeResult, similarity: Similarity = Similarity.ANY_VALUE) -> GoroutineSnapshot | None:
+    """The richest goroutine view of a scrape: the debug=2 dump when fetched, else the proto (+ leak profile)."""
+    if result.dump is not None:
+        return snapshot_from_dump(result.dump, taken_at=result.taken_at, similarity=similarity)
+    profile = result.goroutine_profile
+    if profile is None:
+        return None
+    snapshot = snapshot_from_profile(profile, taken_at=result.taken_at)
+    if result.leak_profile is not None:
+        mark_leaked(snapshot, result.leak_profile)
+    return snapshot
 
 
 def collect(
@@ -178,7 +178,7 @@ def _fetch(
     root = base_url(source)
     if root is not None:
         snapshot, new_notes = fetch_service(
-            root, timeout=timeout, similarity=similarity, debug2_threshold=debug2_threshold, clock=clock
+            root, timeout=timeout, similarity=similarity, debug2_threshold=debug2_threshold
         )
         notes.extend(note for note in new_notes if note not in notes)
         return snapshot

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -11,17 +10,6 @@ from pathlib import Path
 
 from leaksleuth.collect.load import Loaded, is_url, load
 from leaksleuth.errors import ConfigError
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-
-
-def parse_duration(text: str) -> float:
-    """``10s``, ``1.5m``, ``250ms``, ``2h`` or plain seconds -> seconds (like Prometheus and kubectl flags)."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ConfigError(f"invalid duration {text!r}", hint="use e.g. 10s, 500ms, 2m, 1h")
-    value = float(match.group(1))
-    return value * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}[match.group(2)]
 
 
 @dataclass(slots=True)

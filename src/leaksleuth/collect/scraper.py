@@ -38,7 +38,8 @@ class ScrapeConfig:
     max_body: int = 64 << 20
     concurrency: int = 64
     debug2_threshold: int = 5000
-    heap_every: int = 1  # fetch the heap profile every N rounds
+    heap_every: int = 1  # fetch the heap profile every N rounds (0: never)
+    metrics: bool = True  # fetch /metrics (or /debug/vars)
     heap_gc: bool = False  # ask for a GC first (?gc=1): exact live heap, at the price of a collection
     headers: dict[str, str] = field(default_factory=dict)
     bearer_token: str | None = None
@@ -190,10 +191,11 @@ class Scraper:
                 if not _is_404(exc):
                     raise
                 capabilities.no_leak_profile = True
-        if round_number % max(1, self.config.heap_every) == 0:
+        if self.config.heap_every and round_number % self.config.heap_every == 0:
             heap_path = "/debug/pprof/heap?gc=1" if self.config.heap_gc else "/debug/pprof/heap"
             result.fetched.append(await self._fetch(target, heap_path, "heap", Format.PPROF))
-        await self._fetch_metrics(target, result, capabilities)
+        if self.config.metrics:
+            await self._fetch_metrics(target, result, capabilities)
 
     async def _fetch_metrics(self, target: Target, result: ScrapeResult, capabilities: _Capabilities) -> None:
         if capabilities.metrics_path == "":

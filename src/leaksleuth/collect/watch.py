@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from leaksleuth.analysis.goroutine_verdict import Options
-from leaksleuth.analysis.goroutines import GoroutineSnapshot, mark_leaked, snapshot_from_dump, snapshot_from_profile
+from leaksleuth.analysis.goroutines import GoroutineSnapshot
 from leaksleuth.analysis.instance import InstanceState, memstats_series
+from leaksleuth.collect.goroutine_sources import goroutine_snapshot
 from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
 from leaksleuth.collect.targets import Target
 from leaksleuth.model.report import Report
@@ -174,16 +175,3 @@ class Watcher:
         return Report(
             [state.report(self.peers_of(state), self.config.options, source, by_url.get(state.url)) for state in chosen]
         )
-
-
-def goroutine_snapshot(result: ScrapeResult) -> GoroutineSnapshot | None:
-    """The richest goroutine view of a scrape: the debug=2 dump when fetched, else the proto (+ leak profile)."""
-    if result.dump is not None:
-        return snapshot_from_dump(result.dump, taken_at=result.taken_at)
-    profile = result.goroutine_profile
-    if profile is None:
-        return None
-    snapshot = snapshot_from_profile(profile, taken_at=result.taken_at)
-    if result.leak_profile is not None:
-        mark_leaked(snapshot, result.leak_profile)
-    return snapshot

@@ -10,6 +10,8 @@ import json
 from html import escape
 from typing import Any
 
+from leaksleuth.analysis.series_format import human_bytes
+
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d1d1f;background:#fafafa}
 h1{font-size:1.4rem;margin:0 0 .3rem} .meta{color:#666;margin-bottom:1.5rem}
@@ -28,17 +30,6 @@ td,th{text-align:left;padding:.35rem .5rem;border-top:1px solid #eee;vertical-al
 
 def _colour(confidence: float) -> str:
     return "#c62828" if confidence >= 0.8 else "#ef8f00" if confidence >= 0.5 else "#9e9e9e"
-
-
-def _human_bytes(value: Any) -> str:
-    if not isinstance(value, int | float):
-        return "?"
-    size = float(value)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(size) < 1024 or unit == "TB":
-            return f"{size:.1f}{unit}"
-        size /= 1024
-    return f"{size:.1f}TB"
 
 
 def _suspect_row(suspect: dict[str, Any]) -> str:
@@ -68,9 +59,9 @@ def _target(target: dict[str, Any]) -> str:
     if target.get("goroutines") is not None:
         facts.append(f"{target['goroutines']:,} goroutines")
     if target.get("heap_inuse_bytes") is not None:
-        facts.append(f"heap in use {_human_bytes(target['heap_inuse_bytes'])}")
+        facts.append(f"heap in use {human_bytes(target['heap_inuse_bytes'])}")
     if target.get("rss_bytes") is not None:
-        facts.append(f"RSS {_human_bytes(target['rss_bytes'])}")
+        facts.append(f"RSS {human_bytes(target['rss_bytes'])}")
     body = ""
     if target.get("error"):
         body += f"<p>{escape(str(target['error']))}</p>"
