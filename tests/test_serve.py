@@ -217,3 +217,48 @@ def test_target_template() -> None:
     assert target_url("http://{instance_host}:6060", {"instance": "[::1]:9090"}) == "http://[::1]:6060"
     with pytest.raises(ConfigError, match="no label pod"):
         target_url("http://{pod}:6060", {"instance": "x:1"})
+
+
+async def test_kubernetes_template_resolves_the_alerting_pod(kmock: Any, leaking_service: str, tmp_path: Path) -> None:
+    """A container alert names namespace/pod, not a Go instance: the pod's IP and port come from the API."""
+    from kubernetes import client
+
+    from leaksleuth.store.db import open_store
+    from leaksleuth.web.core import AlertService, CaptureConfig
+
+    host, port = leaking_service.rsplit(":", 1)
+    kmock.objects[kmock.resource("v1/pods"), "prod", "checkout-7d9f"] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "checkout-7d9f",
+            "namespace": "prod",
+            "labels": {"app": "checkout"},
+            "annotations": {"leaksleuth.io/port": port},
+        },
+        "status": {"phase": "Running", "podIP": host},
+    }
+    api = client.ApiClient(client.Configuration(host=str(kmock.url).rstrip("/")))
+    store = open_store(str(tmp_path / "s"))
+    service = AlertService(
+        store, token=None, capture=CaptureConfig(template="kubernetes", samples=2, every=0.3, kubernetes_client=api)
+    )
+    payload = _alert("ignored")
+    payload["alerts"][0]["labels"] = {
+        "alertname": "ContainerMemoryLimitForecast",
+        "namespace": "prod",
+        "pod": "checkout-7d9f",
+        "container": "app",
+    }
+    receipt = service.receive(payload)
+    assert len(receipt.accepted) == 1
+    await service.drain()
+    found = service.report(receipt.accepted[0])
+    assert found is not None and found["target"] == f"http://{leaking_service}"
+    top = found["report"]["targets"][0]["suspects"][0]
+    assert (Path(top["file"]), top["line"]) == (SOURCE, marker_line(SOURCE, "timeout-send"))
+    missing = _alert("ignored")
+    missing["alerts"][0]["labels"] = {"alertname": "X"}
+    missing["alerts"][0]["fingerprint"] = "other"
+    assert "namespace and pod" in service.receive(missing).rejected[0]
+    store.close()

@@ -19,8 +19,12 @@ def command(
     ] = False,
     target_template: Annotated[
         str,
-        typer.Option(help="Alert labels -> pprof base URL; {instance_host} and {instance_port} come from instance."),
+        typer.Option(
+            help="Alert labels -> pprof base URL; {instance_host} and {instance_port} come from instance. "
+            "'kubernetes' resolves the namespace/pod labels to the pod's IP and leaksleuth.io/port."
+        ),
     ] = "http://{instance_host}:6060",
+    kubeconfig: Annotated[str | None, typer.Option(help="kubeconfig for --target-template kubernetes.")] = None,
     samples: Annotated[int, typer.Option(help="Snapshots per capture.")] = 3,
     every: Annotated[str, typer.Option(help="Time between snapshots of a capture.")] = "5s",
     timeout: Annotated[float, typer.Option(help="Seconds per request to the instance.")] = 10.0,
@@ -44,6 +48,12 @@ def command(
     service = AlertService(
         open_store(store, blobs),
         token=token,
-        capture=CaptureConfig(template=target_template, samples=samples, every=parse_duration(every), timeout=timeout),
+        capture=CaptureConfig(
+            template=target_template,
+            samples=samples,
+            every=parse_duration(every),
+            timeout=timeout,
+            kubeconfig=kubeconfig,
+        ),
     )
     uvicorn.run(create_app(service), host=host.strip("[]"), port=int(port), log_level="warning")

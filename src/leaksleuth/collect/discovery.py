@@ -85,6 +85,35 @@ async def _resolve(name: str, record_type: str, nameserver: str | None) -> list[
 # ---- Kubernetes --------------------------------------------------------------------------------------------------
 
 
+def kubernetes_api(*, kubeconfig: str | None = None, api_client: Any = None) -> Any:
+    """A CoreV1Api: from ``api_client`` (tests), in-cluster credentials, or a kubeconfig."""
+    try:
+        from kubernetes import client, config
+    except ImportError as exc:
+        raise ConfigError("Kubernetes support needs the official client", hint="pip install 'leaksleuth[k8s]'") from exc
+    if api_client is not None:
+        return client.CoreV1Api(api_client)
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        try:
+            config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        except (config.ConfigException, OSError) as exc:
+            raise ConfigError(f"no Kubernetes configuration: {exc}", hint="set KUBECONFIG or --kubeconfig") from exc
+    return client.CoreV1Api()
+
+
+def _kubernetes_call(what: str, call: Callable[[], Any]) -> Any:
+    from kubernetes import client
+
+    try:
+        return call()
+    except client.ApiException as exc:
+        raise FetchError(f"Kubernetes API ({what}): {exc.status} {exc.reason}") from exc
+    except Exception as exc:  # urllib3 / socket errors surface as many types; report them as one fetch failure
+        raise FetchError(f"Kubernetes API unreachable ({what}): {type(exc).__name__}: {exc}") from exc
+
+
 def kubernetes_source(
     *,
     namespace: str | None = None,
@@ -93,40 +122,16 @@ def kubernetes_source(
     api_client: Any = None,
 ) -> Source:
     """Running pods annotated ``leaksleuth.io/scrape: "true"``; port from ``leaksleuth.io/port`` (default 6060)."""
-    try:
-        from kubernetes import client, config
-    except ImportError as exc:
-        raise ConfigError(
-            "Kubernetes discovery needs the official client", hint="pip install 'leaksleuth[k8s]'"
-        ) from exc
-
-    def connect() -> Any:
-        if api_client is not None:
-            return client.CoreV1Api(api_client)
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            try:
-                config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-            except (config.ConfigException, OSError) as exc:
-                raise ConfigError(f"no Kubernetes configuration: {exc}", hint="set KUBECONFIG or --kubeconfig") from exc
-        return client.CoreV1Api()
-
     api: list[Any] = []
 
     def list_pods() -> list[Target]:
         if not api:
-            api.append(connect())
+            api.append(kubernetes_api(kubeconfig=kubeconfig, api_client=api_client))
         core = api[0]
-        try:
-            if namespace:
-                pods = core.list_namespaced_pod(namespace, label_selector=selector or None)
-            else:
-                pods = core.list_pod_for_all_namespaces(label_selector=selector or None)
-        except client.ApiException as exc:
-            raise FetchError(f"Kubernetes API: {exc.status} {exc.reason}") from exc
-        except Exception as exc:  # urllib3 / socket errors surface as many types; report them as one fetch failure
-            raise FetchError(f"Kubernetes API unreachable: {type(exc).__name__}: {exc}") from exc
+        if namespace:
+            pods = _kubernetes_call("list pods", lambda: core.list_namespaced_pod(namespace, label_selector=selector))
+        else:
+            pods = _kubernetes_call("list pods", lambda: core.list_pod_for_all_namespaces(label_selector=selector))
         return [t for t in (_pod_target(pod) for pod in pods.items) if t is not None]
 
     async def discover() -> list[Target]:
@@ -135,10 +140,23 @@ def kubernetes_source(
     return discover
 
 
-def _pod_target(pod: Any) -> Target | None:
+def pod_target(namespace: str, name: str, *, kubeconfig: str | None = None, api_client: Any = None) -> Target:
+    """The pprof base URL of one pod (an alert names it): its IP and ``leaksleuth.io/port`` (default 6060).
+
+    The scrape annotation is not required here: the alert asked for this pod explicitly."""
+    core = kubernetes_api(kubeconfig=kubeconfig, api_client=api_client)
+    pod = _kubernetes_call(f"read pod {namespace}/{name}", lambda: core.read_namespaced_pod(name, namespace))
+    target = _pod_target(pod, require_annotation=False)
+    if target is None:
+        phase = pod.status.phase if pod.status else "unknown"
+        raise FetchError(f"pod {namespace}/{name} is not running with an IP (phase {phase})")
+    return target
+
+
+def _pod_target(pod: Any, *, require_annotation: bool = True) -> Target | None:
     metadata = pod.metadata
     annotations = metadata.annotations or {}
-    if str(annotations.get(SCRAPE_ANNOTATION, "")).lower() != "true":
+    if require_annotation and str(annotations.get(SCRAPE_ANNOTATION, "")).lower() != "true":
         return None
     status = pod.status
     if status is None or status.phase != "Running" or not status.pod_ip:

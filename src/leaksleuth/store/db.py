@@ -319,13 +319,14 @@ class Store:
             )
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
-    def save_report(self, report_id: int, document: dict[str, Any], max_confidence: float) -> None:
+    def save_report(
+        self, report_id: int, document: dict[str, Any], max_confidence: float, *, target: str | None = None
+    ) -> None:
+        values: dict[str, Any] = {"document": json.dumps(document), "max_confidence": max_confidence}
+        if target is not None:
+            values["target"] = target  # a target resolved while capturing (a pod's address)
         with self._lock, self.engine.begin() as connection:
-            connection.execute(
-                reports_table.update()
-                .where(reports_table.c.id == report_id)
-                .values(document=json.dumps(document), max_confidence=max_confidence)
-            )
+            connection.execute(reports_table.update().where(reports_table.c.id == report_id).values(**values))
 
     def reports(self, *, limit: int = 100) -> list[ReportRow]:
         return self._reports(sa.select(reports_table).order_by(reports_table.c.id.desc()).limit(limit))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from leaksleuth.collect.targets import Target, make_target
 from leaksleuth.errors import ConfigError, LeaksleuthError
 from leaksleuth.store.db import ReportRow, Store
 
@@ -24,13 +25,18 @@ class AlertPayloadError(LeaksleuthError):
     """The request body is not an Alertmanager webhook (version 4)."""
 
 
+KUBERNETES = "kubernetes"  # the template that resolves the alert's namespace/pod labels through the Kubernetes API
+
+
 @dataclass(slots=True)
 class CaptureConfig:
-    template: str = "http://{instance_host}:6060"
+    template: str = "http://{instance_host}:6060"  # or "kubernetes"
     samples: int = 3  # snapshots per capture: a few are enough for growth evidence
     every: float = 5.0
     timeout: float = 10.0
     concurrency: int = 4  # captures running at once
+    kubeconfig: str | None = None
+    kubernetes_client: Any = None  # an ApiClient (tests); default: in-cluster or kubeconfig
 
 
 @dataclass(slots=True)
@@ -50,7 +56,15 @@ class Receipt:
 
 
 def target_url(template: str, labels: Mapping[str, str]) -> str:
-    """Fill the template from the alert's labels, plus ``instance_host``/``instance_port`` split from ``instance``."""
+    """Fill the template from the alert's labels, plus ``instance_host``/``instance_port`` split from ``instance``.
+
+    With the ``kubernetes`` template the result is ``k8s://NAMESPACE/POD``, resolved to the pod's IP and
+    ``leaksleuth.io/port`` when the capture starts (container alerts carry pod labels, not a Go instance)."""
+    if template == KUBERNETES:
+        namespace, pod = labels.get("namespace"), labels.get("pod")
+        if not namespace or not pod:
+            raise ConfigError("alert has no namespace and pod labels for the kubernetes target template")
+        return f"k8s://{namespace}/{pod}"
     values = dict(labels)
     instance = values.get("instance", "")
     if instance:
@@ -162,16 +176,16 @@ class AlertService:
     async def _capture(self, report_id: int, url: str, alert: dict[str, Any]) -> None:
         from leaksleuth.collect.discovery import Discovery
         from leaksleuth.collect.scraper import ScrapeConfig
-        from leaksleuth.collect.targets import make_target
         from leaksleuth.collect.watch import WatchConfig, Watcher
 
         config = self.capture_config
         labels = alert["labels"]
-        target = make_target(url, str(labels.get("job") or labels.get("service") or ""), {})
         started = time.monotonic()
         async with self._slots:
             self.in_flight.inc()
             try:
+                target = await self._resolve(url, labels)
+                url = target.url
                 watcher = Watcher(
                     Discovery([target]),
                     ScrapeConfig(timeout=config.timeout, heap_gc=True),
@@ -195,10 +209,22 @@ class AlertService:
         confidence = max(
             (s["confidence"] for t in document.get("targets", []) for s in t.get("suspects", [])), default=0.0
         )
-        self.store.save_report(report_id, document, confidence)
+        self.store.save_report(report_id, document, confidence, target=url)
         self.captures_total.labels(status).inc()
         self.capture_seconds.observe(time.monotonic() - started)
         self._update_scores(url, document)
+
+    async def _resolve(self, url: str, labels: Mapping[str, str]) -> Target:
+        service = str(labels.get("job") or labels.get("service") or labels.get("container") or "")
+        if not url.startswith("k8s://"):
+            return make_target(url, service, {})
+        from leaksleuth.collect.discovery import pod_target
+
+        namespace, _, pod = url[len("k8s://") :].partition("/")
+        config = self.capture_config
+        return await asyncio.to_thread(
+            pod_target, namespace, pod, kubeconfig=config.kubeconfig, api_client=config.kubernetes_client
+        )
 
     def _update_scores(self, url: str, document: dict[str, Any]) -> None:
         best: dict[tuple[str, str], float] = {}
