@@ -12,11 +12,14 @@ import enum
 import re
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from leaksleuth.analysis.goroutine_states import BLOCKING_CLASSES, classify_state
 from leaksleuth.model.goroutines import Frame, Goroutine, GoroutineDump, Stack
+
+__all__ = ["BLOCKING_CLASSES", "Bucket", "GoroutineSnapshot", "History", "Similarity", "Window", "classify_state"]
 
 if TYPE_CHECKING:
     from leaksleuth.model.profile import Profile
@@ -89,83 +92,6 @@ _KEY_FRAMES = 16  # deep stacks are cut differently by dumps (elided middle) and
 def stable_key(frames: Iterable[Frame]) -> str:
     """Function names + file base names of the innermost frames: lines up across replicas and redeploys."""
     return "|".join(f"{normalize_function(f.function)}@{f.file_base}" for f in list(frames)[:_KEY_FRAMES])
-
-
-# ---- state classification ----------------------------------------------------------------------------------------
-
-_STATE_CLASSES = {
-    "chan send": "chan-send",
-    "chan receive": "chan-receive",
-    "chan send (nil chan)": "nil-chan-send",
-    "chan receive (nil chan)": "nil-chan-receive",
-    "select": "select",
-    "select (no cases)": "select-no-cases",
-    "sync.Mutex.Lock": "mutex",
-    "sync.RWMutex.Lock": "rwmutex-lock",
-    "sync.RWMutex.RLock": "rwmutex-rlock",
-    "sync.WaitGroup.Wait": "waitgroup",
-    "sync.Cond.Wait": "cond",
-    "semacquire": "semaphore",
-    "sleep": "sleep",
-    "IO wait": "io-wait",
-    "syscall": "syscall",
-    "running": "running",
-    "runnable": "runnable",
-}
-# frames that reveal the parking primitive when the state is not printed (proto / debug=1), innermost match wins
-_FRAME_CLASSES = (
-    ("runtime.chansend", "chan-send"),
-    ("runtime.chanrecv", "chan-receive"),
-    ("runtime.selectgo", "select"),
-    ("runtime.block", "select-no-cases"),
-    ("sync.(*Mutex).Lock", "mutex"),
-    ("sync.(*RWMutex).RLock", "rwmutex-rlock"),
-    ("sync.(*RWMutex).Lock", "rwmutex-lock"),
-    ("sync.(*WaitGroup).Wait", "waitgroup"),
-    ("sync.(*Cond).Wait", "cond"),
-    ("sync.runtime_SemacquireMutex", "mutex"),
-    ("sync.runtime_SemacquireRWMutexR", "rwmutex-rlock"),
-    ("sync.runtime_SemacquireRWMutex", "rwmutex-lock"),
-    ("sync.runtime_SemacquireWaitGroup", "waitgroup"),
-    ("sync.runtime_notifyListWait", "cond"),
-    ("time.Sleep", "sleep"),
-    ("internal/poll.runtime_pollWait", "io-wait"),
-    ("syscall.Syscall", "syscall"),
-    ("syscall.RawSyscall", "syscall"),
-    ("internal/runtime/syscall.", "syscall"),
-    ("runtime/pprof.", "running"),
-)
-BLOCKING_CLASSES = frozenset(
-    {
-        "chan-send",
-        "chan-receive",
-        "nil-chan-send",
-        "nil-chan-receive",
-        "select",
-        "mutex",
-        "rwmutex-lock",
-        "rwmutex-rlock",
-        "waitgroup",
-        "cond",
-        "semaphore",
-    }
-)
-
-
-def classify_state(state: str, frames: tuple[Frame, ...]) -> str:
-    """A slug for how the goroutine is parked: from the printed state, else from the frames."""
-    if state:
-        found = _STATE_CLASSES.get(state)
-        if found:
-            return found
-        if state.startswith(("GC ", "force gc", "finalizer", "GOMAXPROCS", "trace reader", "debug call", "wait for")):
-            return "runtime-internal"
-        return state.replace(" ", "-").lower()
-    for frame in frames:
-        for prefix, slug in _FRAME_CLASSES:
-            if frame.function.startswith(prefix):
-                return slug
-    return "unknown"
 
 
 # ---- buckets -----------------------------------------------------------------------------------------------------
@@ -427,37 +353,3 @@ def mark_leaked(snapshot: GoroutineSnapshot, leak_profile: Profile) -> None:
         if take:
             bucket.leaked = max(bucket.leaked, take)
             proven[bucket.key] -= take
-
-
-def merge_states(target: GoroutineSnapshot, detailed: GoroutineSnapshot) -> None:
-    """Enrich a proto snapshot with states, waits and creators from a debug=2 dump of the same moment."""
-    by_key: dict[str, list[Bucket]] = {}
-    for bucket in detailed.buckets.values():
-        by_key.setdefault(bucket.key, []).append(bucket)
-    for bucket in target.buckets.values():
-        matches = by_key.get(bucket.key, [])
-        if not matches:
-            continue
-        best = max(matches, key=lambda b: b.count)
-        bucket.states = Counter(best.states)
-        bucket.state_class = best.state_class
-        bucket.wait_min, bucket.wait_max = best.wait_min, best.wait_max
-        bucket.created_by = best.created_by
-        bucket.parents = Counter(best.parents)
-        bucket.goroutine_ids = list(best.goroutine_ids)
-        bucket.leaked = max(bucket.leaked, best.leaked)
-    target.has_states = True
-    target.max_goroutine_id = detailed.max_goroutine_id
-
-
-def filter_buckets(snapshot: GoroutineSnapshot, keep: Callable[[Bucket], bool]) -> GoroutineSnapshot:
-    kept = {identity: b for identity, b in snapshot.buckets.items() if keep(b)}
-    return GoroutineSnapshot(
-        snapshot.taken_at,
-        snapshot.total,
-        kept,
-        snapshot.source_format,
-        snapshot.has_states,
-        snapshot.has_leak_profile,
-        snapshot.max_goroutine_id,
-    )

@@ -145,3 +145,75 @@ def scalar(tokens: Varints, fields: Fields, number: int, num_owners: int) -> U64
     pick = np.flatnonzero((fields.number == np.uint64(number)) & (fields.wire_type == 0))
     out[fields.owner[pick]] = tokens.values[fields.first[pick]]
     return out
+
+
+# ---- diagnostics for malformed input: where a message stops being well-formed (for error messages) ------------
+
+_MESSAGE_FIELDS: dict[str, dict[int, str]] = {
+    "Profile": {1: "ValueType", 2: "Sample", 3: "Mapping", 4: "Location", 5: "Function", 11: "ValueType"},
+    "Sample": {3: "Label"},
+    "Location": {4: "Line"},
+}
+_PACKED_FIELDS: dict[str, tuple[int, ...]] = {"Profile": (13,), "Sample": (1, 2)}
+
+
+def locate_wire_error(raw: bytes, message: str = "Profile", start: int = 0, end: int | None = None) -> tuple[int, str]:
+    """Find the first byte offset where ``raw`` stops being a well-formed protobuf (for error messages)."""
+    end = len(raw) if end is None else end
+    position = start
+    while position < end:
+        tag_at = position
+        tag, position = _read_varint(raw, position, end)
+        if tag is None:
+            return tag_at, "truncated varint (field tag)"
+        number, wire_type = tag >> 3, tag & 7
+        if number == 0:
+            return tag_at, "field number 0"
+        if wire_type == 0:
+            value, position = _read_varint(raw, position, end)
+            if value is None:
+                return tag_at, f"truncated varint in field {number}"
+        elif wire_type == 1:
+            position += 8
+        elif wire_type == 5:
+            position += 4
+        elif wire_type == 2:
+            length, position = _read_varint(raw, position, end)
+            if length is None:
+                return tag_at, f"truncated length of field {number}"
+            if position + length > end:
+                return (
+                    tag_at,
+                    f"field {number} claims {length} bytes but only {end - position} remain (truncated?)",
+                )
+            if number in _PACKED_FIELDS.get(message, ()):
+                inner = position
+                while inner < position + length:
+                    value, after = _read_varint(raw, inner, position + length)
+                    if value is None:
+                        return inner, f"truncated varint inside packed field {number} of {message}"
+                    inner = after
+            child = _MESSAGE_FIELDS.get(message, {}).get(number)
+            if child is not None:
+                offset, reason = locate_wire_error(raw, child, position, position + length)
+                if offset >= 0:
+                    return offset, reason
+            position += length
+        else:
+            return tag_at, f"invalid wire type {wire_type} in field {number}"
+        if position > end:
+            return tag_at, f"field {number} runs past the end of its message"
+    return -1 if start else len(raw), "no structural error found (bad field contents)"
+
+
+def _read_varint(raw: bytes, position: int, end: int) -> tuple[int | None, int]:
+    result = 0
+    shift = 0
+    while position < end and shift < 70:
+        byte = raw[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, position
+        shift += 7
+    return None, position

@@ -7,7 +7,6 @@ on malformed input).
 
 from __future__ import annotations
 
-import gzip
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +18,9 @@ from leaksleuth.errors import ParseError
 from leaksleuth.formats import _wire
 from leaksleuth.formats._profile_pb import Profile as ProfileMessage
 from leaksleuth.formats._profile_pb import ProfileRawSamples
+from leaksleuth.formats._wire import locate_wire_error
 from leaksleuth.formats.compression import DEFAULT_MAX_DECOMPRESSED, maybe_gunzip
+from leaksleuth.formats.pprof_write import write_pprof  # re-exported: reading and writing from one module
 from leaksleuth.model.profile import (
     EMPTY_LABELS,
     Function,
@@ -321,154 +322,4 @@ def _samples_by_message(
     return SampleTable.from_rows(num_types, rows)
 
 
-# ---- diagnostics for malformed input ---------------------------------------------------------------------------
-
-_MESSAGE_FIELDS: dict[str, dict[int, str]] = {
-    "Profile": {1: "ValueType", 2: "Sample", 3: "Mapping", 4: "Location", 5: "Function", 11: "ValueType"},
-    "Sample": {3: "Label"},
-    "Location": {4: "Line"},
-}
-_PACKED_FIELDS: dict[str, tuple[int, ...]] = {"Profile": (13,), "Sample": (1, 2)}
-
-
-def locate_wire_error(raw: bytes, message: str = "Profile", start: int = 0, end: int | None = None) -> tuple[int, str]:
-    """Find the first byte offset where ``raw`` stops being a well-formed protobuf (for error messages)."""
-    end = len(raw) if end is None else end
-    position = start
-    while position < end:
-        tag_at = position
-        tag, position = _read_varint(raw, position, end)
-        if tag is None:
-            return tag_at, "truncated varint (field tag)"
-        number, wire_type = tag >> 3, tag & 7
-        if number == 0:
-            return tag_at, "field number 0"
-        if wire_type == 0:
-            value, position = _read_varint(raw, position, end)
-            if value is None:
-                return tag_at, f"truncated varint in field {number}"
-        elif wire_type == 1:
-            position += 8
-        elif wire_type == 5:
-            position += 4
-        elif wire_type == 2:
-            length, position = _read_varint(raw, position, end)
-            if length is None:
-                return tag_at, f"truncated length of field {number}"
-            if position + length > end:
-                return (
-                    tag_at,
-                    f"field {number} claims {length} bytes but only {end - position} remain (truncated?)",
-                )
-            if number in _PACKED_FIELDS.get(message, ()):
-                inner = position
-                while inner < position + length:
-                    value, after = _read_varint(raw, inner, position + length)
-                    if value is None:
-                        return inner, f"truncated varint inside packed field {number} of {message}"
-                    inner = after
-            child = _MESSAGE_FIELDS.get(message, {}).get(number)
-            if child is not None:
-                offset, reason = locate_wire_error(raw, child, position, position + length)
-                if offset >= 0:
-                    return offset, reason
-            position += length
-        else:
-            return tag_at, f"invalid wire type {wire_type} in field {number}"
-        if position > end:
-            return tag_at, f"field {number} runs past the end of its message"
-    return -1 if start else len(raw), "no structural error found (bad field contents)"
-
-
-def _read_varint(raw: bytes, position: int, end: int) -> tuple[int | None, int]:
-    result = 0
-    shift = 0
-    while position < end and shift < 70:
-        byte = raw[position]
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, position
-        shift += 7
-    return None, position
-
-
-# ---- writing ---------------------------------------------------------------------------------------------------
-
-
-def write_pprof(profile: Profile, *, compress: bool = True) -> bytes:
-    """Serialize to profile.proto bytes (gzip-compressed by default, as ``go tool pprof`` expects on disk)."""
-    profile.check_valid()
-    strings: dict[str, int] = {"": 0}
-
-    def index(text: str) -> int:
-        found = strings.get(text)
-        if found is None:
-            found = strings[text] = len(strings)
-        return found
-
-    message: Any = ProfileMessage()
-    for value_type in profile.sample_types:
-        message.sample_type.add(type=index(value_type.type), unit=index(value_type.unit))
-    for m in profile.mappings:
-        message.mapping.add(
-            id=m.id,
-            memory_start=m.memory_start,
-            memory_limit=m.memory_limit,
-            file_offset=m.file_offset,
-            filename=index(m.filename),
-            build_id=index(m.build_id),
-            has_functions=m.has_functions,
-            has_filenames=m.has_filenames,
-            has_line_numbers=m.has_line_numbers,
-            has_inline_frames=m.has_inline_frames,
-        )
-    for loc in profile.locations:
-        entry = message.location.add(
-            id=loc.id,
-            mapping_id=loc.mapping.id if loc.mapping else 0,
-            address=loc.address,
-            is_folded=loc.is_folded,
-        )
-        for line in loc.lines:
-            entry.line.add(function_id=line.function.id, line=line.line, column=line.column)
-    for f in profile.functions:
-        message.function.add(
-            id=f.id,
-            name=index(f.name),
-            system_name=index(f.system_name),
-            filename=index(f.filename),
-            start_line=f.start_line,
-        )
-    location_ids = np.array([loc.id for loc in profile.locations], dtype=np.uint64)
-    table = profile.samples
-    all_ids = location_ids[table.loc_index].tolist() if table.loc_index.size else []
-    offsets = table.loc_offsets.tolist()
-    label_messages = [
-        [
-            {"key": index(lab.key), "str": index(lab.str)}
-            if lab.str is not None
-            else {"key": index(lab.key), "num": lab.num or 0, "num_unit": index(lab.num_unit)}
-            for lab in label_set
-        ]
-        for label_set in table.label_sets
-    ]
-    set_ids = table.label_set.tolist()
-    for i, row in enumerate(table.values.tolist()):
-        sample = message.sample.add(location_id=all_ids[offsets[i] : offsets[i + 1]], value=row)
-        for label in label_messages[set_ids[i]]:
-            sample.label.add(**label)
-    if profile.period_type is not None:
-        message.period_type.type = index(profile.period_type.type)
-        message.period_type.unit = index(profile.period_type.unit)
-    message.period = profile.period
-    message.time_nanos = profile.time_nanos
-    message.duration_nanos = profile.duration_nanos
-    message.comment.extend(index(c) for c in profile.comments)
-    message.drop_frames = index(profile.drop_frames)
-    message.keep_frames = index(profile.keep_frames)
-    message.default_sample_type = index(profile.default_sample_type)
-    message.doc_url = index(profile.doc_url)
-    message.string_table.extend(s.encode("utf-8", "surrogateescape") for s in strings)
-    raw: bytes = message.SerializeToString()
-    return gzip.compress(raw, compresslevel=6, mtime=0) if compress else raw
+__all__ = ["parse_pprof", "write_pprof"]
