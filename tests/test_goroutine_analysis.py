@@ -261,3 +261,15 @@ def test_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "one URL" in capsys.readouterr().err
     assert main(["goroutines", "--similarity", "fuzzy", str(CAPTURES / "parked.goroutine.debug2.txt")]) == 2
     assert main(["goroutines", str(CAPTURES / "heapkinds.heap.pb.gz")]) == 2
+
+
+def test_runtime_proven_leaks_rank_first() -> None:
+    growing = _series([10, 25, 41, 55, 70, 86, 101, 115, 130, 150])  # strong growth, no proof
+    proven = Bucket("k:proven", (Frame("main.lost", "/app/lost.go", 7),), state_class="chan-send")
+    proven.add_state("chan send", None, 3)
+    proven.leaked = 3
+    growing[-1].buckets[proven.key] = proven
+    growing[-1].has_leak_profile = True
+    suspects, _ = evaluate(growing)
+    assert [s.function for s in suspects[:2]] == ["main.lost", "main.handle.func1"]
+    assert suspects[0].confidence >= 0.95 > suspects[1].confidence >= 0.9

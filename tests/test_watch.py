@@ -133,6 +133,51 @@ def test_store_keeps_every_round_and_gives_back_pprof_files(services: dict[str, 
         assert len(goroutines) == 3 and goroutines[-1][1] > goroutines[0][1]
     finally:
         store.close()
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "leaksleuth",
+            "snapshots",
+            "list",
+            "--store",
+            str(tmp_path / "store"),
+            "--kind",
+            "heap",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = json.loads(listed.stdout)
+    assert len(rows) == 3 and {row["kind"] for row in rows} == {"heap"}
+    out = tmp_path / "got.pb.gz"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "leaksleuth",
+            "snapshots",
+            "get",
+            str(rows[0]["id"]),
+            "-o",
+            str(out),
+            "--store",
+            str(tmp_path / "store"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    result = subprocess.run([go, "tool", "pprof", "-top", str(out)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "flat%" in result.stdout
+    missing = subprocess.run(
+        [sys.executable, "-m", "leaksleuth", "snapshots", "get", "999999", "--store", str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 1 and "no snapshot 999999" in missing.stderr
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

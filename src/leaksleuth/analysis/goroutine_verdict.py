@@ -144,6 +144,16 @@ def _peer_outlier(key: str, count: int, peers: Sequence[dict[str, int]]) -> Evid
     return Evidence("peer-outlier", weight, {"count": count, "peer_median": median, "peers": len(peers)})
 
 
+PROVEN_FLOOR = 0.95  # a leak the runtime proved outranks any leak inferred from growth, waits or signatures
+
+
+def _ranked(confidence: float, evidence: Sequence[Evidence]) -> float:
+    """Proof beats inference: runtime-proven leaks score at least PROVEN_FLOOR, inferred ones stay just below it."""
+    if any(e.kind == "runtime-proven" for e in evidence):
+        return max(confidence, PROVEN_FLOOR)
+    return min(confidence, PROVEN_FLOOR - 0.01)
+
+
 def fuse(weights: Sequence[float]) -> float:
     """Noisy-OR: independent signals reinforce each other; never exceeds 1."""
     miss = 1.0
@@ -177,7 +187,7 @@ def evaluate(
         if _ignored(bucket, options) or history.counts[-1] == 0:
             continue
         evidence = _collect(history, start, load, peer_counts, options, source_line)
-        confidence = fuse([e.weight for e in evidence])
+        confidence = _ranked(fuse([e.weight for e in evidence]), evidence)
         if confidence < options.report_threshold:
             continue
         suspects.append(_suspect(history, evidence, confidence, restarted=start > 0, source_line=source_line))
