@@ -226,7 +226,7 @@ def test_cli_exit_codes_reports_and_json_lines(services: dict[str, str], tmp_pat
     assert "main.timeoutSend.func1" in html.read_text()
     healthy = _cli(services["worker-pool"], *common, "--fail-on", "0.8")
     assert healthy.returncode == 0, healthy.stderr
-    assert "1 targets, 0 with a suspect" in healthy.stderr
+    assert "1 target, 0 with a suspect" in healthy.stderr
 
 
 def test_cli_usage_errors(tmp_path: Path) -> None:

@@ -44,7 +44,10 @@ _FRAME_CLASSES = (
     ("syscall.Syscall", "syscall"),
     ("syscall.RawSyscall", "syscall"),
     ("internal/runtime/syscall.", "syscall"),
-    ("runtime/pprof.", "running"),
+    # the goroutine writing the profile itself (not runtime/pprof.Do, which labelled goroutines pass through)
+    ("runtime/pprof.writeGoroutine", "running"),
+    ("runtime/pprof.writeRuntimeProfile", "running"),
+    ("runtime/pprof.(*Profile).WriteTo", "running"),
 )
 BLOCKING_CLASSES = frozenset(
     {

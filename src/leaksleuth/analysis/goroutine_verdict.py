@@ -52,10 +52,13 @@ class Evidence:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+_PROFILE_WRITERS = ("runtime/pprof.writeGoroutine", "runtime/pprof.writeRuntimeProfile", "runtime/pprof.(*Profile).")
+
+
 def _ignored(bucket: Bucket, options: Options) -> bool:
     if bucket.state_class in ("runtime-internal", "running") or not bucket.frames:
         return True
-    if any(f.function.startswith("runtime/pprof.") for f in bucket.frames):
+    if any(f.function.startswith(_PROFILE_WRITERS) for f in bucket.frames):
         return True  # the goroutine writing this very profile
     if options.ignore_functions and any(
         re.search(p, f.function) for p in options.ignore_functions for f in bucket.frames

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class Site:
     function: str
     file: str
     line: int
-    user_code: bool = True
+    user_code: bool = field(default=True, compare=False)  # a site is its line; how it was found is not identity
 
     def where(self) -> str:
         return f"{self.file}:{self.line}"

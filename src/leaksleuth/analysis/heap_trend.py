@@ -95,9 +95,11 @@ def site_totals(profile: Profile, index: int) -> dict[SiteKey, tuple[Site, int]]
     has_site = annotation.site_ids >= 0
     sums = np.bincount(annotation.site_ids[has_site], weights=values[has_site], minlength=len(annotation.sites))
     totals: dict[SiteKey, tuple[Site, int]] = {}
-    for site, total in zip(annotation.sites, sums.tolist(), strict=True):
-        key = (site.function, site.file, site.line)
+    for found, total in zip(annotation.sites, sums.tolist(), strict=True):
+        key = (found.function, found.file, found.line)
         previous = totals.get(key)
+        # the same line reached as user code elsewhere is user code
+        site = previous[0] if previous is not None and previous[0].user_code else found
         totals[key] = (site, (previous[1] if previous else 0) + round(total))
     return totals
 

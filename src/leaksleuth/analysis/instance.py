@@ -187,7 +187,11 @@ class InstanceState:
             peer_counts = [p.latest_counts() for p in peers if len(p.window)]
             suspects, _ = evaluate(self.window, options=options, peers=peer_counts)
         heap_report = self.heap.report(self.url, source_lines=source_lines)
-        suspects.extend(heap_report.suspects)
+        heap_suspects = heap_report.suspects
+        if any(s.kind == "goroutine" and s.confidence >= 0.5 for s in suspects):
+            # heap growth with no user-code site here is the leaked goroutines' own stacks and state
+            heap_suspects = [s for s in heap_suspects if s.evidence.get("user_code", True)]
+        suspects.extend(heap_suspects)
         if series_report is not None:
             suspects.extend(series_suspects_to_keep(series_report.suspects, suspects))
         suspects.extend(self.extra_suspects)

@@ -116,15 +116,31 @@ def _summarize_profile(summary: Summary, profile: Profile, top: int) -> None:
     summary.time_nanos = profile.time_nanos or None
     if summary.kind in ("goroutine", "goroutineleak"):
         summary.goroutines = summary.totals.get(summary.kind)
-    index = profile.sample_index(None)
-    summary.top_index = profile.sample_types[index].type
-    summary.top_functions = _flat_functions(profile, index, top)
+        summary.top_stacks = _profile_stacks(profile, top)  # runtime.gopark owns every flat: show where they wait
+    else:
+        index = profile.sample_index(None)
+        summary.top_index = profile.sample_types[index].type
+        summary.top_functions = _flat_functions(profile, index, top)
     paths = {f.filename for f in profile.functions}
     summary.go_version_hints = _path_version_hints(paths)
     if summary.kind == "goroutineleak":
         summary.go_version_hints.append("goroutineleak profile: Go >= 1.26")
     if any(c.startswith("truncated") for c in profile.comments):
         summary.truncated = True
+
+
+def _profile_stacks(profile: Profile, top: int) -> list[StackSummary]:
+    from leaksleuth.analysis.goroutines import snapshot_from_profile
+
+    stacks = []
+    for bucket in snapshot_from_profile(profile).by_count()[:top]:
+        frame = bucket.blocking
+        stacks.append(
+            StackSummary(
+                bucket.count, bucket.state_class, frame.function if frame else "?", frame.site() if frame else "", ""
+            )
+        )
+    return stacks
 
 
 def _flat_functions(profile: Profile, index: int, top: int) -> list[FunctionSummary]:

@@ -102,7 +102,7 @@ def command(
     import asyncio
     import tempfile
 
-    from leaksleuth.cli.watch import run_watch
+    from leaksleuth.cli.watch import check_writable, run_watch
     from leaksleuth.collect.discovery import Discovery
     from leaksleuth.collect.scraper import ScrapeConfig
     from leaksleuth.collect.targets import make_target
@@ -110,6 +110,8 @@ def command(
     from leaksleuth.report.terminal import stdout_console
     from leaksleuth.store.db import open_store
 
+    for output in (report, html):
+        check_writable(output)
     console = stdout_console()
     console.print("[bold]leaksleuth demo[/]: building the demo service with the Go toolchain …")
     binary = build_demo(go_toolchain())

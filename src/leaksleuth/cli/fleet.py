@@ -42,7 +42,9 @@ def command(
         str, Opt(help="Matchers for cAdvisor's container metrics (joined on namespace/pod/container).")
     ] = '{container!="",container!="POD"}',
     json_output: Annotated[bool, Opt("--json", help="Print a leaksleuth/report@1 document.")] = False,
-    fail_on: Annotated[float | None, Opt(help="Exit 1 when a suspect reaches this confidence (a CI gate).")] = None,
+    fail_on: Annotated[
+        float | None, Opt(min=0.0, max=1.0, help="Exit 1 when a suspect reaches this confidence (a CI gate).")
+    ] = None,
     top: Annotated[int, Opt(help="Instances to show in the table.")] = 20,
     bearer_token_file: Annotated[
         Path | None, Opt(help="File holding a bearer token for Prometheus (or a proxy in front of it).")

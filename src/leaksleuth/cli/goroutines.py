@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from leaksleuth.errors import ConfigError
+
+if TYPE_CHECKING:
+    from leaksleuth.analysis.goroutines import Similarity
 
 
 def command(
@@ -32,7 +35,7 @@ def command(
         list[str] | None, typer.Option(help="Regex: ignore buckets whose creator matches it (repeatable).")
     ] = None,
     fail_on: Annotated[
-        float | None, typer.Option(help="Exit 1 when a suspect reaches this confidence (a CI gate).")
+        float | None, typer.Option(min=0.0, max=1.0, help="Exit 1 when a suspect reaches this confidence (a CI gate).")
     ] = None,
     debug2_threshold: Annotated[
         int, typer.Option(help="Fetch a debug=2 dump (stops the world) only below this many goroutines.")
@@ -40,21 +43,27 @@ def command(
     timeout: Annotated[float, typer.Option(help="Seconds per HTTP request.")] = 30.0,
 ) -> None:
     """Rank goroutine leak suspects: where goroutines are stuck, where they were created, how sure, what to do."""
-    if sources and sources[0] == "diff":
+    if sources and sources[0] == "diff":  # a file named "diff" is ./diff
+        extra = {
+            "--every": every,
+            "--count": count,
+            "--fail-on": fail_on,
+            "--ignore-function": ignore_function,
+            "--ignore-created-by": ignore_created_by,
+        }
+        unused = [name for name, value in extra.items() if value]
+        if unused:
+            raise ConfigError(f"goroutines diff does not take {', '.join(unused)}")
         _diff(sources[1:], json_output=json_output, similarity=similarity, top=top, timeout=timeout)
         return
     from leaksleuth.analysis.goroutine_verdict import Options, evaluate
-    from leaksleuth.analysis.goroutines import Similarity
     from leaksleuth.collect.goroutine_sources import collect
     from leaksleuth.collect.source import source_line
     from leaksleuth.durations import parse_duration
     from leaksleuth.report import goroutines as render
     from leaksleuth.report.terminal import stderr_console, stdout_console
 
-    try:
-        level = Similarity(similarity)
-    except ValueError:
-        raise ConfigError(f"--similarity must be one of {', '.join(s.value for s in Similarity)}") from None
+    level = parse_similarity(similarity)
     err = stderr_console()
 
     def progress(index: int, total: int, snapshot: object) -> None:
@@ -82,16 +91,24 @@ def command(
         raise typer.Exit(1)
 
 
+def parse_similarity(text: str) -> Similarity:
+    from leaksleuth.analysis.goroutines import Similarity
+
+    try:
+        return Similarity(text)
+    except ValueError:
+        raise ConfigError(f"--similarity must be one of {', '.join(s.value for s in Similarity)}") from None
+
+
 def _diff(sources: list[str], *, json_output: bool, similarity: str, top: int, timeout: float) -> None:
     from leaksleuth.analysis.goroutine_diff import diff_snapshots
-    from leaksleuth.analysis.goroutines import Similarity
     from leaksleuth.collect.goroutine_sources import snapshots_of
     from leaksleuth.report.goroutine_diff import render_diff, to_json
     from leaksleuth.report.terminal import stdout_console
 
     if len(sources) != 2:
         raise ConfigError("usage: leaksleuth goroutines diff BASE TARGET")
-    level = Similarity(similarity)
+    level = parse_similarity(similarity)
     base, target = snapshots_of(sources, level, timeout)
     rows = diff_snapshots(base, target)
     if json_output:

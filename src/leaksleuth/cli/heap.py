@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from leaksleuth.model.profile import Profile
 
 HEAP_PATH = "/debug/pprof/heap"
+# a trend compares live heaps: without a GC first, a profile shows the heap as of the last GC
+HEAP_GC_PATH = "/debug/pprof/heap?gc=1"
 
 app = typer.Typer(
     help="Heap profiles: pprof-exact top and diff, leak paths, heap leaks across time and across nodes.",
@@ -50,7 +52,8 @@ def load_profile(source: str, *, timeout: float = 30.0) -> Profile:
     if loaded.parsed.profile is None:
         raise ConfigError(
             f"{loaded.source} is {loaded.parsed.format}, not a profile",
-            hint="heap commands read pprof profiles: /debug/pprof/heap (or allocs, goroutine…) or a .pb.gz file",
+            hint="this reads pprof profiles (/debug/pprof/heap, allocs, goroutine… or a .pb.gz file); "
+            "for goroutine dumps use leaksleuth goroutines",
         )
     return loaded.parsed.profile
 
@@ -139,7 +142,7 @@ def diff_command(
     hide: Hide = None,
     paths: Annotated[int, typer.Option(help="Leak paths to show.")] = 5,
     fail_on: Annotated[
-        float | None, typer.Option(help="Fleet form: exit 1 when a suspect reaches this confidence.")
+        float | None, typer.Option(min=0.0, max=1.0, help="Fleet form: exit 1 when a suspect reaches this confidence.")
     ] = None,
     timeout: Timeout = 30.0,
 ) -> None:
@@ -211,6 +214,7 @@ def _fleet(
     from leaksleuth.report import heap as render
 
     profiles = load_profiles(sources, timeout=timeout)
+    _same_kind(sources, profiles)
     wanted = set().union(*(user_code_lines(profile) for profile in profiles))
     report = fleet_report(
         list(zip(sources, profiles, strict=True)),
@@ -236,13 +240,14 @@ def trend_command(
     sample_index: Annotated[str, typer.Option("--sample-index", help="Sample type to follow.")] = "inuse_space",
     json_output: Annotated[bool, typer.Option("--json", help="Print a leaksleuth/report@1 document.")] = False,
     fail_on: Annotated[
-        float | None, typer.Option(help="Exit 1 when a suspect reaches this confidence (a CI gate).")
+        float | None, typer.Option(min=0.0, max=1.0, help="Exit 1 when a suspect reaches this confidence (a CI gate).")
     ] = None,
     timeout: Timeout = 30.0,
 ) -> None:
     """Which allocation sites keep growing across snapshots: Theil–Sen + Mann–Kendall, plateau and noise aware."""
     from leaksleuth.analysis.heap_sites import user_code_lines
     from leaksleuth.analysis.heap_trend import HeapSnapshot, heap_trend_report
+    from leaksleuth.analysis.series_format import human_bytes
     from leaksleuth.collect.sampling import iter_sources
     from leaksleuth.collect.source import read_source_lines
     from leaksleuth.durations import parse_duration
@@ -252,14 +257,19 @@ def trend_command(
     snapshots: list[HeapSnapshot] = []
     interval = parse_duration(every) if every is not None else None
     for number, snapshot in enumerate(
-        iter_sources(sources, interval, count, default_path=HEAP_PATH, timeout=timeout), 1
+        iter_sources(sources, interval, count, default_path=HEAP_GC_PATH, timeout=timeout), 1
     ):
         profile = snapshot.loaded.parsed.profile
-        if profile is None:
-            raise ConfigError(f"{snapshot.loaded.source} is {snapshot.loaded.parsed.format}, not a heap profile")
+        if profile is None or snapshot.loaded.parsed.kind not in ("heap", "allocs"):
+            raise ConfigError(
+                f"{snapshot.loaded.source} is a {snapshot.loaded.parsed.kind} {snapshot.loaded.parsed.format}, "
+                "not a heap profile",
+                hint="heap trend follows /debug/pprof/heap snapshots of one process",
+            )
         snapshots.append(HeapSnapshot(snapshot.taken_at, profile))
         if not json_output and (every is not None or count is not None):
-            typer.echo(f"snapshot {number}/{count or 6}: {int(profile.totals()[-1]):,} in use", err=True)
+            in_use = human_bytes(int(profile.totals()[-1]))
+            typer.echo(f"snapshot {number}/{count or 6}: {in_use} in use", err=True)
     wanted = set().union(*(user_code_lines(s.profile) for s in snapshots[-1:]))
     target = sources[0] if len(sources) == 1 else f"{sources[0]} … {sources[-1]}"
     entry = heap_trend_report(
@@ -275,6 +285,17 @@ def trend_command(
 
 
 Pattern = re.Pattern[str] | None
+
+
+def _same_kind(sources: Sequence[str], profiles: Sequence[Profile]) -> None:
+    """Comparing replicas only makes sense for one kind of profile (heap with heap, allocs with allocs)."""
+    from leaksleuth.formats import profile_kind
+
+    kinds = {profile_kind(p) for p in profiles}
+    types = {tuple(str(t) for t in p.sample_types) for p in profiles}
+    if len(kinds) > 1 or len(types) > 1:
+        found = ", ".join(f"{source}: {profile_kind(p)}" for source, p in zip(sources, profiles, strict=True))
+        raise ConfigError(f"cannot compare different kinds of profile ({found})")
 
 
 def _filters(focus: str | None, ignore: str | None, hide: str | None) -> tuple[Pattern, Pattern, Pattern]:

@@ -34,17 +34,23 @@ def command(
     """Serve POST /alerts (Alertmanager webhook v4), GET /reports, /reports/{id}, /metrics and /healthz."""
     import uvicorn
 
+    from leaksleuth.cli.watch import read_secret
     from leaksleuth.durations import parse_duration
     from leaksleuth.store.db import open_store
     from leaksleuth.web.app import create_app
     from leaksleuth.web.core import AlertService, CaptureConfig
 
-    token = os.environ.get("LEAKSLEUTH_TOKEN") or (token_file.read_text().strip() if token_file else None)
+    # an explicit --token-file wins over the environment
+    token = read_secret(token_file, "--token-file") if token_file else os.environ.get("LEAKSLEUTH_TOKEN")
     if not token and not no_auth:
         raise ConfigError("no bearer token", hint="--token-file FILE or LEAKSLEUTH_TOKEN (or --no-auth on loopback)")
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"--listen wants HOST:PORT, got {listen!r}")
+    if no_auth and not token and not _loopback(host.strip("[]")):
+        raise ConfigError(
+            f"--no-auth only on a loopback address, not {host}", hint="give a token, or --listen 127.0.0.1:PORT"
+        )
     service = AlertService(
         open_store(store, blobs),
         token=token,
@@ -56,4 +62,17 @@ def command(
             kubeconfig=kubeconfig,
         ),
     )
+    auth = "bearer token required" if token else "no auth (loopback)"
+    typer.echo(f"leaksleuth serve: listening on http://{listen} ({auth}); store {service.store.description}", err=True)
     uvicorn.run(create_app(service), host=host.strip("[]"), port=int(port), log_level="warning")
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

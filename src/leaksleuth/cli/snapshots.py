@@ -6,15 +6,21 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from leaksleuth.errors import ConfigError
+
+if TYPE_CHECKING:
+    from leaksleuth.store.db import Store
 
 app = typer.Typer(
     help="List stored snapshots, or get one back as a file (go tool pprof opens profiles).",
     no_args_is_help=True,
     add_completion=False,
 )
+KINDS = ("goroutine", "goroutine-dump", "goroutineleak", "heap", "metrics", "vars")
 StoreOption = Annotated[str | None, typer.Option(help="Store directory, sqlite:/// or postgresql:// URL.")]
 BlobsOption = Annotated[str | None, typer.Option(help="fsspec URL for blobs (with a database URL).")]
 
@@ -28,15 +34,16 @@ def list_command(
         str | None, typer.Option(help="goroutine, goroutine-dump, goroutineleak, heap, metrics, vars.")
     ] = None,
     limit: Annotated[int, typer.Option(help="Newest N snapshots.")] = 50,
-    json_output: Annotated[bool, typer.Option("--json")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List snapshots, newest first."""
+    if kind is not None and kind not in KINDS:
+        raise ConfigError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     from rich.table import Table
 
     from leaksleuth.report.terminal import human_bytes, stdout_console
-    from leaksleuth.store.db import open_store
 
-    opened = open_store(store, blobs)
+    opened = open_existing_store(store, blobs)
     try:
         rows = opened.snapshots(target=target, kind=kind, limit=limit)
     finally:
@@ -44,14 +51,36 @@ def list_command(
     if json_output:
         typer.echo(json.dumps([_row_json(row) for row in rows], indent=2))
         return
+    if not rows:
+        stdout_console().print(f"no snapshots in {opened.description}" + (f" of kind {kind}" if kind else ""))
+        return
     table = Table(title=f"Snapshots in {opened.description}", title_justify="left")
     for column in ("id", "taken", "target", "kind", "format", "size", "summary"):
         table.add_column(column)
     for row in rows:
         when = dt.datetime.fromtimestamp(row.taken_at, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-        summary = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.summary.items())
+        summary = ", ".join(_summary_item(k, v) for k, v in row.summary.items())
         table.add_row(str(row.id), when, row.target, row.kind, row.format, human_bytes(row.size), summary)
     stdout_console().print(table)
+
+
+def _summary_item(name: str, value: object) -> str:
+    from leaksleuth.analysis.series_format import human_bytes
+
+    if name.startswith("heap") and isinstance(value, int | float):
+        return f"{name}={human_bytes(value)}"
+    return f"{name}={value:,}" if isinstance(value, int) else f"{name}={value}"
+
+
+def open_existing_store(store: str | None, blobs: str | None) -> Store:
+    """Reading commands never create a store: a typo in --store should not look like an empty one."""
+    from leaksleuth.store.db import default_store_dir, open_store
+
+    if store is None or "://" not in store:
+        directory = Path(store) if store else default_store_dir()
+        if not (directory / "leaksleuth.db").is_file():
+            raise ConfigError(f"no store at {directory}", hint="leaksleuth watch --store DIR creates one")
+    return open_store(store, blobs)
 
 
 def _row_json(row: object) -> dict[str, object]:
@@ -66,9 +95,8 @@ def get_command(
     blobs: BlobsOption = None,
 ) -> None:
     """Write a snapshot's original bytes (a .pb.gz profile, a dump, a metrics page)."""
-    from leaksleuth.store.db import open_store
 
-    opened = open_store(store, blobs)
+    opened = open_existing_store(store, blobs)
     try:
         row, data = opened.snapshot(snapshot_id)
     finally:

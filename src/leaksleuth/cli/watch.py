@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from leaksleuth.errors import ConfigError
+from leaksleuth.errors import ConfigError, LeaksleuthError
 
 if TYPE_CHECKING:
     from leaksleuth.collect.discovery import Discovery
@@ -33,11 +33,11 @@ def command(
     job: Annotated[str | None, Opt(help="Only Prometheus targets of this job.")] = None,
     interval: Annotated[str, Opt(help="Time between rounds.")] = "10s",
     duration: Annotated[str | None, Opt(help="Stop after this long (default: until Ctrl-C).")] = None,
-    rounds: Annotated[int | None, Opt(help="Stop after this many rounds.")] = None,
+    rounds: Annotated[int | None, Opt(min=1, help="Stop after this many rounds.")] = None,
     report: Annotated[Path | None, Opt(help="Write the leaksleuth/report@1 JSON here at the end.")] = None,
     html: Annotated[Path | None, Opt(help="Write an HTML report here at the end.")] = None,
     json_lines: Annotated[bool, Opt("--json-lines", help="One JSON event per finding on stdout.")] = False,
-    fail_on: Annotated[float | None, Opt(help="Exit 1 if a suspect reaches this confidence.")] = None,
+    fail_on: Annotated[float | None, Opt(min=0.0, max=1.0, help="Exit 1 if a suspect reaches this confidence.")] = None,
     shard: Annotated[str | None, Opt(help="i/n: watch only a stable hash share of the targets.")] = None,
     store: Annotated[str | None, Opt(help="Store directory, sqlite:/// or postgresql:// URL.")] = None,
     blobs: Annotated[str | None, Opt(help="fsspec URL for profile blobs (required with a database URL).")] = None,
@@ -49,7 +49,10 @@ def command(
     concurrency: Annotated[int, Opt(help="Requests in flight at once, across all targets.")] = 64,
     max_body: Annotated[int, Opt(help="Largest response accepted, in bytes.")] = 64 << 20,
     debug2_threshold: Annotated[int, Opt(help="Fetch debug=2 dumps only below this many goroutines.")] = 5000,
-    heap_every: Annotated[int, Opt(help="Fetch the heap profile every N rounds.")] = 1,
+    heap_every: Annotated[int, Opt(min=0, help="Fetch the heap profile every N rounds (0: never).")] = 1,
+    heap_gc: Annotated[
+        bool, Opt("--heap-gc/--no-heap-gc", help="Ask for a GC before each heap profile (?gc=1): exact live heap.")
+    ] = True,
     bearer_token_file: Annotated[Path | None, Opt(help="File holding a bearer token.")] = None,
     header: Annotated[list[str] | None, Opt(help="Extra request header 'Name: value' (repeatable).")] = None,
     cert: Annotated[str | None, Opt(help="TLS client certificate (PEM).")] = None,
@@ -69,8 +72,9 @@ def command(
         concurrency=concurrency,
         debug2_threshold=debug2_threshold,
         heap_every=heap_every,
+        heap_gc=heap_gc,
         headers=_headers(header or []),
-        bearer_token=bearer_token_file.read_text().strip() if bearer_token_file else None,
+        bearer_token=read_secret(bearer_token_file, "--bearer-token-file") if bearer_token_file else None,
         client_cert=cert,
         client_key=key,
         ca_file=ca,
@@ -90,6 +94,9 @@ def command(
         job,
         shard,
     )
+    for output in (report, html):
+        if output is not None:
+            check_writable(output)  # fail now, not after a five-minute watch
     the_store = None if no_store else _open_store(store, blobs)
     import asyncio
 
@@ -111,6 +118,28 @@ def command(
     )
     if code:
         raise typer.Exit(code)
+
+
+def check_writable(path: Path) -> None:
+    directory = path.parent if str(path.parent) else Path()
+    if not directory.is_dir():
+        raise ConfigError(f"cannot write {path}: no directory {directory}")
+    if path.is_dir():
+        raise ConfigError(f"cannot write {path}: it is a directory")
+
+
+def read_secret(path: Path, option: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{option}: cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def write_output(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise LeaksleuthError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _headers(items: list[str]) -> dict[str, str]:
@@ -227,17 +256,20 @@ async def run_watch(
             store.close()
     document = report.to_json()
     if report_path is not None:
-        report_path.write_text(json.dumps(document, indent=2) + "\n")
+        write_output(report_path, json.dumps(document, indent=2) + "\n")
     if html_path is not None:
         from leaksleuth.report.html import render_report
 
-        html_path.write_text(render_report(document, title="leaksleuth watch"))
+        write_output(html_path, render_report(document, title="leaksleuth watch"))
     if quiet or json_lines:
         console.print(render.summary_line(report), highlight=False)
     else:
         console.print(render.verdict_table(report))
     if report_path or html_path:
         console.print(f"[dim]wrote {', '.join(str(p) for p in (report_path, html_path) if p)}[/]")
+    if report.targets and not any(t.status == "ok" for t in report.targets):
+        console.print("[red]no target could be scraped: nothing was judged[/]")
+        return 1  # a gate must not pass because every URL was wrong or down
     if fail_on is not None and report.max_confidence() >= fail_on:
         return 1
     return 0

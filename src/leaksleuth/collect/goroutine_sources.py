@@ -58,7 +58,7 @@ def from_loaded(loaded: Loaded, taken_at: float, similarity: Similarity) -> Goro
             mark_leaked(snapshot, parsed.profile)
         return snapshot
     raise ConfigError(
-        f"{loaded.source} is a {parsed.kind} {parsed.format}, not a goroutine dump or goroutine profile",
+        f"{loaded.source} holds {parsed.format} data ({parsed.kind}), not a goroutine dump or goroutine profile",
         hint="give /debug/pprof/goroutine (any debug level), goroutineleak, or a dump file",
     )
 

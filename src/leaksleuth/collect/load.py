@@ -71,6 +71,10 @@ def fetch(
                     )
                 chunks.append(chunk)
             return b"".join(chunks)
+    except httpx.ConnectError as exc:  # the same words as the fleet scraper
+        raise FetchError(f"GET {url}: cannot connect ({str(exc).splitlines()[0] if str(exc) else 'refused'})") from exc
+    except httpx.TimeoutException as exc:
+        raise FetchError(f"GET {url}: timed out after {timeout:g}s") from exc
     except httpx.HTTPError as exc:
         raise FetchError(f"GET {url}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
     finally:

@@ -52,6 +52,9 @@ def make_target(url: str, service: str = "", labels: dict[str, str] | None = Non
     return Target(normalize_url(url), service, tuple(sorted((labels or {}).items())))
 
 
+_PLAIN_LINE = re.compile(r"^\s*(https?://)?[\w.\-\[\]:]+(/\S*)?(\s+\S+=\S*)*\s*$")
+
+
 def parse_targets_file(path: str | Path) -> list[Target]:
     """YAML (a list, or ``targets:``) of URLs or ``{url, service, labels}``; or plain text, one target a line."""
     try:
@@ -59,7 +62,7 @@ def parse_targets_file(path: str | Path) -> list[Target]:
     except OSError as exc:
         raise ConfigError(f"cannot read targets file {path}: {exc.strerror}") from exc
     stripped = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    looks_plain = all(re.match(r"^\s*(https?://)?[\w.\-\[\]:]+(/\S*)?(\s+\S+=\S*)*\s*$", line) for line in stripped)
+    looks_plain = all(_PLAIN_LINE.match(line) for line in stripped)
     if looks_plain:
         return [_plain_line(line, number) for number, line in enumerate(stripped, 1)]
     try:
@@ -68,7 +71,10 @@ def parse_targets_file(path: str | Path) -> list[Target]:
         raise ConfigError(f"targets file {path} is neither YAML nor one URL a line: {exc}") from exc
     entries: Any = document.get("targets") if isinstance(document, dict) else document
     if not isinstance(entries, list):
-        raise ConfigError(f"targets file {path}: expected a list of targets (or a 'targets:' list)")
+        bad = next((line for line in stripped if not _PLAIN_LINE.match(line)), stripped[0] if stripped else "")
+        raise ConfigError(
+            f"targets file {path}: not a YAML list of targets, and this line is not 'URL [key=value …]': {bad!r}"
+        )
     return [_yaml_entry(entry, path) for entry in entries]
 
 

@@ -102,20 +102,30 @@ def render(
     for note in notes:
         console.print(f"[dim]note: {note}[/]", highlight=False)
     table = Table(title="Goroutine buckets", title_justify="left")
-    for column, justify in (
+    rows = [row for row in bucket_rows(histories) if row["count"] or row["change"]][:top]
+    with_change = len(snapshots) > 1
+    with_wait = any(_wait(row) for row in rows)
+    columns = [
         ("count", "right"),
         ("change", "right"),
         ("state", "left"),
         ("wait", "right"),
         ("blocked at", "left"),
         ("created by", "left"),
-    ):
+    ]
+    shown = [c for c in columns if (c[0] != "change" or with_change) and (c[0] != "wait" or with_wait)]
+    for column, justify in shown:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for row in bucket_rows(histories, top):
-        change = f"{row['change']:+,}" if len(snapshots) > 1 else ""
-        state = row["state"] + (f" [red]({row['leaked']} leaked)[/]" if row["leaked"] else "")
-        site = f"{row['function']}\n[dim]{_base(row['file'])}:{row['line']}[/]"
-        table.add_row(f"{row['count']:,}", change, state, _wait(row), site, (row["created_by"] or "").split(" ")[0])
+    for row in rows:
+        cells = {
+            "count": f"{row['count']:,}",
+            "change": f"{row['change']:+,}",
+            "state": row["state"] + (f" [red]({row['leaked']} leaked)[/]" if row["leaked"] else ""),
+            "wait": _wait(row),
+            "blocked at": f"{row['function']}\n[dim]{_base(row['file'])}:{row['line']}[/]",
+            "created by": (row["created_by"] or "").split(" ")[0],
+        }
+        table.add_row(*(cells[name] for name, _ in shown))
     console.print(table)
     if not suspects:
         console.print("[green]No leak suspects.[/]")

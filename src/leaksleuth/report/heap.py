@@ -186,7 +186,10 @@ def trend_text(report: Report) -> str:
             f"{heap.get('span_seconds', 0):.0f}s, MemProfileRate {heap.get('memprofilerate', '?')}"
             + (f", {heap['restarts']} restart(s): analysed the newest run" if heap.get("restarts") else "")
         )
-        if not target.suspects:
+        analysed = heap.get("snapshots_analysed", target.snapshots)
+        if not target.suspects and analysed < 4:
+            lines.append(f"  {analysed} snapshot(s): too few to judge growth (take at least 4: --every 10s --count 6)")
+        elif not target.suspects:
             lines.append("  no heap growth that looks like a leak")
         for suspect in target.suspects:
             lines.append(f"  {suspect.confidence:.2f}  {suspect.category:<24} {suspect.summary}")

@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from leaksleuth.analysis.series_format import human_bytes
+from leaksleuth.report.watch import verdict_of
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d1d1f;background:#fafafa}
@@ -18,7 +19,8 @@ h1{font-size:1.4rem;margin:0 0 .3rem} .meta{color:#666;margin-bottom:1.5rem}
 .target{background:#fff;border:1px solid #ddd;border-radius:8px;padding:1rem 1.2rem;margin:0 0 1rem}
 .target h2{font-size:1.05rem;margin:0 0 .4rem;font-family:ui-monospace,monospace}
 .status{display:inline-block;padding:0 .5rem;border-radius:4px;font-size:.8rem;margin-left:.5rem}
-.ok{background:#e3f4e4;color:#17651b}.unreachable,.error{background:#fde2e1;color:#9b1c1c}
+.healthy-badge{background:#e3f4e4;color:#17651b}.leaking,.unreachable,.error{background:#fde2e1;color:#9b1c1c}
+.likely-leak,.watch{background:#fff1d6;color:#8a5300}.too-early{background:#eee;color:#555}
 .facts{color:#555;margin:.2rem 0 .6rem} table{border-collapse:collapse;width:100%}
 td,th{text-align:left;padding:.35rem .5rem;border-top:1px solid #eee;vertical-align:top}
 .bar{height:.55rem;border-radius:3px;background:#ddd;width:6rem;display:inline-block;vertical-align:middle}
@@ -52,6 +54,9 @@ def _suspect_row(suspect: dict[str, Any]) -> str:
 
 def _target(target: dict[str, Any]) -> str:
     status = target["status"]
+    top = max((float(s["confidence"]) for s in target.get("suspects", [])), default=0.0)
+    word = verdict_of(status, int(target.get("snapshots", 0)), top)
+    badge = "healthy-badge" if word == "healthy" else word.replace(" ", "-")
     facts = []
     if target.get("service"):
         facts.append(f"service {escape(str(target['service']))}")
@@ -73,7 +78,7 @@ def _target(target: dict[str, Any]) -> str:
         body += '<p class="healthy">No leak suspects.</p>'
     return (
         f'<section class="target"><h2>{escape(target["target"])}'
-        f'<span class="status {escape(status)}">{escape(status)}</span></h2>'
+        f'<span class="status {escape(badge)}">{escape(word)}</span></h2>'
         f'<div class="facts">{" · ".join(facts)}</div>{body}</section>'
     )
 

@@ -11,8 +11,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from leaksleuth.analysis.series import verdict
+from leaksleuth.analysis.series_format import human_bytes
 from leaksleuth.model.report import Report, Suspect, TargetReport
-from leaksleuth.report.terminal import human_bytes
 
 
 def _trend(points: Sequence[float]) -> str:
@@ -26,19 +27,43 @@ def _trend(points: Sequence[float]) -> str:
     return "".join(blocks[min(7, int((value - low) / span * 7.999))] for value in recent)
 
 
+MIN_SNAPSHOTS = 4  # fewer snapshots cannot show growth: "too early", not "healthy"
+
+
+def verdict_of(status: str, snapshots: int, top: float) -> str:
+    """One vocabulary for every output: the scrape status when it failed, else fleet's leaking / likely leak /
+    watch / healthy, or "too early" while there are too few snapshots to see growth."""
+    if status != "ok":
+        return status
+    if top < 0.5 and snapshots < MIN_SNAPSHOTS:
+        return "too early"
+    return verdict(top)
+
+
+def verdict_word(target: TargetReport) -> str:
+    return verdict_of(target.status, target.snapshots, max((s.confidence for s in target.suspects), default=0.0))
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def live_table(report: Report, series: dict[str, list[float]], *, round_number: int, seconds: float) -> RenderableType:
     table = Table(title=f"leaksleuth watch — round {round_number} ({seconds:.1f}s)", title_justify="left")
+    services = any(t.extra.get("service") for t in report.targets)
     for column, justify in (
         ("target", "left"),
-        ("service", "left"),
+        *((("service", "left"),) if services else ()),
         ("goroutines", "right"),
+        ("goroutine trend", "left"),
         ("heap in use", "right"),
-        ("trend", "left"),
+        ("verdict", "left"),
         ("top suspect", "left"),
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify)
     for target in sorted(report.targets, key=_severity):
-        table.add_row(*_row(target, series.get(target.target, [])))
+        row = _row(target, series.get(target.target, []))
+        table.add_row(*(row if services else row[:1] + row[2:]))
     return Group(table, Text(f"updated {time.strftime('%H:%M:%S')} — Ctrl-C writes the report", style="dim"))
 
 
@@ -49,33 +74,42 @@ def _severity(target: TargetReport) -> tuple[float, str]:
 
 def _row(target: TargetReport, goroutine_points: Sequence[float]) -> list[str]:
     extra = target.extra
+    word = verdict_word(target)
     if target.status != "ok":
-        return [target.target, extra.get("service", ""), "", "", "", f"[red]{target.status}[/]: {target.error or ''}"]
+        return [target.target, extra.get("service", ""), "", "", "", f"[red]{word}[/]", target.error or ""]
     heap = extra.get("heap_inuse_bytes")
-    top = target.suspects[0] if target.suspects else None
+    top = target.suspects[0] if target.suspects and target.suspects[0].confidence >= 0.5 else None
     return [
         target.target,
         extra.get("service", ""),
         f"{extra.get('goroutines', 0):,}",
-        human_bytes(heap) if heap is not None else "",
         _trend(goroutine_points),
-        _suspect_cell(top),
+        human_bytes(heap) if heap is not None else "",
+        _coloured(word),
+        _suspect_cell(top) if top else "",
     ]
 
 
-def _suspect_cell(suspect: Suspect | None) -> str:
-    if suspect is None or suspect.confidence < 0.5:
-        return "[green]healthy[/]"
-    colour = "red" if suspect.confidence >= 0.8 else "yellow"
-    site = f"{suspect.file.rsplit('/', 1)[-1]}:{suspect.line}" if suspect.file else suspect.category
-    return f"[{colour}]{suspect.confidence:.2f}[/] {suspect.kind} {suspect.category} {site}"
+def _coloured(word: str) -> str:
+    colour = {"leaking": "red", "likely leak": "yellow", "healthy": "green"}.get(word, "dim")
+    return f"[{colour}]{word}[/]"
+
+
+def site(suspect: Suspect) -> str:
+    """``main.go:76`` for a located suspect; the category for a series finding (it has no code site)."""
+    return f"{suspect.file.rsplit('/', 1)[-1]}:{suspect.line}" if suspect.file else suspect.category
+
+
+def _suspect_cell(suspect: Suspect) -> str:
+    where = f"{suspect.category} at {site(suspect)}" if suspect.file else suspect.category
+    return f"{suspect.confidence:.2f} {suspect.kind} {where}"
 
 
 def summary_line(report: Report, threshold: float = 0.5) -> str:
     flagged = sum(1 for t in report.targets if any(s.confidence >= threshold for s in t.suspects))
     failing = sum(1 for t in report.targets if t.status != "ok")
     return (
-        f"leaksleuth watch: {len(report.targets)} targets, {flagged} with a suspect ≥ {threshold}, "
+        f"leaksleuth watch: {_plural(len(report.targets), 'target')}, {flagged} with a suspect ≥ {threshold}, "
         f"{failing} unreachable or failing"
     )
 
@@ -87,20 +121,24 @@ def verdict_table(report: Report, threshold: float = 0.5) -> Table:
     """Every target for small fleets; for big ones only the flagged and failing targets (the rest are counted)."""
     many = len(report.targets) > _MANY_TARGETS
     table = Table(title="Verdicts", title_justify="left", caption=summary_line(report, threshold) if many else None)
-    for column in ("target", "status", "confidence", "kind", "where", "summary"):
+    for column in ("target", "verdict", "confidence", "kind", "where", "summary"):
         table.add_column(column)
     for target in report.targets:
         strong = [s for s in target.suspects if s.confidence >= threshold]
         if many and not strong and target.status == "ok":
             continue
+        word = verdict_word(target)
         if target.status != "ok":
-            table.add_row(target.target, f"[red]{target.status}[/]", "", "", "", target.error or "")
+            table.add_row(target.target, f"[red]{word}[/]", "", "", "", target.error or "")
             continue
         if not strong:
-            table.add_row(target.target, "[green]healthy[/]", "", "", "", "no suspect ≥ 0.5")
+            why = f"only {_plural(target.snapshots, 'snapshot')}" if word == "too early" else "no suspect ≥ 0.5"
+            table.add_row(target.target, _coloured(word), "", "", "", why)
         for suspect in strong:
-            where = f"{suspect.function}\n[dim]{suspect.file}:{suspect.line}[/]" if suspect.file else suspect.category
-            table.add_row(target.target, "ok", f"{suspect.confidence:.2f}", suspect.kind, where, suspect.summary)
+            where = f"{suspect.function}\n[dim]{site(suspect)}[/]" if suspect.file else suspect.category
+            table.add_row(
+                target.target, _coloured(word), f"{suspect.confidence:.2f}", suspect.kind, where, suspect.summary
+            )
     return table
 
 

@@ -14,6 +14,11 @@ from leaksleuth.web.core import AlertPayloadError, AlertService
 def create_app(service: AlertService) -> FastAPI:
     app = FastAPI(title="leaksleuth", version=__version__, docs_url="/docs", redoc_url=None)
 
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        # one error shape for every route: {"error": "..."}
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
     @app.post("/alerts", status_code=202)
     async def alerts(request: Request) -> JSONResponse:
         if not service.authorized(request.headers.get("authorization")):

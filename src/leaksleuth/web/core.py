@@ -76,7 +76,11 @@ def target_url(template: str, labels: Mapping[str, str]) -> str:
             values.setdefault("instance_host", instance)
     missing = [name for _, name, _, _ in string.Formatter().parse(template) if name and name not in values]
     if missing:
-        raise ConfigError(f"alert has no label {', '.join(missing)} for the target template {template!r}")
+        labels_needed = sorted({"instance" if name.startswith("instance_") else name for name in missing})
+        raise ConfigError(
+            f"alert has no label {', '.join(labels_needed)} for the target template {template!r} "
+            f"(labels: {', '.join(sorted(labels)) or 'none'})"
+        )
     return template.format_map(values)
 
 
@@ -252,12 +256,15 @@ class AlertService:
 
 def _summary(row: ReportRow) -> dict[str, Any]:
     capturing = row.document.get("status") == "capturing"
+    targets = row.document.get("targets", [])
+    failed = "error" in row.document or any(t.get("status") != "ok" for t in targets) or (not capturing and not targets)
     return {
         "id": row.id,
         "created_at": row.created_at,
         "target": row.target,
         "source": row.source,
-        "status": "capturing" if capturing else "done",
+        "status": "capturing" if capturing else "failed" if failed else "done",
+        "error": row.document.get("error") or next((t.get("error") for t in targets if t.get("error")), None),
         "max_confidence": row.max_confidence,
         "alertname": row.document.get("alert", {}).get("labels", {}).get("alertname"),
     }
