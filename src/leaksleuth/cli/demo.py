@@ -102,7 +102,8 @@ def command(
     import asyncio
     import tempfile
 
-    from leaksleuth.cli.watch import check_writable, run_watch
+    from leaksleuth.cli.options import check_writable
+    from leaksleuth.cli.watch import run_watch
     from leaksleuth.collect.discovery import Discovery
     from leaksleuth.collect.scraper import ScrapeConfig
     from leaksleuth.collect.targets import make_target

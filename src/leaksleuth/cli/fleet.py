@@ -54,6 +54,7 @@ def command(
 ) -> None:
     """Rank the instances of a fleet by how likely they leak goroutines or memory, from Prometheus metrics."""
     from leaksleuth.analysis.series import analyze_fleet
+    from leaksleuth.cli.options import parse_headers, read_secret
     from leaksleuth.durations import parse_duration
     from leaksleuth.integrations.prometheus import PrometheusClient
     from leaksleuth.integrations.prometheus_fleet import FleetQuery, fetch_fleet, normalize_selector
@@ -76,7 +77,10 @@ def command(
     )
     err = stderr_console()
     with PrometheusClient(
-        prometheus, timeout=timeout, bearer_token=_read_token(bearer_token_file), headers=_headers(header or [])
+        prometheus,
+        timeout=timeout,
+        bearer_token=read_secret(bearer_token_file, "--bearer-token-file") if bearer_token_file else None,
+        headers=parse_headers(header or []),
     ) as client:
         data = fetch_fleet(
             client, query, now=time.time(), progress=None if json_output else lambda m: err.print(f"[dim]{m}[/]")
@@ -89,25 +93,6 @@ def command(
         render.render(stdout_console(), view, top=top)
     if fail_on is not None and any(s.confidence >= fail_on for r in reports for s in r.suspects):
         raise typer.Exit(1)
-
-
-def _read_token(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read --bearer-token-file {path}: {exc.strerror}") from exc
-
-
-def _headers(items: list[str]) -> dict[str, str]:
-    headers = {}
-    for item in items:
-        name, colon, value = item.partition(":")
-        if not colon or not name.strip():
-            raise ConfigError(f"--header must look like 'Name: value', got {item!r}")
-        headers[name.strip()] = value.strip()
-    return headers
 
 
 def _parse_time(text: str) -> float:

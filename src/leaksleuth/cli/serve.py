@@ -34,7 +34,7 @@ def command(
     """Serve POST /alerts (Alertmanager webhook v4), GET /reports, /reports/{id}, /metrics and /healthz."""
     import uvicorn
 
-    from leaksleuth.cli.watch import read_secret
+    from leaksleuth.cli.options import read_secret
     from leaksleuth.durations import parse_duration
     from leaksleuth.store.db import open_store
     from leaksleuth.web.app import create_app

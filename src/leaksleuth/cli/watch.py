@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from leaksleuth.errors import ConfigError, LeaksleuthError
+from leaksleuth.errors import ConfigError
 
 if TYPE_CHECKING:
     from leaksleuth.collect.discovery import Discovery
@@ -62,6 +62,7 @@ def command(
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No live table.")] = False,
 ) -> None:
     """Watch Go services: scrape goroutine and heap profiles each interval, store them, judge each instance live."""
+    from leaksleuth.cli.options import check_writable, parse_headers, read_secret
     from leaksleuth.collect.scraper import ScrapeConfig
     from leaksleuth.durations import parse_duration
 
@@ -73,7 +74,7 @@ def command(
         debug2_threshold=debug2_threshold,
         heap_every=heap_every,
         heap_gc=heap_gc,
-        headers=_headers(header or []),
+        headers=parse_headers(header or []),
         bearer_token=read_secret(bearer_token_file, "--bearer-token-file") if bearer_token_file else None,
         client_cert=cert,
         client_key=key,
@@ -118,38 +119,6 @@ def command(
     )
     if code:
         raise typer.Exit(code)
-
-
-def check_writable(path: Path) -> None:
-    directory = path.parent if str(path.parent) else Path()
-    if not directory.is_dir():
-        raise ConfigError(f"cannot write {path}: no directory {directory}")
-    if path.is_dir():
-        raise ConfigError(f"cannot write {path}: it is a directory")
-
-
-def read_secret(path: Path, option: str) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"{option}: cannot read {path}: {exc.strerror or exc}") from exc
-
-
-def write_output(path: Path, text: str) -> None:
-    try:
-        path.write_text(text)
-    except OSError as exc:
-        raise LeaksleuthError(f"cannot write {path}: {exc.strerror or exc}") from exc
-
-
-def _headers(items: list[str]) -> dict[str, str]:
-    headers = {}
-    for item in items:
-        name, colon, value = item.partition(":")
-        if not colon or not name.strip():
-            raise ConfigError(f"--header wants 'Name: value', got {item!r}")
-        headers[name.strip()] = value.strip()
-    return headers
 
 
 def _open_store(store: str | None, blobs: str | None) -> Store:
@@ -254,6 +223,8 @@ async def run_watch(
             loop.remove_signal_handler(sig)
         if store is not None:
             store.close()
+    from leaksleuth.cli.options import write_output
+
     document = report.to_json()
     if report_path is not None:
         write_output(report_path, json.dumps(document, indent=2) + "\n")

@@ -15,28 +15,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from leaksleuth.analysis.series import InstanceSeries
+from leaksleuth.analysis.series import SERIES_NAMES, InstanceSeries
 from leaksleuth.errors import ConfigError
 from leaksleuth.formats.memstats import PROMETHEUS_METRICS
 from leaksleuth.integrations.prometheus import PrometheusClient, Series, format_duration
 
 _METRIC_OF = {attribute: metric for metric, attribute in PROMETHEUS_METRICS.items() if attribute}
 # series name -> metric; names are MemStats attributes, metrics come from the one names table in formats.memstats
-SERIES_METRICS = {
-    name: _METRIC_OF[name]
-    for name in (
-        "goroutines",
-        "heap_inuse",
-        "heap_alloc",
-        "next_gc",
-        "stack_inuse",
-        "rss_bytes",
-        "total_alloc",
-        "process_start_seconds",
-        "gomemlimit_bytes",
-        "num_gc",
-    )
-}
+SERIES_METRICS = {name: _METRIC_OF[name] for name in SERIES_NAMES if name in _METRIC_OF}
 CONTAINER_METRICS = {
     "container_working_set_bytes": "container_memory_working_set_bytes",  # what the OOM killer compares
     "container_limit_bytes": "container_spec_memory_limit_bytes",  # 0 = no limit
