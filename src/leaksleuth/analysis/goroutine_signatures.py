@@ -1,4 +1,4 @@
-"""Known goroutine-leak signatures, and what to do about each kind of stuck goroutine.
+"""Known goroutine-leak signatures.
 
 A signature names a pattern and adds a little evidence; on its own it never makes a suspect (an idle HTTP
 connection pool also has persistConn goroutines): growth or a runtime proof has to agree.
@@ -41,34 +41,3 @@ def match_signature(bucket: Bucket, counts: Sequence[int], source_line: SourceLi
     if bucket.state_class in ("chan-send", "select", "semaphore") and _SEMAPHORE_LINE.search(text):
         return Signature("semaphore-pileup", 0.2)
     return None
-
-
-_ADVICE = {
-    "http-body-not-closed": "Response bodies are not closed, so every request pins a connection and its read/write "
-    "goroutines: after checking err, `defer resp.Body.Close()` and read the body to EOF; set Client.Timeout.",
-    "ticker-not-stopped": "A ticker loop never ends: `defer ticker.Stop()` and return on `<-ctx.Done()` (or use "
-    "time.NewTimer for one-shot waits); time.Tick in a per-request goroutine leaks by design.",
-    "semaphore-pileup": "One goroutine per message piles up behind a semaphore (no back-pressure): bound the work "
-    "before spawning (a fixed worker pool reading a queue), or select on ctx.Done() while acquiring.",
-    "chan-send": "Blocked sending on a channel nobody receives from (often: the caller gave up after a timeout): make "
-    "the channel buffered (cap 1) or `select { case ch <- v: case <-ctx.Done(): }`.",
-    "chan-receive": "Waiting for a value or close() that never comes: close the channel on every path (defer "
-    "close(ch)) or select on ctx.Done().",
-    "nil-chan-send": "Sending on a nil channel blocks forever: make() the channel on every code path.",
-    "nil-chan-receive": "Receiving (or ranging) on a nil channel blocks forever: make() the channel on every path.",
-    "select": "No case of this select can proceed: add a `<-ctx.Done()` or timeout case and make sure senders close.",
-    "select-no-cases": "`select {}` blocks forever by design; fine for main, a leak anywhere else.",
-    "mutex": "A lock is never released on some path: call `defer mu.Unlock()` right after `mu.Lock()`.",
-    "rwmutex-lock": "A read or write lock is never released on some path: `defer mu.Unlock()` / `defer mu.RUnlock()`.",
-    "rwmutex-rlock": "A write lock is never released on some path: `defer mu.Unlock()` right after `mu.Lock()`.",
-    "waitgroup": "Wait() outlives its workers: every Add(n) needs n Done() calls; use `defer wg.Done()` first thing.",
-    "cond": "No Signal/Broadcast will come: check the condition in a loop and make every state change Broadcast.",
-    "semaphore": "Blocked acquiring a semaphore that is never released: release with defer right after acquiring.",
-    "io-wait": "Blocked on network I/O with no deadline: set SetReadDeadline/SetWriteDeadline or client timeouts.",
-    "sleep": "Sleeping in a loop that never exits: stop on ctx.Done() (time.NewTimer + select).",
-    "syscall": "Blocked in a system call: check for reads on pipes/files that are never closed.",
-}
-
-
-def advice_for(category: str) -> str:
-    return _ADVICE.get(category, "Find what this goroutine waits for and make sure it always arrives or is cancelled.")

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from leaksleuth.analysis import trend
-from leaksleuth.analysis.goroutine_signatures import advice_for, match_signature
+from leaksleuth.analysis.advice import advice_for
+from leaksleuth.analysis.goroutine_signatures import match_signature
 from leaksleuth.analysis.goroutines import BLOCKING_CLASSES, Bucket, GoroutineSnapshot, History, Window
 from leaksleuth.model.goroutines import Frame
 from leaksleuth.model.report import Suspect

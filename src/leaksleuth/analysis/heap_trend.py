@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from leaksleuth.analysis import trend as trend_stats
+from leaksleuth.analysis.advice import advice_for
 from leaksleuth.analysis.heap_kinds import (
     GOROUTINE,
     GROWSLICE,
@@ -388,6 +389,7 @@ def _suspect(site_trend: SiteTrend, span: float, groups: Sequence[Cluster], path
         "snapshots": len(site_trend.values),
         "series": site_trend.values,
         "leak_path": [f"{frame.function} {frame.file}:{frame.line}" for frame in path.frames] if path else [],
+        "advice": advice_for(_category(kind, object_size)),
     }
     category = _category(kind, object_size)
     return Suspect("heap", category, site.function, site.file, site.line, site_trend.confidence, summary, evidence)
