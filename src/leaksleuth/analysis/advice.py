@@ -45,6 +45,24 @@ _ADVICE = {
 }
 
 
+_ADVICE.update(
+    {  # series findings (fleet, watch): no code site yet, so the advice says where to look next
+        "heap-growth": "The live heap keeps growing: run `leaksleuth heap trend URL --every 30s --count 10` on this "
+        "instance (or `watch` it) to find the allocation site that grows.",
+        "goroutine-growth": "Goroutines keep piling up: run `leaksleuth goroutines URL --every 10s --count 6` on this "
+        "instance to see the line they are stuck on.",
+        "non-heap-growth": "Memory outside the Go heap grows: cgo allocations, mmap'd files, or unbounded goroutine "
+        "stacks; check cgo libraries and anything mapping memory.",
+        "rss-up-gc-stalled": "RSS grows while the GC hardly runs: GOGC=off or a GOMEMLIMIT far away lets garbage pile "
+        "up; set GOMEMLIMIT below the container limit, or fix the leak the heap view shows.",
+        "step-growth": "Memory grows in steps: something leaks per event (a deploy, a reconnect, a cache reload); "
+        "correlate the dated jumps with logs.",
+        "oom-forecast": "At this slope the process reaches its memory limit soon: capture heap and goroutine profiles "
+        "now (`leaksleuth serve` does on an alert) and plan a restart.",
+    }
+)
+
+
 def advice_for(category: str) -> str:
     return _ADVICE.get(
         category,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from leaksleuth.analysis import trend
+from leaksleuth.analysis.advice import advice_for
 from leaksleuth.analysis.goroutine_verdict import fuse
 from leaksleuth.analysis.series_detectors import (
     baseline_exceeded,
@@ -243,6 +244,7 @@ def _suspect(findings: Sequence[Finding], kind: SuspectKind, repeated_segments: 
             {"category": f.category, "weight": round(f.weight, 3), "summary": f.summary, **f.evidence} for f in mine
         ],
         "used": sorted({f.category for f in mine}),
+        "advice": advice_for(named.category),
     }
     return Suspect(kind, named.category, "", "", 0, round(confidence, 3), "; ".join(parts), evidence)
 
