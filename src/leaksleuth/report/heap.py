@@ -198,12 +198,13 @@ def trend_text(report: Report) -> str:
 
 
 def fleet_text(report: Report, unit: str = "bytes") -> str:
-    lines = [f"{'node':<40} {'in use':>10} {'vs median':>11} {'z':>6}  verdict"]
+    width = max([len("node"), *(len(t.target) for t in report.targets)])
+    lines = [f"{'node':<{width}} {'in use':>10} {'vs median':>11} {'z':>6}  verdict"]
     for target in report.targets:
         fleet = target.extra.get("fleet", {})
         verdict = "OUTLIER" if fleet.get("outlier") else "ok"
         lines.append(
-            f"{target.target:<40} {_human(fleet.get('inuse_bytes', 0), unit):>10} "
+            f"{target.target:<{width}} {_human(fleet.get('inuse_bytes', 0), unit):>10} "
             f"{_signed(fleet.get('excess_bytes', 0), unit):>11} {fleet.get('robust_z', 0):>6.1f}  {verdict}"
         )
         lines.extend(f"    {s.confidence:.2f}  {s.summary}" for s in target.suspects)
