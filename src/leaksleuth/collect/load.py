@@ -75,7 +75,7 @@ def fetch(
         raise FetchError(f"GET {url}: cannot connect ({str(exc).splitlines()[0] if str(exc) else 'refused'})") from exc
     except httpx.TimeoutException as exc:
         raise FetchError(f"GET {url}: timed out after {timeout:g}s") from exc
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, OSError) as exc:  # OSError: TLS alerts can surface unwrapped while reading
         raise FetchError(f"GET {url}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
     finally:
         if own:

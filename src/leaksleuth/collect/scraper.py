@@ -155,6 +155,8 @@ class Scraper:
             result.status, result.error = "unreachable", str(exc)
         except LeaksleuthError as exc:
             result.status, result.error = "error", str(exc)
+        except Exception as exc:  # one target's surprise must never end the watch of the others
+            result.status, result.error = "error", f"{target.url}: unexpected {type(exc).__name__}: {_reason(exc)}"
         result.seconds = time.monotonic() - started
         return result
 
@@ -244,6 +246,9 @@ class Scraper:
             except httpx.TransportError as exc:
                 error = FetchError(f"GET {url}: {type(exc).__name__} ({_reason(exc)})")
                 transient = True
+            except (ssl.SSLError, OSError) as exc:  # TLS alerts can surface unwrapped while the body is read
+                error = FetchError(f"GET {url}: {type(exc).__name__} ({_reason(exc)})")
+                transient = False
             except _HTTPStatus as exc:
                 error = FetchError(f"GET {url}: HTTP {exc.status}{': ' + exc.snippet if exc.snippet else ''}")
                 transient = exc.status >= 500 or exc.status == 429

@@ -163,7 +163,7 @@ class PrometheusClient:
             self.requests_sent += 1
             try:
                 status, body = self._fetch(url, params)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, OSError) as exc:  # OSError: TLS alerts can surface unwrapped
                 if last:
                     raise FetchError(
                         f"Prometheus at {self.url} unreachable: {_describe(exc)}",
@@ -284,7 +284,7 @@ def _format_step(seconds: float) -> str:
     return f"{seconds:g}"
 
 
-def _describe(exc: httpx.TransportError) -> str:
+def _describe(exc: httpx.TransportError | OSError) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out ({text})"
