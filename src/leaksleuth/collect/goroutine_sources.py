@@ -22,7 +22,7 @@ from leaksleuth.analysis.goroutines import (
     snapshot_from_profile,
 )
 from leaksleuth.collect.load import Loaded, is_url, load
-from leaksleuth.collect.sampling import read_series, snapshot_time
+from leaksleuth.collect.sampling import paced_rounds, read_series, snapshot_time
 from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError
 
 if TYPE_CHECKING:
@@ -107,8 +107,6 @@ def collect(
     similarity: Similarity,
     timeout: float,
     debug2_threshold: int = DEBUG2_THRESHOLD,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.time,
     progress: Callable[[int, int, GoroutineSnapshot], None] | None = None,
 ) -> Collected:
     """Snapshots of one instance in time order: one URL sampled repeatedly, or each source read once.
@@ -128,21 +126,11 @@ def collect(
             progress(index, total, snapshot_or_leak)
 
     if every is not None or count is not None:
-        if len(sources) != 1 or not is_url(sources[0]):
-            raise ConfigError("--every/--count sample one URL; give exactly one http(s):// source")
-        rounds, interval = count or 6, (10.0 if every is None else every)
-        if rounds < 1 or interval < 0:
-            raise ConfigError("--count must be >= 1 and --every >= 0")
-        for index in range(rounds):
-            started = clock()
+        for url, index, rounds in paced_rounds(sources, every, count):
             try:
-                add(
-                    _fetch(sources[0], timeout, similarity, debug2_threshold, clock, collected.notes), index + 1, rounds
-                )
+                add(_fetch(url, timeout, similarity, debug2_threshold, collected.notes), index + 1, rounds)
             except LeaksleuthError as exc:
                 raise exc.with_context(f"snapshot {index + 1} of {rounds}") from None
-            if index + 1 < rounds:
-                sleep(max(0.0, interval - (clock() - started)))
     else:
         services = [s for s in sources if is_url(s) and base_url(s) is not None]
         others = [s for s in sources if s not in services]
@@ -151,7 +139,7 @@ def collect(
         ):
             add(_classify(snap.loaded, snap.taken_at, similarity), index + 1, len(sources))
         for index, service in enumerate(services, len(others) + 1):
-            add(_fetch(service, timeout, similarity, debug2_threshold, clock, collected.notes), index, len(sources))
+            add(_fetch(service, timeout, similarity, debug2_threshold, collected.notes), index, len(sources))
     for taken_at, profile in leak_profiles:
         if not collected.snapshots:
             collected.snapshots.append(snapshot_from_profile(profile, taken_at=taken_at))
@@ -172,7 +160,6 @@ def _fetch(
     timeout: float,
     similarity: Similarity,
     debug2_threshold: int,
-    clock: Callable[[], float],
     notes: list[str],
 ) -> GoroutineSnapshot | tuple[float, Profile]:
     root = base_url(source)
@@ -182,7 +169,7 @@ def _fetch(
         )
         notes.extend(note for note in new_notes if note not in notes)
         return snapshot
-    fetched_at = clock()
+    fetched_at = time.time()
     loaded = load(source, timeout=timeout)
     return _classify(loaded, snapshot_time(loaded, fetched_at), similarity)
 

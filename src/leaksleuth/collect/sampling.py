@@ -25,33 +25,28 @@ def snapshot_time(loaded: Loaded, fallback: float) -> float:
     return fallback
 
 
-def sample(
-    url: str,
+def paced_rounds(
+    sources: Sequence[str],
+    every: float | None,
+    count: int | None,
     *,
-    every: float,
-    count: int,
-    default_path: str,
-    timeout: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
-    on_snapshot: Callable[[int, Snapshot], None] | None = None,
-) -> list[Snapshot]:
-    """Fetch ``url`` ``count`` times, ``every`` seconds apart (bounded: exactly ``count`` requests)."""
-    if count < 1:
+) -> Iterator[tuple[str, int, int]]:
+    """``--every/--count`` on one URL: yield ``(url, index, rounds)`` once per round, rounds ``every`` seconds apart
+    start to start (defaults 10 s and 6). Bounded: exactly ``rounds`` yields, so exactly that many fetches."""
+    if len(sources) != 1 or not is_url(sources[0]):
+        raise ConfigError("--every/--count sample one URL; give exactly one http(s):// source")
+    rounds, interval = (6 if count is None else count), (10.0 if every is None else every)
+    if rounds < 1:
         raise ConfigError("--count must be at least 1")
-    if every < 0:
+    if interval < 0:
         raise ConfigError("--every must not be negative")
-    snapshots: list[Snapshot] = []
-    for index in range(count):
+    for index in range(rounds):
         started = clock()
-        loaded = load(url, timeout=timeout, default_path=default_path)
-        snap = Snapshot(loaded, started)
-        snapshots.append(snap)
-        if on_snapshot is not None:
-            on_snapshot(index, snap)
-        if index + 1 < count:
-            sleep(max(0.0, every - (clock() - started)))
-    return snapshots
+        yield sources[0], index, rounds
+        if index + 1 < rounds:
+            sleep(max(0.0, interval - (clock() - started)))
 
 
 def read_series(sources: Sequence[str], *, default_path: str, timeout: float = 30.0) -> list[Snapshot]:
@@ -90,8 +85,8 @@ def iter_sources(
 ) -> Iterator[Snapshot]:
     """Either sample one URL repeatedly (--every/--count) or read the given sources as a series."""
     if every is not None or count is not None:
-        if len(sources) != 1 or not is_url(sources[0]):
-            raise ConfigError("--every/--count sample one URL; give exactly one http(s):// source")
-        yield from sample(sources[0], every=every or 10.0, count=count or 6, default_path=default_path, timeout=timeout)
+        for url, _, _ in paced_rounds(sources, every, count):
+            started = time.time()
+            yield Snapshot(load(url, timeout=timeout, default_path=default_path), started)
         return
     yield from read_series(sources, default_path=default_path, timeout=timeout)
