@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from leaksleuth.analysis.goroutines import snapshot_from_dump
-from leaksleuth.analysis.instance import InstanceState, memstats_series, series_suspects_to_keep
+from leaksleuth.analysis.instance import InstanceState, series_suspects_to_keep
+from leaksleuth.analysis.series import memstats_series
 from leaksleuth.formats import parse
 from leaksleuth.model.report import Suspect
 from tests.conftest import CAPTURES
@@ -47,3 +48,15 @@ def test_series_findings_that_repeat_a_located_suspect_are_dropped() -> None:
         Suspect("heap", "heap-growth", "", "", 0, 0.8, "heap grows"),
     ]
     assert [s.category for s in series_suspects_to_keep(series, located)] == ["non-heap-growth", "heap-growth"]
+
+
+def test_watch_keeps_every_series_the_detectors_read() -> None:
+    assert METRICS is not None and DUMP is not None
+    values = memstats_series(METRICS, len(DUMP.goroutines))
+    # non-heap growth compares stack_inuse with RSS: a watch must keep it, like fleet does
+    assert values["stack_inuse"] == 491520.0 and values["goroutines"] == len(DUMP.goroutines)
+    METRICS.gomemlimit_bytes = 64 << 20  # the GOMEMLIMIT forecast reads it (client_golang exports it when set)
+    try:
+        assert memstats_series(METRICS, None)["gomemlimit_bytes"] == float(64 << 20)
+    finally:
+        METRICS.gomemlimit_bytes = None

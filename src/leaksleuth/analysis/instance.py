@@ -23,36 +23,7 @@ from leaksleuth.model.report import Suspect, TargetReport
 
 if TYPE_CHECKING:
     from leaksleuth.analysis.heap_sites import SourceLines
-    from leaksleuth.model.memstats import MemStats
     from leaksleuth.model.profile import Profile
-
-SERIES_FIELDS = (
-    "goroutines",
-    "heap_inuse",
-    "heap_alloc",
-    "heap_objects",
-    "next_gc",
-    "rss_bytes",
-    "num_gc",
-    "total_alloc",
-    "sys",
-    "process_start_seconds",
-)
-
-
-def memstats_series(stats: MemStats | None, goroutines: int | None) -> dict[str, float]:
-    """The numbers worth keeping per round (stored in the series table)."""
-    values: dict[str, float] = {}
-    if goroutines is not None:
-        values["goroutines"] = float(goroutines)
-    if stats is not None:
-        for name in SERIES_FIELDS[1:]:
-            value = getattr(stats, name, None)
-            if value is not None:
-                values[name] = float(value)
-        if stats.goroutines is not None and goroutines is None:
-            values["goroutines"] = float(stats.goroutines)
-    return values
 
 
 class SeriesBuffer:

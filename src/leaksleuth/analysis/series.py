@@ -64,6 +64,20 @@ _KINDS: tuple[SuspectKind, ...] = ("heap", "goroutine")
 _CATEGORY_ORDER = ("rss-up-gc-stalled", "non-heap-growth", "step-growth", "heap-growth", "goroutine-growth")
 
 
+def memstats_series(stats: MemStats | None, goroutines: int | None) -> dict[str, float]:
+    """The numbers the series detectors read, per round (stored in the series table); ``goroutines`` from the
+    goroutine profile when there is one (exact), else what the metrics said."""
+    values: dict[str, float] = {}
+    if stats is not None:
+        for name in SERIES_NAMES:
+            value = getattr(stats, name, None)
+            if isinstance(value, int | float):
+                values[name] = float(value)
+    if goroutines is not None:
+        values["goroutines"] = float(goroutines)
+    return values
+
+
 @dataclass(slots=True)
 class InstanceSeries:
     """One instance's metrics over time. ``values[name]`` is aligned to ``times`` (seconds); NaN = no sample."""
@@ -99,11 +113,8 @@ class InstanceSeries:
     ) -> InstanceSeries:
         """From ``(taken_at, MemStats)`` pairs, e.g. a watch's scrapes of ``/metrics`` or ``/debug/vars``."""
         ordered = sorted(samples, key=lambda pair: pair[0])
-        columns: dict[str, list[float]] = {name: [] for name in SERIES_NAMES if name != "load"}
-        for _, stats in ordered:
-            for name, column in columns.items():
-                value: float | int | None = getattr(stats, name, None)
-                column.append(math.nan if value is None else float(value))
+        rows = [memstats_series(stats, None) for _, stats in ordered]
+        columns = {name: [row.get(name, math.nan) for row in rows] for name in SERIES_NAMES}
         values = {name: np.asarray(column) for name, column in columns.items() if not all(map(math.isnan, column))}
         return cls(instance, np.asarray([t for t, _ in ordered], dtype=np.float64), values, group, labels or {})
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from leaksleuth.analysis.goroutine_verdict import Options
 from leaksleuth.analysis.goroutines import GoroutineSnapshot
-from leaksleuth.analysis.instance import InstanceState, memstats_series
+from leaksleuth.analysis.instance import InstanceState
+from leaksleuth.analysis.series import memstats_series
 from leaksleuth.collect.goroutine_sources import goroutine_snapshot
 from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
 from leaksleuth.collect.targets import Target
