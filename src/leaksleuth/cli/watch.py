@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from leaksleuth.store.db import Store
 
 Opt = typer.Option
+RETENTION_EVERY = 300.0  # seconds between --retention-* prunes while watching (and one more at exit)
 
 
 def command(
@@ -194,18 +196,26 @@ async def run_watch(
     )
     seen: dict[tuple[str, str, str, int], float] = {}
     live = Live(console=console, refresh_per_second=2, transient=False) if not quiet else None
+    next_retention = 0.0  # monotonic time; pruning scans every blob, so it runs at most once a RETENTION_EVERY
 
-    def on_round(summary: RoundSummary) -> None:
-        report = watcher.report()
-        if json_lines:
-            render.write_events(sys.stdout, render.finding_events(report, seen, 0.5))
-        for name, error in discovery.errors.items():
-            console.print(f"[yellow]discovery {name}: {error}[/]")
-        if live is not None:
-            series = {url: state.series.values("goroutines") for url, state in watcher.instances.items()}
-            live.update(render.live_table(report, series, round_number=summary.number, seconds=summary.seconds))
+    def prune() -> None:
+        nonlocal next_retention
         if store is not None and any(retention):
             store.apply_retention(max_age=retention[0], max_per_kind=retention[1])
+            next_retention = time.monotonic() + RETENTION_EVERY
+
+    def on_round(summary: RoundSummary) -> None:
+        if live is not None or json_lines:  # a whole-fleet verdict each round only when someone reads it
+            report = watcher.report()
+            if json_lines:
+                render.write_events(sys.stdout, render.finding_events(report, seen, 0.5))
+            if live is not None:
+                series = {url: state.series.values("goroutines") for url, state in watcher.instances.items()}
+                live.update(render.live_table(report, series, round_number=summary.number, seconds=summary.seconds))
+        for name, error in discovery.errors.items():
+            console.print(f"[yellow]discovery {name}: {error}[/]")
+        if time.monotonic() >= next_retention:
+            prune()
 
     watcher.on_round = on_round
     loop = asyncio.get_running_loop()
@@ -222,6 +232,7 @@ async def run_watch(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         if store is not None:
+            prune()
             store.close()
     from leaksleuth.cli.options import write_output
 

@@ -25,11 +25,6 @@ class Target:
     service: str = ""
     labels: tuple[tuple[str, str], ...] = ()
 
-    @property
-    def group(self) -> str:
-        """Instances of one service are compared with each other; without a service, each host:port stands alone."""
-        return self.service or self.url
-
     def label_dict(self) -> dict[str, str]:
         return dict(self.labels)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,6 @@ class WatchConfig:
     max_rounds: int | None = None
     history: int = 120  # snapshots kept in memory per instance
     options: Options = field(default_factory=Options)
-    store_kinds: frozenset[str] = frozenset({"goroutine", "goroutine-dump", "goroutineleak", "heap", "metrics", "vars"})
 
 
 @dataclass(slots=True)
@@ -55,14 +54,12 @@ class Watcher:
         config: WatchConfig,
         *,
         store: Store | None = None,
-        on_result: Callable[[ScrapeResult, InstanceState], None] | None = None,
         on_round: Callable[[RoundSummary], None] | None = None,
     ) -> None:
         self.targets = targets
         self.scrape_config = scrape
         self.config = config
         self.store = store
-        self.on_result = on_result
         self.on_round = on_round
         self.instances: dict[str, InstanceState] = {}
         self.rounds = 0
@@ -129,8 +126,6 @@ class Watcher:
             )
             if self.store is not None:
                 await asyncio.to_thread(self._store_result, result, snapshot, values, state)
-        if self.on_result is not None:
-            self.on_result(result, state)
 
     def _store_result(
         self, result: ScrapeResult, snapshot: GoroutineSnapshot | None, values: dict[str, float], state: InstanceState
@@ -141,8 +136,6 @@ class Watcher:
         target_id = self.store.target_id(result.target.url, result.target.service, result.target.label_dict())
         stored: list[NewSnapshot] = []
         for fetched in result.fetched:
-            if fetched.kind not in self.config.store_kinds:
-                continue
             summary: dict[str, float | int | str] = {}
             if fetched.kind in ("goroutine", "goroutine-dump") and snapshot is not None:
                 summary["goroutines"] = snapshot.total
@@ -161,18 +154,28 @@ class Watcher:
         self.store.record_round(target_id, result.taken_at, [], {}, status=result.status, error=result.error)
 
     # ---- verdicts --------------------------------------------------------------------------------------------
-    def peers_of(self, state: InstanceState) -> list[InstanceState]:
-        group = state.service or state.url
-        return [p for p in self.instances.values() if p is not state and (p.service or p.url) == group]
+    def report(self) -> Report:
+        """Every instance's verdict; peers are the other instances of its service (no service: it stands alone)."""
+        from collections import defaultdict
 
-    def report(self, urls: Sequence[str] | None = None) -> Report:
         from leaksleuth.analysis.series import analyze_fleet
         from leaksleuth.collect.source import LocalSourceLines
 
-        chosen = [self.instances[u] for u in urls] if urls is not None else list(self.instances.values())
+        states = list(self.instances.values())
+        groups: defaultdict[str, list[InstanceState]] = defaultdict(list)
+        for state in states:
+            groups[state.service or state.url].append(state)
         source = LocalSourceLines()  # names allocation kinds when the watched binaries were built here
-        series = [s for s in (state.to_series() for state in self.instances.values()) if s is not None]
+        series = [s for s in (state.to_series() for state in states) if s is not None]
         by_url = {report.target: report for report in analyze_fleet(series)}  # peers: the whole fleet's groups
         return Report(
-            [state.report(self.peers_of(state), self.config.options, source, by_url.get(state.url)) for state in chosen]
+            [
+                state.report(
+                    [p for p in groups[state.service or state.url] if p is not state],
+                    self.config.options,
+                    source,
+                    by_url.get(state.url),
+                )
+                for state in states
+            ]
         )
