@@ -13,16 +13,10 @@ import httpx
 import pytest
 
 from leaksleuth.cli.main import main
+from leaksleuth.durations import format_duration, parse_duration
 from leaksleuth.errors import ConfigError, FetchError
-from leaksleuth.integrations.prometheus import (
-    MAX_POINTS_PER_SERIES,
-    PrometheusClient,
-    chunk_ranges,
-    format_duration,
-    normalize_url,
-    parse_duration,
-)
-from leaksleuth.integrations.prometheus_fleet import normalize_selector
+from leaksleuth.integrations.prometheus import MAX_POINTS_PER_SERIES, PrometheusClient, chunk_ranges, normalize_url
+from leaksleuth.integrations.promql import normalize_selector
 from tests.prometheus_live import free_port
 
 Handler = Callable[[httpx.Request], httpx.Response]

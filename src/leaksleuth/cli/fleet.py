@@ -57,7 +57,8 @@ def command(
     from leaksleuth.cli.options import parse_headers, read_secret
     from leaksleuth.durations import parse_duration
     from leaksleuth.integrations.prometheus import PrometheusClient
-    from leaksleuth.integrations.prometheus_fleet import FleetQuery, fetch_fleet, normalize_selector
+    from leaksleuth.integrations.prometheus_fleet import FleetQuery, fetch_fleet
+    from leaksleuth.integrations.promql import normalize_selector
     from leaksleuth.report import fleet as render
     from leaksleuth.report.terminal import stderr_console, stdout_console
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import httpx
 
-from leaksleuth.durations import format_duration, parse_duration
+from leaksleuth.durations import parse_duration
 from leaksleuth.errors import ConfigError, FetchError
 
-__all__ = ["PrometheusClient", "ScrapeTarget", "Series", "format_duration", "parse_duration"]
+__all__ = ["PrometheusClient", "ScrapeTarget", "Series"]
 
 MAX_POINTS_PER_SERIES = 11_000  # Prometheus' limit for one range query (promql engine, api/v1)
 DEFAULT_TIMEOUT = 30.0

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from leaksleuth.analysis.series import SERIES_NAMES, InstanceSeries
+from leaksleuth.durations import format_duration
 from leaksleuth.errors import ConfigError
 from leaksleuth.formats.memstats import PROMETHEUS_METRICS
-from leaksleuth.integrations.prometheus import PrometheusClient, Series, format_duration
+from leaksleuth.integrations.prometheus import PrometheusClient, Series
+from leaksleuth.integrations.promql import DEFAULT_CONTAINER_SELECTOR, normalize_selector
 
 _METRIC_OF = {attribute: metric for metric, attribute in PROMETHEUS_METRICS.items() if attribute}
 # series name -> metric; names are MemStats attributes, metrics come from the one names table in formats.memstats
@@ -28,10 +30,8 @@ CONTAINER_METRICS = {
     "container_limit_bytes": "container_spec_memory_limit_bytes",  # 0 = no limit
 }
 BASELINE_SERIES = ("goroutines", "heap_inuse", "rss_bytes")
-DEFAULT_CONTAINER_SELECTOR = '{container!="",container!="POD"}'
 _TARGET_POINTS = 1500  # default resolution: enough for the statistics, cheap for Prometheus
 _PODS_PER_QUERY = 200
-_SELECTOR = re.compile(r"^\{.*\}$", re.DOTALL)
 
 Progress = Callable[[str], None]
 
@@ -55,21 +55,6 @@ class FleetData:
     end: float
     step: float
     notes: list[str] = field(default_factory=list)
-
-
-def normalize_selector(text: str) -> str:
-    """``job="api"`` or ``{job="api"}`` -> ``{job="api"}``; empty -> ``{}``."""
-    spec = text.strip()
-    if not spec:
-        return "{}"
-    if not spec.startswith("{"):
-        spec = "{" + spec + "}"
-    if not _SELECTOR.match(spec) or spec.count("{") != 1 or spec.count("}") != 1:
-        raise ConfigError(
-            f"--selector must be label matchers like '{{job=\"api\"}}', got {text!r}",
-            hint="the metric names are leaksleuth's; give only the {…} part",
-        )
-    return spec
 
 
 def fetch_fleet(

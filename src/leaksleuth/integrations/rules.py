@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from leaksleuth.integrations.prometheus import format_duration
-from leaksleuth.integrations.prometheus_fleet import DEFAULT_CONTAINER_SELECTOR, normalize_selector
+from leaksleuth.durations import format_duration
+from leaksleuth.integrations.promql import DEFAULT_CONTAINER_SELECTOR, normalize_selector
 
 MiB = 1 << 20
 PREFIX = "leaksleuth"
