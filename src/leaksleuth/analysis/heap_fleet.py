@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from leaksleuth.analysis.heap_paths import clusters
-from leaksleuth.analysis.heap_sites import SourceLines, annotate
-from leaksleuth.analysis.heap_trend import profile_sampling_rate
+from leaksleuth.analysis.heap_sites import SiteAnnotation, SourceLines, annotate
+from leaksleuth.analysis.heap_trend import SiteKey, profile_sampling_rate, site_totals
 from leaksleuth.analysis.series_format import human_bytes
 from leaksleuth.analysis.top import resolve_sample_index
 from leaksleuth.errors import ConfigError
@@ -27,7 +27,6 @@ MIN_NODES = 3
 OUTLIER_Z = 3.0
 MIN_RELATIVE_EXCESS = 0.2  # above the median total by at least this fraction of it
 MIN_SHARE = 0.1  # a site explaining less of an outlier's excess is not worth a suspect
-SiteKey = tuple[str, str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,46 +54,50 @@ class NodeStanding:
         return self.total - self.fleet_median
 
 
-def site_totals(profile: Profile, index: int) -> dict[SiteKey, int]:
-    annotation = annotate(profile)
-    has_site = annotation.site_ids >= 0
-    values = profile.samples.values[:, index]
-    sums = np.bincount(annotation.site_ids[has_site], weights=values[has_site], minlength=len(annotation.sites))
-    totals: dict[SiteKey, int] = {}
-    for site, total in zip(annotation.sites, sums.tolist(), strict=True):
-        key = (site.function, site.file, site.line)
-        totals[key] = totals.get(key, 0) + round(total)
-    return totals
-
-
 def fleet_standings(
     nodes: Sequence[tuple[str, Profile]], *, sample_index: str | int | None = "inuse_space"
 ) -> list[NodeStanding]:
     """Each node's in-use total against the fleet median, and its sites above the fleet, most extreme first."""
+    return _standings(nodes, sample_index)[0]
+
+
+def _standings(
+    nodes: Sequence[tuple[str, Profile]], sample_index: str | int | None
+) -> tuple[list[NodeStanding], dict[int, SiteAnnotation]]:
+    """``fleet_standings``, and the allocation sites of the outliers' profiles (by ``id``) for their clusters."""
     if len(nodes) < MIN_NODES:
         raise ConfigError(
             f"a fleet comparison needs at least {MIN_NODES} nodes, got {len(nodes)}",
             hint="give two profiles to diff one against the other",
         )
     index = resolve_sample_index(nodes[0][1], sample_index)
-    per_node = [site_totals(profile, index) for _, profile in nodes]
     totals = np.array([int(profile.samples.values[:, index].sum()) for _, profile in nodes], dtype=np.float64)
     median = float(np.median(totals))
     rate = max(profile_sampling_rate(profile) for _, profile in nodes)
     mad = 1.4826 * float(np.median(np.abs(totals - median)))
     # floors: a near-identical fleet has a tiny MAD, and every total carries heap-sampling noise
     spread = max(mad, 0.05 * median, float(np.sqrt(max(median, 1.0) * rate)))
+    scores = [(total - median) / spread for total in totals.tolist()]
+    outliers = [
+        z >= OUTLIER_Z and total - median >= MIN_RELATIVE_EXCESS * median
+        for z, total in zip(scores, totals.tolist(), strict=True)
+    ]
+    per_node: list[dict[SiteKey, int]] = []
+    kept: dict[int, SiteAnnotation] = {}
+    for (_, profile), outlier in zip(nodes, outliers, strict=True):
+        annotation = annotate(profile)
+        per_node.append({key: total for key, (_, total) in site_totals(profile, index, annotation).items()})
+        if outlier:
+            kept[id(profile)] = annotation
     all_sites = sorted({site for sites in per_node for site in sites})
     site_medians = {site: float(np.median([sites.get(site, 0) for sites in per_node])) for site in all_sites}
     standings = []
-    for (name, _), sites, total in zip(nodes, per_node, totals.tolist(), strict=True):
-        z = (total - median) / spread
-        outlier = z >= OUTLIER_Z and total - median >= MIN_RELATIVE_EXCESS * median
+    for (name, _), sites, total, z, outlier in zip(nodes, per_node, totals.tolist(), scores, outliers, strict=True):
         above = [SiteExcess(site, value, site_medians[site]) for site, value in sites.items()]
         above = sorted((s for s in above if s.excess > 0), key=lambda s: -s.excess)
         standings.append(NodeStanding(name, int(total), median, round(z, 2), outlier, above[:10]))
     standings.sort(key=lambda s: -s.robust_z)
-    return standings
+    return standings, kept
 
 
 def fleet_report(
@@ -105,7 +108,7 @@ def fleet_report(
     max_suspects: int = 3,
 ) -> Report:
     """A ``leaksleuth/report@1`` document: one target per node; outlier nodes carry heap suspects."""
-    standings = fleet_standings(nodes, sample_index=sample_index)
+    standings, annotations = _standings(nodes, sample_index)
     profiles = dict(nodes)
     report = Report()
     for standing in standings:
@@ -119,9 +122,11 @@ def fleet_report(
             "nodes": len(nodes),
         }
         if standing.outlier:
-            index = resolve_sample_index(profiles[standing.name], sample_index)
+            profile = profiles[standing.name]
+            index = resolve_sample_index(profile, sample_index)
             kinds: dict[SiteKey, str] = {}
-            for cluster in clusters(profiles[standing.name], index, source_lines=source_lines):
+            annotation = annotations.get(id(profile))
+            for cluster in clusters(profile, index, source_lines=source_lines, annotation=annotation):
                 kinds.setdefault((cluster.site.function, cluster.site.file, cluster.site.line), cluster.kind.kind)
             for site in standing.sites[:max_suspects]:
                 if site.excess >= MIN_SHARE * standing.excess:

@@ -32,7 +32,7 @@ from leaksleuth.analysis.heap_kinds import (
     STRING_CONVERSION,
 )
 from leaksleuth.analysis.heap_paths import Cluster, LeakPath, clusters, leak_paths
-from leaksleuth.analysis.heap_sites import Site, SourceLines, annotate
+from leaksleuth.analysis.heap_sites import Site, SiteAnnotation, SourceLines, annotate
 from leaksleuth.analysis.profile_ops import diff
 from leaksleuth.analysis.series_format import human_bytes, human_duration, human_rate
 from leaksleuth.analysis.top import resolve_sample_index
@@ -89,9 +89,12 @@ def _build(snapshot: HeapSnapshot) -> str:
 SiteKey = tuple[str, str, int]
 
 
-def site_totals(profile: Profile, index: int) -> dict[SiteKey, tuple[Site, int]]:
-    """In-use value per user allocation site of one profile (function, file, line)."""
-    annotation = annotate(profile)
+def site_totals(
+    profile: Profile, index: int, annotation: SiteAnnotation | None = None
+) -> dict[SiteKey, tuple[Site, int]]:
+    """In-use value per user allocation site of one profile (function, file, line); ``annotation``: its sites, if
+    already found."""
+    annotation = annotation or annotate(profile)
     values = profile.samples.values[:, index]
     has_site = annotation.site_ids >= 0
     sums = np.bincount(annotation.site_ids[has_site], weights=values[has_site], minlength=len(annotation.sites))
