@@ -59,6 +59,8 @@ PROMETHEUS_METRICS = {
     "go_gc_gogc_percent": "",
     "go_gc_gomemlimit_bytes": "gomemlimit_bytes",
 }
+# MemStats attribute -> its Prometheus metric (for the PromQL of ``fleet`` and ``rules``)
+PROMETHEUS_METRIC_OF = {attribute: metric for metric, attribute in PROMETHEUS_METRICS.items() if attribute}
 _FLOAT_FIELDS = {"gc_cpu_fraction", "process_start_seconds"}
 
 

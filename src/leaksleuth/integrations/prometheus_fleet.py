@@ -18,17 +18,12 @@ import numpy as np
 from leaksleuth.analysis.series import SERIES_NAMES, InstanceSeries
 from leaksleuth.durations import format_duration
 from leaksleuth.errors import ConfigError
-from leaksleuth.formats.memstats import PROMETHEUS_METRICS
+from leaksleuth.formats.memstats import PROMETHEUS_METRIC_OF
 from leaksleuth.integrations.prometheus import PrometheusClient, Series
-from leaksleuth.integrations.promql import DEFAULT_CONTAINER_SELECTOR, normalize_selector
+from leaksleuth.integrations.promql import CONTAINER_METRICS, DEFAULT_CONTAINER_SELECTOR, normalize_selector
 
-_METRIC_OF = {attribute: metric for metric, attribute in PROMETHEUS_METRICS.items() if attribute}
 # series name -> metric; names are MemStats attributes, metrics come from the one names table in formats.memstats
-SERIES_METRICS = {name: _METRIC_OF[name] for name in SERIES_NAMES if name in _METRIC_OF}
-CONTAINER_METRICS = {
-    "container_working_set_bytes": "container_memory_working_set_bytes",  # what the OOM killer compares
-    "container_limit_bytes": "container_spec_memory_limit_bytes",  # 0 = no limit
-}
+SERIES_METRICS = {name: PROMETHEUS_METRIC_OF[name] for name in SERIES_NAMES if name in PROMETHEUS_METRIC_OF}
 BASELINE_SERIES = ("goroutines", "heap_inuse", "rss_bytes")
 _TARGET_POINTS = 1500  # default resolution: enough for the statistics, cheap for Prometheus
 _PODS_PER_QUERY = 200

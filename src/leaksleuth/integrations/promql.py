@@ -10,6 +10,11 @@ import re
 from leaksleuth.errors import ConfigError
 
 DEFAULT_CONTAINER_SELECTOR = '{container!="",container!="POD"}'
+# series name -> cAdvisor metric (the kubelet's /metrics/cadvisor)
+CONTAINER_METRICS = {
+    "container_working_set_bytes": "container_memory_working_set_bytes",  # what the OOM killer compares
+    "container_limit_bytes": "container_spec_memory_limit_bytes",  # 0 = no limit
+}
 _SELECTOR = re.compile(r"^\{.*\}$", re.DOTALL)
 
 

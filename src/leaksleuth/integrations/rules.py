@@ -23,13 +23,19 @@ from typing import Any
 import yaml
 
 from leaksleuth.durations import format_duration
-from leaksleuth.integrations.promql import DEFAULT_CONTAINER_SELECTOR, normalize_selector
+from leaksleuth.formats.memstats import PROMETHEUS_METRIC_OF
+from leaksleuth.integrations.promql import CONTAINER_METRICS, DEFAULT_CONTAINER_SELECTOR, normalize_selector
 
 MiB = 1 << 20
 PREFIX = "leaksleuth"
-GOROUTINES = "go_goroutines"
-HEAP = "go_memstats_heap_inuse_bytes"
-RSS = "process_resident_memory_bytes"
+# metric names from their owners: client_golang's in formats.memstats, cAdvisor's in integrations.promql
+GOROUTINES = PROMETHEUS_METRIC_OF["goroutines"]
+HEAP = PROMETHEUS_METRIC_OF["heap_inuse"]
+RSS = PROMETHEUS_METRIC_OF["rss_bytes"]
+START = PROMETHEUS_METRIC_OF["process_start_seconds"]
+GOMEMLIMIT = PROMETHEUS_METRIC_OF["gomemlimit_bytes"]
+WORKING_SET = CONTAINER_METRICS["container_working_set_bytes"]
+CONTAINER_LIMIT = CONTAINER_METRICS["container_limit_bytes"]
 
 
 @dataclass(slots=True)
@@ -61,7 +67,7 @@ def rule_groups(options: RuleOptions) -> dict[str, Any]:
         _record(_avg(GOROUTINES), f"avg_over_time({GOROUTINES}{sel}[5m])"),
         _record(_avg(HEAP), f"avg_over_time({HEAP}{sel}[5m])"),
         _record(_avg(RSS), f"avg_over_time({RSS}{sel}[5m])"),
-        _record(f"{PREFIX}:process_uptime_seconds", f"time() - process_start_time_seconds{sel}"),
+        _record(f"{PREFIX}:process_uptime_seconds", f"time() - {START}{sel}"),
     ]
     by = ", ".join(options.peers_by)
     for metric in (GOROUTINES, HEAP):
@@ -167,7 +173,7 @@ def _leak_alert(name: str, metric: str, kind: str, options: RuleOptions, floor: 
 def _go_limit_forecast(sel: str, options: RuleOptions) -> dict[str, Any]:
     window, horizon = format_duration(options.forecast_window), format_duration(options.forecast_horizon)
     expr = (
-        f"predict_linear({RSS}{sel}[{window}], {options.forecast_horizon:g}) > go_gc_gomemlimit_bytes{sel}\n"
+        f"predict_linear({RSS}{sel}[{window}], {options.forecast_horizon:g}) > {GOMEMLIMIT}{sel}\n"
         f"and deriv({RSS}{sel}[{window}]) > 0\n"
         f"and {PREFIX}:process_uptime_seconds > {options.forecast_window:g}"
     )
@@ -191,10 +197,10 @@ def _container_limit_forecast(options: RuleOptions) -> dict[str, Any]:
     # per container first: after a restart cAdvisor starts a new series (new id label) while the old one is still in
     # the range, and one-to-one matching on (namespace, pod, container) would fail on the duplicates
     per = "by (namespace, pod, container)"
-    memory = f"container_memory_working_set_bytes{sel}[{window}]"
+    memory = f"{WORKING_SET}{sel}[{window}]"
     expr = (
         f"max {per} (predict_linear({memory}, {options.forecast_horizon:g}))\n"
-        f"  > max {per} (container_spec_memory_limit_bytes{sel} > 0)\n"
+        f"  > max {per} ({CONTAINER_LIMIT}{sel} > 0)\n"
         f"and max {per} (deriv({memory})) > 0\n"
         f"and min {per} (time() - container_start_time_seconds{sel}) > {options.forecast_window:g}"
     )
