@@ -69,11 +69,9 @@ def fetch_fleet(
         raise ConfigError(
             f"no Go runtime metrics match {selector} in Prometheus at {client.url}", hint=_jobs_hint(client)
         )
-    up = {
-        _identity(s.labels): s.values[-1]
-        for s in client.query_range(f"up{selector}", start=start, end=end, step=step)
-        if s.values
-    }
+    # the latest scrape's outcome: one instant query, not a range query read only for its last point
+    latest_up = f"last_over_time(up{selector}[{format_duration(query.window)}])"
+    up = {_identity(s.labels): s.values[-1] for s in client.query(latest_up, at=end) if s.values}
     notes: list[str] = []
     if query.load:
         _join_load(client, columns, query.load, start, end, step)
