@@ -123,9 +123,18 @@ def _matrix(rows: Sequence[dict[SiteKey, tuple[Site, int]]]) -> tuple[list[Site]
     return sites, matrix
 
 
-def site_series(snapshots: Sequence[HeapSnapshot], index: int) -> tuple[list[Site], Int64Array]:
-    """In-use value per (snapshot, site): sites keyed by function, file and line across snapshots."""
-    return _matrix([site_totals(snapshot.profile, index) for snapshot in snapshots])
+def site_series(
+    snapshots: Sequence[HeapSnapshot], index: int, *, last_annotation: SiteAnnotation | None = None
+) -> tuple[list[Site], Int64Array]:
+    """In-use value per (snapshot, site): sites keyed by function, file and line across snapshots.
+    ``last_annotation``: the sites of the latest snapshot, if already found."""
+    last = len(snapshots) - 1
+    return _matrix(
+        [
+            site_totals(snapshot.profile, index, last_annotation if position == last else None)
+            for position, snapshot in enumerate(snapshots)
+        ]
+    )
 
 
 def held_fraction(times: FloatArray, values: FloatArray, noise: float) -> float:
@@ -152,11 +161,13 @@ def confidence(trend: trend_stats.Trend, noise: float, held: float) -> float:
     return round(max(0.0, min(1.0, score)), 3)
 
 
-def site_trends(snapshots: Sequence[HeapSnapshot], index: int) -> list[SiteTrend]:
+def site_trends(
+    snapshots: Sequence[HeapSnapshot], index: int, *, last_annotation: SiteAnnotation | None = None
+) -> list[SiteTrend]:
     """A trend per site over ``snapshots`` (one process, in time order), most confident first."""
     if len(snapshots) < 2:
         return []
-    sites, matrix = site_series(snapshots, index)
+    sites, matrix = site_series(snapshots, index, last_annotation=last_annotation)
     times = np.array([s.taken_at for s in snapshots], dtype=np.float64)
     return _trends(sites, matrix, times, max(profile_sampling_rate(s.profile) for s in snapshots))
 
@@ -193,14 +204,17 @@ def heap_trend_report(
     flags = restarts(ordered)
     segment = ordered[trend_stats.last_segment([s.taken_at for s in ordered], flags) :]
     index = resolve_sample_index(segment[-1].profile, sample_index)
-    trends = site_trends(segment, index)
     first, last = segment[0], segment[-1]
+    # the latest snapshot's sites serve its series and, if there are suspects, its clusters
+    last_annotation = annotate(last.profile) if len(segment) >= 2 else None
+    trends = site_trends(segment, index, last_annotation=last_annotation)
     ends = _Ends(
         first.taken_at,
         last.taken_at,
         lambda: (first.profile, last.profile),
         last.profile.sample_types[index].type,
         profile_sampling_rate(last.profile),
+        last_annotation,
     )
     return _report(
         target,
@@ -225,6 +239,7 @@ class _Ends:
     load: Callable[[], tuple[Profile, Profile]]
     sample_type: str
     rate: int
+    last_annotation: SiteAnnotation | None = None  # the latest snapshot's sites, when already found
 
 
 def _report(
@@ -246,7 +261,7 @@ def _report(
         first, last = ends.load()
         growth = diff(last, first) if last is not first else last
         paths = leak_paths(growth, index, top=50, source_lines=source_lines)
-        groups = clusters(last, index, source_lines=source_lines)
+        groups = clusters(last, index, source_lines=source_lines, annotation=ends.last_annotation)
         report.suspects.extend(_suspect(site_trend, span, groups, paths) for site_trend in reported)
     report.extra["heap"] = {
         "sample_index": ends.sample_type,
@@ -279,6 +294,7 @@ class HeapHistory:
         self._last_counters: tuple[list[str], list[int]] | None = None
         self._last_build = ""
         self._sample_type = ""
+        self._index = 0  # the sample index resolved on the latest profile
         self._rate = DEFAULT_MEMPROFILERATE
 
     def add(self, taken_at: float, profile: Profile, *, raw: bytes | None = None, restarted: bool = False) -> bool:
@@ -310,6 +326,7 @@ class HeapHistory:
         self.first = self.first or kept
         self.last = kept
         self._last_counters, self._last_build = counters, build
+        self._index = index
         self._sample_type = profile.sample_types[index].type
         self._rate = profile_sampling_rate(profile)
         self.seen += 1
@@ -328,13 +345,12 @@ class HeapHistory:
             trends = _trends(self.sites, matrix, np.asarray(self.times, dtype=np.float64), self._rate)
         first, last = self.first, self.last
         ends = _Ends(first[0], last[0], lambda: (_profile(first[1]), _profile(last[1])), self._sample_type, self._rate)
-        index = resolve_sample_index(_profile(last[1]), self.sample_index) if trends else 0
         return _report(
             target,
             self.seen,
             trends,
             ends,
-            index,
+            self._index,
             self.restarts,
             list(self.totals),
             len(self.rows),
@@ -367,6 +383,7 @@ def _suspect(site_trend: SiteTrend, span: float, groups: Sequence[Cluster], path
     kind = main.kind.kind if main else "unknown"
     object_size = main.size_class if main else 0
     path = next((p for p in paths if p.site is not None and p.site.where() == site.where()), None)
+    category = _category(kind, object_size)
     summary = (
         f"{site.function} ({site.file.rsplit('/', 1)[-1]}:{site.line}) holds {human_bytes(trend.growth, signed=True)}"
         f" more after {human_duration(span)} ({human_rate(trend.slope, bytes_=True)}, rising or holding in "
@@ -392,9 +409,8 @@ def _suspect(site_trend: SiteTrend, span: float, groups: Sequence[Cluster], path
         "snapshots": len(site_trend.values),
         "series": site_trend.values,
         "leak_path": [f"{frame.function} {frame.file}:{frame.line}" for frame in path.frames] if path else [],
-        "advice": advice_for(_category(kind, object_size)),
+        "advice": advice_for(category),
     }
-    category = _category(kind, object_size)
     return Suspect("heap", category, site.function, site.file, site.line, site_trend.confidence, summary, evidence)
 
 
