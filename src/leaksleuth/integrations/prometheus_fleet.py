@@ -159,14 +159,15 @@ def _join_load(
     step: float,
 ) -> None:
     """``--load``: one series per instance, matched on the instance label (and job when the result has one)."""
+    by_instance: dict[str | None, list[tuple[tuple[tuple[str, str], ...], str | None]]] = {}
+    for key in columns:
+        labels = dict(key)
+        by_instance.setdefault(labels.get("instance"), []).append((key, labels.get("job")))
     for series in client.query_range(promql, start=start, end=end, step=step):
-        for key in columns:
-            labels = dict(key)
-            if labels.get("instance") != series.labels.get("instance"):
-                continue
-            if "job" in series.labels and labels.get("job") != series.labels["job"]:
-                continue
-            _add(columns, key, "load", series)
+        job = series.labels.get("job")
+        for key, key_job in by_instance.get(series.labels.get("instance"), []):
+            if "job" not in series.labels or key_job == job:
+                _add(columns, key, "load", series)
 
 
 def _join_containers(
@@ -179,32 +180,33 @@ def _join_containers(
     notes: list[str],
 ) -> None:
     """cAdvisor's working set and limit for instances whose Go metrics carry a ``pod`` label (Kubernetes)."""
-    pods = sorted({dict(key)["pod"] for key in columns if dict(key).get("pod")})
+    labels_of = {key: dict(key) for key in columns}
+    pods = sorted({labels["pod"] for labels in labels_of.values() if labels.get("pod")})
     if not pods:
         return
     matchers = normalize_selector(container_selector)[1:-1]
     for name, metric in CONTAINER_METRICS.items():
-        found: list[Series] = []
+        by_pod: dict[str | None, list[Series]] = {}
         for first in range(0, len(pods), _PODS_PER_QUERY):
             regex = "|".join(re.escape(pod) for pod in pods[first : first + _PODS_PER_QUERY]).replace("\\", "\\\\")
             selector = "{" + ",".join(filter(None, [matchers, f'pod=~"{regex}"'])) + "}"
-            found += client.query_range(f"{metric}{selector}", start=start, end=end, step=step)
-        for key in columns:
-            for match in _container_match(dict(key), found):
+            for series in client.query_range(f"{metric}{selector}", start=start, end=end, step=step):
+                by_pod.setdefault(series.labels.get("pod"), []).append(series)
+        for key, labels in labels_of.items():
+            for match in _container_match(labels, by_pod.get(labels.get("pod"), [])):
                 _add(columns, key, name, match)
     if not any("container_working_set_bytes" in per_name for per_name in columns.values()):
         notes.append("pods found, but no cAdvisor container_memory_working_set_bytes for them: forecasting against RSS")
 
 
-def _container_match(labels: dict[str, str], found: Sequence[Series]) -> list[Series]:
-    """cAdvisor series of this instance's container. Several only when the container restarted (cAdvisor starts a
-    new series with a new ``id``): they follow each other in time and are merged. Several containers in the pod
-    and no ``container`` label on the Go series: ambiguous, none."""
+def _container_match(labels: dict[str, str], same_pod: Sequence[Series]) -> list[Series]:
+    """cAdvisor series of this instance's container, from the series of its pod. Several only when the container
+    restarted (cAdvisor starts a new series with a new ``id``): they follow each other in time and are merged.
+    Several containers in the pod and no ``container`` label on the Go series: ambiguous, none."""
     candidates = [
         s
-        for s in found
-        if s.labels.get("pod") == labels.get("pod")
-        and ("namespace" not in labels or s.labels.get("namespace") == labels["namespace"])
+        for s in same_pod
+        if ("namespace" not in labels or s.labels.get("namespace") == labels["namespace"])
         and ("container" not in labels or s.labels.get("container") == labels["container"])
     ]
     if len({s.labels.get("container") for s in candidates}) != 1:
