@@ -18,7 +18,6 @@ connection goroutines follow open connections (load); fixed background loops do 
 
 from __future__ import annotations
 
-import math
 import re
 import statistics
 from collections.abc import Callable, Sequence
@@ -73,6 +72,9 @@ def _ignored(bucket: Bucket, options: Options) -> bool:
     )
 
 
+_PERSISTENCE = 0.6  # fraction of steps that rise or hold
+
+
 def _growth(history: History, start: int, load: list[int], options: Options) -> Evidence | None:
     counts = history.counts[start:]
     times = history.times[start:]
@@ -90,14 +92,16 @@ def _growth(history: History, start: int, load: list[int], options: Options) -> 
         "rising_steps": round(fitted.rising_steps, 2),
         "plateaued": fitted.plateaued,
     }
-    if not fitted.significant or fitted.growth < options.min_growth or fitted.rising_steps < 0.6:
+    if not fitted.significant or fitted.growth < options.min_growth or fitted.rising_steps < _PERSISTENCE:
         return None
-    significance = min(1.0, max(0.0, (-math.log10(max(fitted.p_value, 1e-300)) - 1.3) / 2.0))
-    persistence = max(0.0, (fitted.rising_steps - 0.6) / 0.4)
-    magnitude = min(1.0, max(0.0, fitted.relative_growth))
-    weight = min(0.95, 0.5 + 0.3 * significance + 0.1 * persistence + 0.1 * magnitude)
+    weight = trend.growth_weight(
+        fitted.p_value,
+        fitted.rising_steps,
+        fitted.relative_growth,
+        persistence=_PERSISTENCE,
+        plateaued=fitted.plateaued,
+    )
     if fitted.plateaued:
-        weight *= 0.3
         detail["discount"] = "growth has flattened out (warm-up or bounded)"
     load_window = load[start:]
     if _follows_load(counts, load_window):

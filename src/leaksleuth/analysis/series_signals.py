@@ -205,12 +205,11 @@ def growth(
         or rising < options.persistence
     ):
         return None
-    significance = min(1.0, max(0.0, (-math.log10(max(fitted.p_value, 1e-300)) - 1.3) / 2.0))
-    persistence = max(0.0, (rising - options.persistence) / (1 - options.persistence))
-    magnitude = min(1.0, max(0.0, fitted.relative_growth))
-    weight = min(0.95, 0.5 + 0.3 * significance + 0.1 * persistence + 0.1 * magnitude)
-    if fitted.plateaued or flattened(times, smoothed):
-        weight *= 0.3
+    flattened_out = fitted.plateaued or flattened(times, smoothed)
+    weight = trend.growth_weight(
+        fitted.p_value, rising, fitted.relative_growth, persistence=options.persistence, plateaued=flattened_out
+    )
+    if flattened_out:
         evidence["discount"] = "growth has flattened out (warm-up or a bounded cache)"
     elif drawdown(smoothed) >= 0.5 * max(float(smoothed.max() - smoothed.min()), 1e-9):
         weight *= 0.3
