@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leaksleuth.errors import InputTooLargeError, ParseError
-from leaksleuth.formats.pprof import parse_pprof, write_pprof
+from leaksleuth.formats.pprof import parse_pprof
+from leaksleuth.formats.pprof_write import write_pprof
 from leaksleuth.model.profile import Label, Profile, SampleTable, ValueType
 from tests.conftest import CAPTURES, captures, ids
 from tests.pprof_oracle import ours, parse_raw, pprof_raw

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from leaksleuth.analysis import profile_ops
 from leaksleuth.analysis.columns import take_samples
 from leaksleuth.errors import ConfigError
-from leaksleuth.formats.pprof import parse_pprof, write_pprof
+from leaksleuth.formats.pprof import parse_pprof
+from leaksleuth.formats.pprof_write import write_pprof
 from leaksleuth.model.profile import Label, Profile, SampleTable, ValueType
 from tests.conftest import CAPTURES
 from tests.pprof_oracle import parse_raw, pprof_raw

@@ -1,4 +1,4 @@
-"""pprof protobuf (profile.proto), gzip-compressed or raw: read into ``model.Profile`` and write back.
+"""pprof protobuf (profile.proto), gzip-compressed or raw, read into ``model.Profile`` (``pprof_write`` writes it back).
 
 Reading: upb decodes everything but the samples; samples stay raw bytes and are decoded column-wise by
 ``_wire`` (fast path), or message by message when they use unusual wire features (slow path, also the authority
@@ -20,7 +20,6 @@ from leaksleuth.formats._profile_pb import Profile as ProfileMessage
 from leaksleuth.formats._profile_pb import ProfileRawSamples
 from leaksleuth.formats._wire import locate_wire_error
 from leaksleuth.formats.compression import DEFAULT_MAX_DECOMPRESSED, maybe_gunzip
-from leaksleuth.formats.pprof_write import write_pprof  # re-exported: reading and writing from one module
 from leaksleuth.model.profile import (
     EMPTY_LABELS,
     Function,
@@ -322,4 +321,4 @@ def _samples_by_message(
     return SampleTable.from_rows(num_types, rows)
 
 
-__all__ = ["parse_pprof", "write_pprof"]
+__all__ = ["parse_pprof"]
