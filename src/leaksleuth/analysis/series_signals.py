@@ -144,18 +144,6 @@ def smooth(values: FloatArray, window: int) -> FloatArray:
     return np.asarray(np.nanmedian(sliding_window_view(padded, window), axis=1), dtype=np.float64)
 
 
-def flattened(times: FloatArray, values: FloatArray) -> bool:
-    """The last 40% rose by less than a fifth of the series' whole movement.
-
-    Complements the plateau test of ``trend.analyze`` (recent slope < 25% of the overall slope): after a short
-    fill-then-hold most point pairs lie in the flat part, which drags the overall slope down to near zero too.
-    """
-    tail = max(3, math.ceil(values.size * 0.4))
-    moved = float(np.percentile(values, 90) - np.percentile(values, 10))
-    tail_rise = trend.theil_sen(times[-tail:], values[-tail:])[0] * float(times[-1] - times[-tail])
-    return moved > 0 and tail_rise < 0.2 * moved
-
-
 def drawdown(values: FloatArray) -> float:
     """Largest fall from a running peak: how much of its rise the series gave back at some point."""
     return float(np.max(np.maximum.accumulate(values) - values)) if values.size else 0.0
@@ -205,7 +193,9 @@ def growth(
         or rising < options.persistence
     ):
         return None
-    flattened_out = fitted.plateaued or flattened(times, smoothed)
+    # the noise-free plateau test (recent slope < 25% of the overall slope) misses a short fill-then-hold, whose
+    # point pairs mostly lie in the flat part and drag the overall slope down too: judge the tail's rise as well
+    flattened_out = fitted.plateaued or trend.tail_flattened(times, smoothed)
     weight = trend.growth_weight(
         fitted.p_value, rising, fitted.relative_growth, persistence=options.persistence, plateaued=flattened_out
     )

@@ -98,18 +98,14 @@ def analyze(
     steps = np.diff(v)
     tolerance = max(floor * 0.01, noise, 1e-12)
     rising = float(np.mean(steps >= -tolerance)) if steps.size else 0.0
-    tail = max(3, math.ceil(n * 0.4))
+    tail = _tail_points(n)
     recent_slope = theil_sen(t[-tail:], v[-tail:])[0] if n >= 6 else slope
     plateaued = slope > 0 and recent_slope < 0.25 * slope
     if noise > 0 and n >= 6:
         # With known noise the tail is judged against how far the series moved, not against the overall
         # Theil–Sen slope: after a fill-then-hold, most point pairs lie in the flat part and drag that slope
-        # down to near zero, so "recent < 25% of overall" stops telling a cache from a leak. A plateau is a tail
-        # that rose by less than a fifth of the total movement (and within the noise), after a movement big
-        # enough (ten noise widths) for that to be measurable.
-        moved = float(np.percentile(v, 90) - np.percentile(v, 10))
-        tail_rise = recent_slope * float(t[-1] - t[-tail])
-        plateaued = slope > 0 and moved >= 10.0 * noise and tail_rise < max(2.5 * noise, 0.2 * moved)
+        # down to near zero, so "recent < 25% of overall" stops telling a cache from a leak.
+        plateaued = slope > 0 and tail_flattened(t, v, noise=noise, recent_slope=recent_slope)
     return Trend(
         points=n,
         slope=slope,
@@ -140,6 +136,25 @@ def growth_weight(
     magnitude = min(1.0, max(0.0, relative_growth))
     weight = min(0.95, 0.5 + 0.3 * significance + 0.1 * persisted + 0.1 * magnitude)
     return weight * PLATEAU_DISCOUNT if plateaued else weight
+
+
+def tail_flattened(
+    times: FloatArray, values: FloatArray, *, noise: float = 0.0, recent_slope: float | None = None
+) -> bool:
+    """The last 40% rose by less than a fifth of the series' whole movement (and within ``noise``), after a
+    movement big enough (ten noise widths) for that to be measurable. ``recent_slope``: the tail's Theil–Sen
+    slope, if already known."""
+    tail = _tail_points(values.size)
+    if recent_slope is None:
+        recent_slope = theil_sen(times[-tail:], values[-tail:])[0]
+    moved = float(np.percentile(values, 90) - np.percentile(values, 10))
+    tail_rise = recent_slope * float(times[-1] - times[-tail])
+    return moved > 0 and moved >= 10.0 * noise and tail_rise < max(2.5 * noise, 0.2 * moved)
+
+
+def _tail_points(points: int) -> int:
+    """The recent part of a series that the plateau tests look at: the last 40%, at least 3 points."""
+    return max(3, math.ceil(points * 0.4))
 
 
 def last_segment(times: Sequence[float], restarts: Sequence[bool]) -> int:
