@@ -135,6 +135,7 @@ def parse(data: bytes, *, format: Format | None = None, max_size: int = DEFAULT_
 
     compressed = is_gzip(data)
     detected = format or sniff(data, max_size=max_size)
+    _reject_html(data, detected)
     if detected is Format.PPROF:
         return Parsed(detected, profile=parse_pprof(data, max_size=max_size), compressed=compressed)
     body = maybe_gunzip(data, max_size)
@@ -156,6 +157,31 @@ def parse(data: bytes, *, format: Format | None = None, max_size: int = DEFAULT_
         hint="leaksleuth reads what net/http/pprof serves: /debug/pprof/{goroutine,heap,goroutineleak,allocs}"
         "[?debug=1|2], /debug/vars and /metrics",
     )
+
+
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
+# what a format is called in its ParseErrors, and what a page is not when HTML came instead of it
+_NAMES = {
+    Format.PPROF: ("pprof", "a pprof profile"),
+    Format.GOROUTINE_DUMP: ("goroutine dump", "a goroutine dump"),
+    Format.COUNT_TEXT: ("debug=1 profile", "a debug=1 profile"),
+    Format.HEAP_TEXT: ("heap debug=1", "a heap debug=1 profile"),
+    Format.EXPVAR: ("expvar", "expvar JSON"),
+    Format.PROMETHEUS: ("prometheus", "Prometheus text exposition"),
+}
+
+
+def _reject_html(data: bytes, detected: Format) -> None:
+    """A login page, proxy or error page where a profile, dump or metrics were expected: say so, for every format."""
+    head = _gunzip_head(data, 256) if is_gzip(data) else data[:256]
+    if head.lstrip().lower().startswith(_HTML_STARTS):
+        format_name, noun = _NAMES.get(detected, (None, "a profile, goroutine dump or metrics"))
+        raise ParseError(
+            f"not {noun}: got HTML (a login page, proxy or error page?)",
+            offset=0,
+            data=head[:60],
+            format_name=format_name,
+        )
 
 
 __all__ = ["Format", "ParseError", "Parsed", "parse", "profile_kind", "sniff"]

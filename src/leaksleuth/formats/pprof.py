@@ -41,14 +41,6 @@ def parse_pprof(data: bytes, *, max_size: int = DEFAULT_MAX_DECOMPRESSED) -> Pro
     raw = maybe_gunzip(data, max_size)
     if not raw:
         raise ParseError("empty input (no profile data)", offset=0, format_name=FORMAT)
-    head = raw[:256].lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")):
-        raise ParseError(
-            "not a pprof profile: got HTML (a login page, proxy or error page?)",
-            offset=0,
-            data=raw[:60],
-            format_name=FORMAT,
-        )
     message = _decode(ProfileRawSamples(), raw)
     strings = [s.decode("utf-8", "replace") for s in message.string_table]
     if not strings or strings[0] != "":
