@@ -69,21 +69,26 @@ def profile_sampling_rate(profile: Profile) -> int:
 
 def restarts(snapshots: Sequence[HeapSnapshot]) -> list[bool]:
     """Per snapshot: did the process restart since the previous one? (lifetime counters went down, or new build)"""
-    flags = [False]
-    for previous, current in itertools.pairwise(snapshots):
-        flags.append(_counters_reset(previous.profile, current.profile) or _build(previous) != _build(current))
-    return flags
+    lifetimes = [_lifetime(snapshot.profile) for snapshot in snapshots]
+    return [False] + [_new_process(before, after) for before, after in itertools.pairwise(lifetimes)]
 
 
-def _counters_reset(before: Profile, after: Profile) -> bool:
-    return _counters_fell(
-        ([t.type for t in before.sample_types], before.totals()), ([t.type for t in after.sample_types], after.totals())
-    )
+_Lifetime = tuple[list[str], list[int], str]  # sample types, their totals, build id
 
 
-def _build(snapshot: HeapSnapshot) -> str:
-    mappings = snapshot.profile.mappings
-    return mappings[0].build_id if mappings else ""
+def _lifetime(profile: Profile) -> _Lifetime:
+    """What tells one process of a binary from the next: lifetime allocation counters and the build id."""
+    build = profile.mappings[0].build_id if profile.mappings else ""
+    return [t.type for t in profile.sample_types], profile.totals(), build
+
+
+def _new_process(before: _Lifetime, after: _Lifetime) -> bool:
+    """Lifetime allocation counters only fall when a new process started (or the profile changed shape); a new
+    build is a new process too."""
+    types, totals, build = before
+    if types != after[0] or build != after[2]:
+        return True
+    return any(after[1][i] < totals[i] for i, name in enumerate(types) if name in ("alloc_space", "alloc_objects"))
 
 
 SiteKey = tuple[str, str, int]
@@ -291,8 +296,7 @@ class HeapHistory:
         self.last: tuple[float, bytes | Profile] | None = None
         self.restarts = 0
         self.seen = 0
-        self._last_counters: tuple[list[str], list[int]] | None = None
-        self._last_build = ""
+        self._last_lifetime: _Lifetime | None = None
         self._sample_type = ""
         self._index = 0  # the sample index resolved on the latest profile
         self._rate = DEFAULT_MEMPROFILERATE
@@ -300,11 +304,8 @@ class HeapHistory:
     def add(self, taken_at: float, profile: Profile, *, raw: bytes | None = None, restarted: bool = False) -> bool:
         """Record a heap profile (``raw``: its bytes as fetched, kept instead of the parsed model). A restart (told
         by the caller, or lifetime counters falling, or a new build) starts a new series; returns whether it did."""
-        build = profile.mappings[0].build_id if profile.mappings else ""
-        counters = ([t.type for t in profile.sample_types], profile.totals())
-        if self._last_counters is not None and (
-            restarted or _counters_fell(self._last_counters, counters) or build != self._last_build
-        ):
+        lifetime = _lifetime(profile)
+        if self._last_lifetime is not None and (restarted or _new_process(self._last_lifetime, lifetime)):
             self.restarts += 1
             self.times, self.rows, self.totals, self.first = [], [], [], None
             self.columns, self.sites = {}, []
@@ -325,7 +326,7 @@ class HeapHistory:
         kept = (taken_at, raw if raw is not None else profile)
         self.first = self.first or kept
         self.last = kept
-        self._last_counters, self._last_build = counters, build
+        self._last_lifetime = lifetime
         self._index = index
         self._sample_type = profile.sample_types[index].type
         self._rate = profile_sampling_rate(profile)
@@ -365,15 +366,6 @@ def _profile(kept: bytes | Profile) -> Profile:
 
         return parse_pprof(kept)
     return kept
-
-
-def _counters_fell(before: tuple[list[str], list[int]], after: tuple[list[str], list[int]]) -> bool:
-    """Lifetime allocation counters only fall when a new process started (or the profile changed shape)."""
-    if before[0] != after[0]:
-        return True
-    return any(
-        after[1][i] < before[1][i] for i, name in enumerate(before[0]) if name in ("alloc_space", "alloc_objects")
-    )
 
 
 def _suspect(site_trend: SiteTrend, span: float, groups: Sequence[Cluster], paths: Sequence[LeakPath]) -> Suspect:

@@ -18,7 +18,7 @@ import numpy as np
 from leaksleuth.analysis.goroutine_verdict import Options, evaluate
 from leaksleuth.analysis.goroutines import GoroutineSnapshot, Window
 from leaksleuth.analysis.heap_trend import HeapHistory
-from leaksleuth.analysis.series import InstanceSeries
+from leaksleuth.analysis.series import COUNTERS, PROCESS_START, InstanceSeries, started_over
 from leaksleuth.model.report import Suspect, TargetReport
 
 if TYPE_CHECKING:
@@ -116,15 +116,14 @@ class InstanceState:
 
     def _restarted(self, values: dict[str, float], build_id: str | None) -> bool:
         restarted = False
-        start = values.get("process_start_seconds")
+        start = values.get(PROCESS_START)
         if start is not None:
-            if self.process_start is not None and abs(start - self.process_start) > 1.0:
-                restarted = True
+            restarted = self.process_start is not None and started_over(PROCESS_START, self.process_start, start)
             self.process_start = start
-        for counter in ("num_gc", "total_alloc"):
+        for counter in COUNTERS:
             previous = self.series.latest(counter)
-            if previous is not None and counter in values and values[counter] < previous:
-                restarted = True  # cumulative counters only fall when the process starts over
+            if previous is not None and counter in values and started_over(counter, previous, values[counter]):
+                restarted = True
         if build_id:
             if self.build_id is not None and build_id != self.build_id:
                 restarted = True

@@ -59,6 +59,7 @@ SERIES_NAMES = (
     "load",
 )
 COUNTERS = ("num_gc", "total_alloc")  # a decrease means the process restarted
+PROCESS_START = "process_start_seconds"
 # more specific diagnoses first: they name the category when several growth detectors agree
 _KINDS: tuple[SuspectKind, ...] = ("heap", "goroutine")
 _CATEGORY_ORDER = ("rss-up-gc-stalled", "non-heap-growth", "step-growth", "heap-growth", "goroutine-growth")
@@ -119,27 +120,29 @@ class InstanceSeries:
         return cls(instance, np.asarray([t for t, _ in ordered], dtype=np.float64), values, group, labels or {})
 
 
+def started_over(name: str, previous: float, value: float) -> bool:
+    """Between two readings of series ``name``, a new process began: its start time moved (by more than a second),
+    or a lifetime counter went down."""
+    if name == PROCESS_START:
+        return abs(value - previous) > 1.0
+    return name in COUNTERS and value < previous
+
+
 def restart_flags(series: InstanceSeries) -> list[bool]:
     """True where a new process began: its start time changed, or a counter went down."""
     flags = [False] * series.times.size
-    started = series.values.get("process_start_seconds")
-    if started is not None:
-        _mark_changes(flags, started, lambda previous, value: abs(value - previous) > 1.0)
-    for name in COUNTERS:
-        counter = series.values.get(name)
-        if counter is not None:
-            _mark_changes(flags, counter, lambda previous, value: value < previous)
-    return flags
-
-
-def _mark_changes(flags: list[bool], column: FloatArray, changed: Any) -> None:
-    previous: float | None = None
-    for index, value in enumerate(column.tolist()):
-        if math.isnan(value):
+    for name in (PROCESS_START, *COUNTERS):
+        column = series.values.get(name)
+        if column is None:
             continue
-        if previous is not None and changed(previous, value):
-            flags[index] = True
-        previous = value
+        previous: float | None = None
+        for index, value in enumerate(column.tolist()):
+            if math.isnan(value):
+                continue
+            if previous is not None and started_over(name, previous, value):
+                flags[index] = True
+            previous = value
+    return flags
 
 
 def segments(series: InstanceSeries) -> list[Segment]:
