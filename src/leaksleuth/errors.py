@@ -64,7 +64,11 @@ class InputTooLargeError(ParseError):
 
 
 class FetchError(LeaksleuthError):
-    """A URL could not be fetched (refused, timed out, HTTP error, not a profile)."""
+    """A URL could not be fetched (refused, timed out, HTTP error, not a profile). ``status``: the HTTP status."""
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
 
 
 class ConfigError(LeaksleuthError):

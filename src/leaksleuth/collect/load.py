@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from leaksleuth.collect.httpio import CappedBody, reason
 from leaksleuth.errors import FetchError, InputTooLargeError, LeaksleuthError
 from leaksleuth.formats import Format, Parsed, parse
 from leaksleuth.formats.compression import DEFAULT_MAX_DECOMPRESSED
@@ -60,19 +61,14 @@ def fetch(
                     hint='is net/http/pprof mounted on this port? (import _ "net/http/pprof")'
                     if response.status_code == 404
                     else None,
+                    status=response.status_code,
                 )
-            chunks: list[bytes] = []
-            received = 0
+            capped = CappedBody(max_body, f"GET {url}", hint="raise --max-size")
             for chunk in response.iter_bytes():
-                received += len(chunk)
-                if received > max_body:
-                    raise InputTooLargeError(
-                        f"GET {url}: response exceeds the {max_body:,}-byte cap", hint="raise --max-size"
-                    )
-                chunks.append(chunk)
-            return b"".join(chunks)
+                capped.add(chunk)
+            return capped.value()
     except httpx.ConnectError as exc:  # the same words as the fleet scraper
-        raise FetchError(f"GET {url}: cannot connect ({str(exc).splitlines()[0] if str(exc) else 'refused'})") from exc
+        raise FetchError(f"GET {url}: cannot connect ({reason(exc)})") from exc
     except httpx.TimeoutException as exc:
         raise FetchError(f"GET {url}: timed out after {timeout:g}s") from exc
     except (httpx.HTTPError, OSError) as exc:  # OSError: TLS alerts can surface unwrapped while reading

@@ -11,15 +11,15 @@ failures are retried with exponential backoff and jitter. What a target does not
 from __future__ import annotations
 
 import asyncio
-import random
 import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from leaksleuth.collect.httpio import RETRY_STATUS, CappedBody, backoff_delay, reason
 from leaksleuth.collect.targets import Target
-from leaksleuth.errors import FetchError, InputTooLargeError, LeaksleuthError, ParseError
+from leaksleuth.errors import FetchError, LeaksleuthError, ParseError
 from leaksleuth.formats import Format, Parsed, parse
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ class Scraper:
         except LeaksleuthError as exc:
             result.status, result.error = "error", str(exc)
         except Exception as exc:  # one target's surprise must never end the watch of the others
-            result.status, result.error = "error", f"{target.url}: unexpected {type(exc).__name__}: {_reason(exc)}"
+            result.status, result.error = "error", f"{target.url}: unexpected {type(exc).__name__}: {reason(exc)}"
         result.seconds = time.monotonic() - started
         return result
 
@@ -178,7 +178,7 @@ class Scraper:
             try:
                 result.fetched.append(await self._fetch(target, path, "goroutine-dump", Format.GOROUTINE_DUMP))
             except FetchError as exc:
-                if not _is_404(exc) or capabilities.no_leak_profile:
+                if not exc.status == 404 or capabilities.no_leak_profile:
                     raise
                 capabilities.no_leak_profile = True
                 result.notes.append("no goroutineleak profile (Go < 1.26): no runtime proof of leaks")
@@ -190,7 +190,7 @@ class Scraper:
                     await self._fetch(target, "/debug/pprof/goroutineleak", "goroutineleak", Format.PPROF)
                 )
             except FetchError as exc:
-                if not _is_404(exc):
+                if not exc.status == 404:
                     raise
                 capabilities.no_leak_profile = True
         if self.config.heap_every and round_number % self.config.heap_every == 0:
@@ -208,7 +208,7 @@ class Scraper:
             try:
                 result.fetched.append(await self._fetch(target, path, kind, fmt))
             except FetchError as exc:
-                if _is_404(exc):
+                if exc.status == 404:
                     continue
                 raise
             except ParseError:
@@ -241,21 +241,21 @@ class Scraper:
                 error: FetchError = FetchError(f"GET {url}: timed out after {self.config.timeout:g}s")
                 transient = True
             except httpx.ConnectError as exc:
-                error = Unreachable(f"GET {url}: cannot connect ({_reason(exc)})")
+                error = Unreachable(f"GET {url}: cannot connect ({reason(exc)})")
                 transient = True
             except httpx.TransportError as exc:
-                error = FetchError(f"GET {url}: {type(exc).__name__} ({_reason(exc)})")
+                error = FetchError(f"GET {url}: {type(exc).__name__} ({reason(exc)})")
                 transient = True
             except (ssl.SSLError, OSError) as exc:  # TLS alerts can surface unwrapped while the body is read
-                error = FetchError(f"GET {url}: {type(exc).__name__} ({_reason(exc)})")
+                error = FetchError(f"GET {url}: {type(exc).__name__} ({reason(exc)})")
                 transient = False
             except _HTTPStatus as exc:
-                error = FetchError(f"GET {url}: HTTP {exc.status}{': ' + exc.snippet if exc.snippet else ''}")
-                transient = exc.status >= 500 or exc.status == 429
+                message = f"GET {url}: HTTP {exc.status}{': ' + exc.snippet if exc.snippet else ''}"
+                error = FetchError(message, status=exc.status)
+                transient = exc.status in RETRY_STATUS
             if not transient or attempt >= self.config.retries:
                 raise error
-            delay = self.config.backoff * (2**attempt)
-            await asyncio.sleep(delay * (0.5 + random.random()))  # jitter spreads retries of a whole fleet
+            await asyncio.sleep(backoff_delay(attempt, self.config.backoff))
             attempt += 1
 
     async def _read(self, client: httpx.AsyncClient, url: str) -> bytes:
@@ -267,14 +267,10 @@ class Scraper:
                     if len(body) > 512:
                         break
                 raise _HTTPStatus(response.status_code, body[:200].decode("utf-8", "replace").strip())
-            chunks: list[bytes] = []
-            received = 0
+            capped = CappedBody(self.config.max_body, f"GET {url}")
             async for chunk in response.aiter_bytes():
-                received += len(chunk)
-                if received > self.config.max_body:
-                    raise InputTooLargeError(f"GET {url}: response exceeds the {self.config.max_body:,}-byte cap")
-                chunks.append(chunk)
-            return b"".join(chunks)
+                capped.add(chunk)
+            return capped.value()
 
 
 class _HTTPStatus(Exception):
@@ -282,15 +278,6 @@ class _HTTPStatus(Exception):
         super().__init__(status)
         self.status = status
         self.snippet = snippet
-
-
-def _is_404(exc: FetchError) -> bool:
-    return "HTTP 404" in str(exc)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:200]
 
 
 def _verify(config: ScrapeConfig) -> Any:
