@@ -8,6 +8,7 @@ dump stops the world while it is written, which is why big processes only get th
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from leaksleuth.collect.sampling import paced_rounds, read_series, snapshot_time
 from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError
 
 if TYPE_CHECKING:
-    from leaksleuth.collect.scraper import ScrapeResult
+    from leaksleuth.collect.scraper import Scraper, ScrapeResult
+    from leaksleuth.model.goroutines import GoroutineDump
     from leaksleuth.model.profile import Profile
 
 DEBUG2_THRESHOLD = 5000
@@ -47,55 +49,73 @@ def base_url(source: str) -> str | None:
     return None
 
 
-def from_loaded(loaded: Loaded, taken_at: float, similarity: Similarity) -> GoroutineSnapshot:
-    parsed = loaded.parsed
-    if parsed.dump is not None:
-        return snapshot_from_dump(parsed.dump, taken_at=taken_at, similarity=similarity)
-    if parsed.profile is not None and parsed.kind in ("goroutine", "goroutineleak"):
-        fmt = "debug1" if parsed.format == "count-text" else "proto"
-        snapshot = snapshot_from_profile(parsed.profile, taken_at=taken_at, source_format=fmt)
-        if parsed.kind == "goroutineleak":
-            mark_leaked(snapshot, parsed.profile)
-        return snapshot
-    raise ConfigError(
-        f"{loaded.source} holds {parsed.format} data ({parsed.kind}), not a goroutine dump or goroutine profile",
-        hint="give /debug/pprof/goroutine (any debug level), goroutineleak, or a dump file",
-    )
+class Services:
+    """Fetches services the way ``watch`` does, with one scraper for the whole command: connections are reused and
+    what a target does not serve (goroutineleak on Go < 1.26, found by a 404) is asked once, not every round.
+    Nothing is set up until the first fetch: reading files pays for no HTTP stack."""
 
+    def __init__(self, *, timeout: float, similarity: Similarity, debug2_threshold: int = DEBUG2_THRESHOLD) -> None:
+        self.timeout, self.similarity, self.debug2_threshold = timeout, similarity, debug2_threshold
+        self.notes: list[str] = []
+        self._runner: asyncio.Runner | None = None
+        self._scraper: Scraper | None = None
 
-def fetch_service(
-    root: str, *, timeout: float, similarity: Similarity, debug2_threshold: int = DEBUG2_THRESHOLD
-) -> tuple[GoroutineSnapshot, list[str]]:
-    """One snapshot of a service that mounts net/http/pprof, fetched exactly as ``watch`` fetches it."""
-    import asyncio
+    def __enter__(self) -> Services:
+        return self
 
-    from leaksleuth.collect.scraper import ScrapeConfig, Scraper
-    from leaksleuth.collect.targets import make_target
+    def __exit__(self, *exc: object) -> None:
+        if self._runner is None:
+            return
+        try:
+            if self._scraper is not None:
+                self._runner.run(self._scraper.__aexit__())
+        finally:
+            self._runner.close()
 
-    config = ScrapeConfig(timeout=timeout, debug2_threshold=debug2_threshold, heap_every=0, metrics=False)
+    def fetch(self, roots: Sequence[str]) -> list[GoroutineSnapshot]:
+        """One snapshot per service root, fetched concurrently; the first failure raises."""
+        from leaksleuth.collect.scraper import ScrapeConfig, Scraper
+        from leaksleuth.collect.targets import make_target
 
-    async def scrape() -> ScrapeResult:
-        async with Scraper(config) as scraper:
-            return await scraper.scrape(make_target(root))
-
-    result = asyncio.run(scrape())
-    if result.status != "ok":
-        raise FetchError(result.error or f"{root}: {result.status}")
-    snapshot = goroutine_snapshot(result, similarity)
-    assert snapshot is not None  # an ok scrape always has the goroutine profile
-    return snapshot, result.notes
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        if self._scraper is None:
+            config = ScrapeConfig(
+                timeout=self.timeout, debug2_threshold=self.debug2_threshold, heap_every=0, metrics=False
+            )
+            self._scraper = self._runner.run(Scraper(config).__aenter__())
+        results = self._runner.run(self._scraper.scrape_all([make_target(root) for root in roots]))
+        snapshots = []
+        for result in results:
+            if result.status != "ok":
+                raise FetchError(result.error or f"{result.target.url}: {result.status}")
+            self.notes.extend(note for note in result.notes if note not in self.notes)
+            snapshot = goroutine_snapshot(result, self.similarity)
+            assert snapshot is not None  # an ok scrape always has the goroutine profile
+            snapshots.append(snapshot)
+        return snapshots
 
 
 def goroutine_snapshot(result: ScrapeResult, similarity: Similarity = Similarity.ANY_VALUE) -> GoroutineSnapshot | None:
     """The richest goroutine view of a scrape: the debug=2 dump when fetched, else the proto (+ leak profile)."""
-    if result.dump is not None:
-        return snapshot_from_dump(result.dump, taken_at=result.taken_at, similarity=similarity)
-    profile = result.goroutine_profile
+    return _snapshot(result.dump, result.goroutine_profile, result.leak_profile, result.taken_at, similarity)
+
+
+def _snapshot(
+    dump: GoroutineDump | None,
+    profile: Profile | None,
+    leak_profile: Profile | None,
+    taken_at: float,
+    similarity: Similarity,
+    source_format: str = "proto",
+) -> GoroutineSnapshot | None:
+    if dump is not None:
+        return snapshot_from_dump(dump, taken_at=taken_at, similarity=similarity)
     if profile is None:
         return None
-    snapshot = snapshot_from_profile(profile, taken_at=result.taken_at)
-    if result.leak_profile is not None:
-        mark_leaked(snapshot, result.leak_profile)
+    snapshot = snapshot_from_profile(profile, taken_at=taken_at, source_format=source_format)
+    if leak_profile is not None:
+        mark_leaked(snapshot, leak_profile)
     return snapshot
 
 
@@ -125,21 +145,24 @@ def collect(
         if progress is not None:
             progress(index, total, snapshot_or_leak)
 
-    if every is not None or count is not None:
-        for url, index, rounds in paced_rounds(sources, every, count):
-            try:
-                add(_fetch(url, timeout, similarity, debug2_threshold, collected.notes), index + 1, rounds)
-            except LeaksleuthError as exc:
-                raise exc.with_context(f"snapshot {index + 1} of {rounds}") from None
-    else:
-        services = [s for s in sources if is_url(s) and base_url(s) is not None]
-        others = [s for s in sources if s not in services]
-        for index, snap in enumerate(
-            read_series(others, default_path="/debug/pprof/goroutine?debug=2", timeout=timeout)
-        ):
-            add(_classify(snap.loaded, snap.taken_at, similarity), index + 1, len(sources))
-        for index, service in enumerate(services, len(others) + 1):
-            add(_fetch(service, timeout, similarity, debug2_threshold, collected.notes), index, len(sources))
+    with Services(timeout=timeout, similarity=similarity, debug2_threshold=debug2_threshold) as services:
+        if every is not None or count is not None:
+            for url, index, rounds in paced_rounds(sources, every, count):
+                try:
+                    add(_fetch(url, timeout, services), index + 1, rounds)
+                except LeaksleuthError as exc:
+                    raise exc.with_context(f"snapshot {index + 1} of {rounds}") from None
+        else:
+            pairs = [(source, base_url(source) if is_url(source) else None) for source in sources]
+            others = [source for source, root in pairs if root is None]
+            for index, snap in enumerate(
+                read_series(others, default_path="/debug/pprof/goroutine?debug=2", timeout=timeout), 1
+            ):
+                add(_classify(snap.loaded, snap.taken_at, similarity), index, len(sources))
+            given = [root for _, root in pairs if root is not None]
+            for index, snapshot in enumerate(services.fetch(given) if given else [], len(others) + 1):
+                add(snapshot, index, len(sources))
+        collected.notes = services.notes
     for taken_at, profile in leak_profiles:
         if not collected.snapshots:
             collected.snapshots.append(snapshot_from_profile(profile, taken_at=taken_at))
@@ -152,26 +175,24 @@ def _classify(loaded: Loaded, taken_at: float, similarity: Similarity) -> Gorout
     parsed = loaded.parsed
     if parsed.dump is None and parsed.profile is not None and parsed.kind == "goroutineleak":
         return taken_at, parsed.profile
-    return from_loaded(loaded, taken_at, similarity)
+    if parsed.dump is not None or parsed.kind == "goroutine":
+        fmt = "debug1" if parsed.format == "count-text" else "proto"
+        snapshot = _snapshot(parsed.dump, parsed.profile, None, taken_at, similarity, fmt)
+        if snapshot is not None:
+            return snapshot
+    raise ConfigError(
+        f"{loaded.source} holds {parsed.format} data ({parsed.kind}), not a goroutine dump or goroutine profile",
+        hint="give /debug/pprof/goroutine (any debug level), goroutineleak, or a dump file",
+    )
 
 
-def _fetch(
-    source: str,
-    timeout: float,
-    similarity: Similarity,
-    debug2_threshold: int,
-    notes: list[str],
-) -> GoroutineSnapshot | tuple[float, Profile]:
+def _fetch(source: str, timeout: float, services: Services) -> GoroutineSnapshot | tuple[float, Profile]:
     root = base_url(source)
     if root is not None:
-        snapshot, new_notes = fetch_service(
-            root, timeout=timeout, similarity=similarity, debug2_threshold=debug2_threshold
-        )
-        notes.extend(note for note in new_notes if note not in notes)
-        return snapshot
+        return services.fetch([root])[0]
     fetched_at = time.time()
     loaded = load(source, timeout=timeout)
-    return _classify(loaded, snapshot_time(loaded, fetched_at), similarity)
+    return _classify(loaded, snapshot_time(loaded, fetched_at), services.similarity)
 
 
 def snapshots_of(sources: Sequence[str], similarity: Similarity, timeout: float) -> list[GoroutineSnapshot]:
