@@ -50,6 +50,11 @@ class TargetReport:
     suspects: list[Suspect] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # command-specific members (buckets, service, series…)
 
+    @property
+    def top_confidence(self) -> float:
+        """The highest suspect confidence; 0 without suspects."""
+        return max((s.confidence for s in self.suspects), default=0.0)
+
     def sort(self) -> None:
         self.suspects.sort(key=lambda s: (-s.confidence, s.kind, s.file, s.line))
 
@@ -80,4 +85,4 @@ class Report:
         }
 
     def max_confidence(self) -> float:
-        return max((s.confidence for t in self.targets for s in t.suspects), default=0.0)
+        return max((t.top_confidence for t in self.targets), default=0.0)

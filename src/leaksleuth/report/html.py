@@ -52,10 +52,14 @@ def _suspect_row(suspect: dict[str, Any]) -> str:
     )
 
 
+def _top_confidence(target: dict[str, Any]) -> float:
+    """``TargetReport.top_confidence`` of a report@1 target, as JSON."""
+    return max((float(s["confidence"]) for s in target.get("suspects", [])), default=0.0)
+
+
 def _target(target: dict[str, Any]) -> str:
     status = target["status"]
-    top = max((float(s["confidence"]) for s in target.get("suspects", [])), default=0.0)
-    word = verdict_of(status, int(target.get("snapshots", 0)), top)
+    word = verdict_of(status, int(target.get("snapshots", 0)), _top_confidence(target))
     badge = "healthy-badge" if word == "healthy" else word.replace(" ", "-")
     facts = []
     if target.get("service"):
@@ -85,8 +89,8 @@ def _target(target: dict[str, Any]) -> str:
 
 def render_report(document: dict[str, Any], *, title: str = "leaksleuth report") -> str:
     targets = document.get("targets", [])
-    flagged = sum(1 for t in targets if any(s["confidence"] >= 0.5 for s in t.get("suspects", [])))
-    ordered = sorted(targets, key=lambda t: -max((s["confidence"] for s in t.get("suspects", [])), default=0.0))
+    flagged = sum(1 for t in targets if _top_confidence(t) >= 0.5)
+    ordered = sorted(targets, key=lambda t: -_top_confidence(t))
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<meta name=viewport content='width=device-width,initial-scale=1'><title>{escape(title)}</title>"

@@ -41,7 +41,7 @@ def verdict_of(status: str, snapshots: int, top: float) -> str:
 
 
 def verdict_word(target: TargetReport) -> str:
-    return verdict_of(target.status, target.snapshots, max((s.confidence for s in target.suspects), default=0.0))
+    return verdict_of(target.status, target.snapshots, target.top_confidence)
 
 
 def _plural(count: int, word: str) -> str:
