@@ -6,23 +6,11 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from leaksleuth.analysis.goroutines import blocking_frame, snapshot_from_profile
 from leaksleuth.formats import Format, Parsed
-from leaksleuth.model.goroutines import Frame, GoroutineDump, Stack
+from leaksleuth.model.goroutines import GoroutineDump, Stack
 from leaksleuth.model.memstats import MemStats
 from leaksleuth.model.profile import Profile
-
-RUNTIME_PACKAGES = (
-    "runtime",
-    "internal/",
-    "sync",
-    "sync/atomic",
-    "time",
-    "net",
-    "os",
-    "syscall",
-    "io",
-    "bufio",
-)
 
 
 @dataclass(slots=True)
@@ -76,14 +64,6 @@ def summarize(parsed: Parsed, *, source: str = "", size: int = 0, top: int = 5) 
     return summary
 
 
-def user_frame(frames: tuple[Frame, ...]) -> Frame | None:
-    """The first frame outside the runtime and standard-library plumbing, else the first frame."""
-    for frame in frames:
-        if not frame.package.startswith(RUNTIME_PACKAGES) or frame.package.startswith(("net/http",)):
-            return frame
-    return frames[0] if frames else None
-
-
 def _summarize_dump(summary: Summary, dump: GoroutineDump, top: int) -> None:
     summary.goroutines = len(dump.goroutines)
     summary.states = dict(dump.states().most_common())
@@ -91,7 +71,7 @@ def _summarize_dump(summary: Summary, dump: GoroutineDump, top: int) -> None:
     summary.other_text = dump.other_text[:10]
     by_stack: Counter[tuple[Stack, str]] = Counter((g.stack, g.state) for g in dump.goroutines)
     for (stack, state), count in by_stack.most_common(top):
-        frame = user_frame(stack.frames)
+        frame = blocking_frame(stack.frames)  # the line goroutine analysis names, as for profiles
         created = stack.created_by
         summary.top_stacks.append(
             StackSummary(
@@ -130,8 +110,6 @@ def _summarize_profile(summary: Summary, profile: Profile, top: int) -> None:
 
 
 def _profile_stacks(profile: Profile, top: int) -> list[StackSummary]:
-    from leaksleuth.analysis.goroutines import snapshot_from_profile
-
     stacks = []
     for bucket in snapshot_from_profile(profile).by_count()[:top]:
         frame = bucket.blocking
@@ -181,4 +159,4 @@ def _dump_version_hints(dump: GoroutineDump) -> list[str]:
     return hints
 
 
-__all__ = ["Format", "Summary", "summarize", "user_frame"]
+__all__ = ["Format", "Summary", "summarize"]
