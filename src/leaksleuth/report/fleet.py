@@ -14,8 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from leaksleuth.model.report import Report, TargetReport
-
-VERDICT_STYLE = {"leaking": "bold red", "likely leak": "yellow", "watch": "dim yellow", "healthy": "green"}
+from leaksleuth.report.terminal import VERDICT_STYLE
 
 
 @dataclass(slots=True)

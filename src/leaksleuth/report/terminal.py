@@ -7,6 +7,9 @@ import sys
 
 from rich.console import Console
 
+# the verdict words (report.watch.verdict_of) as every terminal output colours them; others ("too early") are dim
+VERDICT_STYLE = {"leaking": "bold red", "likely leak": "yellow", "watch": "dim yellow", "healthy": "green"}
+
 
 def _width(stream_is_tty: bool) -> int | None:
     """Terminals report their width; pipes and CI logs get a readable 140 columns unless COLUMNS says otherwise."""

@@ -14,6 +14,7 @@ from rich.text import Text
 from leaksleuth.analysis.series import verdict
 from leaksleuth.analysis.series_format import human_bytes
 from leaksleuth.model.report import Report, Suspect, TargetReport
+from leaksleuth.report.terminal import VERDICT_STYLE
 
 
 def _trend(points: Sequence[float]) -> str:
@@ -91,8 +92,7 @@ def _row(target: TargetReport, goroutine_points: Sequence[float]) -> list[str]:
 
 
 def _coloured(word: str) -> str:
-    colour = {"leaking": "red", "likely leak": "yellow", "healthy": "green"}.get(word, "dim")
-    return f"[{colour}]{word}[/]"
+    return f"[{VERDICT_STYLE.get(word, 'dim')}]{word}[/]"
 
 
 def site(suspect: Suspect) -> str:
