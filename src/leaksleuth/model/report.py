@@ -11,6 +11,12 @@ SuspectKind = Literal["goroutine", "heap"]
 TargetStatus = Literal["ok", "unreachable", "error"]
 
 
+def iso_z(moment: dt.datetime | float) -> str:
+    """``2024-05-01T12:00:00Z``: UTC to the second, for a datetime or a Unix timestamp."""
+    when = dt.datetime.fromtimestamp(moment, dt.UTC) if isinstance(moment, int | float) else moment
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 @dataclass(slots=True)
 class Suspect:
     """One thing that probably leaks, named by the user-code line to fix.
@@ -80,7 +86,7 @@ class Report:
         when = self.generated_at or dt.datetime.now(dt.UTC)
         return {
             "schema": SCHEMA,
-            "generated_at": when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "generated_at": iso_z(when),
             "targets": [t.to_json() for t in self.targets],
         }
 

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from leaksleuth.model.report import Report, TargetReport
+from leaksleuth.model.report import Report, TargetReport, iso_z
 from leaksleuth.report.terminal import VERDICT_STYLE
 
 
@@ -57,8 +57,8 @@ def to_json(view: FleetView) -> dict[str, Any]:
     document["source"] = {
         "prometheus": view.prometheus,
         "selector": view.selector,
-        "start": _iso(view.start),
-        "end": _iso(view.end),
+        "start": iso_z(view.start),
+        "end": iso_z(view.end),
         "step_seconds": view.step,
         "notes": list(view.notes),
     }
@@ -72,7 +72,7 @@ def render(console: Console, view: FleetView, *, top: int = 20) -> None:
     console.print(
         f"[bold]{escape(view.prometheus)}[/] {escape(view.selector)}: {len(table_rows)} instances, "
         f"{human_duration(view.end - view.start)} window at {human_duration(view.step)} resolution "
-        f"({_iso(view.start)} .. {_iso(view.end)})",
+        f"({iso_z(view.start)} .. {iso_z(view.end)})",
         markup=True,
         highlight=False,
     )
@@ -116,7 +116,3 @@ def _tally(table_rows: Sequence[dict[str, Any]]) -> Text:
                 text.append(", ")
             text.append(f"{counts[verdict]} {verdict}", style=VERDICT_STYLE[verdict])
     return text
-
-
-def _iso(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
