@@ -122,12 +122,16 @@ def _profile_stacks(profile: Profile, top: int) -> list[StackSummary]:
 
 
 def _flat_functions(profile: Profile, index: int, top: int) -> list[FunctionSummary]:
-    """Top functions by flat value, computed like ``go tool pprof -top`` (``analysis.top``), with flat > 0."""
-    from leaksleuth.analysis.top import top as pprof_top
+    """Top functions by flat value, computed and ordered like ``go tool pprof -top`` (``analysis.top``), flat != 0;
+    only the flat values: no cum, no inline markers."""
+    from leaksleuth.analysis.profile_ops import report_total
+    from leaksleuth.analysis.top import build_node_index, flat_values, percent
 
-    table = pprof_top(profile, sample_index=index, node_fraction=0.0)
-    rows = [row for row in table.rows if row.flat][:top]
-    return [FunctionSummary(row.name, row.flat, table.percent(row.flat)) for row in rows]
+    nodes = build_node_index(profile)
+    flat = flat_values(profile, index, nodes).tolist()
+    shown = sorted((node for node, value in enumerate(flat) if value), key=lambda n: (-abs(flat[n]), nodes.names[n]))
+    total = report_total(profile, index)
+    return [FunctionSummary(nodes.names[n], flat[n], percent(flat[n], total)) for n in shown[:top]]
 
 
 def _summarize_memstats(summary: Summary, stats: MemStats) -> None:

@@ -160,23 +160,30 @@ def single_line_nodes(nodes: NodeIndex) -> Int32Array:
     return np.where(nodes.line_counts == 1, nodes.first_nodes(), -1).astype(np.int32)
 
 
+def flat_values(profile: Profile, index: int, nodes: NodeIndex) -> Int64Array:
+    """flat of every node under pprof's rules: each sample's value goes to its leaf node (its first location's
+    first line). One entry per sample: no chunking needed."""
+    table = profile.samples
+    count = len(nodes.names)
+    if len(table) == 0 or count == 0:
+        return np.zeros(count, dtype=np.int64)
+    has_stack = table.depths() > 0
+    leaf_locations = table.loc_index[table.loc_offsets[:-1][has_stack]]
+    return _weighted_count(nodes.first_nodes()[leaf_locations], table.values[has_stack, index], count)
+
+
 def flat_and_cum(profile: Profile, index: int, nodes: NodeIndex) -> tuple[Int64Array, Int64Array]:
     """flat and cum of every node under pprof's rules (a node counts once per sample), vectorised in chunks."""
     table = profile.samples
     count = len(nodes.names)
-    flat = np.zeros(count, dtype=np.int64)
+    flat = flat_values(profile, index, nodes)
     cum = np.zeros(count, dtype=np.int64)
     if len(table) == 0 or count == 0:
         return flat, cum
-    first_nodes = nodes.first_nodes()
     single_node = single_line_nodes(nodes)
     values = table.values[:, index]
-    depths = table.depths()
     for first, end in columns.sample_chunks(table):
         chunk_values = values[first:end]
-        has_stack = depths[first:end] > 0
-        leaf_locations = table.loc_index[table.loc_offsets[first:end][has_stack]]
-        flat += _weighted_count(first_nodes[leaf_locations], chunk_values[has_stack], count)
         frames = chunk_frames(profile, nodes, first, end, single_node)
         if frames.nodes.size:
             # int32 keys sort about twice as fast; int64 only when sample * count could overflow
@@ -294,8 +301,12 @@ class TopTable:
         return sum(row.flat for row in self.rows)
 
     def percent(self, value: int) -> float:
-        """pprof's percentage: |value| / total, so a negative diff row still has a positive share."""
-        return abs(value) / self.total * 100.0 if self.total else 0.0
+        return percent(value, self.total)
+
+
+def percent(value: int, total: int) -> float:
+    """pprof's percentage: |value| / total, so a negative diff row still has a positive share."""
+    return abs(value) / total * 100.0 if total else 0.0
 
 
 def top(
