@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from leaksleuth.analysis import trend
 from leaksleuth.analysis.goroutine_states import BLOCKING_CLASSES, classify_state
 from leaksleuth.model.goroutines import Frame, Goroutine, GoroutineDump, Stack
 
@@ -112,8 +113,6 @@ class Bucket:
     created_by: Frame | None = None
     parents: Counter[int] = field(default_factory=Counter)
     goroutine_ids: list[int] = field(default_factory=list)  # a few, for the report
-    locked: int = 0
-    lines_key: str = ""  # key including line numbers (the similarity level's identity)
 
     @property
     def blocking(self) -> Frame | None:
@@ -153,10 +152,6 @@ class History:
     counts: list[int]
     times: list[float]
 
-    @property
-    def first_count(self) -> int:
-        return self.counts[0]
-
 
 class Window:
     """The recent history of one instance, kept incrementally: per stable key a count per snapshot, plus the latest
@@ -166,13 +161,10 @@ class Window:
     def __init__(self, max_snapshots: int = 120) -> None:
         self.max_snapshots = max_snapshots
         self.times: list[float] = []
-        self.totals: list[int] = []
         self.load: list[int] = []  # open server connections (net/http's one goroutine each): a proxy for load
         self.restarts: list[bool] = []
         self.counts: dict[str, array[int]] = {}  # arrays of int64: 8 bytes a count, not a Python int
         self.latest: dict[str, Bucket] = {}
-        self.has_leak_profile = False
-        self.has_states = False
         self._last_max_id: int | None = None
 
     @classmethod
@@ -195,13 +187,10 @@ class Window:
             self._last_max_id = current
         position = len(self.times)
         self.times.append(snapshot.taken_at)
-        self.totals.append(snapshot.total)
         self.restarts.append(restarted and position > 0)
         self.load.append(
             sum(b.count for b in snapshot.buckets.values() if any(f.function == _SERVER_CONN for f in b.frames))
         )
-        self.has_leak_profile = snapshot.has_leak_profile
-        self.has_states = snapshot.has_states
         for known in self.counts.values():
             known.append(0)
         largest: dict[str, Bucket] = {}
@@ -217,7 +206,7 @@ class Window:
             self._drop_oldest()
 
     def _drop_oldest(self) -> None:
-        for column in (self.times, self.totals, self.load, self.restarts):
+        for column in (self.times, self.load, self.restarts):
             del column[0]
         if self.restarts:
             self.restarts[0] = False
@@ -230,11 +219,7 @@ class Window:
 
     def last_segment(self) -> int:
         """Index where the newest process' snapshots start."""
-        start = 0
-        for index, restarted in enumerate(self.restarts):
-            if restarted:
-                start = index
-        return start
+        return trend.last_segment(self.times, self.restarts)
 
     def histories(self) -> list[History]:
         return [History(key, self.latest[key], list(counts), self.times) for key, counts in self.counts.items()]
@@ -280,11 +265,9 @@ def snapshot_from_dump(
         bucket = buckets.get(identity)
         if bucket is None:
             bucket = buckets[identity] = Bucket(key, frames, created_by=stack.created_by)
-            bucket.lines_key = lines_key
         for goroutine in members:
             bucket.add_state(goroutine.state, goroutine.wait_minutes)
             bucket.leaked += goroutine.leaked
-            bucket.locked += goroutine.locked_to_thread
             if goroutine.parent_id is not None:
                 bucket.parents[goroutine.parent_id] += 1
             if len(bucket.goroutine_ids) < _MAX_IDS:
@@ -331,7 +314,6 @@ def snapshot_from_profile(
         bucket = buckets.get(lines_key)
         if bucket is None:
             bucket = buckets[lines_key] = Bucket(stable_key(frames), frames, state_class=classify_state("", raw))
-            bucket.lines_key = lines_key
         bucket.count += int(count)
     return GoroutineSnapshot(
         taken_at,

@@ -148,7 +148,7 @@ def restart_flags(series: InstanceSeries) -> list[bool]:
 def segments(series: InstanceSeries) -> list[Segment]:
     bounds = trend.segment_bounds(restart_flags(series))
     return [
-        Segment(series.times[start:stop], {name: v[start:stop] for name, v in series.values.items()}, start)
+        Segment(series.times[start:stop], {name: v[start:stop] for name, v in series.values.items()})
         for start, stop in bounds
     ]
 

@@ -127,7 +127,7 @@ def gc_stalled(segment: Segment, options: Options) -> Finding | None:
     elif goal is not None and heap is not None and heap > 1.05 * goal:
         cap, why = 0.85, f"the heap ({human_bytes(heap)}) is past its goal ({human_bytes(goal)}) and no GC runs"
     else:
-        signal = heap_signal(Segment(times[start:], {k: v[keep][start:] for k, v in segment.values.items()}, 0))
+        signal = heap_signal(Segment(times[start:], {k: v[keep][start:] for k, v in segment.values.items()}))
         heap_rise = _rise(signal[1], signal[2]) if signal else 0.0
         if heap_rise >= 0.5 * rise:
             return None  # the heap grows toward its goal between GCs: normal

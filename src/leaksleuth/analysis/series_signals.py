@@ -44,7 +44,6 @@ class Options:
 class Segment:
     times: FloatArray
     values: dict[str, FloatArray]
-    offset: int  # index of the first point within the instance's whole series
 
     @property
     def points(self) -> int:
