@@ -53,6 +53,12 @@ def scaled(value: int, unit: tuple[str, int]) -> str:
     return "0" if text in ("0", "-0") else text + unit[0]
 
 
+def auto_scaled(value: float, unit: str) -> str:
+    """One value in pprof's style, in the unit that suits it (``1.5MB``, ``250ms``, ``0``); the terminal output of
+    every command uses this too (``report.terminal.human_bytes``)."""
+    return scaled(round(value), _auto_unit(round(value), unit))
+
+
 def percent(value: float, total: int) -> str:
     """pprof's ``Percentage``."""
     ratio = abs(value / total) * 100 if total else 0.0
@@ -169,9 +175,9 @@ def clusters_text(clusters: Sequence[Cluster], unit: str, *, is_diff: bool, limi
     header = f"{'growth':>10} {'now':>10} {'before':>10}  " if is_diff else f"{'in use':>10}  "
     lines.append(header + f"{'kind':<18} {'size':>8}  site")
     for cluster in clusters[:limit]:
-        now, before = _human(cluster.current, unit), _human(cluster.base, unit)
+        now, before = auto_scaled(cluster.current, unit), auto_scaled(cluster.base, unit)
         values = f"{_signed(cluster.growth, unit):>10} {now:>10} {before:>10}  " if is_diff else f"{now:>10}  "
-        size = _human(cluster.size_class, "bytes") if cluster.size_class else "-"
+        size = auto_scaled(cluster.size_class, "bytes") if cluster.size_class else "-"
         site = f"{cluster.site.function} {_short(cluster.site.file)}:{cluster.site.line}"
         lines.append(f"{values}{cluster.kind.kind:<18} {size:>8}  {site}")
     return "\n".join(lines)
@@ -204,19 +210,15 @@ def fleet_text(report: Report, unit: str = "bytes") -> str:
         fleet = target.extra.get("fleet", {})
         verdict = "OUTLIER" if fleet.get("outlier") else "ok"
         lines.append(
-            f"{target.target:<{width}} {_human(fleet.get('inuse_bytes', 0), unit):>10} "
+            f"{target.target:<{width}} {auto_scaled(fleet.get('inuse_bytes', 0), unit):>10} "
             f"{_signed(fleet.get('excess_bytes', 0), unit):>11} {fleet.get('robust_z', 0):>6.1f}  {verdict}"
         )
         lines.extend(f"    {s.confidence:.2f}  {s.summary}" for s in target.suspects)
     return "\n".join(lines)
 
 
-def _human(value: float, unit: str) -> str:
-    return scaled(round(value), _auto_unit(round(value), unit))
-
-
 def _signed(value: float, unit: str) -> str:
-    text = _human(value, unit)
+    text = auto_scaled(value, unit)
     return text if text.startswith("-") or text == "0" else "+" + text
 
 

@@ -7,6 +7,8 @@ import sys
 
 from rich.console import Console
 
+from leaksleuth.report.heap import auto_scaled
+
 # the verdict words (report.watch.verdict_of) as every terminal output colours them; others ("too early") are dim
 VERDICT_STYLE = {"leaking": "bold red", "likely leak": "yellow", "watch": "dim yellow", "healthy": "green"}
 
@@ -25,20 +27,11 @@ def stderr_console() -> Console:
 
 
 def human_bytes(value: float) -> str:
-    """``1.50MB`` the way pprof prints sizes (powers of 1024, two decimals)."""
-    sign = "-" if value < 0 else ""
-    value = abs(float(value))
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{sign}{value:.0f}{unit}" if unit == "B" else f"{sign}{value:.2f}{unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    """``1.5MB`` the way pprof prints sizes (powers of 1024, two decimals at most, ``0`` for zero)."""
+    return auto_scaled(value, "bytes")
 
 
 def human_value(value: float, unit: str) -> str:
-    if unit == "bytes":
-        return human_bytes(value)
-    if unit == "nanoseconds":
-        seconds = value / 1e9
-        return f"{seconds:.3g}s" if abs(seconds) >= 1 else f"{value / 1e6:.3g}ms"
+    if unit in ("bytes", "nanoseconds"):
+        return auto_scaled(value, unit)
     return f"{int(value):,}" if float(value).is_integer() else f"{value:.3g}"
