@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from leaksleuth.analysis import heap_kinds, profile_ops
 from leaksleuth.analysis.heap_kinds import infer_kind, size_class, size_classes
 from leaksleuth.analysis.heap_paths import clusters, leak_paths
-from leaksleuth.analysis.heap_sites import annotate, detect_goroot, is_go_distribution, user_code_lines
+from leaksleuth.analysis.heap_sites import annotate, detect_goroot, is_go_distribution
 from leaksleuth.analysis.top import Granularity, top
 from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.model.profile import Profile
@@ -42,9 +42,10 @@ def checkout_source_lines(profile: Profile) -> dict[tuple[str, int], str]:
     """Source text for the recorded paths, read from this checkout (the capture may come from another path)."""
     text = SOURCE.read_text().splitlines()
     return {
-        (file, line): text[line - 1]
-        for file, line in user_code_lines(profile)
-        if file == HEAPKINDS and 0 < line <= len(text)
+        (line.function.filename, line.line): text[line.line - 1]
+        for location in profile.locations
+        for line in location.lines
+        if line.function.filename == HEAPKINDS and 0 < line.line <= len(text)
     }
 
 

@@ -56,17 +56,6 @@ def is_go_distribution(function: str, file: str, goroot: str) -> bool:
     return package != "main" and "." not in first_element
 
 
-def user_code_lines(profile: Profile) -> set[tuple[str, int]]:
-    """Every (file, line) of user code in the profile: the source lines worth reading to name allocation kinds."""
-    goroot = detect_goroot(profile)
-    return {
-        (line.function.filename, line.line)
-        for location in profile.locations
-        for line in location.lines
-        if line.function.filename and not is_go_distribution(line.function.name, line.function.filename, goroot)
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class SiteAnnotation:
     """Per-sample allocation sites of one profile, column-wise (``site_ids[i]`` indexes ``sites``; -1: no stack)."""

@@ -161,10 +161,10 @@ def diff_command(
     if len(given) != 2:
         raise ConfigError("heap diff needs BASE and TARGET (or 3+ replicas for a fleet comparison)")
     from leaksleuth.analysis.heap_paths import clusters, leak_paths
-    from leaksleuth.analysis.heap_sites import annotate, user_code_lines
+    from leaksleuth.analysis.heap_sites import annotate
     from leaksleuth.analysis.profile_ops import diff
     from leaksleuth.analysis.top import resolve_sample_index, top
-    from leaksleuth.collect.source import read_source_lines
+    from leaksleuth.collect.source import LocalSourceLines
     from leaksleuth.report import heap as render
 
     level = parse_granularity(granularity)
@@ -183,7 +183,7 @@ def diff_command(
         hide=hide_re,
     )
     index = resolve_sample_index(difference, sample_index)
-    source_lines = read_source_lines(user_code_lines(difference))
+    source_lines = LocalSourceLines()
     annotation = annotate(difference)
     found_paths = leak_paths(difference, index, top=paths, source_lines=source_lines, annotation=annotation)
     found_clusters = clusters(difference, index, source_lines=source_lines, annotation=annotation)
@@ -209,17 +209,15 @@ def _fleet(
     sources: Sequence[str], *, sample_index: str | None, json_output: bool, fail_on: float | None, timeout: float
 ) -> None:
     from leaksleuth.analysis.heap_fleet import fleet_report
-    from leaksleuth.analysis.heap_sites import user_code_lines
-    from leaksleuth.collect.source import read_source_lines
+    from leaksleuth.collect.source import LocalSourceLines
     from leaksleuth.report import heap as render
 
     profiles = load_profiles(sources, timeout=timeout)
     _same_kind(sources, profiles)
-    wanted = set().union(*(user_code_lines(profile) for profile in profiles))
     report = fleet_report(
         list(zip(sources, profiles, strict=True)),
         sample_index=sample_index or "inuse_space",
-        source_lines=read_source_lines(wanted),
+        source_lines=LocalSourceLines(),
     )
     if json_output:
         typer.echo(json.dumps(report.to_json(), indent=2))
@@ -245,11 +243,10 @@ def trend_command(
     timeout: Timeout = 30.0,
 ) -> None:
     """Which allocation sites keep growing across snapshots: Theil–Sen + Mann–Kendall, plateau and noise aware."""
-    from leaksleuth.analysis.heap_sites import user_code_lines
     from leaksleuth.analysis.heap_trend import HeapSnapshot, heap_trend_report
     from leaksleuth.analysis.series_format import human_bytes
     from leaksleuth.collect.sampling import iter_sources
-    from leaksleuth.collect.source import read_source_lines
+    from leaksleuth.collect.source import LocalSourceLines
     from leaksleuth.durations import parse_duration
     from leaksleuth.model.report import Report
     from leaksleuth.report import heap as render
@@ -270,11 +267,8 @@ def trend_command(
         if not json_output and (every is not None or count is not None):
             in_use = human_bytes(int(profile.totals()[-1]))
             typer.echo(f"snapshot {number}/{count or 6}: {in_use} in use", err=True)
-    wanted = set().union(*(user_code_lines(s.profile) for s in snapshots[-1:]))
     target = sources[0] if len(sources) == 1 else f"{sources[0]} … {sources[-1]}"
-    entry = heap_trend_report(
-        snapshots, target=target, sample_index=sample_index, source_lines=read_source_lines(wanted)
-    )
+    entry = heap_trend_report(snapshots, target=target, sample_index=sample_index, source_lines=LocalSourceLines())
     report = Report(targets=[entry])
     if json_output:
         typer.echo(json.dumps(report.to_json(), indent=2))

@@ -1,13 +1,13 @@
 """Source text of profiled code, when the files exist here (a local build or a checkout at the same path).
 
-Analysis stays pure: commands read the lines they need here and pass them in. Never required: it only refines
-categories (a ticker loop, a semaphore, an allocation kind) that the stacks alone cannot tell.
+Analysis stays pure: commands pass a reader of lines in (on demand, each file read once). Never required: it
+only refines categories (a ticker loop, a semaphore, an allocation kind) that the stacks alone cannot tell.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 MAX_SOURCE_FILE = 4 << 20  # bytes: a generated 50 MB file is not worth reading for one line
@@ -30,16 +30,6 @@ def source_line(file: str, line: int) -> str | None:
     if lines is None or not 0 < line <= len(lines):
         return None
     return lines[line - 1].strip()
-
-
-def read_source_lines(wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
-    """Source text of (file, line) pairs whose files exist here; each file is read once."""
-    found: dict[tuple[str, int], str] = {}
-    for file, line in wanted:
-        lines = _file_lines(file)
-        if lines is not None and 0 < line <= len(lines):
-            found[(file, line)] = lines[line - 1]
-    return found
 
 
 class LocalSourceLines(Mapping[tuple[str, int], str]):
