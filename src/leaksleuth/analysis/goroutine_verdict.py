@@ -236,16 +236,12 @@ def _collect(
     peer = _peer_outlier(history.key, history.counts[-1], peer_counts)
     if peer is not None:
         evidence.append(peer)
-    if _server_connection(bucket):
+    if bucket.serves_connection:
         for item in evidence:
             if item.kind in ("growth", "peer-outlier", "long-wait"):
                 item.weight *= 0.2  # one goroutine per open connection is how net/http serves
                 item.detail["discount"] = "server connection goroutines follow open connections"
     return evidence
-
-
-def _server_connection(bucket: Bucket) -> bool:
-    return any(f.function == "net/http.(*conn).serve" for f in bucket.frames)
 
 
 def _site(frame: Frame | None) -> str:

@@ -23,7 +23,7 @@ from leaksleuth.model.goroutines import Frame, Goroutine, GoroutineDump, Stack
 __all__ = ["BLOCKING_CLASSES", "Bucket", "GoroutineSnapshot", "History", "Similarity", "Window", "classify_state"]
 
 if TYPE_CHECKING:
-    from leaksleuth.model.profile import Profile
+    from leaksleuth.model.profile import Location, Profile
 
 # Top-level directories of the Go standard library: a frame is "stdlib" when its package starts with one of these
 # (and the first path element has no dot, so "github.com/…" and "example.com/x" are user code; "main" is user code).
@@ -72,6 +72,7 @@ def strip_plumbing(frames: tuple[Frame, ...]) -> tuple[Frame, ...]:
 
 # packages that only carry a blocked goroutine to its parking spot: never "the line to fix"
 _PLUMBING_TOP = frozenset({"runtime", "internal", "sync", "syscall", "os", "io", "bufio", "time", "context"})
+_SERVER_CONN = "net/http.(*conn).serve"
 
 
 def blocking_frame(frames: tuple[Frame, ...]) -> Frame | None:
@@ -117,6 +118,11 @@ class Bucket:
     @property
     def blocking(self) -> Frame | None:
         return blocking_frame(self.frames)
+
+    @property
+    def serves_connection(self) -> bool:
+        """net/http serves each open connection on a goroutine of its own: these follow the load."""
+        return any(f.function == _SERVER_CONN for f in self.frames)
 
     def add_state(self, state: str, wait: int | None, count: int = 1) -> None:
         self.count += count
@@ -188,9 +194,7 @@ class Window:
         position = len(self.times)
         self.times.append(snapshot.taken_at)
         self.restarts.append(restarted and position > 0)
-        self.load.append(
-            sum(b.count for b in snapshot.buckets.values() if any(f.function == _SERVER_CONN for f in b.frames))
-        )
+        self.load.append(sum(b.count for b in snapshot.buckets.values() if b.serves_connection))
         for known in self.counts.values():
             known.append(0)
         largest: dict[str, Bucket] = {}
@@ -223,9 +227,6 @@ class Window:
 
     def histories(self) -> list[History]:
         return [History(key, self.latest[key], list(counts), self.times) for key, counts in self.counts.items()]
-
-
-_SERVER_CONN = "net/http.(*conn).serve"
 
 
 def histories(snapshots: Sequence[GoroutineSnapshot]) -> list[History]:
@@ -287,13 +288,14 @@ def snapshot_from_dump(
     )
 
 
-def frames_of_sample(profile: Profile, location_indices: Iterable[int]) -> tuple[Frame, ...]:
-    """Profile locations -> Frames (inlined calls expanded, innermost first)."""
-    frames: list[Frame] = []
-    for index in location_indices:
-        location = profile.locations[index]
-        frames.extend(Frame(line.function.name, line.function.filename, line.line) for line in location.lines)
-    return tuple(frames)
+def location_frames(location: Location, *, mark_inlined: bool = False) -> list[Frame]:
+    """A profile location's lines as Frames, innermost inlined call first; ``mark_inlined``: flag every line but
+    the last (the physical call) as inlined."""
+    last = len(location.lines) - 1
+    return [
+        Frame(line.function.name, line.function.filename, line.line, inlined=mark_inlined and position < last)
+        for position, line in enumerate(location.lines)
+    ]
 
 
 def snapshot_from_profile(
@@ -305,8 +307,9 @@ def snapshot_from_profile(
     offsets = table.loc_offsets.tolist()
     flat = table.loc_index.tolist()
     counts = table.values[:, 0].tolist() if len(table) else []
+    per_location = [location_frames(location) for location in profile.locations]  # built once, shared by stacks
     for i, count in enumerate(counts):
-        raw = frames_of_sample(profile, flat[offsets[i] : offsets[i + 1]])
+        raw = tuple(frame for index in flat[offsets[i] : offsets[i + 1]] for frame in per_location[index])
         frames = strip_plumbing(raw)
         if not frames:
             continue  # the runtime's empty-stack record (go1.27 goroutineleak quirk)

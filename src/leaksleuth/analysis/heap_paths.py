@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from leaksleuth.analysis.columns import stack_fingerprints
+from leaksleuth.analysis.goroutines import location_frames
 from leaksleuth.analysis.heap_kinds import AllocationKind
 from leaksleuth.analysis.heap_sites import Site, SiteAnnotation, SourceLines, annotate, sample_kinds
 from leaksleuth.analysis.profile_ops import base_sample_mask
@@ -138,9 +139,8 @@ def leak_paths(
 
 def _root_first_frames(profile: Profile, sample: int) -> tuple[Frame, ...]:
     frames = [
-        Frame(line.function.name, line.function.filename, line.line, inlined=position < len(location.lines) - 1)
+        frame
         for location_index in profile.samples.stack_indices(sample).tolist()
-        for location in (profile.locations[location_index],)
-        for position, line in enumerate(location.lines)
+        for frame in location_frames(profile.locations[location_index], mark_inlined=True)
     ]
     return tuple(reversed(frames))
