@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from leaksleuth.analysis.goroutines import location_frames
 from leaksleuth.analysis.heap_kinds import AllocationKind, infer_kind, size_classes
 from leaksleuth.model.goroutines import Frame
-from leaksleuth.model.profile import Int32Array, Int64Array, Location, Profile
+from leaksleuth.model.profile import Int32Array, Int64Array, Profile
 
 SourceLines = Mapping[tuple[str, int], str]  # (file as in the profile, line) -> source text, read by the caller
 _RUNTIME = re.compile(r"^(runtime|internal/|runtime/|runtime\.)")
@@ -99,7 +100,7 @@ def _location_sites(profile: Profile) -> _LocationSites:
     inner: list[tuple[str, ...]] = []
     names: list[tuple[str, ...]] = []
     for index, location in enumerate(profile.locations):
-        frames = _frames(location)
+        frames = location_frames(location)
         names.append(tuple(frame.function for frame in frames))
         inner.append(())
         for position, frame in enumerate(frames):
@@ -114,10 +115,6 @@ def _location_sites(profile: Profile) -> _LocationSites:
             first = frames[0]
             leaf[index] = sites.setdefault(Site(first.function, first.file, first.line, user_code=False), len(sites))
     return _LocationSites(list(sites), user, fallback, leaf, inner, names)
-
-
-def _frames(location: Location) -> list[Frame]:
-    return [Frame(line.function.name, line.function.filename, line.line) for line in location.lines]
 
 
 def _first_match(
