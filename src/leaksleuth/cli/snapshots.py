@@ -6,14 +6,11 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from leaksleuth.errors import ConfigError
-
-if TYPE_CHECKING:
-    from leaksleuth.store.db import Store
 
 app = typer.Typer(
     help="List stored snapshots, or get one back as a file (go tool pprof opens profiles).",
@@ -42,8 +39,9 @@ def list_command(
     from rich.table import Table
 
     from leaksleuth.report.terminal import human_bytes, stdout_console
+    from leaksleuth.store.db import open_store
 
-    opened = open_existing_store(store, blobs)
+    opened = open_store(store, blobs, create=False)
     try:
         rows = opened.snapshots(target=target, kind=kind, limit=limit)
     finally:
@@ -72,17 +70,6 @@ def _summary_item(name: str, value: object) -> str:
     return f"{name}={value:,}" if isinstance(value, int) else f"{name}={value}"
 
 
-def open_existing_store(store: str | None, blobs: str | None) -> Store:
-    """Reading commands never create a store: a typo in --store should not look like an empty one."""
-    from leaksleuth.store.db import default_store_dir, open_store
-
-    if store is None or "://" not in store:
-        directory = Path(store) if store else default_store_dir()
-        if not (directory / "leaksleuth.db").is_file():
-            raise ConfigError(f"no store at {directory}", hint="leaksleuth watch --store DIR creates one")
-    return open_store(store, blobs)
-
-
 def _row_json(row: object) -> dict[str, object]:
     return {name: getattr(row, name) for name in row.__slots__}  # type: ignore[attr-defined]
 
@@ -95,8 +82,9 @@ def get_command(
     blobs: BlobsOption = None,
 ) -> None:
     """Write a snapshot's original bytes (a .pb.gz profile, a dump, a metrics page)."""
+    from leaksleuth.store.db import open_store
 
-    opened = open_existing_store(store, blobs)
+    opened = open_store(store, blobs, create=False)
     try:
         row, data = opened.snapshot(snapshot_id)
     finally:

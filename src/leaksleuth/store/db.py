@@ -349,10 +349,15 @@ def default_store_dir() -> Path:
     return Path(user_data_dir("leaksleuth", appauthor=False))
 
 
-def open_store(store: str | None = None, blobs: str | None = None) -> Store:
-    """``store``: a directory (embedded SQLite + blobs/), a ``sqlite:///`` URL or a ``postgresql://`` URL."""
+def open_store(store: str | None = None, blobs: str | None = None, *, create: bool = True) -> Store:
+    """``store``: a directory (embedded SQLite + blobs/), a ``sqlite:///`` URL or a ``postgresql://`` URL.
+
+    ``create=False`` for reading commands: a typo in --store must not look like an empty store.
+    """
     if store is None or "://" not in store:
         directory = Path(store) if store else default_store_dir()
+        if not create and not (directory / "leaksleuth.db").is_file():
+            raise ConfigError(f"no store at {directory}", hint="leaksleuth watch --store DIR creates one")
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
