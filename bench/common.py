@@ -71,18 +71,27 @@ def run_measured(command: list[str], repeat: int) -> Measured:
 # ---- inputs ----------------------------------------------------------------------------------------------------
 
 
-def build_generator() -> Path:
-    binary = OUT / "gen"
-    source = HERE / "gen" / "main.go"
-    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
-        subprocess.run([go_binary(), "build", "-o", str(binary), "."], cwd=HERE / "gen", check=True)
+def go_build(module: Path, name: str, package: str = ".") -> Path:
+    """``go build -o bench/out/NAME PACKAGE`` in a Go module; skipped while the binary is newer than the module's
+    sources (every .go file, go.mod, go.sum)."""
+    binary = OUT / name
+    sources = [*module.rglob("*.go"), *(module / f for f in ("go.mod", "go.sum") if (module / f).exists())]
+    if not binary.exists() or binary.stat().st_mtime < max(p.stat().st_mtime for p in sources):
+        OUT.mkdir(exist_ok=True)
+        subprocess.run([go_binary(), "build", "-o", str(binary), package], cwd=module, check=True)
     return binary
 
 
+def build_generator() -> Path:
+    return go_build(HERE / "gen", "gen")
+
+
 def ensure(name: str, *args: str) -> Path:
+    """A generated input under bench/out, made again when the generator is newer than it."""
     path = OUT / name
-    if not path.exists():
-        subprocess.run([str(build_generator()), *args, "-out", str(path)], check=True, stdout=subprocess.DEVNULL)
+    generator = build_generator()
+    if not path.exists() or path.stat().st_mtime < generator.stat().st_mtime:
+        subprocess.run([str(generator), *args, "-out", str(path)], check=True, stdout=subprocess.DEVNULL)
     return path
 
 
@@ -96,14 +105,5 @@ def heap200k() -> Path:
 
 def heap200k_pair() -> tuple[Path, Path]:
     """Two 200k-sample heap profiles of the same stacks (the second with every 10th path grown), one binary."""
-    base, grown = OUT / "heap200k.pb.gz", OUT / "heap200k.grown.pb.gz"
-    generator = build_generator()
-    if (
-        not base.exists()
-        or not grown.exists()
-        or min(base.stat().st_mtime, grown.stat().st_mtime) < generator.stat().st_mtime
-    ):
-        for path, grow in ((base, "0"), (grown, "10")):
-            command = [str(generator), "-mode", "heap", "-samples", "200000", "-grow", grow, "-out", str(path)]
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return base, grown
+    heap = ("-mode", "heap", "-samples", "200000")
+    return ensure("heap200k.pb.gz", *heap, "-grow", "0"), ensure("heap200k.grown.pb.gz", *heap, "-grow", "10")

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from common import HERE, OUT, PYTHON, ROOT, Row, dump, ensure, go_binary, run_measured
+from common import HERE, PYTHON, ROOT, Row, dump, ensure, go_build, run_measured
 
 
 def bench_goroutine_buckets(repeat: int) -> list[Row]:
@@ -70,20 +70,12 @@ def _started(command: list[str], cwd: Path | None = None) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def _build(package_dir: Path, name: str) -> Path:
-    binary = OUT / name
-    subprocess.run([go_binary(), "build", "-o", str(binary), "."], cwd=package_dir, check=True)
-    return binary
-
-
 def bench_watch_scale(repeat: int) -> list[Row]:
     """A loopback fleet: one replay server impersonating N services with real captured profiles, plus three real
     Go processes. Reports CPU and memory per target and round, and what that means at a 60 s interval."""
     del repeat  # a fleet run is long; one run per size
-    replay = _build(HERE / "replay", "replay")
-    goleaks_dir = ROOT / "testdata" / "go"
-    goleaks = OUT / "goleaks"
-    subprocess.run([go_binary(), "build", "-o", str(goleaks), "./goleaks"], cwd=goleaks_dir, check=True)
+    replay = go_build(HERE / "replay", "replay")
+    goleaks = go_build(ROOT / "testdata" / "go", "goleaks", "./goleaks")
     rows = []
     rounds = 4
     with contextlib.ExitStack() as stack:

@@ -147,46 +147,60 @@ def _compare(ours: Measured, theirs: Measured, what: str) -> None:
         raise SystemExit(f"bench: {what}: leaksleuth's table differs from pprof's:\n{mine[:5]}\n{pprofs[:5]}")
 
 
-def bench_heap_top(repeat: int) -> list[Row]:
-    path = heap200k()
-    go = go_binary()
-    ours = run_measured([PYTHON, "-m", "leaksleuth", "heap", "top", str(path)], repeat)
-    theirs = run_measured([go, "tool", "pprof", "-top", str(path)], repeat)
-    _compare(ours, theirs, "heap top")
-    label = "heap, 200k samples (8M frames)"
+def _versus_pprof(
+    benchmark: str,
+    label: str,
+    leaksleuth: list[str],
+    pprof: list[str],
+    repeat: int,
+    *,
+    detail: str,
+    pprof_detail: str,
+) -> list[Row]:
+    """``leaksleuth heap …`` against ``go tool pprof -top …`` on the same files: same table rows, then time and RSS.
+    ``pprof`` is the flags before the files (``-top``, ``-diff_base``); ``{rows}`` in ``detail`` is the row count."""
+    flags = [arg for arg in pprof if arg.startswith("-")]
+    ours = run_measured([PYTHON, "-m", "leaksleuth", "heap", *leaksleuth], repeat)
+    theirs = run_measured([go_binary(), "tool", "pprof", *pprof], repeat)
+    _compare(ours, theirs, benchmark)
     return [
         Row(
-            "heap top",
+            benchmark,
             "leaksleuth",
             label,
             ours.seconds,
             ours.rss_mb,
-            f"same rows as pprof ({len(_table_rows(ours.stdout))})",
-            f"{ours.seconds / theirs.seconds:.2f}x time, {ours.rss_mb / theirs.rss_mb:.2f}x RSS of pprof -top",
+            detail.format(rows=len(_table_rows(ours.stdout))),
+            f"{ours.seconds / theirs.seconds:.2f}x time, {ours.rss_mb / theirs.rss_mb:.2f}x RSS of pprof {flags[-1]}",
         ),
-        Row("heap top", "go tool pprof -top", label, theirs.seconds, theirs.rss_mb, "load, graph, print"),
+        Row(benchmark, f"go tool pprof {' '.join(flags)}", label, theirs.seconds, theirs.rss_mb, pprof_detail),
     ]
+
+
+def bench_heap_top(repeat: int) -> list[Row]:
+    path = str(heap200k())
+    return _versus_pprof(
+        "heap top",
+        "heap, 200k samples (8M frames)",
+        ["top", path],
+        ["-top", path],
+        repeat,
+        detail="same rows as pprof ({rows})",
+        pprof_detail="load, graph, print",
+    )
 
 
 def bench_heap_diff(repeat: int) -> list[Row]:
-    base, grown = heap200k_pair()
-    go = go_binary()
-    ours = run_measured([PYTHON, "-m", "leaksleuth", "heap", "diff", str(base), str(grown), "--nodecount", "0"], repeat)
-    theirs = run_measured([go, "tool", "pprof", "-top", "-diff_base", str(base), str(grown)], repeat)
-    _compare(ours, theirs, "heap diff")
-    label = "heap, 200k vs 200k samples"
-    return [
-        Row(
-            "heap diff",
-            "leaksleuth",
-            label,
-            ours.seconds,
-            ours.rss_mb,
-            "same rows as pprof, plus leak paths and site clusters",
-            f"{ours.seconds / theirs.seconds:.2f}x time, {ours.rss_mb / theirs.rss_mb:.2f}x RSS of pprof -diff_base",
-        ),
-        Row("heap diff", "go tool pprof -top -diff_base", label, theirs.seconds, theirs.rss_mb, "merge, graph, print"),
-    ]
+    base, grown = map(str, heap200k_pair())
+    return _versus_pprof(
+        "heap diff",
+        "heap, 200k vs 200k samples",
+        ["diff", base, grown, "--nodecount", "0"],
+        ["-top", "-diff_base", base, grown],
+        repeat,
+        detail="same rows as pprof, plus leak paths and site clusters",
+        pprof_detail="merge, graph, print",
+    )
 
 
 BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
