@@ -163,6 +163,11 @@ class Store:
         return ids
 
     # ---- reading -------------------------------------------------------------------------------------------------
+    def ping(self) -> None:
+        """Raises when the database does not answer (health checks)."""
+        with self.engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+
     def targets(self) -> list[TargetRow]:
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(targets_table).order_by(targets_table.c.url)).all()

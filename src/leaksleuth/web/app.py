@@ -19,12 +19,16 @@ def create_app(service: AlertService) -> FastAPI:
         # one error shape for every route: {"error": "..."}
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
+    def require_token(request: Request) -> None:
+        # alerts start captures; reports name internal files, functions and hosts: both need the token
+        if not service.authorized(request.headers.get("authorization")):
+            raise HTTPException(
+                status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+
     @app.post("/alerts", status_code=202)
     async def alerts(request: Request) -> JSONResponse:
-        if not service.authorized(request.headers.get("authorization")):
-            return JSONResponse(
-                {"error": "missing or wrong bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
-            )
+        require_token(request)
         try:
             payload = await request.json()
         except ValueError:
@@ -34,13 +38,6 @@ def create_app(service: AlertService) -> FastAPI:
         except AlertPayloadError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(receipt.to_json(), status_code=202)
-
-    def require_token(request: Request) -> None:
-        # reports name internal files, functions and hosts: reading them needs the same token as writing alerts
-        if not service.authorized(request.headers.get("authorization")):
-            raise HTTPException(
-                status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
 
     @app.get("/reports")
     async def reports(request: Request, limit: int = 100) -> list[dict[str, Any]]:
@@ -61,7 +58,7 @@ def create_app(service: AlertService) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
-        service.store.targets()  # the store answers
+        service.store.ping()  # the database answers
         return {"status": "ok"}
 
     return app

@@ -197,11 +197,11 @@ class AlertService:
                     store=self.store,
                 )
                 report = await watcher.run()
-                document = report.to_json()
+                document, confidence = report.to_json(), report.max_confidence()
                 status = document["targets"][0]["status"] if document["targets"] else "error"
             except Exception as exc:  # a capture must never take the server down; the report says what happened
                 document = {"schema": "leaksleuth/report@1", "targets": [], "error": f"{type(exc).__name__}: {exc}"}
-                status = "error"
+                status, confidence = "error", 0.0
             finally:
                 self.in_flight.dec()
         document["alert"] = {
@@ -210,9 +210,6 @@ class AlertService:
             "startsAt": alert.get("startsAt"),
             "fingerprint": alert.get("fingerprint"),
         }
-        confidence = max(
-            (s["confidence"] for t in document.get("targets", []) for s in t.get("suspects", [])), default=0.0
-        )
         self.store.save_report(report_id, document, confidence, target=url)
         self.captures_total.labels(status).inc()
         self.capture_seconds.observe(time.monotonic() - started)
