@@ -74,9 +74,11 @@ def server() -> Iterator[str]:
 
 
 def test_load_base_url_fetches_the_goroutine_dump(server: str) -> None:
-    loaded = load(server)
-    assert loaded.source.endswith("/debug/pprof/goroutine?debug=2")
-    assert loaded.parsed.dump is not None and len(loaded.parsed.dump.goroutines) == 33
+    for given in (server, server + "/", server + "/debug/pprof/", server + "/debug/pprof"):  # the index page is HTML
+        loaded = load(given)
+        assert loaded.source == server + "/debug/pprof/goroutine?debug=2"
+        assert loaded.parsed.dump is not None and len(loaded.parsed.dump.goroutines) == 33
+    assert load(server + "/debug/pprof/goroutine?debug=2").source == server + "/debug/pprof/goroutine?debug=2"
 
 
 def test_load_http_errors(server: str) -> None:

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 from leaksleuth.analysis.goroutines import (
     GoroutineSnapshot,
@@ -22,7 +21,7 @@ from leaksleuth.analysis.goroutines import (
     snapshot_from_dump,
     snapshot_from_profile,
 )
-from leaksleuth.collect.load import Loaded, is_url, load
+from leaksleuth.collect.load import Loaded, is_url, load, service_root
 from leaksleuth.collect.sampling import paced_rounds, read_series, snapshot_time
 from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError
 
@@ -38,15 +37,6 @@ DEBUG2_THRESHOLD = 5000
 class Collected:
     snapshots: list[GoroutineSnapshot]
     notes: list[str] = field(default_factory=list)  # what was (not) available, for the report
-
-
-def base_url(source: str) -> str | None:
-    """``http://host:6060`` or ``…/debug/pprof/`` -> the service root; a specific profile URL -> None."""
-    parts = urlsplit(source)
-    path = parts.path.rstrip("/")
-    if path in ("", "/debug/pprof"):
-        return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-    return None
 
 
 class Services:
@@ -153,7 +143,7 @@ def collect(
                 except LeaksleuthError as exc:
                     raise exc.with_context(f"snapshot {index + 1} of {rounds}") from None
         else:
-            pairs = [(source, base_url(source) if is_url(source) else None) for source in sources]
+            pairs = [(source, service_root(source) if is_url(source) else None) for source in sources]
             others = [source for source, root in pairs if root is None]
             for index, snap in enumerate(
                 read_series(others, default_path="/debug/pprof/goroutine?debug=2", timeout=timeout), 1
@@ -187,7 +177,7 @@ def _classify(loaded: Loaded, taken_at: float, similarity: Similarity) -> Gorout
 
 
 def _fetch(source: str, timeout: float, services: Services) -> GoroutineSnapshot | tuple[float, Profile]:
-    root = base_url(source)
+    root = service_root(source)
     if root is not None:
         return services.fetch([root])[0]
     fetched_at = time.time()

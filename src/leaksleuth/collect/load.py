@@ -31,13 +31,20 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
+def service_root(url: str) -> str | None:
+    """The base URL when ``url`` names a service rather than one profile: ``http://host:6060``, ``…/debug/pprof/``
+    or a prefix mount (``…/admin/debug/pprof``). A specific profile URL -> None."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if path and not path.endswith("/debug/pprof"):
+        return None
+    return urlunsplit((parts.scheme, parts.netloc, path.removesuffix("/debug/pprof"), "", ""))
+
+
 def profile_url(source: str, default_path: str = "/debug/pprof/goroutine?debug=2") -> str:
-    """A base URL of a service (``http://host:6060``) becomes the URL of one of its profiles."""
-    parts = urlsplit(source)
-    if parts.path in ("", "/"):
-        path, _, query = default_path.partition("?")
-        return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
-    return source
+    """A base URL of a service (``http://host:6060``, ``…/debug/pprof/``) becomes the URL of one of its profiles."""
+    root = service_root(source)
+    return source if root is None else root + default_path
 
 
 def fetch(
