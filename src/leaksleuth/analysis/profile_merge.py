@@ -73,7 +73,8 @@ def merge(profiles: Sequence[Profile]) -> Profile:
         label_map = np.array([label_sets.setdefault(c, len(label_sets)) for c in canonical], dtype=np.int32)
         inputs.append(_Input(profile.samples, location_map, label_map[profile.samples.label_set]))
     codes = np.random.default_rng(0x57AC).integers(1, 2**63, size=max(len(unifier.locations), 1), dtype=np.uint64)
-    groups = _identical_sample_groups(inputs, codes)
+    depths = np.concatenate([item.table.depths() for item in inputs])  # stack depth of every sample, all inputs
+    groups = _identical_sample_groups(inputs, codes, depths)
     values = np.concatenate([item.table.values for item in inputs]).reshape(-1, len(first.sample_types))
     is_first = groups == np.arange(groups.size)
     if not bool(is_first.all()):
@@ -83,7 +84,7 @@ def merge(profiles: Sequence[Profile]) -> Profile:
     keep = is_first & np.any(values != 0, axis=1)  # pprof drops zero samples, also those that cancel out
     return Profile(
         sample_types=list(first.sample_types),
-        samples=_write_table(inputs, keep, values, list(label_sets)),
+        samples=_write_table(inputs, keep, values, depths, list(label_sets)),
         locations=unifier.locations,
         functions=unifier.functions,
         mappings=unifier.mappings,
@@ -109,14 +110,14 @@ class _Input:
         self.location_map = location_map
         self.label_set = label_set
 
-    def merged_frames(self, samples: Int64Array) -> Int32Array:
-        """The merged location indices of ``samples``' stacks, concatenated in order."""
+    def merged_frames(self, samples: Int64Array, depths: Int64Array) -> Int32Array:
+        """The merged location indices of ``samples``' stacks (``depths`` deep), concatenated in order."""
         table = self.table
-        positions = frame_positions(table.loc_offsets[samples], table.depths()[samples])
+        positions = frame_positions(table.loc_offsets[samples], depths)
         return self.location_map[table.loc_index[positions]]
 
 
-def _identical_sample_groups(inputs: Sequence[_Input], codes: UInt64Array) -> Int64Array:
+def _identical_sample_groups(inputs: Sequence[_Input], codes: UInt64Array, depths: Int64Array) -> Int64Array:
     """For each sample (all inputs in order), the index of the first sample with the same stack and labels."""
     hashes = np.concatenate([stack_fingerprints(item.table, codes[item.location_map]) for item in inputs])
     labels = np.concatenate([item.label_set for item in inputs]).astype(np.uint64)
@@ -130,20 +131,21 @@ def _identical_sample_groups(inputs: Sequence[_Input], codes: UInt64Array) -> In
     run_start = np.maximum.accumulate(np.where(same, 0, np.arange(count)))
     groups = np.empty(count, dtype=np.int64)
     groups[order] = order[run_start]
-    _split_collisions(inputs, groups, labels)
+    _split_collisions(inputs, groups, labels, depths)
     return groups
 
 
-def _split_collisions(inputs: Sequence[_Input], groups: Int64Array, labels: UInt64Array) -> None:
+def _split_collisions(inputs: Sequence[_Input], groups: Int64Array, labels: UInt64Array, depths: Int64Array) -> None:
     """Compare every grouped sample with its group's first sample; a mismatch (a hash collision) stays apart."""
     members = np.flatnonzero(groups != np.arange(groups.size))
     if members.size == 0:
         return
-    depths = np.concatenate([item.table.depths() for item in inputs])
     firsts = groups[members]
     differs = (depths[members] != depths[firsts]) | (labels[members] != labels[firsts])
     same_shape = ~differs
-    equal_frames = _gather_frames(inputs, members[same_shape]) == _gather_frames(inputs, firsts[same_shape])
+    equal_frames = _gather_frames(inputs, members[same_shape], depths) == _gather_frames(
+        inputs, firsts[same_shape], depths
+    )
     owner = np.repeat(np.arange(int(same_shape.sum())), depths[members[same_shape]])
     mismatched = np.zeros(int(same_shape.sum()), dtype=np.bool_)
     mismatched[owner[~equal_frames]] = True
@@ -151,9 +153,9 @@ def _split_collisions(inputs: Sequence[_Input], groups: Int64Array, labels: UInt
     groups[members[differs]] = members[differs]
 
 
-def _gather_frames(inputs: Sequence[_Input], samples: Int64Array) -> Int32Array:
+def _gather_frames(inputs: Sequence[_Input], samples: Int64Array, all_depths: Int64Array) -> Int32Array:
     """Merged location indices of global ``samples``' stacks, concatenated in the order of ``samples``."""
-    depths = np.concatenate([item.table.depths() for item in inputs])[samples]
+    depths = all_depths[samples]
     out = np.empty(int(depths.sum()), dtype=np.int32)
     out_starts = np.concatenate(([0], np.cumsum(depths)[:-1])).astype(np.int64)
     base = 0
@@ -162,15 +164,18 @@ def _gather_frames(inputs: Sequence[_Input], samples: Int64Array) -> Int32Array:
         inside = (samples >= base) & (samples < base + size)
         if inside.any():
             destination = frame_positions(out_starts[inside], depths[inside])
-            out[destination] = item.merged_frames(samples[inside] - base)
+            out[destination] = item.merged_frames(samples[inside] - base, depths[inside])
         base += size
     return out
 
 
 def _write_table(
-    inputs: Sequence[_Input], keep: BoolArray, values: Int64Array, label_sets: list[tuple[Label, ...]]
+    inputs: Sequence[_Input],
+    keep: BoolArray,
+    values: Int64Array,
+    depths: Int64Array,
+    label_sets: list[tuple[Label, ...]],
 ) -> SampleTable:
-    depths = np.concatenate([item.table.depths() for item in inputs])
     offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
     np.cumsum(depths[keep], out=offsets[1:])
     loc_index = np.empty(int(offsets[-1]), dtype=np.int32)

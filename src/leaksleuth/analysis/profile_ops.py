@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from leaksleuth.analysis.columns import BoolArray, take_samples
+from leaksleuth.analysis.columns import BoolArray, frame_sample_ids, take_samples
 from leaksleuth.analysis.profile_merge import check_compatible, label_order, merge
 from leaksleuth.errors import ConfigError
 from leaksleuth.model.profile import EMPTY_LABELS, Label, Location, Profile, SampleTable
@@ -172,7 +172,7 @@ def _unmatched_lines(location: Location, pattern: re.Pattern[str]) -> tuple[Prof
 
 def _drop_locations(table: SampleTable, hidden: BoolArray) -> SampleTable:
     frame_keep = ~hidden[table.loc_index]
-    owner = np.repeat(np.arange(len(table)), table.depths())
+    owner = frame_sample_ids(table, 0, len(table))
     depths = np.bincount(owner[frame_keep], minlength=len(table)).astype(np.int64)
     offsets = np.zeros(len(table) + 1, dtype=np.int64)
     np.cumsum(depths, out=offsets[1:])

@@ -97,7 +97,7 @@ def _rise(times: FloatArray, values: FloatArray) -> float:
     """How much the heap moved up: the fitted growth, or the change of level when a short ramp (a warm-up) is all
     there is, which the robust fit rightly ignores as a trend but which still explains memory moving elsewhere."""
     edge = max(3, values.size // 10)
-    return max(trend.analyze(times, values).growth, float(np.median(values[-edge:]) - np.median(values[:edge])))
+    return max(trend.fitted_growth(times, values), float(np.median(values[-edge:]) - np.median(values[:edge])))
 
 
 def gc_stalled(segment: Segment, options: Options) -> Finding | None:

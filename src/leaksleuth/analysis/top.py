@@ -150,10 +150,9 @@ def chunk_frames(profile: Profile, nodes: NodeIndex, first: int, end: int, singl
     if int(frame_nodes.min(initial=0)) >= 0:  # the common case: no inlining in this chunk
         return ChunkFrames(frame_nodes, owners, None)
     counts = nodes.line_counts[locs]
-    repeat = np.repeat(np.arange(locs.size), counts)
-    within = np.arange(repeat.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    expanded = nodes.line_nodes[nodes.line_offsets[locs][repeat] + within]
-    return ChunkFrames(expanded, owners[repeat], within < counts[repeat] - 1)
+    positions = columns.frame_positions(nodes.line_offsets[locs], counts)  # every line of every frame
+    last_lines = np.repeat(nodes.line_offsets[locs + 1] - 1, counts)  # a location's last line is its physical call
+    return ChunkFrames(nodes.line_nodes[positions], np.repeat(owners, counts), positions < last_lines)
 
 
 def single_line_nodes(nodes: NodeIndex) -> Int32Array:

@@ -53,6 +53,15 @@ def theil_sen(x: Sequence[float] | FloatArray, y: Sequence[float] | FloatArray) 
     return slope, intercept
 
 
+def fitted_growth(times: Sequence[float] | FloatArray, values: Sequence[float] | FloatArray) -> float:
+    """``analyze(times, values).growth`` alone: the Theil–Sen line's rise from the first to the last time."""
+    t = np.asarray(times, dtype=np.float64)
+    if t.size == 0:
+        return 0.0
+    slope, intercept = theil_sen(t, values)
+    return (intercept + slope * float(t[-1])) - (intercept + slope * float(t[0]))  # as analyze: last - first
+
+
 def mann_kendall(y: Sequence[float] | FloatArray) -> tuple[float, float]:
     """(tau, two-sided p) of the Mann–Kendall trend test, with the tie correction."""
     (ys,) = _thin(np.asarray(y, dtype=np.float64))
