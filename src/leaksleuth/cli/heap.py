@@ -253,9 +253,7 @@ def trend_command(
 
     snapshots: list[HeapSnapshot] = []
     interval = parse_duration(every) if every is not None else None
-    for number, snapshot in enumerate(
-        iter_sources(sources, interval, count, default_path=HEAP_GC_PATH, timeout=timeout), 1
-    ):
+    for number, total, snapshot in iter_sources(sources, interval, count, default_path=HEAP_GC_PATH, timeout=timeout):
         profile = snapshot.loaded.parsed.profile
         if profile is None or snapshot.loaded.parsed.kind not in ("heap", "allocs"):
             raise ConfigError(
@@ -266,7 +264,7 @@ def trend_command(
         snapshots.append(HeapSnapshot(snapshot.taken_at, profile))
         if not json_output and (every is not None or count is not None):
             in_use = human_bytes(int(profile.totals()[-1]))
-            typer.echo(f"snapshot {number}/{count or 6}: {in_use} in use", err=True)
+            typer.echo(f"snapshot {number}/{total}: {in_use} in use", err=True)
     target = sources[0] if len(sources) == 1 else f"{sources[0]} … {sources[-1]}"
     entry = heap_trend_report(snapshots, target=target, sample_index=sample_index, source_lines=LocalSourceLines())
     report = Report(targets=[entry])

@@ -82,11 +82,13 @@ def _mtime(source: str) -> float | None:
 
 def iter_sources(
     sources: Sequence[str], every: float | None, count: int | None, *, default_path: str, timeout: float = 30.0
-) -> Iterator[Snapshot]:
-    """Either sample one URL repeatedly (--every/--count) or read the given sources as a series."""
+) -> Iterator[tuple[int, int, Snapshot]]:
+    """``(number, total, snapshot)``: one URL sampled repeatedly (--every/--count), or the sources read as a series."""
     if every is not None or count is not None:
-        for url, _, _ in paced_rounds(sources, every, count):
+        for url, index, rounds in paced_rounds(sources, every, count):
             started = time.time()
-            yield Snapshot(load(url, timeout=timeout, default_path=default_path), started)
+            yield index + 1, rounds, Snapshot(load(url, timeout=timeout, default_path=default_path), started)
         return
-    yield from read_series(sources, default_path=default_path, timeout=timeout)
+    series = read_series(sources, default_path=default_path, timeout=timeout)
+    for number, snapshot in enumerate(series, 1):
+        yield number, len(series), snapshot
