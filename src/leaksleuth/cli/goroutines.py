@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def command(
     ] = None,
     debug2_threshold: Annotated[
         int, typer.Option(help="Fetch a debug=2 dump (stops the world) only below this many goroutines.")
-    ] = 5000,
+    ] = DEBUG2_THRESHOLD,
     timeout: Annotated[float, typer.Option(help="Seconds per HTTP request.")] = 30.0,
 ) -> None:
     """Rank goroutine leak suspects: where goroutines are stuck, where they were created, how sure, what to do."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -50,7 +51,9 @@ def command(
     retries: Annotated[int, Opt(help="Retries after a transient failure.")] = 2,
     concurrency: Annotated[int, Opt(help="Requests in flight at once, across all targets.")] = 64,
     max_body: Annotated[int, Opt(help="Largest response accepted, in bytes.")] = 64 << 20,
-    debug2_threshold: Annotated[int, Opt(help="Fetch debug=2 dumps only below this many goroutines.")] = 5000,
+    debug2_threshold: Annotated[
+        int, Opt(help="Fetch debug=2 dumps only below this many goroutines.")
+    ] = DEBUG2_THRESHOLD,
     heap_every: Annotated[int, Opt(min=0, help="Fetch the heap profile every N rounds (0: never).")] = 1,
     heap_gc: Annotated[
         bool, Opt("--heap-gc/--no-heap-gc", help="Ask for a GC before each heap profile (?gc=1): exact live heap.")

@@ -1,1 +1,4 @@
-"""collect."""
+"""Getting profiles: files and URLs (``load``), sampling over time, the fleet scraper, discovery, the store's feed."""
+
+# a debug=2 goroutine dump stops the world while it is written: above this many goroutines only protos are fetched
+DEBUG2_THRESHOLD = 5000

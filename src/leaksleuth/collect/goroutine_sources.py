@@ -21,6 +21,7 @@ from leaksleuth.analysis.goroutines import (
     snapshot_from_dump,
     snapshot_from_profile,
 )
+from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.collect.load import Loaded, is_url, load, service_root
 from leaksleuth.collect.sampling import paced_rounds, read_series, snapshot_time
 from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from leaksleuth.collect.scraper import Scraper, ScrapeResult
     from leaksleuth.model.goroutines import GoroutineDump
     from leaksleuth.model.profile import Profile
-
-DEBUG2_THRESHOLD = 5000
 
 
 @dataclass(slots=True)

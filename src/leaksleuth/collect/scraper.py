@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.collect.httpio import RETRY_STATUS, CappedBody, backoff_delay, reason
 from leaksleuth.collect.targets import Target
 from leaksleuth.errors import FetchError, LeaksleuthError, ParseError
@@ -37,7 +38,7 @@ class ScrapeConfig:
     backoff: float = 0.25  # first retry delay; doubles each time, with jitter
     max_body: int = 64 << 20
     concurrency: int = 64
-    debug2_threshold: int = 5000
+    debug2_threshold: int = DEBUG2_THRESHOLD
     heap_every: int = 1  # fetch the heap profile every N rounds (0: never)
     metrics: bool = True  # fetch /metrics (or /debug/vars)
     heap_gc: bool = False  # ask for a GC first (?gc=1): exact live heap, at the price of a collection
