@@ -7,24 +7,28 @@ the dev extra, or any ``go`` on PATH).
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from leaksleuth.errors import ConfigError, LeaksleuthError
 
+if TYPE_CHECKING:
+    import subprocess
+
 MODES = ("goroutine-leak", "heap-leak", "healthy")
 
 
+# subprocess, shutil, hashlib and importlib.resources are imported where used: this module loads with every command
+
+
 def go_toolchain() -> str:
+    import shutil
+
     beside = Path(sys.executable).parent / "go"
     found = str(beside) if beside.exists() else shutil.which("go")
     if not found:
@@ -34,6 +38,10 @@ def go_toolchain() -> str:
 
 def build_demo(go: str) -> Path:
     """Build the bundled service once per source version into the user's cache directory."""
+    import hashlib
+    import subprocess
+    from importlib import resources
+
     from platformdirs import user_cache_dir
 
     source = resources.files("leaksleuth.cli").joinpath("demo_service")
@@ -57,6 +65,8 @@ def build_demo(go: str) -> Path:
 @contextlib.contextmanager
 def run_instances(binary: Path) -> Iterator[list[tuple[str, str]]]:
     """Start one instance per mode; yields (mode, base URL) pairs; always stops them."""
+    import subprocess
+
     processes: list[subprocess.Popen[str]] = []
     try:
         started = []
