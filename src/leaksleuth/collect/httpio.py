@@ -7,8 +7,9 @@ and the Prometheus API client. Retry decisions, back-off and size limits must no
 from __future__ import annotations
 
 import random
+from urllib.parse import urlsplit, urlunsplit
 
-from leaksleuth.errors import InputTooLargeError
+from leaksleuth.errors import ConfigError, InputTooLargeError
 
 # overloaded or a proxy in between: worth another try. 500 is not: net/http/pprof answers it for its own errors
 # ("profile not found", "could not enable CPU profiling"), and Prometheus for a query that failed.
@@ -45,3 +46,20 @@ class CappedBody:
 
     def value(self) -> bytes:
         return b"".join(self._chunks)
+
+
+def base_url(url: str, *, suffixes: tuple[str, ...], what: str, example: str) -> str:
+    """``host:port`` or a URL pasted from a browser -> ``scheme://host:port[/prefix]``: adds ``http://``, accepts
+    http(s) only, drops the query, trailing slashes and one of ``suffixes`` (the page people copy)."""
+    text = url.strip()
+    if "://" not in text:
+        text = "http://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{what} must be an http(s) URL, got {url!r}", hint=f"e.g. {example}")
+    path = parts.path.rstrip("/")
+    for suffix in suffixes:
+        if path.endswith(suffix):
+            path = path.removesuffix(suffix)
+            break
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))

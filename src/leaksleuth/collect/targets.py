@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from leaksleuth.collect.httpio import base_url
 from leaksleuth.errors import ConfigError
 
 
@@ -31,16 +31,7 @@ class Target:
 
 def normalize_url(url: str) -> str:
     """Accept ``host:port`` and URLs with a trailing ``/debug/pprof/``; return ``scheme://host:port[/prefix]``."""
-    text = url.strip()
-    if "://" not in text:
-        text = "http://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"not an http(s) target URL: {url!r}", hint="e.g. http://10.0.0.7:6060")
-    path = parts.path.rstrip("/")
-    if path.endswith("/debug/pprof"):
-        path = path[: -len("/debug/pprof")]
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    return base_url(url, suffixes=("/debug/pprof",), what="a target", example="http://10.0.0.7:6060")
 
 
 def make_target(url: str, service: str = "", labels: dict[str, str] | None = None) -> Target:

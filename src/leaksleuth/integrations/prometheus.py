@@ -9,7 +9,6 @@ Failures become one-line ``FetchError``s: "Prometheus at URL unreachable: …", 
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,8 +17,9 @@ from typing import Any
 
 import httpx
 
+from leaksleuth.collect.httpio import RETRY_STATUS, CappedBody, backoff_delay, base_url
 from leaksleuth.durations import parse_duration
-from leaksleuth.errors import ConfigError, FetchError
+from leaksleuth.errors import ConfigError, FetchError, InputTooLargeError
 
 __all__ = ["PrometheusClient", "ScrapeTarget", "Series"]
 
@@ -27,7 +27,6 @@ MAX_POINTS_PER_SERIES = 11_000  # Prometheus' limit for one range query (promql 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_BODY = 512 << 20  # one API response; a query that big should use a coarser step
-_RETRY_STATUS = frozenset({429, 502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +170,7 @@ class PrometheusClient:
                     ) from exc
                 self._backoff(attempt)
                 continue
-            if status in _RETRY_STATUS and not last:
+            if status in RETRY_STATUS and not last:
                 self._backoff(attempt)
                 continue
             return self._data(status, body, what)
@@ -179,21 +178,16 @@ class PrometheusClient:
 
     def _fetch(self, url: str, params: dict[str, str]) -> tuple[int, bytes]:
         with self._client().stream("GET", url, params=params) as response:
-            chunks: list[bytes] = []
-            received = 0
-            for chunk in response.iter_bytes():
-                received += len(chunk)
-                if received > self.max_body:
-                    raise FetchError(
-                        f"Prometheus at {self.url}: response exceeds {self.max_body:,} bytes",
-                        hint="narrow --selector or use a coarser --step",
-                    )
-                chunks.append(chunk)
-            return response.status_code, b"".join(chunks)
+            body = CappedBody(self.max_body, f"Prometheus at {self.url}")
+            try:
+                for chunk in response.iter_bytes():
+                    body.add(chunk)
+            except InputTooLargeError as exc:  # not bad input: a query that asks for too much
+                raise FetchError(str(exc), hint="narrow --selector or use a coarser --step") from None
+            return response.status_code, body.value()
 
     def _backoff(self, attempt: int) -> None:
-        # exponential with full jitter, so many clients retrying at once do not hit Prometheus in lock-step
-        self.sleep(random.uniform(0, min(8.0, 0.5 * 2**attempt)))
+        self.sleep(backoff_delay(attempt, 0.5))
 
     def _data(self, status: int, body: bytes, what: str) -> Any:
         import json
@@ -223,18 +217,7 @@ class PrometheusClient:
 
 def normalize_url(url: str) -> str:
     """``prometheus:9090`` -> ``http://prometheus:9090``; drops a trailing slash and a pasted ``/graph``."""
-    text = url.strip()
-    if not text:
-        raise ConfigError("--prometheus needs a URL, e.g. http://prometheus:9090")
-    if "://" not in text:
-        text = "http://" + text
-    if not text.startswith(("http://", "https://")):
-        raise ConfigError(f"--prometheus must be an http(s) URL, got {url!r}")
-    text = text.rstrip("/")
-    for suffix in ("/graph", "/api/v1"):
-        if text.endswith(suffix):
-            text = text[: -len(suffix)]
-    return text
+    return base_url(url, suffixes=("/graph", "/api/v1"), what="--prometheus", example="http://prometheus:9090")
 
 
 def chunk_ranges(start: float, end: float, step: float) -> Iterator[tuple[float, float]]:
