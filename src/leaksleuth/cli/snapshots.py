@@ -63,7 +63,7 @@ def list_command(
 
 
 def _summary_item(name: str, value: object) -> str:
-    from leaksleuth.analysis.series_format import human_bytes
+    from leaksleuth.report.terminal import human_bytes  # the size column's units: one table, one style
 
     if name.startswith("heap") and isinstance(value, int | float):
         return f"{name}={human_bytes(value)}"
