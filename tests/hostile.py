@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.loopback import serving
 
 BEHAVIOURS = ("status500", "html", "garbage", "endless", "slow", "drip")
 
@@ -69,12 +70,5 @@ class _Handler(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def hostile_server() -> Iterator[str]:
     """Yields the server's base URL; targets are ``{base}/{behaviour}``."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Handler) as url:
+        yield url

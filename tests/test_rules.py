@@ -8,7 +8,6 @@ import http.server
 import json
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ import yaml
 
 from leaksleuth.cli.main import main
 from tests.conftest import ROOT
+from tests.loopback import serving
 from tests.prometheus_live import binary, running_alertmanager, wait_for
 
 CASES = ROOT / "testdata" / "prometheus"
@@ -157,14 +157,8 @@ class _Webhook(http.server.BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def _webhook() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Webhook) as url:
+        yield url
 
 
 @pytest.mark.live

@@ -6,10 +6,9 @@ import asyncio
 import contextlib
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
 from leaksleuth.collect.targets import make_target
 from tests.conftest import CAPTURES
+from tests.loopback import serving
 
 TOKEN = "t0ken"
 FILES = {
@@ -109,15 +109,8 @@ def https_target(pki: Path) -> Iterator[str]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki / "ca.crt"))
     context.load_cert_chain(pki / "server.crt", pki / "server.key")
     context.verify_mode = ssl.CERT_REQUIRED  # mutual TLS: no client certificate, no connection
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Handler, tls=context) as url:
+        yield url
 
 
 def _scrape(url: str, config: ScrapeConfig) -> ScrapeResult:

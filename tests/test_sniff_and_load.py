@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -15,6 +14,7 @@ from leaksleuth.collect.load import load
 from leaksleuth.errors import FetchError, InputTooLargeError, ParseError
 from leaksleuth.formats import Format, parse, sniff
 from tests.conftest import CAPTURES, captures, ids
+from tests.loopback import serving
 
 EXPECTED = {
     "proto": Format.PPROF,
@@ -65,12 +65,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(_Handler) as url:
+        yield url
 
 
 def test_load_base_url_fetches_the_goroutine_dump(server: str) -> None:
