@@ -69,6 +69,9 @@ def test_goroot_and_standard_library_are_plumbing() -> None:
     assert not is_go_distribution("main.buildStrings", str(HEAPKINDS), goroot)
     assert not is_go_distribution("github.com/acme/cache.(*LRU).Add", "cache/lru.go", "")  # -trimpath build
     assert is_go_distribution("net/http.(*conn).serve", "net/http/server.go", "")
+    # a dotless module (`module myapp`) built with -trimpath is user code, not the standard library
+    assert not is_go_distribution("myapp/cache.(*LRU).Add", "myapp/cache/lru.go", "")
+    assert is_go_distribution("vendor/golang.org/x/net/http2/hpack.(*Decoder).Write", "vendor/hpack.go", "")
 
 
 def test_user_sites_match_pprof_lines_totals(go: str) -> None:

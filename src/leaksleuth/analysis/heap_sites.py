@@ -3,7 +3,8 @@
 The *user allocation site* of a sample is its first frame (innermost first, inlined calls included) outside the Go
 distribution: runtime, ``internal/…`` and the standard library are allocation plumbing, the fix is in the caller.
 Standard-library files are recognised by the GOROOT that the profile's own ``runtime.*`` frames reveal, falling
-back to Go's import-path rule (a standard package's first path element has no dot) for ``-trimpath`` builds. A
+back to the standard library's top-level package names for ``-trimpath`` builds (not merely "no dot in the first
+path element": ``module myapp`` is dotless too, and its lines are the ones to fix). A
 sample with no frame outside the distribution (net/http's own buffers) is attributed to its first frame outside
 the runtime and marked as not user code.
 """
@@ -16,9 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from leaksleuth.analysis.goroutines import location_frames
+from leaksleuth.analysis.goroutines import is_stdlib, location_frames
 from leaksleuth.analysis.heap_kinds import AllocationKind, infer_kind, size_classes
-from leaksleuth.model.goroutines import Frame
 from leaksleuth.model.profile import Int32Array, Int64Array, Profile
 
 SourceLines = Mapping[tuple[str, int], str]  # (file as in the profile, line) -> source text, read by the caller
@@ -52,9 +52,7 @@ def is_go_distribution(function: str, file: str, goroot: str) -> bool:
     """Runtime, internal and standard-library code: allocation plumbing, not the line to fix."""
     if goroot and file.startswith(goroot + "/src/"):
         return True
-    package = Frame(function, file, 0).package
-    first_element = package.split("/", 1)[0]
-    return package != "main" and "." not in first_element
+    return is_stdlib(function)
 
 
 @dataclass(frozen=True, slots=True)

@@ -212,6 +212,9 @@ def _fleet(
     from leaksleuth.collect.source import LocalSourceLines
     from leaksleuth.report import heap as render
 
+    repeated = sorted({s for s in sources if sources.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"{', '.join(repeated)} given twice", hint="each replica is one node of the fleet comparison")
     profiles = load_profiles(sources, timeout=timeout)
     _same_kind(sources, profiles)
     report = fleet_report(

@@ -27,6 +27,7 @@ SERIES_METRICS = {name: PROMETHEUS_METRIC_OF[name] for name in SERIES_NAMES if n
 BASELINE_SERIES = ("goroutines", "heap_inuse", "rss_bytes")
 _TARGET_POINTS = 1500  # default resolution: enough for the statistics, cheap for Prometheus
 _PODS_PER_QUERY = 200
+_PROBE_METRIC = PROMETHEUS_METRIC_OF["goroutines"]  # every Go client exports it: the probe for scrape interval and jobs
 
 Progress = Callable[[str], None]
 
@@ -88,20 +89,22 @@ def fetch_fleet(
 def _auto_step(client: PrometheusClient, selector: str, end: float, window: float) -> float:
     """The scrape interval (median spacing of raw samples), or coarser so the window has ~1,500 points."""
     lookback = format_duration(max(60.0, min(window, 600.0)))
-    raw = client.query(f"go_goroutines{selector}[{lookback}]", at=end)
+    raw = client.query(f"{_PROBE_METRIC}{selector}[{lookback}]", at=end)
     gaps = [float(g) for s in raw for g in np.diff(s.timestamps)] if raw else []
     if not gaps:
-        raise ConfigError(f"no recent go_goroutines samples match {selector} at {client.url}", hint=_jobs_hint(client))
+        raise ConfigError(
+            f"no recent {_PROBE_METRIC} samples match {selector} at {client.url}", hint=_jobs_hint(client)
+        )
     interval = float(np.median(gaps))
     return float(max(math.ceil(interval), math.ceil(window / _TARGET_POINTS)))
 
 
 def _jobs_hint(client: PrometheusClient) -> str:
-    jobs = sorted({s.labels.get("job", "") for s in client.query("count by (job) (go_goroutines)")} - {""})
+    jobs = sorted({s.labels.get("job", "") for s in client.query(f"count by (job) ({_PROBE_METRIC})")} - {""})
     return (
         f"jobs with Go metrics: {', '.join(jobs)}"
         if jobs
-        else "no job exports go_goroutines: is Prometheus scraping Go services?"
+        else f"no job exports {_PROBE_METRIC}: is Prometheus scraping Go services?"
     )
 
 

@@ -61,17 +61,20 @@ class TargetReport:
         """The highest suspect confidence; 0 without suspects."""
         return max((s.confidence for s in self.suspects), default=0.0)
 
+    def ranked(self) -> list[Suspect]:
+        """The suspects, most confident first (ties by kind, file, line so output is stable)."""
+        return sorted(self.suspects, key=lambda s: (-s.confidence, s.kind, s.file, s.line))
+
     def sort(self) -> None:
-        self.suspects.sort(key=lambda s: (-s.confidence, s.kind, s.file, s.line))
+        self.suspects[:] = self.ranked()
 
     def to_json(self) -> dict[str, Any]:
-        self.sort()
         document: dict[str, Any] = {
             "target": self.target,
             "status": self.status,
             "snapshots": self.snapshots,
             "error": self.error,
-            "suspects": [s.to_json() for s in self.suspects],
+            "suspects": [s.to_json() for s in self.ranked()],
         }
         document.update(self.extra)
         return document
