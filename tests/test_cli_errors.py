@@ -52,7 +52,7 @@ def test_a_gate_fails_when_nothing_could_be_scraped(capsys: pytest.CaptureFixtur
     code, output = _run(
         capsys, "watch", "http://127.0.0.1:9", "--no-store", "--rounds", "1", "--quiet", "--retries", "0"
     )
-    assert code == 1 and "no target could be scraped" in output
+    assert code == 3 and "no target could be scraped" in output
 
 
 def test_targets_file_names_the_bad_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

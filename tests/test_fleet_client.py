@@ -163,7 +163,7 @@ def test_durations_urls_and_selectors() -> None:
 
 def test_fleet_cli_with_prometheus_down_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    assert main(["fleet", "--prometheus", url, "--window", "10m", "--timeout", "2"]) == 1
+    assert main(["fleet", "--prometheus", url, "--window", "10m", "--timeout", "2"]) == 3
     err = capsys.readouterr().err
     assert err.startswith(f"leaksleuth: error: Prometheus at {url} unreachable: ConnectError:")
     assert "hint: check --prometheus" in err and "Traceback" not in err

@@ -183,7 +183,7 @@ def test_an_explicit_load_series_keeps_the_verdicts(fleet: Fleet) -> None:
 @pytest.mark.live
 def test_prometheus_errors_are_one_clear_line(fleet: Fleet) -> None:
     bad = fleet_cli("--prometheus", fleet.prometheus, "--window", "60s", "--selector", '{job=~"("}')
-    assert bad.returncode == 1
+    assert bad.returncode == 3
     assert "leaksleuth: error: Prometheus returned error: bad_data:" in bad.stderr
     assert "Traceback" not in bad.stderr
     nothing = fleet_cli("--prometheus", fleet.prometheus, "--window", "60s", "--selector", '{job="nope"}')

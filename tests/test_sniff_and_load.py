@@ -98,6 +98,6 @@ def test_inspect_cli_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_inspect_cli_errors(capsys: pytest.CaptureFixture[str], tmp_path: object) -> None:
-    assert main(["inspect", "/does/not/exist"]) == 1
+    assert main(["inspect", "/does/not/exist"]) == 3
     assert "cannot read /does/not/exist" in capsys.readouterr().err
     assert main(["inspect", "--no-such-flag", "x"]) == 2

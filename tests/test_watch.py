@@ -177,7 +177,7 @@ def test_store_keeps_every_round_and_gives_back_pprof_files(services: dict[str, 
         text=True,
         check=False,
     )
-    assert missing.returncode == 1 and "no snapshot 999999" in missing.stderr
+    assert missing.returncode == 3 and "no snapshot 999999" in missing.stderr
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

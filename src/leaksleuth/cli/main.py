@@ -19,7 +19,9 @@ from leaksleuth.cli import snapshots as snapshots_command
 from leaksleuth.cli import watch as watch_command
 from leaksleuth.errors import ConfigError, LeaksleuthError
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+# 0: nothing reached --fail-on; 1: a suspect did; 2: bad usage or configuration; 3: the job could not be done
+# (unreadable input, unreachable service) — distinct from 1 so a CI gate never mistakes "could not look" for a leak
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
 
 app = typer.Typer(
     name="leaksleuth",
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this directly, without a subprocess).
 
     Commands signal findings with ``typer.Exit(1)``; typer reports usage errors itself (exit 2); our own errors
-    are caught here and printed as one line plus a hint.
+    are caught here and printed as one line plus a hint (exit 2 for configuration, 3 for everything else).
     """
     try:
         app(args=argv, prog_name="leaksleuth", standalone_mode=True)
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"leaksleuth: error: {exc}", markup=False)
         if exc.hint:
             err.print(f"  hint: {exc.hint}", markup=False)
-        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FINDINGS
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR
     except KeyboardInterrupt:
         from leaksleuth.report.terminal import stderr_console
 
