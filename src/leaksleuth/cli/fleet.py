@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from leaksleuth.cli import EXIT_FINDINGS
 from leaksleuth.errors import ConfigError
 
 Opt = typer.Option
@@ -93,7 +94,7 @@ def command(
     else:
         render.render(stdout_console(), view, top=top)
     if fail_on is not None and any(s.confidence >= fail_on for r in reports for s in r.suspects):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 def _parse_time(text: str) -> float:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from leaksleuth.cli import EXIT_FINDINGS
 from leaksleuth.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ def _fleet(
     else:
         typer.echo(render.fleet_text(report))
     if fail_on is not None and report.max_confidence() >= fail_on:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 @app.command("trend")
@@ -276,7 +277,7 @@ def trend_command(
     else:
         typer.echo(render.trend_text(report))
     if fail_on is not None and report.max_confidence() >= fail_on:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 Pattern = re.Pattern[str] | None

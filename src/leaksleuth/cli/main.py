@@ -7,6 +7,7 @@ import sys
 import typer
 
 from leaksleuth import __version__
+from leaksleuth.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from leaksleuth.cli import demo as demo_command
 from leaksleuth.cli import flame as flame_command
 from leaksleuth.cli import fleet as fleet_command
@@ -18,10 +19,6 @@ from leaksleuth.cli import serve as serve_command
 from leaksleuth.cli import snapshots as snapshots_command
 from leaksleuth.cli import watch as watch_command
 from leaksleuth.errors import ConfigError, LeaksleuthError
-
-# 0: nothing reached --fail-on; 1: a suspect did; 2: bad usage or configuration; 3: the job could not be done
-# (unreadable input, unreachable service) — distinct from 1 so a CI gate never mistakes "could not look" for a leak
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
 
 app = typer.Typer(
     name="leaksleuth",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from leaksleuth.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.errors import ConfigError
 
@@ -254,7 +255,7 @@ async def run_watch(
         console.print(f"[dim]wrote {', '.join(str(p) for p in (report_path, html_path) if p)}[/]")
     if report.targets and not any(t.status == "ok" for t in report.targets):
         console.print("[red]no target could be scraped: nothing was judged[/]")
-        return 1  # a gate must not pass because every URL was wrong or down
+        return EXIT_ERROR  # a gate must not pass because every URL was wrong or down
     if fail_on is not None and report.max_confidence() >= fail_on:
-        return 1
-    return 0
+        return EXIT_FINDINGS
+    return EXIT_OK
