@@ -14,9 +14,22 @@ Heap profile (``writeHeapInternal``)::
     #	0x67e3dd	main.leak+0x1d	/tmp/main.go:10
     # runtime.MemStats ...                                       TRAILER (``# Name = value``)
 
-Frames are symbolised from the ``#`` lines (pprof itself cannot do that without the binary). Runtime frames that
-the runtime hides at the top of a stack stay as address-only locations. Heap values are unsampled exactly like
-pprof's legacy parser does (``scaleHeapSample``), so numbers match ``go tool pprof``.
+Frames are symbolised from the ``#`` lines (pprof itself cannot do that without the binary). The runtime
+(``printStackRecord``) writes one ``#`` line per address, naming its PC (the return address minus one), but hides
+``runtime.goexit`` and the ``runtime.*`` frames at the top of a stack (the allocator, ``gopark``…); those addresses
+still appear on the ``@`` line. So a location is named by the ``#`` line of its PC wherever in the file it was
+printed, and a stack keeps what the proto writer of the same profile keeps:
+
+* heap: hidden top frames are dropped, as ``writeHeapProto`` drops them (``hideRuntime``), so flat lands on the
+  user function that allocated, like in ``/debug/pprof/heap``;
+* count profiles: the proto keeps runtime frames, so a hidden top frame stays when some record names its PC
+  (a stack of runtime frames only is printed in full), and is dropped when none does (an unnamed address would
+  only collect the flat as ``<unknown>``);
+* an address never printed below the first printed frame is ``runtime.goexit``, which the proto drops too.
+
+A ``#`` line whose PC is on no address is a virtual PC that ``CallersFrames`` inserted for an inlined caller: it is
+an outer line of the frame before it. Heap values are unsampled exactly like pprof's legacy parser does
+(``scaleHeapSample``), so numbers match ``go tool pprof``.
 """
 
 from __future__ import annotations
@@ -43,6 +56,17 @@ class HeapText:
     memstats: MemStats | None
 
 
+@dataclass(slots=True)
+class _Record:
+    """One ``@`` record: its addresses, raw values, labels, line number and the frames printed below it."""
+
+    addresses: list[int]
+    values: list[int]
+    labels: tuple[Label, ...]
+    line_number: int
+    printed: list[tuple[int, Line | None]]  # (pc, line) per ``#`` line in order; None: ``#\t0x…`` without a name
+
+
 class _Symbols:
     """Builds locations and functions from ``#`` frame lines, shared across records."""
 
@@ -51,6 +75,7 @@ class _Symbols:
         self.locations: dict[int, Location] = {}
         self.location_index: dict[int, int] = {}
         self.order: list[Location] = []
+        self.lines: dict[int, tuple[Line, ...]] = {}  # pc -> its lines, innermost first, from any record
 
     def function(self, name: str, file: str) -> Function:
         key = (name, file)
@@ -59,17 +84,39 @@ class _Symbols:
             found = self.functions[key] = Function(len(self.functions) + 1, name, name, file)
         return found
 
-    def stack(self, addresses: list[int], frame_lines: dict[int, list[Line]]) -> list[int]:
+    def learn(self, record: _Record) -> None:
+        """Remember the lines printed for each PC; a virtual PC of an inlined caller joins the frame before it."""
+        on_stack = {address - 1 for address in record.addresses}
+        previous: int | None = None
+        for pc, line in record.printed:
+            if pc in on_stack:
+                previous = pc
+                if line is not None and pc not in self.lines:
+                    self.lines[pc] = (line,)
+            elif previous is not None and line is not None and line not in self.lines.get(previous, ()):
+                self.lines[previous] = (*self.lines.get(previous, ()), line)
+
+    def stack(self, record: _Record, *, heap: bool) -> list[int]:
+        """The record's location indices: what the proto writer of the same profile would keep (module doc)."""
+        printed = {pc for pc, _ in record.printed}
         indices = []
-        for address in addresses:
-            pc = address - 1  # return address -> call instruction, as pprof does
-            index = self.location_index.get(pc)
-            if index is None:
-                location = Location(len(self.order) + 1, None, pc, tuple(frame_lines.get(pc, ())))
-                index = self.location_index[pc] = len(self.order)
-                self.order.append(location)
-            indices.append(index)
+        above_printed = True  # still in the top frames printStackRecord hid
+        for address in record.addresses:
+            pc = address - 1  # return address -> call instruction, as pprof and the runtime do
+            if pc in printed:
+                above_printed = False
+            elif not above_printed or heap or pc not in self.lines:
+                continue
+            indices.append(self._location(pc))
         return indices
+
+    def _location(self, pc: int) -> int:
+        index = self.location_index.get(pc)
+        if index is None:
+            location = Location(len(self.order) + 1, None, pc, self.lines.get(pc, ()))
+            index = self.location_index[pc] = len(self.order)
+            self.order.append(location)
+        return index
 
 
 def _frame_line(text: str, line_number: int, symbols: _Symbols) -> tuple[int, Line | None]:
@@ -102,18 +149,19 @@ def parse_count_profile(data: bytes | str) -> Profile:
         )
     name = header.group(1)
     symbols = _Symbols()
-    rows = _parse_records(lines, 1, symbols, heap=False)
+    records = _parse_records(lines, 1, symbols, heap=False)
+    rows = [(symbols.stack(record, heap=False), record.values, record.labels) for record in records]
     value_type = ValueType(name, "count")
     profile = Profile(
         sample_types=[value_type],
-        samples=SampleTable.from_rows(1, ((stack, values, labels) for stack, values, labels, _ in rows)),
+        samples=SampleTable.from_rows(1, rows),
         locations=symbols.order,
         functions=list(symbols.functions.values()),
         period_type=value_type,
         period=1,
     )
     total = int(header.group(2))
-    counted = sum(values[0] for _, values, _, _ in rows)
+    counted = sum(record.values[0] for record in records)
     if counted != total and not text.endswith("\n"):
         profile.comments.append(f"truncated: header says {total}, records hold {counted}")
     return profile
@@ -140,24 +188,24 @@ def parse_heap_text(data: bytes | str) -> HeapText:
     elif sampling not in ("heap_v2", "heapz_v2"):
         raise ParseError(f"unknown heap sampling {sampling!r}", line=1, data=lines[0], format_name="heap debug=1")
     symbols = _Symbols()
-    rows = _parse_records(lines, 1, symbols, heap=True)
     scaled_rows = []
-    for stack, (inuse_count, inuse_bytes, alloc_count, alloc_bytes), _, line_number in rows:
+    for record in _parse_records(lines, 1, symbols, heap=True):
+        inuse_count, inuse_bytes, alloc_count, alloc_bytes = record.values
         values: list[int] = []
         block_size = 0
         for count, size in ((alloc_count, alloc_bytes), (inuse_count, inuse_bytes)):
             if count == 0 and size != 0:
                 raise ParseError(
                     f"count is 0 but size is {size}",
-                    line=line_number,
-                    data=lines[line_number - 1],
+                    line=record.line_number,
+                    data=lines[record.line_number - 1],
                     format_name="heap debug=1",
                 )
             if count:
                 block_size = size // count
             values.extend(_scale_heap_sample(count, size, period))
         labels = (Label("bytes", num=block_size),)
-        scaled_rows.append((stack, values, labels))
+        scaled_rows.append((symbols.stack(record, heap=True), values, labels))
     sample_types = [
         ValueType("alloc_objects", "count"),
         ValueType("alloc_space", "bytes"),
@@ -189,49 +237,38 @@ def _scale_heap_sample(count: int, size: int, rate: int) -> tuple[int, int]:
     return int(count * scale), int(size * scale)
 
 
-def _parse_records(
-    lines: list[str], start: int, symbols: _Symbols, *, heap: bool
-) -> list[tuple[list[int], list[int], tuple[Label, ...], int]]:
-    """Records (stack, raw values, labels, line number) until the MemStats trailer or the end."""
+def _parse_records(lines: list[str], start: int, symbols: _Symbols, *, heap: bool) -> list[_Record]:
+    """Records until the MemStats trailer or the end; their frames are learnt by ``symbols`` (stacks come after:
+    a PC may be named by a later record)."""
     record_re = _HEAP_RECORD if heap else _COUNT_RECORD
     kind = "heap debug=1" if heap else "debug=1 profile"
-    rows: list[tuple[list[int], list[int], tuple[Label, ...], int]] = []
-    pending: tuple[list[int], list[int], int] | None = None
-    frame_lines: dict[int, list[Line]] = {}
-    labels: tuple[Label, ...] = ()
-
-    def flush() -> None:
-        nonlocal pending, frame_lines, labels
-        if pending is not None:
-            addresses, values, number = pending
-            rows.append((symbols.stack(addresses, frame_lines), values, labels, number))
-        pending, frame_lines, labels = None, {}, ()
+    records: list[_Record] = []
+    pending: _Record | None = None
 
     for number, line in enumerate(lines[start:], start + 1):
         if not line.strip():
-            flush()
+            pending = None
             continue
         if line.startswith("# runtime.MemStats"):
             break
-        if line.startswith("# labels: "):
-            labels = _count_labels(line[10:], number)
-            continue
         if line.startswith("#"):
             if pending is None:
                 raise ParseError("frame line outside a record", line=number, data=line, format_name=kind)
-            pc, frame = _frame_line(line, number, symbols)
-            if frame is not None:
-                frame_lines.setdefault(pc, []).append(frame)
+            if line.startswith("# labels: "):
+                pending.labels = _count_labels(line[10:], number)
+            else:
+                pending.printed.append(_frame_line(line, number, symbols))
             continue
         match = record_re.match(line)
         if match is None:
             raise ParseError("unexpected line", line=number, data=line, format_name=kind)
-        flush()
         addresses = [int(a, 16) for a in match.group(5 if heap else 2).split()]
         values = [int(v) for v in match.groups()[: (4 if heap else 1)]]
-        pending = (addresses, values, number)
-    flush()
-    return rows
+        pending = _Record(addresses, values, (), number, [])
+        records.append(pending)
+    for record in records:
+        symbols.learn(record)
+    return records
 
 
 def _count_labels(text: str, number: int) -> tuple[Label, ...]:
