@@ -99,3 +99,21 @@ def _with_functions(profile: Profile, functions: list[Function]) -> Profile:
         for loc in profile.locations
     ]
     return replace(profile, functions=functions, locations=locations)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--min-fraction", "nan"),
+        ("--min-fraction", "-0.1"),
+        ("--min-fraction", "1.5"),
+        ("--timeout", "nan"),
+        ("--timeout", "-1"),
+    ],
+)
+def test_cli_out_of_range_numbers_are_usage_errors(
+    option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "flame.html"
+    assert main(["flame", str(BASE), "-o", str(output), option, value]) == 2
+    assert f"{option} must be" in capsys.readouterr().err and not output.exists()

@@ -179,3 +179,55 @@ def test_diff_cli_forms_agree(capsys: pytest.CaptureFixture[str]) -> None:
     assert positional["clusters"][0]["kind"] == "makeslice"
     assert main(["heap", "diff", str(BASE)]) == 2
     assert main(["heap", "diff", str(BASE), str(GROWN), "--base", str(BASE)]) == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["heap", "top", "http://[::1"],
+        ["heap", "top", "http://host:99999"],
+        ["heap", "diff", "http://[::1", str(BASE)],
+        ["heap", "trend", "http://[::1", str(BASE)],
+        ["flame", "http://[::1", "-o", "x.html"],
+    ],
+    ids=["top", "top-port", "diff", "trend", "flame"],
+)
+def test_an_invalid_url_is_a_usage_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """urllib raises ValueError ("Invalid IPv6 URL") for an unclosed '[': one line and a hint, not a traceback."""
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "is not a valid URL" in err and "hint:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--nodefraction", "nan"),
+        ("--nodefraction", "inf"),
+        ("--nodefraction", "-1"),  # used to hide every row (cutoff |total * -1|)
+        ("--nodefraction", "2"),
+        ("--timeout", "nan"),
+        ("--timeout", "-1"),
+        ("--timeout", "inf"),
+        ("--timeout", "0"),
+    ],
+)
+@pytest.mark.parametrize("command", ["top", "diff"])
+def test_out_of_range_numbers_are_usage_errors(
+    command: str, option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sources = [str(BASE)] if command == "top" else [str(BASE), str(GROWN)]
+    assert main(["heap", command, *sources, option, value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"leaksleuth: error: {option} must be") and f"got {value}" in err and "hint:" in err
+
+
+def test_trend_timeout_is_checked_before_any_request(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["heap", "trend", str(BASE), str(GROWN), "--timeout", "nan"]) == 2
+    assert "--timeout must be a positive number of seconds" in capsys.readouterr().err
+
+
+def test_boundary_fractions_are_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["heap", "top", str(BASE), "--nodefraction", "0", "--timeout", "0.5"]) == 0
+    assert main(["heap", "top", str(BASE), "--nodefraction", "1"]) == 0
+    assert "Dropped" in capsys.readouterr().out

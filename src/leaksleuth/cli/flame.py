@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from leaksleuth.cli.options import Timeout, fraction
 from leaksleuth.errors import ConfigError
 
 
@@ -21,10 +22,11 @@ def command(
     ] = None,
     granularity: Annotated[str, typer.Option(help="functions, lines or files.")] = "functions",
     min_fraction: Annotated[
-        float, typer.Option(help="Fold frames narrower than this fraction of the total (0 keeps all).")
+        float,
+        typer.Option(help="Fold frames narrower than this fraction of the total (0 keeps all).", callback=fraction),
     ] = 0.0005,
     title: Annotated[str | None, typer.Option(help="Page title (default: the source).")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds per HTTP request.")] = 30.0,
+    timeout: Timeout = 30.0,
 ) -> None:
     """Write a flame graph of a profile (or of a diff) as one HTML file that works offline: zoom and search."""
     from leaksleuth.analysis.flame import flame_graph

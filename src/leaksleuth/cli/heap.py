@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from leaksleuth.cli import EXIT_FINDINGS
+from leaksleuth.cli.options import Timeout, fraction
 from leaksleuth.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -33,12 +34,13 @@ SampleIndex = Annotated[
 ]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 NodeCount = Annotated[int, typer.Option("--nodecount", help="Show at most N rows (0 = all, like pprof -top).")]
-NodeFraction = Annotated[float, typer.Option("--nodefraction", help="Hide nodes below this fraction of the total.")]
+NodeFraction = Annotated[
+    float, typer.Option("--nodefraction", help="Hide nodes below this fraction of the total.", callback=fraction)
+]
 GranularityOption = Annotated[str, typer.Option("--granularity", help="functions, lines or files.")]
 Focus = Annotated[str | None, typer.Option("--focus", help="Regex: only samples with a matching frame.")]
 Ignore = Annotated[str | None, typer.Option("--ignore", help="Regex: drop samples with a matching frame.")]
 Hide = Annotated[str | None, typer.Option("--hide", help="Regex: remove matching frames from stacks.")]
-Timeout = Annotated[float, typer.Option(help="Seconds per HTTP request.")]
 CUMULATIVE_HELP = (
     "Subtract like pprof -base (for cumulative profiles such as allocs): identical stacks cancel and percentages "
     "are of the difference, not of the base."

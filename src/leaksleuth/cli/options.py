@@ -1,10 +1,42 @@
-"""Small helpers the commands share: secrets, headers, output files checked before long work."""
+"""Small helpers the commands share: secrets, headers, output files checked before long work, and the numeric
+options every command validates the same way (click takes ``nan``, ``inf`` and ``-1`` as floats)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from leaksleuth.errors import ConfigError, LeaksleuthError
+
+
+def _option_name(param: typer.CallbackParam) -> str:
+    return max(param.opts, key=len) if param.opts else f"--{param.name}"
+
+
+def positive_seconds(param: typer.CallbackParam, value: float | None) -> float | None:
+    """A timeout: finite and above zero (``nan`` would crash the HTTP client, ``-1`` or ``inf`` wait forever)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ConfigError(
+            f"{_option_name(param)} must be a positive number of seconds, got {value:g}", hint="e.g. --timeout 30"
+        )
+    return value
+
+
+def fraction(param: typer.CallbackParam, value: float | None) -> float | None:
+    """A share of a total: finite, from 0 to 1 (``-1`` or ``2`` would hide every row, ``nan`` crash)."""
+    if value is not None and not (math.isfinite(value) and 0 <= value <= 1):
+        name = _option_name(param)
+        raise ConfigError(
+            f"{name} must be a fraction from 0 to 1, got {value:g}", hint=f"{name} 0.01 is 1% of the total; 0 keeps all"
+        )
+    return value
+
+
+# one definition for every command (defaults stay with each command: 30 s for one profile, 10 s in a fleet round)
+Timeout = Annotated[float, typer.Option(help="Seconds per HTTP request.", callback=positive_seconds)]
 
 
 def check_writable(path: Path) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from leaksleuth.collect.httpio import CappedBody, reason
-from leaksleuth.errors import FetchError, InputTooLargeError, LeaksleuthError
+from leaksleuth.errors import ConfigError, FetchError, InputTooLargeError, LeaksleuthError
 from leaksleuth.formats import Format, Parsed, parse
 from leaksleuth.formats.compression import DEFAULT_MAX_DECOMPRESSED
 
@@ -31,10 +31,23 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
+def split_url(url: str) -> SplitResult:
+    """``urlsplit`` that refuses what no request could be made to: an unclosed ``[`` (urllib's "Invalid IPv6 URL"),
+    a port that is not a number in 0-65535, no host."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- parsed lazily: raises ValueError for a bad port
+    except ValueError as exc:
+        raise ConfigError(f"{url!r} is not a valid URL: {exc}", hint="e.g. http://host:6060 or a file path") from None
+    if not parts.hostname:
+        raise ConfigError(f"{url!r} is not a valid URL: no host", hint="e.g. http://host:6060 or a file path")
+    return parts
+
+
 def service_root(url: str) -> str | None:
     """The base URL when ``url`` names a service rather than one profile: ``http://host:6060``, ``…/debug/pprof/``
     or a prefix mount (``…/admin/debug/pprof``). A specific profile URL -> None."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     path = parts.path.rstrip("/")
     if path and not path.endswith("/debug/pprof"):
         return None
