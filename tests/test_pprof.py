@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import tracemalloc
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leaksleuth.errors import InputTooLargeError, ParseError
+from leaksleuth.errors import ConfigError, InputTooLargeError, ParseError
+from leaksleuth.formats.compression import gunzip
 from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.formats.pprof_write import write_pprof
 from leaksleuth.model.profile import Label, Profile, SampleTable, ValueType
@@ -102,6 +104,31 @@ def test_gzip_bomb_is_refused() -> None:
     bomb = gzip.compress(b"\x00" * (64 << 20))
     with pytest.raises(InputTooLargeError, match="cap"):
         parse_pprof(bomb, max_size=16 << 20)
+
+
+def test_gzip_bomb_is_refused_holding_about_the_cap() -> None:
+    cap = 4 << 20
+    bomb = gzip.compress(b"\x00" * (32 << 20), compresslevel=9)  # 32 KB that would become 32 MiB
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputTooLargeError, match="4,194,304-byte cap"):
+            gunzip(bomb, cap)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * cap, f"peak {peak:,} bytes for a {cap:,}-byte cap"
+
+
+def test_the_default_cap_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = gzip.compress(b"x" * (3 << 20)) + gzip.compress(b"y" * 10)  # two members
+    assert gunzip(data) == b"x" * (3 << 20) + b"y" * 10
+    monkeypatch.setenv("LEAKSLEUTH_MAX_DECOMPRESSED", "2M")
+    with pytest.raises(InputTooLargeError, match="2,097,152-byte cap") as caught:
+        parse_pprof(data)
+    assert caught.value.hint and "LEAKSLEUTH_MAX_DECOMPRESSED=" in caught.value.hint
+    monkeypatch.setenv("LEAKSLEUTH_MAX_DECOMPRESSED", "plenty")
+    with pytest.raises(ConfigError, match="LEAKSLEUTH_MAX_DECOMPRESSED"):
+        gunzip(data)
 
 
 def test_text_is_not_a_profile() -> None:
