@@ -20,6 +20,7 @@ from leaksleuth.analysis.heap_trend import (
     restarts,
 )
 from leaksleuth.cli.main import main
+from leaksleuth.errors import ConfigError
 from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.model.report import Report
 from tests.conftest import CAPTURES, ROOT
@@ -55,6 +56,25 @@ def test_cli_reads_files_as_a_series(capsys: pytest.CaptureFixture[str]) -> None
     document = json.loads(capsys.readouterr().out)
     assert document["schema"] == "leaksleuth/report@1"
     assert document["targets"][0]["heap"]["restarts"] == 0
+
+
+@pytest.mark.parametrize("sample_index", ["alloc_space", "alloc_objects", "0", "1"])
+def test_cumulative_sample_types_are_refused(sample_index: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """alloc_* count every allocation since the start: pure GC churn rises in them and would pass for a leak."""
+    assert main(["heap", "trend", str(BASE), str(GROWN), "--sample-index", sample_index]) == 2
+    err = " ".join(capsys.readouterr().err.split())  # the console wraps
+    assert (
+        "heap trend cannot follow alloc_" in err and "hint: a leak is what the heap holds: --sample-index inuse_" in err
+    )
+    with pytest.raises(ConfigError, match="cannot follow alloc_space"):
+        heap_trend_report([snapshot(BASE, 0.0), snapshot(GROWN, 10.0)], target="x", sample_index=1)
+
+
+@pytest.mark.parametrize("sample_index", ["inuse_objects", "inuse_space", "2", "3"])
+def test_in_use_sample_types_are_followed(sample_index: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["heap", "trend", str(BASE), str(GROWN), "--json", "--sample-index", sample_index]) == 0
+    heap = json.loads(capsys.readouterr().out)["targets"][0]["heap"]
+    assert heap["sample_index"].startswith("inuse_")
 
 
 def _series(shape: str, points: int = 40, noise: float = 0.0, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:

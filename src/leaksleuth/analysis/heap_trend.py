@@ -9,6 +9,8 @@ the profile's own sampling noise. Warm-up and bounded caches rise and then hold;
   against that, and sites that never reach a few sampling periods are ignored, so tiny sites do not flap.
 * **Restarts.** ``alloc_space``/``alloc_objects`` count up for the life of a process: a drop (or another build id)
   means a restart, and only the newest run of snapshots is analysed.
+* **In use only.** Because those counters only rise, a trend of them would call pure GC churn a leak: a trend
+  follows ``inuse_space`` or ``inuse_objects`` (what the heap holds), and refuses the cumulative types.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from leaksleuth.analysis.profile_ops import diff
 from leaksleuth.analysis.series_format import human_bytes, human_duration, human_rate
 from leaksleuth.analysis.top import resolve_sample_index
 from leaksleuth.analysis.trend import FloatArray
+from leaksleuth.errors import ConfigError
 from leaksleuth.model.profile import Int64Array, Profile
 from leaksleuth.model.report import Suspect, TargetReport
 
@@ -58,6 +61,21 @@ class SiteTrend:
     noise: float  # one standard deviation of a value, from heap sampling
     held_fraction: float  # share of the time span spent already at the final level (a flat tail)
     confidence: float
+
+
+def trend_sample_index(profile: Profile, name: str | int | None) -> int:
+    """The sample type a trend follows (default ``inuse_space``): in-use only, never a lifetime counter."""
+    index = resolve_sample_index(profile, "inuse_space" if name is None else name)
+    sample_type = profile.sample_types[index].type
+    if sample_type.startswith("alloc_"):
+        in_use = sample_type.replace("alloc_", "inuse_", 1)
+        raise ConfigError(
+            f"heap trend cannot follow {sample_type}: it counts every allocation since the process started, so it "
+            "rises even when the garbage collector frees everything",
+            hint=f"a leak is what the heap holds: --sample-index {in_use} (allocation between two moments: "
+            "heap diff --cumulative on two allocs profiles)",
+        )
+    return index
 
 
 def profile_sampling_rate(profile: Profile) -> int:
@@ -208,7 +226,7 @@ def heap_trend_report(
     ordered = sorted(snapshots, key=lambda s: s.taken_at)
     flags = restarts(ordered)
     segment = ordered[trend_stats.last_segment([s.taken_at for s in ordered], flags) :]
-    index = resolve_sample_index(segment[-1].profile, sample_index)
+    index = trend_sample_index(segment[-1].profile, sample_index)
     first, last = segment[0], segment[-1]
     # the latest snapshot's sites serve its series and, if there are suspects, its clusters
     last_annotation = annotate(last.profile) if len(segment) >= 2 else None
@@ -310,7 +328,7 @@ class HeapHistory:
             self.times, self.rows, self.totals, self.first = [], [], [], None
             self.columns, self.sites = {}, []
             restarted = True
-        index = resolve_sample_index(profile, self.sample_index)
+        index = trend_sample_index(profile, self.sample_index)
         row: dict[int, int] = {}
         for key, (site, total) in site_totals(profile, index).items():
             column = self.columns.get(key)

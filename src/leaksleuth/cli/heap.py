@@ -241,7 +241,9 @@ def trend_command(
     ],
     every: Annotated[str | None, typer.Option(help="Sample the URL every DURATION (e.g. 10s).")] = None,
     count: Annotated[int | None, typer.Option(help="Number of samples to take from the URL.")] = None,
-    sample_index: Annotated[str, typer.Option("--sample-index", help="Sample type to follow.")] = "inuse_space",
+    sample_index: Annotated[
+        str, typer.Option("--sample-index", help="inuse_space or inuse_objects (alloc_* only ever rise: refused).")
+    ] = "inuse_space",
     json_output: Annotated[bool, typer.Option("--json", help="Print a leaksleuth/report@1 document.")] = False,
     fail_on: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="Exit 1 when a suspect reaches this confidence (a CI gate).")
@@ -249,7 +251,7 @@ def trend_command(
     timeout: Timeout = 30.0,
 ) -> None:
     """Which allocation sites keep growing across snapshots: Theil–Sen + Mann–Kendall, plateau and noise aware."""
-    from leaksleuth.analysis.heap_trend import HeapSnapshot, heap_trend_report
+    from leaksleuth.analysis.heap_trend import HeapSnapshot, heap_trend_report, trend_sample_index
     from leaksleuth.analysis.series_format import human_bytes
     from leaksleuth.collect.sampling import iter_sources
     from leaksleuth.collect.source import LocalSourceLines
@@ -267,6 +269,7 @@ def trend_command(
                 "not a heap profile",
                 hint="heap trend follows /debug/pprof/heap snapshots of one process",
             )
+        trend_sample_index(profile, sample_index)  # a lifetime counter is refused before sampling goes on
         snapshots.append(HeapSnapshot(snapshot.taken_at, profile))
         if not json_output and (every is not None or count is not None):
             in_use = human_bytes(int(profile.totals()[-1]))
