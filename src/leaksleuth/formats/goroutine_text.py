@@ -19,6 +19,12 @@ the last goroutine marked ``truncated``.
 
 Speed: goroutines parked at the same place print the same FILE lines and differ only in arguments and parent id,
 so the FILE lines are the interning key: a repeated stack costs one dict lookup instead of a parse.
+
+Where a traceback ends (how a cut-short last goroutine is told from a whole one): after its ``created by`` FILE
+line; for goroutine 1, which has no creator, after its root frame (``main.main``, or ``runtime.goexit`` when the
+dump shows runtime frames: GOTRACEBACK=system and SIGQUIT, whose headers carry ``gp=``, end every stack with
+``runtime.goexit`` and then ``created by``). With GODEBUG=tracebackancestors, a goroutine with a parent is followed
+by ``[originating from goroutine N]:`` blocks, each ending the same way, until a root or the ancestor limit N.
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ from leaksleuth.model.goroutines import Ancestor, Frame, Goroutine, GoroutineDum
 FORMAT = "goroutine dump"
 
 _STATE_SUFFIXES = (" (leaked)", " (scan)", " (durable)")
-_ELIDED = re.compile(r"\.\.\.(\d+) frames elided\.\.\.")
-_ANCESTOR = re.compile(r"\[originating from goroutine (\d+)\]:")
+_ELIDED = re.compile(r"\.\.\.([0-9]+) frames elided\.\.\.")
+_ANCESTOR = re.compile(r"\[originating from goroutine ([0-9]+)\]:")
 _UNAVAILABLE = "\tgoroutine running on other thread; stack unavailable"
 
 
@@ -74,7 +80,7 @@ class _Parser:
         if not line.startswith("goroutine "):
             return None
         space = line.find(" ", 10)
-        if space < 0 or not line[10:space].isdigit():
+        if space < 0 or not line[10:space].isdecimal():
             return None
         rest = line[space + 1 :]
         if rest in self.tails:
@@ -97,7 +103,7 @@ class _Parser:
         args = call[open_paren + 1 : -1]
         location, _, extra = where[1:].partition(" ")
         file, colon, line_text = location.rpartition(":")
-        if not colon or not line_text.isdigit():
+        if not colon or not line_text.isdecimal():
             return None
         offset = -1
         if extra.startswith("+0x"):
@@ -123,11 +129,11 @@ class _Parser:
             return None
         location, _, extra = where[1:].partition(" ")
         file, colon, line_text = location.rpartition(":")
-        if not colon or not line_text.isdigit():
+        if not colon or not line_text.isdecimal():
             return None
         offset = int(extra[3:].partition(" ")[0], 16) if extra.startswith("+0x") and _is_hex(extra[3:]) else -1
         frame = self.intern_frame(name, file, int(line_text), offset, False)
-        return frame, int(parent) if marker and parent.isdigit() else None
+        return frame, int(parent) if marker and parent.isdecimal() else None
 
     # ---- one block -------------------------------------------------------------------------------------------
     def goroutine(self, goroutine_id: int, tail: _HeaderTail, body: str, other: list[str]) -> Goroutine:
@@ -141,7 +147,7 @@ class _Parser:
                 if stack.created_by is not None:
                     calls, _, created_line = calls.rpartition("\n")
                     parent_text = created_line.rpartition(" in goroutine ")[2]
-                    parent = int(parent_text) if parent_text.isdigit() else None
+                    parent = int(parent_text) if parent_text.isdecimal() else None
                 return _make_goroutine(goroutine_id, tail, stack, calls, parent)
         else:
             key = ""
@@ -286,11 +292,11 @@ def _parse_header_tail(rest: str) -> _HeaderTail | None:
     locked = False
     bubble = None
     for part in parts[1:]:
-        if part.endswith(" minutes") and part[:-8].isdigit():
+        if part.endswith(" minutes") and part[:-8].isdecimal():
             wait = int(part[:-8])
         elif part == "locked to thread":
             locked = True
-        elif part.startswith("synctest bubble ") and part[16:].isdigit():
+        elif part.startswith("synctest bubble ") and part[16:].isdecimal():
             bubble = int(part[16:])
         else:
             return None
@@ -333,9 +339,9 @@ def parse_goroutine_dump(data: bytes | str, *, require_goroutines: bool = True) 
             other.extend(line for line in block.split("\n") if line)
             continue
         goroutines.append(parser.goroutine(parsed[0], parsed[1], body.rstrip("\n"), other))
-    truncated = bool(partial) or (bool(goroutines) and (goroutines[-1].truncated or _looks_cut(goroutines[-1])))
-    stub_id = partial[10:].partition(" ")[0] if partial.startswith("goroutine ") else ""
-    if stub_id.isdigit() and text.endswith("\n\n" if text.strip() else ""):
+    truncated = bool(partial) or (bool(goroutines) and (goroutines[-1].truncated or _looks_cut(goroutines)))
+    stub_id, space, _ = partial[10:].partition(" ") if partial.startswith("goroutine ") else ("", "", "")
+    if space and stub_id.isdecimal() and text.endswith("\n\n" if text.strip() else ""):
         # cut inside the header of the next goroutine: keep its id so the loss is visible
         goroutines.append(Goroutine(int(stub_id), "", Stack(()), truncated=True))
     elif truncated and goroutines:
@@ -366,16 +372,43 @@ def _blocks(text: str) -> Iterator[str]:
         position = end + 2
 
 
-_ROOT_FUNCTIONS = frozenset({"runtime.goexit", "runtime.main", "runtime.mstart", "main.main"})
-
-
-def _looks_cut(last: Goroutine) -> bool:
-    """A complete goroutine ends with its ``created by`` line, or with its root frame (main, runtime-started)."""
-    if last.stack_unavailable or last.created_by is not None:
-        return False
-    frames = last.frames
-    if not frames:
+def _looks_cut(goroutines: list[Goroutine]) -> bool:
+    """Whether the last goroutine stops before its traceback ends (module docstring: where a traceback ends)."""
+    last = goroutines[-1]
+    shows_runtime = last.gp is not None
+    if last.ancestors:
+        tail = last.ancestors[-1]
+        if not _ends_whole(tail.stack, tail.goroutine_id, shows_runtime):
+            return True
+        if tail.stack.created_by is None:
+            return False
+        # an ancestor's 'created by' names no parent id, yet the chain goes on unless it is N long
+        limit = _ancestor_limit(goroutines)
+        return limit is None or len(last.ancestors) < limit
+    if last.stack_unavailable:
+        return last.created_by is None and last.id != 1
+    if not _ends_whole(last.stack, last.id, shows_runtime):
         return True
-    if last.stack.elided == -1:
+    # with tracebackancestors, a goroutine with a parent goes on with '[originating from goroutine N]:'
+    return last.parent_id is not None and any(g.ancestors for g in goroutines)
+
+
+def _ends_whole(stack: Stack, goroutine_id: int, shows_runtime: bool) -> bool:
+    """Whether a stack (a goroutine's or an ancestor's) ends where the runtime ends one."""
+    if stack.created_by is not None or stack.elided == -1:
+        return True  # (the old '...additional frames elided...' is the last thing printed without a creator)
+    if not stack.frames:
         return False
-    return frames[-1].function not in _ROOT_FUNCTIONS
+    root = stack.frames[-1].function
+    if root == "runtime.mstart":  # a g0 / system stack
+        return True
+    if root == "runtime.goexit":  # every goroutine but 1 goes on to its 'created by' (a runnable one shows goexit)
+        return goroutine_id == 1
+    return not shows_runtime and root in ("main.main", "runtime.main")  # else runtime.main, goexit follow
+
+
+def _ancestor_limit(goroutines: list[Goroutine]) -> int | None:
+    """GODEBUG=tracebackancestors=N as far as the whole goroutines tell: a chain that ends at an ancestor with a
+    creator was stopped by N. None when no chain shows it: every chain runs to a root."""
+    stopped = [len(g.ancestors) for g in goroutines[:-1] if g.ancestors and g.ancestors[-1].stack.created_by]
+    return max(stopped, default=None)
