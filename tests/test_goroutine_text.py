@@ -277,6 +277,20 @@ def test_extra_blank_lines_between_goroutines() -> None:
     assert [g.id for g in dump.goroutines] == [1, 2] and not dump.other_text and not dump.truncated
 
 
+def test_a_stack_cached_from_one_dump_keeps_its_own_function_names() -> None:
+    old = (
+        "goroutine 5 [chan send]:\nmain.handleOld(0x1)\n\t/src/app/h.go:10 +0x1d\n"
+        "created by main.main in goroutine 1\n\t/src/app/main.go:9 +0x25\n"
+    )
+    new = old.replace("handleOld", "handleNew").replace("main.main in", "main.serve in")
+    for text, function, creator in ((old, "main.handleOld", "main.main"), (new, "main.handleNew", "main.serve")):
+        for _ in range(2):  # the first parse fills the cache, the second reads it
+            (goroutine,) = parse_goroutine_dump(text).goroutines
+            assert goroutine.frames[0].function == function
+            assert goroutine.created_by is not None and goroutine.created_by.function == creator
+            assert goroutine.args == ("0x1",) and goroutine.parent_id == 1
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -18,7 +18,10 @@ kept verbatim in ``GoroutineDump.other_text``. A dump cut short (the runtime cap
 the last goroutine marked ``truncated``.
 
 Speed: goroutines parked at the same place print the same FILE lines and differ only in arguments and parent id,
-so the FILE lines are the interning key: a repeated stack costs one dict lookup instead of a parse.
+so the FILE lines are the interning key: a repeated stack costs one dict lookup instead of a parse. The cache
+outlives a parse (a watcher's rounds repeat stacks), and another binary can print the same file:line +offset lines
+for other functions, so a stack cached by an earlier parse is used only once its CALL lines are seen to name the
+same functions, a check made once per stack and parse (inside one binary the FILE lines name the functions).
 
 Where a traceback ends (how a cut-short last goroutine is told from a whole one): after its ``created by`` FILE
 line; for goroutine 1, which has no creator, after its root frame (``main.main``, or ``runtime.goexit`` when the
@@ -60,17 +63,25 @@ class _HeaderTail:
     m: str | None
 
 
+# stack, "function(" per CALL line, "created by F" or "", and the parse that made or last checked it
+_CachedStack = tuple[Stack, tuple[str, ...], str, int]
+
+
 class _Parser:
     """The caches outlive a parse: a watcher parses the same services' dumps every round, and their stacks repeat.
     They are bounded (cleared past ``_CACHE_LIMIT`` entries), so a stream of novel stacks cannot grow them."""
 
     def __init__(self) -> None:
-        self.stacks: dict[str, Stack] = {}  # FILE lines -> interned stack
+        self.stacks: dict[str, _CachedStack] = {}  # FILE lines -> interned stack and how its CALL lines start
+        self.interned: dict[Stack, Stack] = {}  # equal stacks share one object, whichever key found them
         self.frames: dict[tuple[str, str, int, int, bool], Frame] = {}
         self.tails: dict[str, _HeaderTail | None] = {}
+        self.generation = 0
 
-    def trim(self) -> None:
-        for cache in (self.stacks, self.frames, self.tails):
+    def begin(self) -> None:
+        """A new parse: stacks cached by earlier ones are checked against its CALL lines before they are used."""
+        self.generation += 1
+        for cache in (self.stacks, self.interned, self.frames, self.tails):
             if len(cache) > _CACHE_LIMIT:
                 cache.clear()
 
@@ -140,8 +151,9 @@ class _Parser:
         lines = body.split("\n") if body else []
         if lines and len(lines) % 2 == 0 and "elided..." not in body and "\n[originating" not in body:
             key = "\n".join(lines[1::2])
-            stack = self.stacks.get(key)
-            if stack is not None:
+            cached = self.stacks.get(key)
+            if cached is not None and (cached[3] == self.generation or self.same_functions(key, lines[0::2], cached)):
+                stack = cached[0]
                 calls = "\n".join(lines[0::2])
                 parent = None
                 if stack.created_by is not None:
@@ -152,6 +164,16 @@ class _Parser:
         else:
             key = ""
         return self.goroutine_slow(goroutine_id, tail, lines, key, other)
+
+    def same_functions(self, key: str, calls: list[str], cached: _CachedStack) -> bool:
+        """Whether a stack cached by an earlier parse fits these CALL lines (then trust it for the rest of this one)."""
+        stack, call_starts, creator, _ = cached
+        if not all(map(str.startswith, calls, call_starts)):
+            return False
+        if creator and calls[-1].partition(" in goroutine ")[0] != creator:
+            return False
+        self.stacks[key] = (stack, call_starts, creator, self.generation)
+        return True
 
     def goroutine_slow(
         self, goroutine_id: int, tail: _HeaderTail, lines: list[str], key: str, other: list[str]
@@ -208,8 +230,11 @@ class _Parser:
         stacks.append((owner, frames, args, created, elided, elided_at, parent))
         own = stacks[0]
         stack = Stack(tuple(own[1]), own[3], own[4], own[5])
+        stack = self.interned.setdefault(stack, stack)
         if key and i >= count and not unavailable:
-            stack = self.stacks.setdefault(key, stack)
+            call_starts = tuple(f"{frame.function}(" for frame in stack.frames)
+            creator = f"created by {stack.created_by.function}" if stack.created_by is not None else ""
+            self.stacks[key] = (stack, call_starts, creator, self.generation)
         ancestors = tuple(Ancestor(gid, Stack(tuple(fr), cr, el, ela)) for gid, fr, _a, cr, el, ela, _p in stacks[1:])
         calls = "\n".join(f"{frame.function}({arg})" for frame, arg in zip(own[1], own[2], strict=True))
         goroutine = _make_goroutine(goroutine_id, tail, stack, calls, own[6])
@@ -329,7 +354,7 @@ def parse_goroutine_dump(data: bytes | str, *, require_goroutines: bool = True) 
         cut_at = text.rfind("\n") + 1
         text, partial = text[:cut_at], text[cut_at:]  # a partial last line carries nothing we can trust
     parser = _SHARED
-    parser.trim()
+    parser.begin()
     goroutines: list[Goroutine] = []
     other: list[str] = []
     for block in _blocks(text):
