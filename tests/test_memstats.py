@@ -59,3 +59,16 @@ def test_fuzz(text: str) -> None:
     for parser in (parse_expvar, parse_prometheus_text):
         with contextlib.suppress(ParseError):
             parser(text)
+
+
+def test_expvar_nested_too_deep_is_a_parse_error() -> None:
+    deep = b'{"memstats": {}, "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    with pytest.raises(ParseError, match="nested more than") as caught:
+        parse_expvar(deep)
+    assert caught.value.offset is not None and 22 < caught.value.offset < 22 + 1000
+
+
+def test_expvar_numbers_beyond_a_float_are_skipped() -> None:
+    huge = "1" + "0" * 400
+    stats = parse_expvar(f'{{"memstats": {{"HeapAlloc": {huge}, "NumGC": 3, "GCCPUFraction": {huge}}}, "x": {huge}}}')
+    assert stats.heap_alloc is None and stats.num_gc == 3 and stats.gc_cpu_fraction is None and "x" not in stats.extra

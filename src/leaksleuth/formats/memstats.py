@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from leaksleuth.errors import ParseError
@@ -64,8 +65,16 @@ PROMETHEUS_METRIC_OF = {attribute: metric for metric, attribute in PROMETHEUS_ME
 _FLOAT_FIELDS = {"gc_cpu_fraction", "process_start_seconds"}
 
 
+def _usable(value: float) -> bool:
+    """A finite number in a float's range (JSON allows integers of any size: 1e400 written out in digits)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _assign(stats: MemStats, attribute: str, value: float) -> None:
-    if not math.isfinite(value):
+    if not _usable(value):
         return
     setattr(stats, attribute, float(value) if attribute in _FLOAT_FIELDS else int(value))
 
@@ -77,6 +86,14 @@ def parse_expvar(data: bytes | str) -> MemStats:
     except (ValueError, UnicodeDecodeError) as exc:
         position = getattr(exc, "pos", None)
         raise ParseError(f"not JSON ({exc})", offset=position, data=data[:60], format_name="expvar") from exc
+    except RecursionError:
+        position = _too_deep_at(data)
+        raise ParseError(
+            f"JSON nested more than {_MAX_DEPTH} levels deep (expvar output is a few levels deep)",
+            offset=position,
+            data=data[position : position + 60] if position is not None else data[:60],
+            format_name="expvar",
+        ) from None
     if not isinstance(document, dict) or not isinstance(document.get("memstats"), dict):
         raise ParseError("JSON has no 'memstats' object (is expvar imported?)", data=data[:60], format_name="expvar")
     memstats: dict[str, Any] = document["memstats"]
@@ -88,9 +105,29 @@ def parse_expvar(data: bytes | str) -> MemStats:
     if stats.last_gc_ns == 0:
         stats.last_gc_ns = None
     for key, value in document.items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int | float) and not isinstance(value, bool) and _usable(value):
             stats.extra[key] = float(value)
     return stats
+
+
+_MAX_DEPTH = 500  # json.loads recurses once per level and runs out of stack near 1000
+_JSON_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]')
+_JSON_NESTING_BYTES = re.compile(_JSON_NESTING.pattern.encode())
+
+
+def _too_deep_at(data: bytes | str) -> int | None:
+    """Offset of the bracket that opens level ``_MAX_DEPTH + 1`` (only asked once json.loads gave up)."""
+    depth = 0
+    matches = _JSON_NESTING.finditer(data) if isinstance(data, str) else _JSON_NESTING_BYTES.finditer(data)
+    for match in matches:
+        token = match.group()
+        if token in ("[", "{", b"[", b"{"):
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return match.start()
+        elif token in ("]", "}", b"]", b"}"):
+            depth -= 1
+    return None
 
 
 def parse_memstats_trailer(lines: list[str]) -> MemStats:

@@ -149,7 +149,10 @@ class SampleTable:
             offsets.append(len(flat))
             values.append(row_values)
             set_ids.append(interned.setdefault(labels, len(interned)))
-        value_array = np.array(values, dtype=np.int64).reshape(len(values), num_types)
+        try:
+            value_array = np.array(values, dtype=np.int64).reshape(len(values), num_types)
+        except OverflowError:
+            raise _beyond_int64(values) from None
         return cls(
             value_array,
             np.array(offsets, dtype=np.int64),
@@ -253,6 +256,20 @@ class Profile:
             for line in location.lines:
                 if line.function.id not in function_ids:
                     raise ParseError(f"location {location.id} refers to unknown function {line.function.id}")
+
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _beyond_int64(rows: list[Sequence[int]]) -> ParseError:
+    """The first sample value profile.proto cannot hold (its values are int64)."""
+    for number, row in enumerate(rows):
+        for value in row:
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                return ParseError(
+                    f"sample {number} has a value beyond the 64-bit range of profile.proto", data=str(value)
+                )
+    return ParseError("a sample value is beyond the 64-bit range of profile.proto")
 
 
 def _check_unique_ids(kind: str, ids: Iterable[int]) -> None:
