@@ -231,3 +231,53 @@ def test_boundary_fractions_are_accepted(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["heap", "top", str(BASE), "--nodefraction", "0", "--timeout", "0.5"]) == 0
     assert main(["heap", "top", str(BASE), "--nodefraction", "1"]) == 0
     assert "Dropped" in capsys.readouterr().out
+
+
+GOROUTINES = CAPTURES / "parked.goroutine.pb.gz"
+
+
+@pytest.fixture(scope="module")
+def goroutine_subsets(go: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two more goroutine profiles of the same process, cut by pprof itself: the goroutines in main's own code,
+    and all but the fetchWithTimeout/sender ones, so a diff of the two has rows that grow and rows that shrink."""
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("goroutines")
+    made = []
+    for name, flag in (("main.pb.gz", "-focus=main\\."), ("fewer.pb.gz", "-ignore=fetchWithTimeout|sender")):
+        proto = subprocess.run(
+            [go, "tool", "pprof", "-proto", flag, str(GOROUTINES)], capture_output=True, check=True, timeout=300
+        ).stdout
+        (folder / name).write_bytes(proto)
+        made.append(folder / name)
+    return made[0], made[1]
+
+
+def test_fleet_form_reads_any_profile_in_its_default_sample_type(
+    goroutine_subsets: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three goroutine profiles: nobody asked for inuse_space, so nothing may complain it is missing."""
+    import json
+
+    sources = [str(GOROUTINES), *(str(path) for path in goroutine_subsets)]
+    assert main(["heap", "diff", *sources, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "inuse_space" not in captured.err
+    fleets = [target["fleet"] for target in json.loads(captured.out)["targets"]]
+    assert {(fleet["sample_index"], fleet["unit"]) for fleet in fleets} == {("goroutine", "count")}
+    assert sorted(fleet["value"] for fleet in fleets) == sorted(int(load(Path(s)).totals()[0]) for s in sources)
+    assert all("inuse_bytes" not in fleet for fleet in fleets)  # goroutines are not bytes
+    assert main(["heap", "diff", *sources]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0].split()[1] == "goroutine" and "B " not in text
+    assert main(["heap", "diff", *sources, "--sample-index", "inuse_space"]) == 2  # asked for: still an error
+
+
+def test_fleet_form_of_heap_profiles_keeps_its_bytes_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["heap", "diff", str(BASE), str(GROWN), str(CAPTURES / "heapkinds.heap.debug1.txt"), "--json"]) == 0
+    fleets = [target["fleet"] for target in json.loads(capsys.readouterr().out)["targets"]]
+    for fleet in fleets:
+        assert fleet["sample_index"] == "inuse_space" and fleet["unit"] == "bytes"
+        assert fleet["inuse_bytes"] == fleet["value"] and fleet["excess_bytes"] == fleet["excess"]

@@ -5,6 +5,9 @@ whose in-use total sits far above the fleet median (robust z-score over the medi
 floor so a near-identical fleet does not make noise look huge) is an outlier, and the sites where it exceeds the
 fleet's median for that site are where it differs. One snapshot per node cannot prove growth (only ``heap trend``
 can), so fleet suspects stay below 0.9.
+
+Other profiles of replicas (goroutine, block, mutex) compare the same way in their own unit; their counts are not
+sampled per byte, so only heap profiles get the heap-sampling noise floor.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import numpy as np
 from leaksleuth.analysis.heap_paths import clusters
 from leaksleuth.analysis.heap_sites import SiteAnnotation, SourceLines, annotate
 from leaksleuth.analysis.heap_trend import SiteKey, profile_sampling_rate, site_totals
-from leaksleuth.analysis.series_format import human_bytes
+from leaksleuth.analysis.series_format import human_bytes, human_count
 from leaksleuth.analysis.top import resolve_sample_index
 from leaksleuth.errors import ConfigError
-from leaksleuth.model.profile import Profile
+from leaksleuth.model.profile import Profile, ValueType
 from leaksleuth.model.report import Report, Suspect, TargetReport
 
 MIN_NODES = 3
@@ -43,11 +46,12 @@ class SiteExcess:
 @dataclass(frozen=True, slots=True)
 class NodeStanding:
     name: str
-    total: int
+    total: int  # in the unit of the compared sample type (bytes for the heap's default, inuse_space)
     fleet_median: float
     robust_z: float
     outlier: bool
     sites: list[SiteExcess] = field(default_factory=list)  # where this node exceeds the fleet, largest first
+    unit: str = "bytes"
 
     @property
     def excess(self) -> float:
@@ -55,10 +59,17 @@ class NodeStanding:
 
 
 def fleet_standings(
-    nodes: Sequence[tuple[str, Profile]], *, sample_index: str | int | None = "inuse_space"
+    nodes: Sequence[tuple[str, Profile]], *, sample_index: str | int | None = None
 ) -> list[NodeStanding]:
-    """Each node's in-use total against the fleet median, and its sites above the fleet, most extreme first."""
+    """Each node's total against the fleet median, and its sites above the fleet, most extreme first.
+    ``sample_index`` None: the profile's default sample type (a heap profile's is inuse_space), as pprof picks it."""
     return _standings(nodes, sample_index)[0]
+
+
+def _noise_period(profile: Profile) -> int:
+    """Bytes between heap samples for a heap profile; 1 for counts and delays (a count varies by about its root)."""
+    heap = profile.period_type is not None and profile.period_type.unit == "bytes"
+    return profile_sampling_rate(profile) if heap else 1
 
 
 def _standings(
@@ -71,9 +82,10 @@ def _standings(
             hint="give two profiles to diff one against the other",
         )
     index = resolve_sample_index(nodes[0][1], sample_index)
+    unit = nodes[0][1].sample_types[index].unit
     totals = np.array([int(profile.samples.values[:, index].sum()) for _, profile in nodes], dtype=np.float64)
     median = float(np.median(totals))
-    rate = max(profile_sampling_rate(profile) for _, profile in nodes)
+    rate = max(_noise_period(profile) for _, profile in nodes)
     mad = 1.4826 * float(np.median(np.abs(totals - median)))
     # floors: a near-identical fleet has a tiny MAD, and every total carries heap-sampling noise
     spread = max(mad, 0.05 * median, float(np.sqrt(max(median, 1.0) * rate)))
@@ -95,7 +107,7 @@ def _standings(
     for (name, _), sites, total, z, outlier in zip(nodes, per_node, totals.tolist(), scores, outliers, strict=True):
         above = [SiteExcess(site, value, site_medians[site]) for site, value in sites.items()]
         above = sorted((s for s in above if s.excess > 0), key=lambda s: -s.excess)
-        standings.append(NodeStanding(name, int(total), median, round(z, 2), outlier, above[:10]))
+        standings.append(NodeStanding(name, int(total), median, round(z, 2), outlier, above[:10], unit))
     standings.sort(key=lambda s: -s.robust_z)
     return standings, kept
 
@@ -103,24 +115,18 @@ def _standings(
 def fleet_report(
     nodes: Sequence[tuple[str, Profile]],
     *,
-    sample_index: str | int | None = "inuse_space",
+    sample_index: str | int | None = None,
     source_lines: SourceLines | None = None,
     max_suspects: int = 3,
 ) -> Report:
     """A ``leaksleuth/report@1`` document: one target per node; outlier nodes carry heap suspects."""
     standings, annotations = _standings(nodes, sample_index)
     profiles = dict(nodes)
+    value_type = _value_type(nodes[0][1], sample_index)
     report = Report()
     for standing in standings:
         target = TargetReport(target=standing.name, snapshots=1)
-        target.extra["fleet"] = {
-            "inuse_bytes": standing.total,
-            "fleet_median_bytes": round(standing.fleet_median),
-            "excess_bytes": round(standing.excess),
-            "robust_z": standing.robust_z,
-            "outlier": standing.outlier,
-            "nodes": len(nodes),
-        }
+        target.extra["fleet"] = _fleet_extra(standing, value_type, len(nodes))
         if standing.outlier:
             profile = profiles[standing.name]
             index = resolve_sample_index(profile, sample_index)
@@ -135,21 +141,54 @@ def fleet_report(
     return report
 
 
+def _value_type(profile: Profile, sample_index: str | int | None) -> ValueType:
+    return profile.sample_types[resolve_sample_index(profile, sample_index)]
+
+
+def _fleet_extra(standing: NodeStanding, value_type: ValueType, nodes: int) -> dict[str, object]:
+    extra: dict[str, object] = {
+        "sample_index": value_type.type,
+        "unit": value_type.unit,
+        "value": standing.total,
+        "fleet_median": round(standing.fleet_median),
+        "excess": round(standing.excess),
+        "robust_z": standing.robust_z,
+        "outlier": standing.outlier,
+        "nodes": nodes,
+    }
+    if value_type.unit == "bytes":  # the names heap readers of this document already use
+        extra.update(
+            inuse_bytes=standing.total,
+            fleet_median_bytes=round(standing.fleet_median),
+            excess_bytes=round(standing.excess),
+        )
+    return extra
+
+
+def _amount(value: float, unit: str, *, signed: bool = False) -> str:
+    if unit == "bytes":
+        return human_bytes(value, signed=signed)
+    text = human_count(value) + ("" if unit == "count" else f" {unit}")
+    return f"+{text}" if signed and value >= 0 else text
+
+
 def _suspect(standing: NodeStanding, site: SiteExcess, kind: str) -> Suspect:
     function, file, line = site.site
     share = site.excess / standing.excess if standing.excess > 0 else 0.0
     strength = min(0.85, 0.55 + 0.05 * (standing.robust_z - OUTLIER_Z))
     confidence = round(strength * min(1.0, 1.25 * share), 3)
+    unit = standing.unit
     summary = (
-        f"{standing.name} holds {human_bytes(standing.excess, signed=True)} more than the fleet median "
-        f"({human_bytes(standing.fleet_median)}, z={standing.robust_z:.1f}); {function} "
-        f"({file.rsplit('/', 1)[-1]}:{line}) accounts for {human_bytes(site.excess, signed=True)} of it"
+        f"{standing.name} holds {_amount(standing.excess, unit, signed=True)} more than the fleet median "
+        f"({_amount(standing.fleet_median, unit)}, z={standing.robust_z:.1f}); {function} "
+        f"({file.rsplit('/', 1)[-1]}:{line}) accounts for {_amount(site.excess, unit, signed=True)} of it"
     )
     evidence = {
         "site": f"{file}:{line}",
         "kind": kind,
-        "node_bytes": site.value,
-        "fleet_median_bytes": round(site.fleet_median),
+        "unit": unit,
+        "node_bytes" if unit == "bytes" else "node_value": site.value,
+        "fleet_median_bytes" if unit == "bytes" else "fleet_median": round(site.fleet_median),
         "share_of_excess": round(share, 3),
         "robust_z": standing.robust_z,
     }

@@ -222,7 +222,7 @@ def _fleet(
     _same_kind(sources, profiles)
     report = fleet_report(
         list(zip(sources, profiles, strict=True)),
-        sample_index=sample_index or "inuse_space",
+        sample_index=sample_index,
         source_lines=LocalSourceLines(),
     )
     if json_output:

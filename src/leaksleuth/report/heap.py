@@ -203,15 +203,19 @@ def trend_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def fleet_text(report: Report, unit: str = "bytes") -> str:
+def fleet_text(report: Report) -> str:
+    """One row per node in the unit of the compared sample type (the heading names it unless it is inuse_space)."""
     width = max([len("node"), *(len(t.target) for t in report.targets)])
-    lines = [f"{'node':<{width}} {'in use':>10} {'vs median':>11} {'z':>6}  verdict"]
-    for target in report.targets:
-        fleet = target.extra.get("fleet", {})
+    fleets = [target.extra.get("fleet", {}) for target in report.targets]
+    sample_type = next((fleet["sample_index"] for fleet in fleets if "sample_index" in fleet), "inuse_space")
+    heading = "in use" if sample_type == "inuse_space" else sample_type
+    lines = [f"{'node':<{width}} {heading:>10} {'vs median':>11} {'z':>6}  verdict"]
+    for target, fleet in zip(report.targets, fleets, strict=True):
+        unit = fleet.get("unit", "bytes")
         verdict = "OUTLIER" if fleet.get("outlier") else "ok"
         lines.append(
-            f"{target.target:<{width}} {auto_scaled(fleet.get('inuse_bytes', 0), unit):>10} "
-            f"{_signed(fleet.get('excess_bytes', 0), unit):>11} {fleet.get('robust_z', 0):>6.1f}  {verdict}"
+            f"{target.target:<{width}} {auto_scaled(fleet.get('value', 0), unit):>10} "
+            f"{_signed(fleet.get('excess', 0), unit):>11} {fleet.get('robust_z', 0):>6.1f}  {verdict}"
         )
         lines.extend(f"    {s.confidence:.2f}  {s.summary}" for s in target.suspects)
     return "\n".join(lines)
