@@ -158,12 +158,29 @@ def test_diff_flame_graph_colours_growth_and_shrink(browser: str, tmp_path: Path
         "Object.fromEntries([...document.querySelectorAll('#chart .frame')]"
         ".map(e => [e.textContent, getComputedStyle(e).backgroundColor]))"
     )
-    red, green, blue = (int(part) for part in colours["main.main.func1"].removeprefix("rgb(").rstrip(")").split(","))
+    red, green, blue = rgb(colours["main.main.func1"])
     assert red > 200 and green < 160 and blue < 160  # the leaky handler grew: red
     assert "width: now + before" in page.evaluate("document.getElementById('legend').textContent")
     page.evaluate("window.leaksleuthFlame.search('leakyCache')")
     assert page.evaluate("document.querySelectorAll('#chart .frame.match').length") >= 1
     assert page.problems() == []
+    # the other way round, the handler's cache entries are gone: a shrinking frame is blue, not red or grey
+    shrunk = profile_ops.diff(parse_pprof(BASE.read_bytes()), parse_pprof(GROWN.read_bytes()))
+    page.events.clear()  # open() waits for the next load event, not the first page's
+    page.open(write_page(tmp_path / "shrink.html", shrunk, "heapkinds shrink"))
+    shrinking = page.evaluate(
+        "[...document.querySelectorAll('#chart .frame')].filter(e => e.textContent === 'main.main.func1')"
+        ".map(e => getComputedStyle(e).backgroundColor)"
+    )
+    assert len(shrinking) == 1, "the shrinking handler is not drawn"
+    red, green, blue = rgb(shrinking[0])
+    assert blue > 200 and red < 100 and green < blue - 60  # hsl(215, 80%, 50%): all of it went
+    assert page.problems() == []
+
+
+def rgb(colour: str) -> tuple[int, int, int]:
+    red, green, blue = (int(part) for part in colour.removeprefix("rgb(").rstrip(")").split(","))
+    return red, green, blue
 
 
 def test_hostile_function_name_is_text(browser: str, tmp_path: Path) -> None:
