@@ -138,14 +138,22 @@ def test_cli_json_shape_and_values(go: str, capsys: pytest.CaptureFixture[str]) 
 
     assert main(["heap", "top", str(BASE), "--json", "--nodefraction", "0", "--sample-index", "1"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert {"sample_index", "unit", "total", "rows"} <= set(document)
+    # the documented shape, plus granularity and nodes: a key added or dropped must be noticed here
+    assert set(document) == {"sample_index", "unit", "total", "rows", "granularity", "nodes"}
     assert document["sample_index"] == "alloc_space" and document["unit"] == "bytes"
+    assert type(document["total"]) is int and document["granularity"] == "functions"
+    assert type(document["nodes"]) is int and document["nodes"] == len(document["rows"])
     theirs = pprof_top(go, BASE, "bytes", "-nodefraction=0", "-sample_index=1")
     assert [(r["name"], r["flat"], r["cum"]) for r in document["rows"]] == [
         (r.name, r.flat, r.cum) for r in theirs.rows
     ]
+    types = {"name": str, "flat": int, "flat_pct": float, "cum": int, "cum_pct": float, "inline": str}
     for row, pprof_row in zip(document["rows"], theirs.rows, strict=True):
-        assert set(row) >= {"name", "flat", "flat_pct", "cum", "cum_pct"}
+        assert {key: type(value) for key, value in row.items()} == types, row
+        assert row["inline"] in ("", "inline", "partial-inline")
+        # full precision: rounded to 4 decimals, a row under 0.00005% of the total read 0.0
+        assert row["flat_pct"] == abs(row["flat"]) / document["total"] * 100
+        assert row["cum_pct"] == abs(row["cum"]) / document["total"] * 100
         if float(pprof_row.cum_pct.rstrip("%")) >= 1:  # pprof prints two decimals from 1% up
             assert f"{row['cum_pct']:.2f}%" == pprof_row.cum_pct.strip()
 
@@ -251,6 +259,46 @@ def goroutine_subsets(go: str, tmp_path_factory: pytest.TempPathFactory) -> tupl
         (folder / name).write_bytes(proto)
         made.append(folder / name)
     return made[0], made[1]
+
+
+@pytest.mark.parametrize("subtract", [False, True], ids=["diff_base", "base"])
+@pytest.mark.parametrize("granularity", ["functions", "lines"])
+def test_goroutine_diff_matches_pprof(
+    go: str, goroutine_subsets: tuple[Path, Path], subtract: bool, granularity: str
+) -> None:
+    in_main, fewer = goroutine_subsets
+    difference = profile_ops.diff(load(fewer), load(in_main), subtract=subtract)
+    flags = ["-nodefraction=0", f"-{granularity}", "-base" if subtract else "-diff_base", str(in_main)]
+    theirs = pprof_top(go, fewer, "count", *flags)
+    assert_same(top(difference, granularity=Granularity(granularity), node_fraction=0), theirs)
+    assert any(row.flat < 0 for row in theirs.rows) and any(row.flat > 0 for row in theirs.rows)
+
+
+def test_goroutine_diff_has_no_allocation_clusters(
+    goroutine_subsets: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kinds and object sizes are heap notions: a goroutine (block, mutex…) diff shows its paths without them."""
+    import json
+
+    in_main, _ = goroutine_subsets
+    assert main(["heap", "diff", str(in_main), str(GOROUTINES)]) == 0
+    out = capsys.readouterr().out
+    assert "Leak paths (root → leaf)" in out and "Allocation sites" not in out and "[unknown]" not in out
+    assert main(["heap", "diff", str(in_main), str(GOROUTINES), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["clusters"] == [] and document["leak_paths"]
+    assert main(["heap", "diff", str(BASE), str(GROWN)]) == 0
+    assert "Allocation sites by kind and object size" in capsys.readouterr().out
+
+
+def test_diff_of_a_profile_with_itself_lists_no_unchanged_sites(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["heap", "diff", str(BASE), str(BASE)]) == 0
+    assert "Allocation sites" not in capsys.readouterr().out
+    assert main(["heap", "diff", str(BASE), str(GROWN), "--json"]) == 0
+    clusters = json.loads(capsys.readouterr().out)["clusters"]
+    assert clusters and all(cluster["growth"] != 0 for cluster in clusters)
 
 
 def test_fleet_form_reads_any_profile_in_its_default_sample_type(

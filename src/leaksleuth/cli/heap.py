@@ -168,11 +168,14 @@ def diff_command(
     from leaksleuth.analysis.profile_ops import diff
     from leaksleuth.analysis.top import resolve_sample_index, top
     from leaksleuth.collect.source import LocalSourceLines
+    from leaksleuth.formats import profile_kind
     from leaksleuth.report import heap as render
 
     level = parse_granularity(granularity)
     focus_re, ignore_re, hide_re = _filters(focus, ignore, hide)
     base_profile, target_profile = load_profiles(given, timeout=timeout)
+    # allocation kinds and object sizes exist only in heap and allocs profiles (not goroutine, block, mutex…)
+    allocations = profile_kind(target_profile) in ("heap", "allocs")
     difference = diff(target_profile, base_profile, subtract=cumulative, normalize_first=normalize)
     del base_profile, target_profile
     table = top(
@@ -189,7 +192,10 @@ def diff_command(
     source_lines = LocalSourceLines()
     annotation = annotate(difference)
     found_paths = leak_paths(difference, index, top=paths, source_lines=source_lines, annotation=annotation)
-    found_clusters = clusters(difference, index, source_lines=source_lines, annotation=annotation)
+    found_clusters = (
+        clusters(difference, index, source_lines=source_lines, annotation=annotation) if allocations else []
+    )
+    found_clusters = [c for c in found_clusters if c.growth != 0]  # an unchanged site is no lead (heap diff A A)
     is_diff = not cumulative
     if json_output:
         document = render.top_json(table)
@@ -203,7 +209,7 @@ def diff_command(
         return
     typer.echo(render.top_text(table, header=[f"Base: {given[0]}", f"Target: {given[1]}"]))
     if found_paths:
-        typer.echo("\n" + render.paths_text(found_paths, table.unit, is_diff=is_diff))
+        typer.echo("\n" + render.paths_text(found_paths, table.unit, is_diff=is_diff, allocations=allocations))
     if found_clusters:
         typer.echo("\n" + render.clusters_text(found_clusters, table.unit, is_diff=is_diff))
 

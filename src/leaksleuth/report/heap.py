@@ -110,9 +110,9 @@ def top_json(table: TopTable) -> dict[str, Any]:
             {
                 "name": row.name,
                 "flat": row.flat,
-                "flat_pct": round(table.percent(row.flat), 4),
+                "flat_pct": table.percent(row.flat),  # full precision: a tiny row is not 0.0
                 "cum": row.cum,
-                "cum_pct": round(table.percent(row.cum), 4),
+                "cum_pct": table.percent(row.cum),
                 "inline": row.inline,
             }
             for row in table.rows
@@ -155,14 +155,16 @@ def clusters_json(clusters: Sequence[Cluster]) -> list[dict[str, Any]]:
     ]
 
 
-def paths_text(paths: Sequence[LeakPath], unit: str, *, is_diff: bool) -> str:
-    title = "Leak paths (root → allocation), by growth" if is_diff else "Largest paths (root → allocation)"
+def paths_text(paths: Sequence[LeakPath], unit: str, *, is_diff: bool, allocations: bool = True) -> str:
+    """``allocations``: heap/allocs paths end in an allocation of a kind; other profiles' paths end in a leaf."""
+    leaf = "allocation" if allocations else "leaf"
+    title = f"Leak paths (root → {leaf}), by growth" if is_diff else f"Largest paths (root → {leaf})"
     lines = [title]
     for rank, path in enumerate(paths, 1):
         amount = _signed(path.growth, unit) if is_diff else scaled(path.current, _auto_unit(path.current, unit))
         kind = path.kind.kind + (f", {path.object_size} B objects" if path.object_size else "")
         where = f"{path.site.function} {_short(path.site.file)}:{path.site.line}" if path.site else "?"
-        lines.append(f"{rank:>2}. {amount}  at {where}  [{kind}]")
+        lines.append(f"{rank:>2}. {amount}  at {where}" + (f"  [{kind}]" if allocations else ""))
         shown = path.frames[-8:]
         if len(path.frames) > len(shown):
             lines.append(f"      … {len(path.frames) - len(shown)} frames above")
