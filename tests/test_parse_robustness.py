@@ -3,11 +3,14 @@ exception. The mutations start from real captures so that they get past the head
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
 from leaksleuth.errors import ParseError
-from leaksleuth.formats import parse
+from leaksleuth.formats import Format, parse, sniff
 from leaksleuth.model.profile import SampleTable
+from tests.conftest import CAPTURES
 
 
 @pytest.mark.parametrize(
@@ -28,3 +31,25 @@ def test_sample_values_at_the_int64_limits_are_kept() -> None:
     assert table.values.tolist() == [[(1 << 63) - 1, -(1 << 63)]]
     with pytest.raises(ParseError, match="sample 1 has a value beyond"):
         SampleTable.from_rows(1, [([], [1], ()), ([], [1 << 63], ())])
+
+
+# ---- recognising input ------------------------------------------------------------------------------------------
+
+_LOG = "".join(f"2026/11/27 21:38:29 INFO request id={i:06d} path=/api/v1/items status=200\n" for i in range(2000))
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_crash_log_with_a_long_log_before_the_panic_is_a_dump(compress: bool) -> None:
+    crash = (CAPTURES / "panicker.panic.txt").read_text()
+    data = (_LOG + crash).encode()
+    assert len(_LOG) > 128 << 10
+    data = gzip.compress(data) if compress else data
+    assert sniff(data) is Format.GOROUTINE_DUMP
+    parsed = parse(data)
+    assert parsed.dump is not None and len(parsed.dump.goroutines) == 9 and not parsed.dump.truncated
+    assert parsed.dump.panic_message is not None and parsed.compressed == compress
+
+
+def test_a_log_without_a_dump_is_still_unrecognised() -> None:
+    with pytest.raises(ParseError, match="unrecognised input"):
+        parse((_LOG + "goroutine 5 is not a header\n  goroutine 6 [chan send]: is indented\n").encode())

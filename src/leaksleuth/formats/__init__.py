@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from leaksleuth.errors import ParseError
-from leaksleuth.formats.compression import DEFAULT_MAX_DECOMPRESSED, is_gzip, maybe_gunzip
+from leaksleuth.formats.compression import is_gzip, maybe_gunzip, resolve_max_size
 from leaksleuth.model.goroutines import GoroutineDump
 from leaksleuth.model.memstats import MemStats
 
@@ -66,20 +66,27 @@ def profile_kind(profile: Profile) -> str:
     return "profile"
 
 
-_GOROUTINE_HEADER = re.compile(rb"^goroutine \d+ (?:gp=\S+ m=\S+ (?:mp=\S+ )?)?\[", re.MULTILINE)
+_HEADER = rb"goroutine [0-9]+ (?:gp=\S+ m=\S+ (?:mp=\S+ )?)?\["
+_GOROUTINE_HEADER = re.compile(rb"^" + _HEADER, re.MULTILINE)
+_LATER_GOROUTINE_HEADER = re.compile(rb"\n" + _HEADER)  # a literal start: searched fast through a 200 MB log
 _COUNT_HEADER = re.compile(rb"\w+ profile: total \d+")
 _PROMETHEUS_LINE = re.compile(rb"^(?:# (?:HELP|TYPE) \S+|[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^\n]*\})? \S+)", re.MULTILINE)
 _SNIFF_WINDOW = 1 << 16
+_GZIP_SNIFF_LIMIT = 4 << 20  # sniff() looks this far into a gzip blob; parse() decompresses it all anyway
 # field numbers and wire types of profile.proto's top-level Profile message
 _PROFILE_TAGS = frozenset(
     [(n << 3) | 2 for n in (1, 2, 3, 4, 5, 6, 11, 13)] + [(n << 3) | 0 for n in (7, 8, 9, 10, 12, 13, 14, 15)]
 )
 
 
-def sniff(data: bytes, *, max_size: int = DEFAULT_MAX_DECOMPRESSED) -> Format:
-    """Name the format of a blob (gzip is looked through). Cheap: looks at the first 64 KiB only."""
+def sniff(data: bytes, *, max_size: int | None = None) -> Format:
+    """Name the format of a blob (gzip is looked through, as far as its first 4 MiB).
+
+    Cheap: the first 64 KiB tell, except that text is searched through for a goroutine header at a line start,
+    so a crash log with megabytes of ordinary log lines before its panic is still a goroutine dump.
+    """
     if is_gzip(data):
-        data = _gunzip_head(data, max_size)
+        data = _gunzip_head(data, min(resolve_max_size(max_size)[0], _GZIP_SNIFF_LIMIT))
     head = data[:_SNIFF_WINDOW]
     stripped = head.lstrip()
     if not stripped:
@@ -89,7 +96,7 @@ def sniff(data: bytes, *, max_size: int = DEFAULT_MAX_DECOMPRESSED) -> Format:
     if _COUNT_HEADER.match(stripped):
         return Format.COUNT_TEXT
     if _looks_textual(head):
-        if _GOROUTINE_HEADER.search(head):
+        if _GOROUTINE_HEADER.search(head) or _LATER_GOROUTINE_HEADER.search(data):
             return Format.GOROUTINE_DUMP
         if stripped.startswith(b"{") and b'"memstats"' in data:
             return Format.EXPVAR
@@ -101,11 +108,13 @@ def sniff(data: bytes, *, max_size: int = DEFAULT_MAX_DECOMPRESSED) -> Format:
     return Format.UNKNOWN
 
 
-def _gunzip_head(data: bytes, max_size: int) -> bytes:
+def _gunzip_head(data: bytes, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the start of gzip data (whatever decompresses before an error)."""
     import zlib
 
+    decompressor = zlib.decompressobj(wbits=31)
     try:
-        return zlib.decompressobj(wbits=31).decompress(data, min(max_size, _SNIFF_WINDOW))
+        return decompressor.decompress(data, limit)
     except zlib.error:
         return b""
 
@@ -126,19 +135,22 @@ def _looks_prometheus(head: bytes) -> bool:
     return matching >= 0.9 * len(lines)
 
 
-def parse(data: bytes, *, format: Format | None = None, max_size: int = DEFAULT_MAX_DECOMPRESSED) -> Parsed:
-    """Parse any supported blob. Raises ParseError naming the format it tried, where, and a quote of the input."""
+def parse(data: bytes, *, format: Format | None = None, max_size: int | None = None) -> Parsed:
+    """Parse any supported blob. Raises ParseError naming the format it tried, where, and a quote of the input.
+
+    ``format`` skips the guessing; ``max_size`` caps decompression (None: the default cap, see ``compression``).
+    """
     from leaksleuth.formats.goroutine_text import parse_goroutine_dump
     from leaksleuth.formats.legacy import parse_count_profile, parse_heap_text
     from leaksleuth.formats.memstats import parse_expvar, parse_prometheus_text
     from leaksleuth.formats.pprof import parse_pprof
 
     compressed = is_gzip(data)
-    detected = format or sniff(data, max_size=max_size)
-    _reject_html(data, detected)
+    body = maybe_gunzip(data, max_size)  # once, and all of it: sniffing then sees what the parser will
+    detected = format or sniff(body)
+    _reject_html(body, detected)
     if detected is Format.PPROF:
-        return Parsed(detected, profile=parse_pprof(data, max_size=max_size), compressed=compressed)
-    body = maybe_gunzip(data, max_size)
+        return Parsed(detected, profile=parse_pprof(body, max_size=max_size), compressed=compressed)
     if detected is Format.GOROUTINE_DUMP:
         return Parsed(detected, dump=parse_goroutine_dump(body), compressed=compressed)
     if detected is Format.COUNT_TEXT:
@@ -173,7 +185,7 @@ _NAMES = {
 
 def _reject_html(data: bytes, detected: Format) -> None:
     """A login page, proxy or error page where a profile, dump or metrics were expected: say so, for every format."""
-    head = _gunzip_head(data, 256) if is_gzip(data) else data[:256]
+    head = data[:256]
     if head.lstrip().lower().startswith(_HTML_STARTS):
         format_name, noun = _NAMES.get(detected, (None, "a profile, goroutine dump or metrics"))
         raise ParseError(

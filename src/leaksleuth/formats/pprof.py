@@ -19,7 +19,7 @@ from leaksleuth.formats import _wire
 from leaksleuth.formats._profile_pb import Profile as ProfileMessage
 from leaksleuth.formats._profile_pb import ProfileRawSamples
 from leaksleuth.formats._wire import locate_wire_error
-from leaksleuth.formats.compression import DEFAULT_MAX_DECOMPRESSED, maybe_gunzip
+from leaksleuth.formats.compression import maybe_gunzip
 from leaksleuth.model.profile import (
     EMPTY_LABELS,
     Function,
@@ -36,8 +36,10 @@ from leaksleuth.model.profile import (
 FORMAT = "pprof"
 
 
-def parse_pprof(data: bytes, *, max_size: int = DEFAULT_MAX_DECOMPRESSED) -> Profile:
-    """Parse a pprof profile (gzip or raw protobuf). Raises ParseError on anything that is not one."""
+def parse_pprof(data: bytes, *, max_size: int | None = None) -> Profile:
+    """Parse a pprof profile (gzip or raw protobuf). Raises ParseError on anything that is not one.
+
+    ``max_size`` caps decompression (None: the default cap, see ``compression``)."""
     raw = maybe_gunzip(data, max_size)
     if not raw:
         raise ParseError("empty input (no profile data)", offset=0, format_name=FORMAT)
