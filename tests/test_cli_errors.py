@@ -1,4 +1,4 @@
-"""A user's mistake gets a clear one-line error and the right exit code (2 usage, 1 failure), never a traceback."""
+"""A user's mistake gets a clear one-line error and the right exit code (2 usage, 3 failure), never a traceback."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
         (["serve", "--no-auth", "--listen", "0.0.0.0:9478"], "only on a loopback address"),
         (["snapshots", "list", "--store", "/nonexistent/store"], "no store at /nonexistent/store"),
         (["snapshots", "list", "--kind", "foo"], "--kind must be one of"),
+        (["watch", "http://127.0.0.1:9", "--no-store", "--timeout", "nan"], "--timeout must be a positive number"),
+        (["watch", "http://127.0.0.1:9", "--no-store", "--interval", "inf"], "invalid duration 'inf'"),
+        (["fleet", "--prometheus", "http://127.0.0.1:9", "--timeout", "0"], "--timeout must be a positive number"),
+        (["fleet", "--prometheus", "http://127.0.0.1:9", "--window", "nan"], "invalid duration 'nan'"),
     ],
 )
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:

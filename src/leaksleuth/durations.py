@@ -3,6 +3,7 @@ seconds. One parser for every command, so ``--interval``, ``--window`` and rule 
 
 from __future__ import annotations
 
+import math
 import re
 
 from leaksleuth.errors import ConfigError
@@ -15,9 +16,13 @@ def parse_duration(text: str) -> float:
     """A Prometheus duration (``90s``, ``1h30m``, ``7d``, ``2w``; a plain number is seconds) -> seconds."""
     spec = text.strip()
     try:
-        return float(spec)
+        seconds = float(spec)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):  # float() takes "nan" and "inf": a sleep of either crashes or never ends
+            raise ConfigError(f"invalid duration {text!r}", hint="use Prometheus durations, e.g. 90s, 30m, 6h, 7d")
+        return seconds
     parts = _DURATION_PART.findall(spec)
     if not spec or "".join(number + unit for number, unit in parts) != spec:
         raise ConfigError(f"invalid duration {text!r}", hint="use Prometheus durations, e.g. 90s, 30m, 6h, 7d, 1h30m")

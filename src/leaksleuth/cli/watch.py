@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from leaksleuth.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+from leaksleuth.cli.options import positive_seconds
 from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.errors import ConfigError
 
@@ -48,7 +49,7 @@ def command(
     no_store: Annotated[bool, Opt("--no-store", help="Keep nothing on disk.")] = False,
     retention_age: Annotated[str | None, Opt(help="Drop snapshots older than this (e.g. 7d).")] = None,
     retention_count: Annotated[int | None, Opt(help="Keep at most this many snapshots per target and kind.")] = None,
-    timeout: Annotated[float, Opt(help="Seconds per request, body included.")] = 10.0,
+    timeout: Annotated[float, Opt(help="Seconds per request, body included.", callback=positive_seconds)] = 10.0,
     retries: Annotated[int, Opt(help="Retries after a transient failure.")] = 2,
     concurrency: Annotated[int, Opt(help="Requests in flight at once, across all targets.")] = 64,
     max_body: Annotated[int, Opt(help="Largest response accepted, in bytes.")] = 64 << 20,
