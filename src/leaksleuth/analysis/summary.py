@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from leaksleuth.analysis.goroutines import blocking_frame, snapshot_from_profile
+from leaksleuth.analysis.goroutines import blocking_frame, classify_state, snapshot_from_profile
 from leaksleuth.formats import Format, Parsed
 from leaksleuth.model.goroutines import GoroutineDump, Stack
 from leaksleuth.model.memstats import MemStats
@@ -16,7 +16,7 @@ from leaksleuth.model.profile import Profile
 @dataclass(slots=True)
 class StackSummary:
     count: int
-    state: str
+    state: str  # how the goroutines wait, as a slug (chan-send, select, io-wait): the same for dumps and profiles
     function: str
     site: str
     created_by: str
@@ -69,7 +69,10 @@ def _summarize_dump(summary: Summary, dump: GoroutineDump, top: int) -> None:
     summary.states = dict(dump.states().most_common())
     summary.truncated = dump.truncated
     summary.other_text = dump.other_text[:10]
-    by_stack: Counter[tuple[Stack, str]] = Counter((g.stack, g.state) for g in dump.goroutines)
+    printed: Counter[tuple[Stack, str]] = Counter((g.stack, g.state) for g in dump.goroutines)
+    by_stack: Counter[tuple[Stack, str]] = Counter()
+    for (stack, state), count in printed.items():  # by state class, as for profiles, which print no state
+        by_stack[(stack, classify_state(state, stack.frames))] += count
     for (stack, state), count in by_stack.most_common(top):
         frame = blocking_frame(stack.frames)  # the line goroutine analysis names, as for profiles
         created = stack.created_by
