@@ -162,6 +162,20 @@ def test_bad_lines_name_the_line() -> None:
         parse_heap_text("heap profile: nonsense\n")
 
 
+def test_count_text_cut_at_a_line_boundary_is_flagged() -> None:
+    text = (CAPTURES / "parked.goroutine.debug1.txt").read_text()
+    cut = "".join(text.splitlines(keepends=True)[:30])  # ends with a newline: nothing looks cut mid-line
+    profile = parse_count_profile(cut)
+    counted = sum(int(sample.values[0]) for sample in profile)
+    assert counted < 33 and profile.comments == [f"truncated: header says 33, records hold {counted}"]
+    assert parse_count_profile(text).comments == []
+
+
+def test_a_sampling_rate_too_large_to_scale_by_is_a_parse_error() -> None:
+    with pytest.raises(ParseError, match=r"sampling rate \d+ is too large"):
+        parse_heap_text("heap profile: 1: 2 [3: 4] @ heap/99999999999999999999999\n1: 2 [3: 4] @ 0x1\n")
+
+
 def test_labels_in_count_profiles() -> None:
     text = (
         'goroutine profile: total 3\n3 @ 0x10 0x20\n# labels: {"handler":"/api", "user":"a\\"b"}\n'

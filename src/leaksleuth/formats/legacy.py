@@ -162,7 +162,7 @@ def parse_count_profile(data: bytes | str) -> Profile:
     )
     total = int(header.group(2))
     counted = sum(record.values[0] for record in records)
-    if counted != total and not text.endswith("\n"):
+    if counted < total:  # cut short, mid-line or at a line boundary: the records are a lower bound
         profile.comments.append(f"truncated: header says {total}, records hold {counted}")
     return profile
 
@@ -233,7 +233,10 @@ def _scale_heap_sample(count: int, size: int, rate: int) -> tuple[int, int]:
     if rate <= 1:
         return count, size
     average = size / count
-    scale = 1 / (1 - math.exp(-average / rate))
+    kept = 1 - math.exp(-average / rate)  # pprof's formula, kept as is so values round as pprof's do
+    if kept == 0:
+        raise ParseError(f"sampling rate {rate} is too large for {size}-byte samples", format_name="heap debug=1")
+    scale = 1 / kept
     return int(count * scale), int(size * scale)
 
 
