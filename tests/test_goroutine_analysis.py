@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 from leaksleuth.analysis.goroutine_diff import diff_snapshots
+from leaksleuth.analysis.goroutine_states import classify_state
 from leaksleuth.analysis.goroutine_verdict import Options, evaluate, fuse
 from leaksleuth.analysis.goroutines import (
     Bucket,
@@ -131,7 +132,7 @@ def _series(
     """One bucket observed every 10 s; goroutine ids grow unless ``max_ids`` says otherwise (a restart)."""
     snapshots = []
     for index, count in enumerate(counts):
-        bucket = Bucket("k:" + frames[0].function, frames, state_class=state.replace(" ", "-"))
+        bucket = Bucket("k:" + frames[0].function, frames, state_class=classify_state(state, ()))
         bucket.add_state(state, None, count)
         max_id = max_ids[index] if max_ids else 1000 + index
         snapshots.append(
@@ -166,7 +167,7 @@ def test_long_waits_alone_are_an_idle_pool() -> None:
 
 
 def _bucket(frames: tuple[Frame, ...], state: str, count: int, wait: tuple[int, int] | None = None) -> Bucket:
-    bucket = Bucket("k:" + frames[0].function, frames, state_class=state.replace(" ", "-"))
+    bucket = Bucket("k:" + frames[0].function, frames, state_class=classify_state(state, ()))
     bucket.add_state(state, wait[0] if wait else None, count)
     if wait:
         bucket.add_state(state, wait[1], 0)
@@ -273,3 +274,33 @@ def test_runtime_proven_leaks_rank_first() -> None:
     suspects, _ = evaluate(growing)
     assert [s.function for s in suspects[:2]] == ["main.lost", "main.handle.func1"]
     assert suspects[0].confidence >= 0.95 > suspects[1].confidence >= 0.9
+
+
+# ---- HTTP handlers -----------------------------------------------------------------------------------------------
+
+_SERVE = Frame("net/http.(*conn).serve", "/go/src/net/http/server.go", 2102)
+_HANDLER = (
+    Frame("main.(*api).charge", "/app/api.go", 88),
+    Frame("net/http.HandlerFunc.ServeHTTP", "/go/src/net/http/server.go", 2294),
+    Frame("net/http.serverHandler.ServeHTTP", "/go/src/net/http/server.go", 3301),
+    _SERVE,
+)
+_IDLE_CONNECTION = (
+    Frame("net/http.(*connReader).Read", "/go/src/net/http/server.go", 791),
+    Frame("bufio.(*Reader).fill", "/go/src/bufio/bufio.go", 113),
+    _SERVE,
+)
+_RISING = [50, 80, 110, 140, 170, 200, 230, 260, 290, 323]
+
+
+def test_a_handler_stuck_on_a_lock_is_a_leak_whatever_serves_it() -> None:
+    # one goroutine per request that never leaves the handler: net/http's connection goroutine is only the carrier
+    suspects, _ = evaluate(_series(_RISING, _HANDLER, "sync.Mutex.Lock"))
+    assert suspects and suspects[0].confidence >= 0.8, suspects
+    assert (suspects[0].file, suspects[0].line, suspects[0].category) == ("/app/api.go", 88, "mutex")
+    assert "discount" not in suspects[0].evidence["growth"]
+
+
+def test_idle_server_connections_stay_quiet() -> None:
+    # the same growth parked in net/http itself (keep-alive connections waiting for their next request) is load
+    assert _top(_series(_RISING, _IDLE_CONNECTION, "IO wait")) < 0.5

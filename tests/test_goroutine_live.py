@@ -1,4 +1,4 @@
-"""Real Go services leaking goroutines in eight ways, and four healthy look-alikes, judged through the CLI."""
+"""Real Go services leaking goroutines in nine ways, and four healthy look-alikes, judged through the CLI."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ LEAKS = {
     "semaphore": "semaphore-pileup",
     "lock": "mutex",
     "http-body": "http-body-not-closed",
+    "handler-lock": "mutex",  # inside net/http's (*conn).serve: a stuck handler is not an open connection
 }
 PROVABLE = {"timeout-send", "done-never-closed", "waitgroup", "nil-range"}  # blocking object unreachable
 HEALTHY = ["worker-pool", "burst", "server-conns", "fixed-loops"]

@@ -13,7 +13,10 @@ Evidence (each a weight in [0, 1], fused with a noisy-OR so independent signals 
 - peer-outlier: the same bucket is far larger here than on the other instances of the service.
 
 Healthy look-alikes stay quiet: a stable idle pool has no growth; a burst that returns has no monotonic trend; server
-connection goroutines follow open connections (load); fixed background loops do not grow.
+connection goroutines parked in net/http itself (idle keep-alive, reading the next request) follow open connections
+(load); fixed background loops do not grow. A connection goroutine stuck in a *handler* (its blocking frame is user
+code waiting on a lock, channel, WaitGroup or Cond) gets no such discount: that is the handler's leak, and every
+client that times out leaves one more behind.
 """
 
 from __future__ import annotations
@@ -236,7 +239,7 @@ def _collect(
     peer = _peer_outlier(history.key, history.counts[-1], peer_counts)
     if peer is not None:
         evidence.append(peer)
-    if bucket.serves_connection:
+    if bucket.connection_plumbing:
         for item in evidence:
             if item.kind in ("growth", "peer-outlier", "long-wait"):
                 item.weight *= 0.2  # one goroutine per open connection is how net/http serves

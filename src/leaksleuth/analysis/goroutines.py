@@ -124,6 +124,16 @@ class Bucket:
         """net/http serves each open connection on a goroutine of its own: these follow the load."""
         return any(f.function == _SERVER_CONN for f in self.frames)
 
+    @property
+    def connection_plumbing(self) -> bool:
+        """A connection goroutine parked in net/http itself (idle keep-alive, reading the next request): one per
+        open connection by design. A connection goroutine whose blocking frame is user code is a handler that is
+        stuck (a lock, a channel, a WaitGroup): that is not how net/http serves, it is the handler's bug."""
+        if not self.serves_connection:
+            return False
+        blocking = self.blocking
+        return blocking is None or is_stdlib(blocking.function)
+
     def add_state(self, state: str, wait: int | None, count: int = 1) -> None:
         self.count += count
         if state:

@@ -36,10 +36,11 @@ var modes = map[string]func(i int){
 	"waitgroup":         waitGroupNeverDone,
 	"nil-range":         rangeOverNilChannel,
 	// leaks it cannot prove (the blocking object stays reachable)
-	"ticker":    tickerNeverStopped,
-	"semaphore": pileUpBehindSemaphore,
-	"lock":      lockNeverReleased,
-	"http-body": unclosedResponseBody,
+	"ticker":       tickerNeverStopped,
+	"semaphore":    pileUpBehindSemaphore,
+	"lock":         lockNeverReleased,
+	"http-body":    unclosedResponseBody,
+	"handler-lock": handlerStuckOnLock,
 	// healthy look-alikes
 	"worker-pool":  idleWorkerPool,
 	"burst":        burstThatReturns,
@@ -57,6 +58,7 @@ func main() {
 	http.HandleFunc("/payload", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write(make([]byte, 64<<10)) // big enough that an unread body keeps the connection busy
 	})
+	http.HandleFunc("/charge", charge)
 	harness.Serve()
 	harness.Ready()
 	for i := 0; i < *limit; i++ {
@@ -174,6 +176,29 @@ func lockNeverReleased(int) {
 		accounts.Lock() // LEAK: lock
 		defer accounts.Unlock()
 	}()
+}
+
+var (
+	ledger     sync.Mutex
+	ledgerOnce sync.Once
+	impatient  = &http.Client{Timeout: 30 * time.Millisecond}
+)
+
+// handlerStuckOnLock: a handler's error path forgot Unlock, so every later request blocks inside the handler
+// forever. Each client gives up after its timeout and goes away; the server goroutine serving its connection
+// stays behind in net/http's (*conn).serve, one more per request.
+func handlerStuckOnLock(int) {
+	resp, err := impatient.Get("http://" + harness.Listening() + "/charge")
+	if err == nil {
+		_ = resp.Body.Close()
+	}
+}
+
+func charge(w http.ResponseWriter, _ *http.Request) {
+	ledgerOnce.Do(func() { ledger.Lock() }) // the buggy path: Lock without Unlock
+	ledger.Lock()                           // LEAK: handler-lock
+	defer ledger.Unlock()
+	fmt.Fprintln(w, "charged")
 }
 
 var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
