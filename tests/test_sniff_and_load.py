@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from leaksleuth.cli.main import main
-from leaksleuth.collect.load import load
+from leaksleuth.collect.load import load, read_file
 from leaksleuth.errors import FetchError, InputTooLargeError, ParseError
 from leaksleuth.formats import Format, parse, sniff
 from tests.conftest import CAPTURES, captures, ids
@@ -101,3 +101,9 @@ def test_inspect_cli_errors(capsys: pytest.CaptureFixture[str], tmp_path: object
     assert main(["inspect", "/does/not/exist"]) == 3
     assert "cannot read /does/not/exist" in capsys.readouterr().err
     assert main(["inspect", "--no-such-flag", "x"]) == 2
+
+
+def test_a_file_that_never_ends_is_read_only_to_the_cap() -> None:
+    """/dev/zero and pipes report size 0 to stat: the read itself must stop at the cap."""
+    with pytest.raises(InputTooLargeError, match="more than the 1,048,576-byte cap"):
+        read_file("/dev/zero", max_body=1 << 20)

@@ -104,9 +104,13 @@ def read_file(path: str | Path, *, max_body: int = DEFAULT_MAX_BODY) -> bytes:
         size = file.stat().st_size
         if size > max_body:
             raise InputTooLargeError(f"{path}: {size:,} bytes exceeds the {max_body:,}-byte cap")
-        return file.read_bytes()
+        with file.open("rb") as stream:  # read to the cap, not to stat's size: /dev/zero and pipes report 0
+            data = stream.read(max_body + 1)
     except OSError as exc:
         raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > max_body:
+        raise InputTooLargeError(f"{path}: more than the {max_body:,}-byte cap")
+    return data
 
 
 def load(
