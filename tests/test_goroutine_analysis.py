@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -23,6 +25,8 @@ from leaksleuth.analysis.goroutines import (
     snapshot_from_profile,
 )
 from leaksleuth.cli.main import main
+from leaksleuth.collect.goroutine_sources import TRUNCATED_NOTE
+from leaksleuth.collect.sampling import natural_key, series_order
 from leaksleuth.formats.goroutine_text import parse_goroutine_dump
 from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.model.goroutines import Frame
@@ -304,3 +308,114 @@ def test_a_handler_stuck_on_a_lock_is_a_leak_whatever_serves_it() -> None:
 def test_idle_server_connections_stay_quiet() -> None:
     # the same growth parked in net/http itself (keep-alive connections waiting for their next request) is load
     assert _top(_series(_RISING, _IDLE_CONNECTION, "IO wait")) < 0.5
+
+
+# ---- series times ------------------------------------------------------------------------------------------------
+
+
+def _grown_dump(extra: int, first_id: int) -> str:
+    """The parked capture with ``extra`` more goroutines blocked at leaks.go:20 (fresh, growing ids)."""
+    text = (CAPTURES / "parked.goroutine.debug2.txt").read_text()
+    block = next(b for b in text.split("\n\n") if "main.fetchWithTimeout.func1()" in b)
+    body = block.split("\n", 1)[1]
+    copies = "".join(f"\n\ngoroutine {first_id + i} [chan send]:\n{body}" for i in range(extra))
+    return text.rstrip("\n") + copies + "\n"
+
+
+def _write_series(folder: Path, names: list[str], extras: list[int], mtimes: list[float]) -> list[Path]:
+    paths = []
+    for position, (name, extra, mtime) in enumerate(zip(names, extras, mtimes, strict=True)):
+        path = folder / name
+        path.write_text(_grown_dump(extra, 1000 + 100 * position))
+        os.utime(path, (mtime, mtime))
+        paths.append(path)
+    return paths
+
+
+def _suspect_json(capsys: pytest.CaptureFixture[str], paths: list[Path]) -> tuple[dict[str, Any], str]:
+    assert main(["goroutines", "--json", *map(str, paths)]) == 0
+    captured = capsys.readouterr()
+    return json.loads(captured.out)["targets"][0], captured.err
+
+
+def test_equal_modification_times_keep_the_growth(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    names = [f"dump-{i}.txt" for i in range(1, 7)]
+    paths = _write_series(tmp_path, names, [0, 20, 40, 60, 80, 100], [1_700_000_000.0] * 6)  # kubectl cp, tar
+    target, err = _suspect_json(capsys, paths)
+    top = target["suspects"][0]
+    assert top["function"] == "main.fetchWithTimeout.func1" and top["confidence"] >= 0.8
+    assert top["evidence"]["series"] == [3, 23, 43, 63, 83, 103]
+    assert "growth" in top["evidence"]["used"]
+    assert err.count("\n") == 1 and err.startswith("times unknown:") and "read in name order" in err
+    assert any(note.startswith("times unknown:") for note in target["notes"])
+
+
+def test_equal_times_read_in_natural_name_order(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    names = [f"dump-{i}.txt" for i in range(1, 13)]
+    paths = _write_series(tmp_path, names, [10 * i for i in range(12)], [1_700_000_000.0] * 12)
+    lexicographic = sorted(paths)  # dump-1, dump-10, dump-11, dump-12, dump-2, …: what a shell glob gives
+    target, _ = _suspect_json(capsys, lexicographic)
+    assert target["suspects"][0]["evidence"]["series"] == [3 + 10 * i for i in range(12)]
+
+
+def test_distinct_modification_times_order_and_time_the_series(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    names = [f"dump-{i}.txt" for i in range(1, 13)]
+    start = 1_700_000_000.0
+    paths = _write_series(tmp_path, names, [10 * i for i in range(12)], [start + 30 * i for i in range(12)])
+    target, err = _suspect_json(capsys, sorted(paths))
+    top = target["suspects"][0]
+    assert top["evidence"]["series"] == [3 + 10 * i for i in range(12)]
+    assert top["evidence"]["growth"]["seconds"] == 330  # the real capture times, not 1 s apart
+    assert "times unknown" not in err and not target["notes"]
+
+
+def test_series_order_rule() -> None:
+    names = ["d-1", "d-10", "d-2"]
+    assert series_order(names, [1.0, 30.0, 2.0], now=100.0) == ([0, 2, 1], [1.0, 2.0, 30.0], None)
+    order, times, note = series_order(names, [5.0, 5.0, 5.0], now=100.0)
+    assert order == [0, 2, 1] and times == [98.0, 99.0, 100.0] and note and "name order" in note
+    copied = series_order(names, [5.0, 5.0004, 5.0002], now=100.0)  # a checkout: distinct, but microseconds apart
+    assert copied[0] == [0, 2, 1] and copied[2] and "too close" in copied[2]
+    assert series_order(["http://a/x", "b"], [None, 3.0], now=10.0)[:2] == ([0, 1], [9.0, 10.0])
+    assert series_order(["only"], [7.0], now=10.0) == ([0], [7.0], None)
+    assert sorted(["dump-10", "dump-9", "dump-1", "a"], key=natural_key) == ["a", "dump-1", "dump-9", "dump-10"]
+
+
+# ---- inputs that hide things -------------------------------------------------------------------------------------
+
+
+def test_truncated_dump_is_said(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    text = (CAPTURES / "parked.goroutine.debug2.txt").read_text()
+    cut = tmp_path / "cut.txt"
+    cut.write_text(text[: text.index("main.sender(0x1)")])  # mid-goroutine, as the 64 MiB cap cuts
+    assert main(["goroutines", "--json", str(cut)]) == 0
+    assert TRUNCATED_NOTE in json.loads(capsys.readouterr().out)["targets"][0]["notes"]
+    assert main(["goroutines", str(cut)]) == 0
+    assert TRUNCATED_NOTE in " ".join(capsys.readouterr().out.split())
+
+
+# ---- CLI details -------------------------------------------------------------------------------------------------
+
+
+def test_progress_counts_snapshots_not_leak_profiles(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    paths = _write_series(tmp_path, ["a-1.txt", "a-2.txt"], [0, 5], [1_700_000_000.0, 1_700_000_030.0])
+    leak = str(CAPTURES / "parked.goroutineleak.pb.gz")
+    assert main(["goroutines", *map(str, paths), leak, leak]) == 0
+    progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("snapshot")]
+    assert [line.split(":")[0] for line in progress] == ["snapshot 1/2", "snapshot 2/2"]
+
+
+def test_usage_errors_for_sampling_and_top(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["goroutines", "--every", "0s", "--count", "3", "http://127.0.0.1:1"]) == 2
+    assert "--every" in capsys.readouterr().err
+    assert main(["goroutines", "--top", "-1", str(CAPTURES / "parked.goroutine.debug2.txt")]) == 2
+
+
+def test_diff_refuses_a_leak_profile_and_names_its_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    dump, leak = CAPTURES / "parked.goroutine.debug2.txt", CAPTURES / "parked.goroutineleak.pb.gz"
+    assert main(["goroutines", "diff", str(dump), str(leak)]) == 2
+    assert "goroutineleak" in capsys.readouterr().err
+    assert main(["goroutines", "diff", "--json", str(dump), str(dump)]) == 0
+    assert json.loads(capsys.readouterr().out)["schema"] == "leaksleuth/goroutine-diff@1"

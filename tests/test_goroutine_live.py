@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +35,12 @@ SAMPLES = ["--every", "0.5s", "--count", "16"]
 
 
 @pytest.fixture(scope="module")
-def verdicts(go: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    binary = build(go, "goleaks", tmp_path_factory.mktemp("goleaks"))
+def binary(go: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(go, "goleaks", tmp_path_factory.mktemp("goleaks"))
+
+
+@pytest.fixture(scope="module")
+def verdicts(binary: Path) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:
         services = {mode: stack.enter_context(running([str(binary), "-mode", mode])) for mode in [*LEAKS, *HEALTHY]}
@@ -87,3 +94,51 @@ def test_healthy_look_alikes_have_no_suspect(verdicts: dict[str, dict[str, Any]]
     assert not strong, strong
     assert verdicts[mode]["snapshots"] == 16
     assert max(max(bucket["series"]) for bucket in verdicts[mode]["buckets"]) >= 10  # the look-alike really ran
+
+
+def _capture_dumps(binary: Path, folder: Path, count: int) -> list[Path]:
+    """``count`` debug=2 dumps of a leaking service, 0.3 s apart, saved as dump-1.txt … dump-N.txt."""
+    paths = []
+    with running([str(binary), "-mode", "timeout-send"]) as (_, address):
+        for number in range(1, count + 1):
+            with urllib.request.urlopen(f"http://{address}/debug/pprof/goroutine?debug=2", timeout=30) as response:
+                path = folder / f"dump-{number}.txt"
+                path.write_bytes(response.read())
+                paths.append(path)
+            time.sleep(0.3)
+    return paths
+
+
+def _judge(paths: list[Path]) -> tuple[dict[str, Any], str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "leaksleuth", "goroutines", "--json", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    target: dict[str, Any] = json.loads(done.stdout)["targets"][0]
+    return target, done.stderr
+
+
+@pytest.mark.live
+def test_copied_dumps_keep_their_growth(binary: Path, tmp_path: Path) -> None:
+    """Real captures after ``kubectl cp`` / ``tar``: one modification time for all, and a glob's name order
+    (dump-1, dump-10, dump-11, dump-12, dump-2, …). Read in natural name order, the growth is still there."""
+    paths = _capture_dumps(binary, tmp_path, 12)
+    for path in paths:
+        os.utime(path, (1_700_000_000, 1_700_000_000))
+    target, err = _judge(sorted(paths))
+    top = target["suspects"][0]
+    assert top["line"] == marker_line(SOURCE, "timeout-send") and top["confidence"] >= 0.8, top
+    assert "growth" in top["evidence"]["used"]
+    assert top["evidence"]["series"] == sorted(top["evidence"]["series"])  # in capture order, not glob order
+    assert err.startswith("times unknown:") and "read in name order" in err
+
+    start = 1_700_000_000.0  # now distinct times, 20 s apart, in capture order: they are used as they are
+    for number, path in enumerate(paths):
+        os.utime(path, (start + 20 * number, start + 20 * number))
+    target, err = _judge(sorted(paths))
+    assert target["suspects"][0]["evidence"]["growth"]["seconds"] == 220
+    assert "times unknown" not in err

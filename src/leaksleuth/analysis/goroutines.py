@@ -154,6 +154,7 @@ class GoroutineSnapshot:
     has_states: bool  # states and wait times known (debug=2)
     has_leak_profile: bool = False
     max_goroutine_id: int | None = None  # for restart detection: ids only grow within one process
+    truncated: bool = False  # the dump ended inside a goroutine: counts are a lower bound
 
     def by_count(self) -> list[Bucket]:
         return sorted(self.buckets.values(), key=lambda b: (-b.count, b.key))
@@ -295,6 +296,7 @@ def snapshot_from_dump(
         has_states=True,
         has_leak_profile=any(g.leaked for g in dump.goroutines),
         max_goroutine_id=max(ids) if ids else None,
+        truncated=dump.truncated,
     )
 
 

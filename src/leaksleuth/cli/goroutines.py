@@ -25,7 +25,7 @@ def command(
     every: Annotated[str | None, typer.Option(help="Sample the URL every DURATION (e.g. 10s).")] = None,
     count: Annotated[int | None, typer.Option(help="Number of samples to take from the URL.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print a leaksleuth/report@1 document.")] = False,
-    top: Annotated[int, typer.Option(help="Buckets to show in the table.")] = 15,
+    top: Annotated[int, typer.Option(min=0, help="Buckets to show in the table (0: all).")] = 15,
     similarity: Annotated[
         str, typer.Option(help="Bucket similarity: exact, any-pointer or any-value (arguments ignored).")
     ] = "any-value",
@@ -87,7 +87,9 @@ def command(
         report = render.build_report(target, collected.snapshots, suspects, histories, collected.notes)
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:
-        render.render(stdout_console(), target, collected.snapshots, suspects, histories, collected.notes, top=top)
+        render.render(
+            stdout_console(), target, collected.snapshots, suspects, histories, collected.notes, top=top or None
+        )
     if fail_on is not None and any(s.confidence >= fail_on for s in suspects):
         raise typer.Exit(1)
 
@@ -101,18 +103,25 @@ def parse_similarity(text: str) -> Similarity:
         raise ConfigError(f"--similarity must be one of {', '.join(s.value for s in Similarity)}") from None
 
 
+DIFF_SCHEMA = "leaksleuth/goroutine-diff@1"
+
+
 def _diff(sources: list[str], *, json_output: bool, similarity: str, top: int, timeout: float) -> None:
     from leaksleuth.analysis.goroutine_diff import diff_snapshots
-    from leaksleuth.collect.goroutine_sources import snapshots_of
+    from leaksleuth.collect.goroutine_sources import TRUNCATED_NOTE, snapshots_of
     from leaksleuth.report.goroutine_diff import render_diff, to_json
-    from leaksleuth.report.terminal import stdout_console
+    from leaksleuth.report.terminal import stderr_console, stdout_console
 
     if len(sources) != 2:
         raise ConfigError("usage: leaksleuth goroutines diff BASE TARGET")
     level = parse_similarity(similarity)
     base, target = snapshots_of(sources, level, timeout)
     rows = diff_snapshots(base, target)
+    notes = [f"{TRUNCATED_NOTE} ({name})" for name, s in zip(sources, (base, target), strict=True) if s.truncated]
+    for note in notes:
+        stderr_console().print(f"note: {note}", highlight=False, markup=False)
     if json_output:
-        typer.echo(json.dumps(to_json(sources[0], sources[1], base, target, rows), indent=2))
+        document = {"schema": DIFF_SCHEMA, **to_json(sources[0], sources[1], base, target, rows), "notes": notes}
+        typer.echo(json.dumps(document, indent=2))
     else:
-        render_diff(stdout_console(), sources[0], sources[1], base, target, rows, top=top)
+        render_diff(stdout_console(), sources[0], sources[1], base, target, rows, top=top or len(rows))

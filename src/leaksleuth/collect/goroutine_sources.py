@@ -9,6 +9,7 @@ dump stops the world while it is written, which is why big processes only get th
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -121,7 +122,9 @@ def collect(
     """Snapshots of one instance in time order: one URL sampled repeatedly, or each source read once.
 
     goroutineleak *profiles* given beside other sources are not snapshots of their own: they prove leaks in the
-    snapshot closest in time.
+    snapshot closest in time (and are not counted as snapshots in ``progress``). Given alone, a goroutineleak
+    profile becomes a snapshot of the leaked goroutines only (``source_format == "goroutineleak"``), and a note
+    says so.
     """
     collected = Collected([])
     leak_profiles: list[tuple[float, Profile]] = []
@@ -134,6 +137,10 @@ def collect(
         if progress is not None:
             progress(index, total, snapshot_or_leak)
 
+    def note(text: str) -> None:
+        print(text, file=sys.stderr)
+        collected.notes.append(text)
+
     with Services(timeout=timeout, similarity=similarity, debug2_threshold=debug2_threshold) as services:
         if every is not None or count is not None:
             for url, index, rounds in paced_rounds(sources, every, count):
@@ -144,20 +151,33 @@ def collect(
         else:
             pairs = [(source, service_root(source) if is_url(source) else None) for source in sources]
             others = [source for source, root in pairs if root is None]
-            for index, snap in enumerate(
-                read_series(others, default_path="/debug/pprof/goroutine?debug=2", timeout=timeout), 1
-            ):
-                add(_classify(snap.loaded, snap.taken_at, similarity), index, len(sources))
             given = [root for _, root in pairs if root is not None]
-            for index, snapshot in enumerate(services.fetch(given) if given else [], len(others) + 1):
-                add(snapshot, index, len(sources))
-        collected.notes = services.notes
+            series = read_series(others, default_path="/debug/pprof/goroutine?debug=2", timeout=timeout, note=note)
+            classified = [_classify(snap.loaded, snap.taken_at, similarity) for snap in series]
+            total = sum(not isinstance(item, tuple) for item in classified) + len(given)
+            number = 0
+            for item in classified:
+                number += not isinstance(item, tuple)
+                add(item, number, total)
+            for index, snapshot in enumerate(services.fetch(given) if given else [], number + 1):
+                add(snapshot, index, total)
+        collected.notes.extend(item for item in services.notes if item not in collected.notes)
     for taken_at, profile in leak_profiles:
         if not collected.snapshots:
-            collected.snapshots.append(snapshot_from_profile(profile, taken_at=taken_at))
+            collected.snapshots.append(snapshot_from_profile(profile, taken_at=taken_at, source_format="goroutineleak"))
+            collected.notes.append(
+                "only a goroutineleak profile: it lists the goroutines the runtime proved leaked, not all of them"
+            )
         nearest = min(collected.snapshots, key=lambda s: abs(s.taken_at - taken_at))
         mark_leaked(nearest, profile)
+    truncated = sum(snapshot.truncated for snapshot in collected.snapshots)
+    if truncated:
+        which = f" ({truncated} of {len(collected.snapshots)} snapshots)" if len(collected.snapshots) > 1 else ""
+        collected.notes.append(TRUNCATED_NOTE + which)
     return collected
+
+
+TRUNCATED_NOTE = "dump truncated: the last goroutine is partial; counts are a lower bound"
 
 
 def _classify(loaded: Loaded, taken_at: float, similarity: Similarity) -> GoroutineSnapshot | tuple[float, Profile]:
@@ -168,6 +188,9 @@ def _classify(loaded: Loaded, taken_at: float, similarity: Similarity) -> Gorout
         fmt = "debug1" if parsed.format == "count-text" else "proto"
         snapshot = _snapshot(parsed.dump, parsed.profile, None, taken_at, similarity, fmt)
         if snapshot is not None:
+            if parsed.dump is None and parsed.profile is not None:
+                # debug=1 text that ends before the header's total: the parser leaves a "truncated: …" comment
+                snapshot.truncated = any(c.startswith("truncated") for c in parsed.profile.comments)
             return snapshot
     raise ConfigError(
         f"{loaded.source} holds {parsed.format} data ({parsed.kind}), not a goroutine dump or goroutine profile",
@@ -194,4 +217,11 @@ def snapshots_of(sources: Sequence[str], similarity: Similarity, timeout: float)
 
 
 def _single_snapshot(source: str, *, similarity: Similarity, timeout: float) -> GoroutineSnapshot:
-    return collect([source], every=None, count=None, similarity=similarity, timeout=timeout).snapshots[0]
+    snapshot = collect([source], every=None, count=None, similarity=similarity, timeout=timeout).snapshots[0]
+    if snapshot.source_format == "goroutineleak":
+        raise ConfigError(
+            f"{source} is a goroutineleak profile: it lists only the goroutines the runtime proved leaked, so it is "
+            "not a snapshot to diff",
+            hint="diff goroutine profiles or debug=2 dumps (goroutineleak?debug=2 is a full dump)",
+        )
+    return snapshot

@@ -89,13 +89,13 @@ def render(
     histories: Sequence[History],
     notes: Sequence[str],
     *,
-    top: int = 15,
+    top: int | None = 15,
 ) -> None:
     total = snapshots[-1].total if snapshots else 0
     span = snapshots[-1].taken_at - snapshots[0].taken_at if len(snapshots) > 1 else 0.0
     console.print(
         f"[bold]{target}[/]: {total:,} goroutines, {len(snapshots)} snapshot{'s' if len(snapshots) != 1 else ''}"
-        + (f" over {span:.0f}s" if span else ""),
+        + (f" over {span:.0f}s" if span >= 10 else f" over {span:.1f}s" if span else ""),
         highlight=False,
     )
     console.print(f"[dim]evidence: {', '.join(evidence_available(snapshots))}[/]")
