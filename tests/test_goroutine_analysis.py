@@ -383,6 +383,35 @@ def test_series_order_rule() -> None:
     assert sorted(["dump-10", "dump-9", "dump-1", "a"], key=natural_key) == ["a", "dump-1", "dump-9", "dump-10"]
 
 
+# ---- similarity levels -------------------------------------------------------------------------------------------
+
+
+def _sender_rows(document: dict[str, Any], rows: str = "buckets") -> list[dict[str, Any]]:
+    table = document["targets"][0][rows] if "targets" in document else document[rows]
+    return [row for row in table if row["function"] == "main.sender.func1"]
+
+
+@pytest.mark.parametrize(("level", "rows"), [("any-value", 1), ("any-pointer", 3), ("exact", 3)])
+def test_similarity_level_changes_what_the_user_sees(capsys: pytest.CaptureFixture[str], level: str, rows: int) -> None:
+    dump = str(CAPTURES / "parked.goroutine.debug2.txt")  # three main.sender.func1 with different arguments
+    assert main(["goroutines", "--json", "--similarity", level, dump]) == 0
+    buckets = _sender_rows(json.loads(capsys.readouterr().out))
+    assert len(buckets) == rows and sum(b["count"] for b in buckets) == 3
+    assert all(b["calls"] for b in buckets) == (level != "any-value")
+    assert len({b["calls"] for b in buckets}) == rows  # what sets them apart is shown
+    assert main(["goroutines", "diff", "--json", "--similarity", level, dump, dump]) == 0
+    assert len(_sender_rows(json.loads(capsys.readouterr().out), "rows")) == rows
+    assert main(["goroutines", "--similarity", level, "--top", "0", dump]) == 0
+    assert capsys.readouterr().out.count("main.sender.func1") == rows
+
+
+def test_strict_keys_still_match_the_leak_profile() -> None:
+    for level in (Similarity.EXACT, Similarity.ANY_POINTER):
+        proto = snapshot_from_profile(parse_pprof((CAPTURES / "parked.goroutine.pb.gz").read_bytes()), similarity=level)
+        mark_leaked(proto, parse_pprof((CAPTURES / "parked.goroutineleak.pb.gz").read_bytes()))
+        assert {b.blocking.function for b in proto.buckets.values() if b.leaked and b.blocking} == LEAKED_IN_PARKED
+
+
 # ---- inputs that hide things -------------------------------------------------------------------------------------
 
 
@@ -419,3 +448,21 @@ def test_diff_refuses_a_leak_profile_and_names_its_schema(capsys: pytest.Capture
     assert "goroutineleak" in capsys.readouterr().err
     assert main(["goroutines", "diff", "--json", str(dump), str(dump)]) == 0
     assert json.loads(capsys.readouterr().out)["schema"] == "leaksleuth/goroutine-diff@1"
+
+
+def test_diff_rows_that_look_alike_are_one_row() -> None:
+    deeper = (*_SITE, Frame("main.middleware", "/app/mw.go", 12), Frame("main.serve", "/app/mw.go", 30))
+    shallow = (*_SITE, Frame("main.serve", "/app/mw.go", 30))
+
+    def snapshot(counts: tuple[int, int]) -> GoroutineSnapshot:
+        buckets = {}
+        for frames, count in zip((deeper, shallow), counts, strict=True):
+            bucket = Bucket("k:" + "|".join(f.function for f in frames), frames, state_class="chan-send")
+            bucket.add_state("chan send", None, count)
+            buckets[bucket.key] = bucket
+        return GoroutineSnapshot(0, sum(counts), buckets, "debug2", True)
+
+    rows = diff_snapshots(snapshot((5, 2)), snapshot((30, 4)))
+    assert len(rows) == 1
+    assert (rows[0].base, rows[0].target, rows[0].variants) == (7, 34, 2)
+    assert rows[0].key == "k:main.handle.func1|main.middleware|main.serve"  # the larger stack's key

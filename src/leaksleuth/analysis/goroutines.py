@@ -3,12 +3,16 @@
 Sources differ in what they carry: a debug=2 dump has states, wait minutes, creators and parent ids but hides
 runtime frames; a proto / debug=1 profile has counts and runtime frames but no states. Both become a
 ``GoroutineSnapshot`` of ``Bucket``s whose key is stable across formats, replicas and redeploys: function names and
-file base names of the frames below the runtime's parking plumbing (line numbers move with every deploy).
+file base names of the frames below the runtime's parking plumbing (line numbers move with every deploy). At the
+strict similarity levels (exact, any-pointer) the key also holds the lines, the creator and the arguments, so
+goroutines that differ there stay apart in every view (table, JSON, diff, verdict).
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
+import itertools
 import re
 from array import array
 from collections import Counter
@@ -33,7 +37,7 @@ _STDLIB_TOP = frozenset(
     "sort strconv strings structs sync syscall testing text time unicode unique unsafe vendor weak".split()
 )
 _GENERIC_SHAPE = re.compile(r"\[[^\]]*\]")
-_POINTER = re.compile(r"0x[0-9a-f]{6,}")
+_POINTER = re.compile(r"0x[0-9a-f]{6,}\??")  # "0xc000012345?": ? marks a value the runtime is unsure of
 
 
 class Similarity(enum.StrEnum):
@@ -103,7 +107,7 @@ def stable_key(frames: Iterable[Frame]) -> str:
 class Bucket:
     """Goroutines parked in the same place (at the chosen similarity)."""
 
-    key: str  # stable key: functions + file base names
+    key: str  # stable key (functions + file base names); at the strict levels also lines, creator, arguments
     frames: tuple[Frame, ...]  # representative stack, runtime plumbing stripped, innermost first
     count: int = 0
     states: Counter[str] = field(default_factory=Counter)
@@ -114,6 +118,7 @@ class Bucket:
     created_by: Frame | None = None
     parents: Counter[int] = field(default_factory=Counter)
     goroutine_ids: list[int] = field(default_factory=list)  # a few, for the report
+    calls: str = ""  # strict levels: the blocking frame and its callers in user code, with the arguments compared
 
     @property
     def blocking(self) -> Frame | None:
@@ -255,6 +260,41 @@ def _args_key(goroutine: Goroutine, similarity: Similarity) -> str:
     return text if similarity is Similarity.EXACT else _POINTER.sub("0x?", text)
 
 
+def strict_key(frames: Sequence[Frame], created_by: Frame | None) -> str:
+    """The key at the strict levels, before arguments: functions, file base names and lines, and the creator."""
+    key = "|".join(f"{normalize_function(f.function)}@{f.file_base}:{f.line}" for f in frames[:_KEY_FRAMES])
+    if created_by is not None:
+        key += f"<{normalize_function(created_by.function)}@{created_by.file_base}:{created_by.line}"
+    return key
+
+
+def _with_args(key: str, args_key: str) -> str:
+    """A digest of the arguments (printed in full they would make keys of kilobytes)."""
+    return key + "#" + hashlib.blake2b(args_key.encode(), digest_size=4).hexdigest() if args_key else key
+
+
+_SHOWN_CALLS = 3
+
+
+def _shown_calls(stack: Stack, blocking: Frame | None) -> tuple[int, ...]:
+    """Positions in ``stack.frames`` of the blocking frame and the next user-code callers: where the strict levels'
+    arguments are shown."""
+    if blocking is None:
+        return ()
+    start = next((i for i, frame in enumerate(stack.frames) if frame is blocking), len(stack.frames))
+    user = (i for i in range(start, len(stack.frames)) if not is_stdlib(stack.frames[i].function))
+    return tuple(itertools.islice(user, _SHOWN_CALLS))
+
+
+def _calls(goroutine: Goroutine, positions: tuple[int, ...], similarity: Similarity) -> str:
+    """``main.sender.func1({0xac9ee8?, 0x?}) <- main.sender(0x1)``: those frames as printed (pointers as ``0x?`` at
+    any-pointer), so rows the strict levels keep apart show why."""
+    lines = goroutine.call_text.split("\n") if goroutine.call_text else []
+    calls = [lines[i] for i in positions if i < len(lines)]
+    text = " <- ".join(calls)
+    return text if similarity is Similarity.EXACT else _POINTER.sub("0x?", text)
+
+
 def snapshot_from_dump(
     dump: GoroutineDump, *, taken_at: float = 0.0, similarity: Similarity = Similarity.ANY_VALUE
 ) -> GoroutineSnapshot:
@@ -263,7 +303,8 @@ def snapshot_from_dump(
     for goroutine in dump.goroutines:
         per_stack.setdefault((goroutine.stack, _args_key(goroutine, similarity)), []).append(goroutine)
     buckets: dict[str, Bucket] = {}
-    per_stack_keys: dict[Stack, tuple[tuple[Frame, ...], str, str]] = {}
+    per_stack_keys: dict[Stack, tuple[tuple[Frame, ...], str, str, tuple[int, ...]]] = {}
+    strict = similarity is not Similarity.ANY_VALUE
     for (stack, args_key), members in per_stack.items():
         cached = per_stack_keys.get(stack)
         if cached is None:
@@ -271,12 +312,18 @@ def snapshot_from_dump(
             lines_key = "|".join(f"{f.function}@{f.file}:{f.line}" for f in frames)
             if stack.created_by is not None:
                 lines_key += f"<{stack.created_by.function}@{stack.created_by.file}:{stack.created_by.line}"
-            cached = per_stack_keys[stack] = (frames, lines_key, stable_key(frames))
-        frames, lines_key, key = cached
+            if strict:
+                key, shown = strict_key(frames, stack.created_by), _shown_calls(stack, blocking_frame(frames))
+            else:
+                key, shown = stable_key(frames), ()
+            cached = per_stack_keys[stack] = (frames, lines_key, key, shown)
+        frames, lines_key, key, shown = cached
         identity = lines_key + ("#" + args_key if args_key else "")
         bucket = buckets.get(identity)
         if bucket is None:
-            bucket = buckets[identity] = Bucket(key, frames, created_by=stack.created_by)
+            bucket = buckets[identity] = Bucket(_with_args(key, args_key), frames, created_by=stack.created_by)
+            if strict:
+                bucket.calls = _calls(members[0], shown, similarity)
         for goroutine in members:
             bucket.add_state(goroutine.state, goroutine.wait_minutes)
             bucket.leaked += goroutine.leaked
@@ -311,9 +358,14 @@ def location_frames(location: Location, *, mark_inlined: bool = False) -> list[F
 
 
 def snapshot_from_profile(
-    profile: Profile, *, taken_at: float = 0.0, source_format: str = "proto"
+    profile: Profile,
+    *,
+    taken_at: float = 0.0,
+    source_format: str = "proto",
+    similarity: Similarity = Similarity.ANY_VALUE,
 ) -> GoroutineSnapshot:
-    """Bucket a goroutine (or goroutineleak) count profile: counts and stacks, no states or waits."""
+    """Bucket a goroutine (or goroutineleak) count profile: counts and stacks, no states, waits or arguments (so
+    exact and any-pointer are alike here: both keep the lines)."""
     buckets: dict[str, Bucket] = {}
     table = profile.samples
     offsets = table.loc_offsets.tolist()
@@ -328,7 +380,8 @@ def snapshot_from_profile(
         lines_key = "|".join(f"{f.function}@{f.file}:{f.line}" for f in frames)
         bucket = buckets.get(lines_key)
         if bucket is None:
-            bucket = buckets[lines_key] = Bucket(stable_key(frames), frames, state_class=classify_state("", raw))
+            key = stable_key(frames) if similarity is Similarity.ANY_VALUE else strict_key(frames, None)
+            bucket = buckets[lines_key] = Bucket(key, frames, state_class=classify_state("", raw))
         bucket.count += int(count)
     return GoroutineSnapshot(
         taken_at,
@@ -340,13 +393,15 @@ def snapshot_from_profile(
 
 
 def mark_leaked(snapshot: GoroutineSnapshot, leak_profile: Profile) -> None:
-    """Attach a goroutineleak profile: buckets whose stable key it lists are runtime-proven leaks."""
+    """Attach a goroutineleak profile: buckets whose stable stack it lists are runtime-proven leaks (matched on the
+    stable key of the frames whatever the snapshot's similarity level)."""
     proven = Counter[str]()
     for bucket in snapshot_from_profile(leak_profile).buckets.values():
         proven[bucket.key] += bucket.count
     snapshot.has_leak_profile = True
     for bucket in sorted(snapshot.buckets.values(), key=lambda b: -b.count):
-        take = min(bucket.count, proven.get(bucket.key, 0))
+        key = stable_key(bucket.frames)
+        take = min(bucket.count, proven.get(key, 0))
         if take:
             bucket.leaked = max(bucket.leaked, take)
-            proven[bucket.key] -= take
+            proven[key] -= take

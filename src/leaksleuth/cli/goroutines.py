@@ -27,7 +27,11 @@ def command(
     json_output: Annotated[bool, typer.Option("--json", help="Print a leaksleuth/report@1 document.")] = False,
     top: Annotated[int, typer.Option(min=0, help="Buckets to show in the table (0: all).")] = 15,
     similarity: Annotated[
-        str, typer.Option(help="Bucket similarity: exact, any-pointer or any-value (arguments ignored).")
+        str,
+        typer.Option(
+            help="Bucket similarity: any-value (functions and files; lines and arguments ignored, so buckets line up "
+            "across redeploys), any-pointer (also lines and non-pointer arguments) or exact (also every argument)."
+        ),
     ] = "any-value",
     ignore_function: Annotated[
         list[str] | None, typer.Option(help="Regex: ignore buckets with a frame matching it (repeatable).")

@@ -103,7 +103,7 @@ def _snapshot(
         return snapshot_from_dump(dump, taken_at=taken_at, similarity=similarity)
     if profile is None:
         return None
-    snapshot = snapshot_from_profile(profile, taken_at=taken_at, source_format=source_format)
+    snapshot = snapshot_from_profile(profile, taken_at=taken_at, source_format=source_format, similarity=similarity)
     if leak_profile is not None:
         mark_leaked(snapshot, leak_profile)
     return snapshot
@@ -164,7 +164,9 @@ def collect(
         collected.notes.extend(item for item in services.notes if item not in collected.notes)
     for taken_at, profile in leak_profiles:
         if not collected.snapshots:
-            collected.snapshots.append(snapshot_from_profile(profile, taken_at=taken_at, source_format="goroutineleak"))
+            collected.snapshots.append(
+                snapshot_from_profile(profile, taken_at=taken_at, source_format="goroutineleak", similarity=similarity)
+            )
             collected.notes.append(
                 "only a goroutineleak profile: it lists the goroutines the runtime proved leaked, not all of them"
             )

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from leaksleuth.analysis.goroutines import GoroutineSnapshot, History
@@ -29,6 +30,7 @@ def bucket_rows(histories: Sequence[History], limit: int | None = None) -> list[
                 "wait_minutes": [bucket.wait_min, bucket.wait_max] if bucket.wait_max is not None else None,
                 "leaked": bucket.leaked,
                 "function": blocking.function if blocking else "",
+                "calls": bucket.calls,
                 "file": blocking.file if blocking else "",
                 "line": blocking.line if blocking else 0,
                 "created_by": (
@@ -122,7 +124,7 @@ def render(
             "change": f"{row['change']:+,}",
             "state": row["state"] + (f" [red]({row['leaked']} leaked)[/]" if row["leaked"] else ""),
             "wait": _wait(row),
-            "blocked at": f"{row['function']}\n[dim]{_base(row['file'])}:{row['line']}[/]",
+            "blocked at": f"{escape(row['calls'] or row['function'])}\n[dim]{_base(row['file'])}:{row['line']}[/]",
             "created by": (row["created_by"] or "").split(" ")[0],
         }
         table.add_row(*(cells[name] for name, _ in shown))
