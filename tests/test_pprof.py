@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leaksleuth.errors import ConfigError, InputTooLargeError, ParseError
+from leaksleuth.formats._profile_pb import Profile as ProfileMessage
 from leaksleuth.formats.compression import gunzip
 from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.formats.pprof_write import write_pprof
@@ -85,6 +87,67 @@ def test_truncated_protobuf_names_offset_and_quotes() -> None:
         parse_pprof(raw[: len(raw) // 2])
     message = str(caught.value)
     assert "offset" in message and "b'" in message, message
+
+
+def _top_level_field_ends(raw: bytes) -> list[int]:
+    """Where each top-level field of a profile ends (cutting there leaves a well-formed but short message)."""
+
+    def varint(position: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = raw[position]
+            value |= (byte & 0x7F) << shift
+            position += 1
+            shift += 7
+            if byte < 0x80:
+                return value, position
+
+    ends, position = [], 0
+    while position < len(raw):
+        tag, position = varint(position)
+        value, position = varint(position)
+        position += value if tag & 7 == 2 else 0
+        ends.append(position)
+    return ends
+
+
+def test_a_profile_cut_at_a_field_boundary_says_truncated_and_where() -> None:
+    raw = gzip.decompress((CAPTURES / "heapkinds.heap.pb.gz").read_bytes())
+    for cut in _top_level_field_ends(raw)[:-1]:
+        with pytest.raises(ParseError) as caught:
+            parse_pprof(raw[:cut])
+        message = str(caught.value)
+        assert "truncated" in message and caught.value.offset is not None, (cut, message)
+        assert re.search(r"\): b['\"]", message), message  # quotes the input
+
+
+def _message(profile_file: str) -> ProfileMessage:
+    message = ProfileMessage()
+    message.ParseFromString(gzip.decompress((CAPTURES / profile_file).read_bytes()))
+    return message
+
+
+@pytest.mark.parametrize(
+    ("breaks", "says"),
+    [
+        (
+            lambda m: setattr(m.location[3].line[0], "function_id", 99999),
+            "location id 4 refers to unknown function id 99999",
+        ),
+        (lambda m: setattr(m.location[3], "mapping_id", 99999), "unknown mapping id 99999"),
+        (lambda m: m.sample[5].location_id.__setitem__(0, 99999), "sample 5 refers to unknown location id 99999"),
+        (lambda m: setattr(m.function[2], "name", 99999), r"function id \d+ refers to string index 99999"),
+        (lambda m: setattr(m.sample[1].label.add(), "key", 99999), "sample 1 refers to string index 99999"),
+    ],
+)
+def test_bad_references_name_the_offset_of_the_message(breaks: object, says: str) -> None:
+    message = _message("heapkinds.heap.pb.gz")
+    breaks(message)  # type: ignore[operator]
+    raw = message.SerializeToString()
+    with pytest.raises(ParseError, match=says) as caught:
+        parse_pprof(raw)
+    assert caught.value.offset is not None and 0 < caught.value.offset < len(raw)
+    assert "truncated" not in str(caught.value)
 
 
 def test_corrupt_gzip_is_a_parse_error() -> None:

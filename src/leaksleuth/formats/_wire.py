@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from leaksleuth.errors import ParseError
-
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 
@@ -77,12 +75,7 @@ def walk_fields(tokens: Varints, first: I64, stop: I64) -> Fields:
     while active.size:
         at = cursor[active]
         if np.any(at + 1 >= stop[active]):
-            bad = int(at[np.flatnonzero(at + 1 >= stop[active])[0]])
-            raise ParseError(
-                "truncated field in sample (tag without value)",
-                offset=int(tokens.starts[bad]),
-                format_name="pprof",
-            )
+            raise NotColumnar("a field without its value (the message decoder says where)")
         tag = values[at]
         number = tag >> np.uint64(3)
         wire_type = tag & np.uint64(7)
@@ -204,6 +197,35 @@ def locate_wire_error(raw: bytes, message: str = "Profile", start: int = 0, end:
         if position > end:
             return tag_at, f"field {number} runs past the end of its message"
     return -1 if start else len(raw), "no structural error found (bad field contents)"
+
+
+def top_level_fields(raw: bytes) -> list[tuple[int, int]]:
+    """(field number, offset of its tag) of every top-level field, up to the first malformed one (for errors)."""
+    fields: list[tuple[int, int]] = []
+    position, end = 0, len(raw)
+    while position < end:
+        tag_at = position
+        tag, position = _read_varint(raw, position, end)
+        if tag is None:
+            break
+        wire_type = tag & 7
+        if wire_type == 0:
+            value, position = _read_varint(raw, position, end)
+            if value is None:
+                break
+        elif wire_type in (1, 5):
+            position += 8 if wire_type == 1 else 4
+        elif wire_type == 2:
+            length, position = _read_varint(raw, position, end)
+            if length is None:
+                break
+            position += length
+        else:
+            break
+        if position > end:
+            break
+        fields.append((tag >> 3, tag_at))
+    return fields
 
 
 def _read_varint(raw: bytes, position: int, end: int) -> tuple[int | None, int]:
