@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import jsonschema
 import pytest
 
 from leaksleuth.analysis.goroutine_diff import diff_snapshots
-from leaksleuth.analysis.goroutine_states import classify_state
+from leaksleuth.analysis.goroutine_states import classify_source, classify_state
 from leaksleuth.analysis.goroutine_verdict import Options, evaluate, fuse
 from leaksleuth.analysis.goroutines import (
     Bucket,
@@ -28,6 +29,7 @@ from leaksleuth.cli.main import main
 from leaksleuth.collect.goroutine_sources import TRUNCATED_NOTE
 from leaksleuth.collect.sampling import natural_key, series_order
 from leaksleuth.formats.goroutine_text import parse_goroutine_dump
+from leaksleuth.formats.legacy import parse_count_profile
 from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.model.goroutines import Frame
 from tests.conftest import CAPTURES, ROOT
@@ -412,6 +414,44 @@ def test_strict_keys_still_match_the_leak_profile() -> None:
         assert {b.blocking.function for b in proto.buckets.values() if b.leaked and b.blocking} == LEAKED_IN_PARKED
 
 
+# ---- signatures --------------------------------------------------------------------------------------------------
+
+_SEND_SITE = (Frame("main.fetch.func1", "/app/fetch.go", 30),)
+
+
+def _source(lines: dict[int, str]) -> Callable[[str, int], str | None]:
+    return lambda file, line: lines.get(line) if file == "/app/fetch.go" else None
+
+
+def test_a_proven_leak_on_a_token_send_is_not_a_semaphore() -> None:
+    bucket = Bucket("k", _SEND_SITE, state_class="chan-send")
+    bucket.add_state("chan send", None, 40)
+    bucket.leaked = 40
+    snapshot = GoroutineSnapshot(0, 40, {"k": bucket}, "debug2", True, has_leak_profile=True)
+    suspects, _ = evaluate([snapshot], source_line=_source({30: "done <- struct{}{} // tell the caller"}))
+    assert suspects[0].category == "chan-send" and "signature" not in suspects[0].evidence["used"]
+
+
+def test_semaphore_needs_a_growing_pile_on_an_acquire_that_is_released() -> None:
+    acquire = {30: "sem <- struct{}{}", 31: "defer func() { <-sem }()"}
+    series = _series([10, 25, 41, 55, 70, 86, 101, 115], _SEND_SITE)
+    assert evaluate(series, source_line=_source(acquire))[0][0].category == "semaphore-pileup"
+    signal = {30: "done <- struct{}{}", 31: "return nil"}  # a plain signal nobody receives: not a semaphore
+    assert evaluate(series, source_line=_source(signal))[0][0].category == "chan-send"
+    flat = _series([40] * 8, _SEND_SITE)  # a full but steady semaphore is not a pile-up
+    assert all(s.category != "semaphore-pileup" for s in evaluate(flat, source_line=_source(acquire))[0])
+
+
+def test_receive_advice_without_source_names_the_ticker_cause() -> None:
+    series = _series([10, 25, 41, 55, 70, 86, 101, 115], _POOL, "chan receive")
+    without = evaluate(series)[0][0]
+    assert without.category == "chan-receive" and "ticker.Stop()" in without.evidence["advice"]
+    ticker = evaluate(series, source_line=lambda file, line: "for range ticker.C {")[0][0]
+    assert ticker.category == "ticker-not-stopped"
+    plain = evaluate(series, source_line=lambda file, line: "<-done")[0][0]
+    assert plain.category == "chan-receive" and "ticker" not in plain.evidence["advice"]
+
+
 # ---- inputs that hide things -------------------------------------------------------------------------------------
 
 
@@ -423,6 +463,65 @@ def test_truncated_dump_is_said(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert TRUNCATED_NOTE in json.loads(capsys.readouterr().out)["targets"][0]["notes"]
     assert main(["goroutines", str(cut)]) == 0
     assert TRUNCATED_NOTE in " ".join(capsys.readouterr().out.split())
+
+
+def test_debug1_states_come_from_the_leak_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    debug1, leak = CAPTURES / "parked.goroutine.debug1.txt", CAPTURES / "parked.goroutineleak.pb.gz"
+    assert main(["goroutines", "--json", str(debug1), str(leak)]) == 0
+    strong = [s for s in json.loads(capsys.readouterr().out)["targets"][0]["suspects"] if s["confidence"] >= 0.9]
+    categories = {s["function"]: s["category"] for s in strong}
+    assert categories["main.fetchWithTimeout.func1"] == "chan-send"
+    assert categories["main.leakConsumer.func1"] == "chan-receive"
+    assert categories["main.leakSelect.func1"] == "select"
+    assert "unknown" not in categories.values()
+
+
+def test_debug1_states_from_the_source_line_or_said_to_be_hidden() -> None:
+    snapshot = snapshot_from_profile(parse_count_profile((CAPTURES / "parked.goroutine.debug1.txt").read_bytes()))
+    snapshot.buckets = {
+        k: b for k, b in snapshot.buckets.items() if b.blocking and b.blocking.function == "main.nilSend"
+    }
+    for bucket in snapshot.buckets.values():
+        bucket.leaked = bucket.count  # as if the goroutineleak profile were given in debug=1 text too
+    blind = evaluate([snapshot])[0][0]
+    assert blind.category == "unknown" and "debug=1" in blind.evidence["advice"] and "unknown wait" in blind.summary
+    lines = {72: "ch <- 1"}  # parked/main.go:72 sends on a nil channel
+    read = evaluate([snapshot], source_line=lambda file, line: lines.get(line))[0][0]
+    assert read.category == "chan-send"
+
+
+@pytest.mark.parametrize(
+    ("text", "state"),
+    [
+        ("result <- 42 // LEAK", "chan-send"),
+        ("v, ok := <-ch", "chan-receive"),
+        ("return <-ch", "chan-receive"),
+        ("for update := range s.updates {", "chan-receive"),
+        ("select {", "select"),
+        ("select {}", "select-no-cases"),
+        ("out <- <-in", None),
+        ("fmt.Println(x)", None),
+    ],
+)
+def test_state_from_source_line(text: str, state: str | None) -> None:
+    assert classify_source(text) == state
+
+
+def test_unknown_wait_reasons_become_slugs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert classify_state("synctest.Run", ()) == "synctest-run"
+    dump = tmp_path / "odd.txt"
+    dump.write_text(
+        "".join(
+            f"goroutine {i} [synctest.Run (leaked), 12 minutes]:\nmain.run()\n\t/app/run.go:5 +0x1d\n\n"
+            for i in range(10, 14)
+        )
+    )
+    assert main(["goroutines", "--json", str(dump)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    jsonschema.validate(document, SCHEMA)
+    target = document["targets"][0]
+    assert target["buckets"][0]["state"] == "synctest-run"
+    assert target["suspects"][0]["category"] == "synctest-run"  # a proven leak, in a category report@1 accepts
 
 
 # ---- CLI details -------------------------------------------------------------------------------------------------

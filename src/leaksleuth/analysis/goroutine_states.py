@@ -1,6 +1,15 @@
-"""How a goroutine is parked: a slug from the printed state (debug=2), or from the runtime frames (protos)."""
+"""How a goroutine is parked: a slug from the printed state (debug=2), or from the runtime frames (protos).
+
+debug=1 text hides the runtime frames at the top of every stack (``runtime/pprof.printStackRecord``): a goroutine
+blocked in ``runtime.chansend1``/``chanrecv1``/``selectgo``/``block`` shows only address-only frames above the user
+frame, so channel operations and selects cannot be told apart from the stack. The frames that stay visible (sync,
+time, internal/poll, syscall) still classify; for the rest, the blocking line's source text (when it can be read
+here) or a goroutineleak proto of the same process (which keeps the runtime frames) has to say.
+"""
 
 from __future__ import annotations
+
+import re
 
 from leaksleuth.model.goroutines import Frame
 
@@ -74,9 +83,43 @@ def classify_state(state: str, frames: tuple[Frame, ...]) -> str:
             return found
         if state.startswith(("GC ", "force gc", "finalizer", "GOMAXPROCS", "trace reader", "debug call", "wait for")):
             return "runtime-internal"
-        return state.replace(" ", "-").lower()
+        return slug(state)
     for frame in frames:
-        for prefix, slug in _FRAME_CLASSES:
+        for prefix, frame_class in _FRAME_CLASSES:
             if frame.function.startswith(prefix):
-                return slug
+                return frame_class
     return "unknown"
+
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slug(text: str) -> str:
+    """A category slug (``^[a-z0-9][a-z0-9-]*$``, report@1) for a wait reason the table above does not know:
+    ``synctest.Run`` -> ``synctest-run``."""
+    return _NOT_SLUG.sub("-", text.lower()).strip("-") or "unknown"
+
+
+# The blocking line's text, for stacks whose runtime frames are hidden (debug=1). A line that could block in more
+# than one way (``out <- <-in``) says nothing.
+_SELECT_EMPTY = re.compile(r"^select\s*\{\s*\}")
+_SELECT = re.compile(r"^select\s*\{")
+_RANGE = re.compile(r"^for\b.*\brange\b")
+# a statement that starts with a channel expression (ch <- v), not with a keyword (return <-ch, case <-ch:)
+_SEND = re.compile(r"^(?!(?:return|case|go|defer|if|switch)\b)[\w.\[\]()*]+\s*<-")
+_RECEIVE = re.compile(r"<-\s*[\w(*]")
+
+
+def classify_source(text: str) -> str | None:
+    """``chan-send``/``chan-receive``/``select``/``select-no-cases`` from the Go statement on the blocking line."""
+    code = text.split("//", 1)[0].strip()
+    if _SELECT_EMPTY.match(code):
+        return "select-no-cases"
+    if _SELECT.match(code):
+        return "select"
+    send = _SEND.match(code)
+    if send is not None:
+        return None if _RECEIVE.search(code, send.end()) else "chan-send"
+    if _RANGE.match(code) or _RECEIVE.search(code):
+        return "chan-receive"
+    return None

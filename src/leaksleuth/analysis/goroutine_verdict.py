@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ import numpy as np
 from leaksleuth.analysis import trend
 from leaksleuth.analysis.advice import advice_for
 from leaksleuth.analysis.goroutine_signatures import match_signature
+from leaksleuth.analysis.goroutine_states import classify_source
 from leaksleuth.analysis.goroutines import BLOCKING_CLASSES, Bucket, GoroutineSnapshot, History, Window
 from leaksleuth.model.goroutines import Frame
 from leaksleuth.model.report import Suspect
@@ -194,7 +195,7 @@ def evaluate(
     peer_counts = [p if isinstance(p, dict) else counts_by_key(p) for p in peers]
     suspects: list[Suspect] = []
     for history in all_histories:
-        bucket = history.latest
+        history.latest = bucket = _refined(history.latest, source_line)
         if _ignored(bucket, options) or history.counts[-1] == 0:
             continue
         evidence = _collect(history, start, load, peer_counts, options, source_line)
@@ -233,7 +234,7 @@ def _collect(
     wait = _long_wait(bucket, options)
     if wait is not None:
         evidence.append(wait)
-    signature = match_signature(bucket, history.counts, source_line)
+    signature = match_signature(bucket, history.counts, source_line, growing=growth is not None)
     if signature is not None:
         evidence.append(Evidence("signature", signature.weight, {"name": signature.name}))
     peer = _peer_outlier(history.key, history.counts[-1], peer_counts)
@@ -245,6 +246,42 @@ def _collect(
                 item.weight *= 0.2  # one goroutine per open connection is how net/http serves
                 item.detail["discount"] = "server connection goroutines follow open connections"
     return evidence
+
+
+def _refined(bucket: Bucket, source_line: SourceLine | None) -> Bucket:
+    """debug=1 hides the runtime frames that tell a channel operation from a select: when the state is unknown and
+    the blocking line can be read here, the statement on it says (a copy: the caller's snapshots stay as they are)."""
+    if bucket.state_class != "unknown" or source_line is None or bucket.blocking is None:
+        return bucket
+    text = source_line(bucket.blocking.file, bucket.blocking.line)
+    found = classify_source(text) if text is not None else None
+    return bucket if found is None else replace(bucket, state_class=found)
+
+
+_UNKNOWN_STATE_ADVICE = (
+    "This input does not say how these goroutines are parked (debug=1 text hides the runtime frames of channel "
+    "operations and selects): capture ?debug=2 or the proto profile, with the goroutineleak profile on Go >= 1.26, "
+    "to tell a channel, select or lock wait apart; the blocking line above is the place to look."
+)
+_RECEIVE_WITHOUT_SOURCE = (
+    " If the channel is a ticker's (time.NewTicker / time.Tick in a loop; the source was not readable here to "
+    "tell), the loop wakes on every tick and never ends: `defer ticker.Stop()` and return on `<-ctx.Done()`."
+)
+
+
+def _advice(category: str, bucket: Bucket, source_line: SourceLine | None) -> str:
+    """The category's advice, worded for what the input could show."""
+    if category == "unknown":
+        return _UNKNOWN_STATE_ADVICE
+    advice = advice_for(category)
+    if category in ("chan-receive", "select") and not bucket.leaked and not _source_readable(bucket, source_line):
+        advice += _RECEIVE_WITHOUT_SOURCE  # a ticker loop looks exactly like this on the stack
+    return advice
+
+
+def _source_readable(bucket: Bucket, source_line: SourceLine | None) -> bool:
+    blocking = bucket.blocking
+    return source_line is not None and blocking is not None and source_line(blocking.file, blocking.line) is not None
 
 
 def _site(frame: Frame | None) -> str:
@@ -260,6 +297,8 @@ def _suspect(
     category = signature or bucket.state_class
     count = history.counts[-1]
     state = bucket.states.most_common(1)[0][0] if bucket.states else bucket.state_class.replace("-", " ")
+    if state == "unknown":
+        state = "an unknown wait (debug=1 hides it)"
     parts = [f"{count} goroutine{'s' if count != 1 else ''} blocked in {state} at {_site(blocking)}"]
     if bucket.created_by is not None:
         parts[0] += f", created by {bucket.created_by.short_function} ({_site(bucket.created_by)})"
@@ -282,7 +321,7 @@ def _suspect(
         "series": history.counts,
         "used": [e.kind for e in evidence],
         "weights": {e.kind: round(e.weight, 3) for e in evidence},
-        "advice": advice_for(category),
+        "advice": _advice(category, bucket, source_line),
         "restart_seen": restarted,
         "bucket": history.key,
     }

@@ -394,10 +394,14 @@ def snapshot_from_profile(
 
 def mark_leaked(snapshot: GoroutineSnapshot, leak_profile: Profile) -> None:
     """Attach a goroutineleak profile: buckets whose stable stack it lists are runtime-proven leaks (matched on the
-    stable key of the frames whatever the snapshot's similarity level)."""
+    stable key of the frames whatever the snapshot's similarity level). A proto leak profile keeps the runtime
+    frames that debug=1 text hides, so it also tells how a bucket of unknown state is parked."""
     proven = Counter[str]()
+    classes: dict[str, str] = {}
     for bucket in snapshot_from_profile(leak_profile).buckets.values():
         proven[bucket.key] += bucket.count
+        if bucket.state_class != "unknown":
+            classes.setdefault(bucket.key, bucket.state_class)
     snapshot.has_leak_profile = True
     for bucket in sorted(snapshot.buckets.values(), key=lambda b: -b.count):
         key = stable_key(bucket.frames)
@@ -405,3 +409,5 @@ def mark_leaked(snapshot: GoroutineSnapshot, leak_profile: Profile) -> None:
         if take:
             bucket.leaked = max(bucket.leaked, take)
             proven[key] -= take
+            if bucket.state_class == "unknown" and key in classes:
+                bucket.state_class = classes[key]
