@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from leaksleuth.cli import EXIT_FINDINGS
+from leaksleuth.cli.options import Timeout
 from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.errors import ConfigError
 
@@ -45,7 +47,7 @@ def command(
     debug2_threshold: Annotated[
         int, typer.Option(help="Fetch a debug=2 dump (stops the world) only below this many goroutines.")
     ] = DEBUG2_THRESHOLD,
-    timeout: Annotated[float, typer.Option(help="Seconds per HTTP request.")] = 30.0,
+    timeout: Timeout = 30.0,
 ) -> None:
     """Rank goroutine leak suspects: where goroutines are stuck, where they were created, how sure, what to do."""
     if sources and sources[0] == "diff":  # a file named "diff" is ./diff
@@ -95,7 +97,7 @@ def command(
             stdout_console(), target, collected.snapshots, suspects, histories, collected.notes, top=top or None
         )
     if fail_on is not None and any(s.confidence >= fail_on for s in suspects):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 def parse_similarity(text: str) -> Similarity:
