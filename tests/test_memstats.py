@@ -6,12 +6,13 @@ import contextlib
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leaksleuth.errors import ParseError
 from leaksleuth.formats.memstats import parse_expvar, parse_prometheus_text
 from tests.conftest import CAPTURES, captures, ids
+from tests.mutations import damaged_capture, seed
 
 EXPVAR = captures("expvar")
 PROMETHEUS = captures("prometheus")
@@ -59,6 +60,19 @@ def test_fuzz(text: str) -> None:
     for parser in (parse_expvar, parse_prometheus_text):
         with contextlib.suppress(ParseError):
             parser(text)
+
+
+_SEEDS = {str(entry["file"]): seed(str(entry["file"])) for entry in EXPVAR + PROMETHEUS}
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged_capture(_SEEDS))
+def test_fuzz_damaged_captures(case: tuple[str, bytes]) -> None:
+    """Random text rarely looks like JSON or an exposition; damaged real captures get into both parsers."""
+    name, data = case
+    parser = parse_expvar if name.endswith(".json") else parse_prometheus_text
+    with contextlib.suppress(ParseError):
+        parser(data)
 
 
 def test_expvar_nested_too_deep_is_a_parse_error() -> None:

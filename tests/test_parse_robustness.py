@@ -3,14 +3,19 @@ exception. The mutations start from real captures so that they get past the head
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from leaksleuth.errors import ParseError
 from leaksleuth.formats import Format, parse, sniff
 from leaksleuth.model.profile import SampleTable
-from tests.conftest import CAPTURES
+from tests.conftest import CAPTURES, captures
+from tests.mutations import damaged, damaged_capture, seed
 
 
 @pytest.mark.parametrize(
@@ -53,3 +58,39 @@ def test_a_crash_log_with_a_long_log_before_the_panic_is_a_dump(compress: bool) 
 def test_a_log_without_a_dump_is_still_unrecognised() -> None:
     with pytest.raises(ParseError, match="unrecognised input"):
         parse((_LOG + "goroutine 5 is not a header\n  goroutine 6 [chan send]: is indented\n").encode())
+
+
+# ---- damaged captures -------------------------------------------------------------------------------------------
+
+
+def _format(entry: dict[str, Any]) -> Format:
+    if entry["format"] == "debug1":
+        return Format.HEAP_TEXT if entry["kind"] == "heap" else Format.COUNT_TEXT
+    named = {"proto": Format.PPROF, "expvar": Format.EXPVAR, "prometheus": Format.PROMETHEUS}
+    return named.get(entry["format"], Format.GOROUTINE_DUMP)
+
+
+_FORMATS = {str(entry["file"]): _format(entry) for entry in captures()}
+_SEEDS = {name: seed(name) for name in _FORMATS}
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged_capture(_SEEDS))
+def test_damaged_captures_raise_only_parse_errors(case: tuple[str, bytes]) -> None:
+    """Sniffed, and forced to the capture's own format so that a damaged header does not end the test early."""
+    name, data = case
+    for forced in (None, _FORMATS[name]):
+        with contextlib.suppress(ParseError):
+            parse(data, format=forced)
+
+
+_PROTO = gzip.compress(seed("heapkinds.heap.pb.gz"))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(damaged(_PROTO), damaged(_PROTO + gzip.compress(b"second member"))))
+def test_damaged_gzip_raises_only_parse_errors(data: bytes) -> None:
+    with contextlib.suppress(ParseError):
+        parse(data)
+    with contextlib.suppress(ParseError):
+        parse(data, format=Format.PPROF)
