@@ -107,3 +107,13 @@ def test_a_file_that_never_ends_is_read_only_to_the_cap() -> None:
     """/dev/zero and pipes report size 0 to stat: the read itself must stop at the cap."""
     with pytest.raises(InputTooLargeError, match="more than the 1,048,576-byte cap"):
         read_file("/dev/zero", max_body=1 << 20)
+
+
+def test_one_cap_for_reading_and_decompressing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LEAKSLEUTH_MAX_DECOMPRESSED bounds the bytes read as well, and the refusal says how to raise it."""
+    monkeypatch.setenv("LEAKSLEUTH_MAX_DECOMPRESSED", "1K")
+    with pytest.raises(InputTooLargeError, match="exceeds the 1,024-byte cap") as caught:
+        load(CAPTURES / "parked.goroutine.debug2.txt")
+    assert caught.value.hint is not None and "LEAKSLEUTH_MAX_DECOMPRESSED" in caught.value.hint
+    monkeypatch.setenv("LEAKSLEUTH_MAX_DECOMPRESSED", "1M")
+    assert load(CAPTURES / "parked.goroutine.debug2.txt").parsed.dump is not None

@@ -10,13 +10,13 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 from leaksleuth.collect.httpio import CappedBody, reason
 from leaksleuth.errors import ConfigError, FetchError, InputTooLargeError, LeaksleuthError
 from leaksleuth.formats import Format, Parsed, parse
-from leaksleuth.formats.compression import DEFAULT_MAX_DECOMPRESSED
+from leaksleuth.formats.compression import MAX_DECOMPRESSED_ENV, configured_max_decompressed
 
 if TYPE_CHECKING:
     import httpx
 
 DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_BODY = 256 << 20  # compressed/raw bytes accepted from one response or file
+_BIGGER = f"set {MAX_DECOMPRESSED_ENV} (e.g. 1G) for an input that really is bigger"
 
 
 @dataclass(slots=True)
@@ -64,10 +64,11 @@ def fetch(
     url: str,
     *,
     timeout: float = DEFAULT_TIMEOUT,
-    max_body: int = DEFAULT_MAX_BODY,
+    max_body: int | None = None,
     client: httpx.Client | None = None,
 ) -> bytes:
-    """GET ``url`` and return the body; refuses bodies over ``max_body`` bytes while streaming."""
+    """GET ``url`` and return the body; refuses bodies over ``max_body`` bytes (default: the decompression cap)
+    while streaming."""
     import httpx  # lazy: reading files should not pay for the HTTP stack
 
     own = client is None
@@ -83,7 +84,7 @@ def fetch(
                     else None,
                     status=response.status_code,
                 )
-            capped = CappedBody(max_body, f"GET {url}", hint="raise --max-size")
+            capped = CappedBody(max_body or configured_max_decompressed(), f"GET {url}", hint=_BIGGER)
             for chunk in response.iter_bytes():
                 capped.add(chunk)
             return capped.value()
@@ -98,18 +99,20 @@ def fetch(
             session.close()
 
 
-def read_file(path: str | Path, *, max_body: int = DEFAULT_MAX_BODY) -> bytes:
+def read_file(path: str | Path, *, max_body: int | None = None) -> bytes:
+    """A file's bytes, refusing more than ``max_body`` (default: the decompression cap)."""
+    max_body = max_body or configured_max_decompressed()
     file = Path(path)
     try:
         size = file.stat().st_size
         if size > max_body:
-            raise InputTooLargeError(f"{path}: {size:,} bytes exceeds the {max_body:,}-byte cap")
+            raise InputTooLargeError(f"{path}: {size:,} bytes exceeds the {max_body:,}-byte cap", hint=_BIGGER)
         with file.open("rb") as stream:  # read to the cap, not to stat's size: /dev/zero and pipes report 0
             data = stream.read(max_body + 1)
     except OSError as exc:
         raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if len(data) > max_body:
-        raise InputTooLargeError(f"{path}: more than the {max_body:,}-byte cap")
+        raise InputTooLargeError(f"{path}: more than the {max_body:,}-byte cap", hint=_BIGGER)
     return data
 
 
@@ -118,18 +121,22 @@ def load(
     *,
     format: Format | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-    max_size: int = DEFAULT_MAX_DECOMPRESSED,
+    max_size: int | None = None,
     default_path: str = "/debug/pprof/goroutine?debug=2",
 ) -> Loaded:
-    """Read and parse a profile, dump or metrics page from a file path, a URL or bytes."""
+    """Read and parse a profile, dump or metrics page from a file path, a URL or bytes.
+
+    ``max_size`` caps the bytes read and the bytes decompressed (default: ``LEAKSLEUTH_MAX_DECOMPRESSED`` or 256 MiB).
+    """
+    max_size = max_size or configured_max_decompressed()
     if isinstance(source, bytes):
         name, data = "<bytes>", source
     elif isinstance(source, str) and is_url(source):
         name = profile_url(source, default_path)
-        data = fetch(name, timeout=timeout, max_body=min(max_size, DEFAULT_MAX_BODY))
+        data = fetch(name, timeout=timeout, max_body=max_size)
     else:
         name = str(source)
-        data = read_file(source, max_body=min(max_size, DEFAULT_MAX_BODY))
+        data = read_file(source, max_body=max_size)
     try:
         parsed = parse(data, format=format, max_size=max_size)
     except LeaksleuthError as exc:
