@@ -171,6 +171,18 @@ def test_count_text_cut_at_a_line_boundary_is_flagged() -> None:
     assert parse_count_profile(text).comments == []
 
 
+def test_a_line_cut_short_is_dropped_not_misread() -> None:
+    text = (CAPTURES / "parked.goroutine.debug1.txt").read_text()
+    last_frame = text.rindex(".go:")  # cut inside a file:line: "main.go:128" must not become "main.go:1"
+    profile = parse_count_profile(text[: last_frame + 5])
+    assert profile.comments and profile.comments[0].startswith("truncated")
+    whole = {(line.function.name, line.line) for loc in parse_count_profile(text).locations for line in loc.lines}
+    cut = {(line.function.name, line.line) for loc in profile.locations for line in loc.lines}
+    assert cut <= whole
+    heap = (CAPTURES / "heapkinds.heap.debug1.txt").read_text()
+    assert "truncated: the text ends mid-line" in parse_heap_text(heap[:3000]).profile.comments
+
+
 def test_a_sampling_rate_too_large_to_scale_by_is_a_parse_error() -> None:
     with pytest.raises(ParseError, match=r"sampling rate \d+ is too large"):
         parse_heap_text("heap profile: 1: 2 [3: 4] @ heap/99999999999999999999999\n1: 2 [3: 4] @ 0x1\n")

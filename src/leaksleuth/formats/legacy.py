@@ -162,7 +162,7 @@ def parse_count_profile(data: bytes | str) -> Profile:
     )
     total = int(header.group(2))
     counted = sum(record.values[0] for record in records)
-    if counted < total:  # cut short, mid-line or at a line boundary: the records are a lower bound
+    if counted < total or not text.endswith("\n"):  # cut short: the records are a lower bound
         profile.comments.append(f"truncated: header says {total}, records hold {counted}")
     return profile
 
@@ -221,6 +221,8 @@ def parse_heap_text(data: bytes | str) -> HeapText:
         period=period,
         default_sample_type="inuse_space",
     )
+    if not text.endswith("\n"):
+        profile.comments.append("truncated: the text ends mid-line")
     trailer_at = next((i for i, line in enumerate(lines) if line.startswith("# runtime.MemStats")), None)
     memstats = parse_memstats_trailer(lines[trailer_at + 1 :]) if trailer_at is not None else None
     return HeapText(profile, memstats)
@@ -247,7 +249,10 @@ def _parse_records(lines: list[str], start: int, symbols: _Symbols, *, heap: boo
     kind = "heap debug=1" if heap else "debug=1 profile"
     records: list[_Record] = []
     pending: _Record | None = None
-
+    if lines and lines[-1]:
+        # the runtime ends every line with a newline: a last line without one was cut, and even when it still
+        # parses its numbers may be cut short ("main.go:12" -> "main.go:1"); it is dropped and the cut flagged
+        lines = lines[:-1]
     for number, line in enumerate(lines[start:], start + 1):
         if not line.strip():
             pending = None
