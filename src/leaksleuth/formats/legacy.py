@@ -272,6 +272,8 @@ def _parse_records(lines: list[str], start: int, symbols: _Symbols, *, heap: boo
             raise ParseError("unexpected line", line=number, data=line, format_name=kind)
         addresses = [int(a, 16) for a in match.group(5 if heap else 2).split()]
         values = [int(v) for v in match.groups()[: (4 if heap else 1)]]
+        if max(values) >= 1 << 63:
+            raise ParseError("a value beyond the 64-bit range", line=number, data=line, format_name=kind)
         pending = _Record(addresses, values, (), number, [])
         records.append(pending)
     for record in records:
