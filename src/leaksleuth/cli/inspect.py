@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from leaksleuth.cli.options import Timeout
+
 if TYPE_CHECKING:
     from leaksleuth.formats import Format
 
@@ -18,7 +20,7 @@ def command(
     ],
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     top: Annotated[int, typer.Option(min=0, help="How many stacks / functions to show.")] = 5,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for a URL.")] = 30.0,
+    timeout: Timeout = 30.0,
     format_name: Annotated[
         str | None,
         typer.Option(
