@@ -1,4 +1,8 @@
-"""Watch output: the live table, the end-of-watch verdicts, and JSON-lines finding events for log pipelines."""
+"""Watch output: the live table, the end-of-watch verdicts, and JSON-lines finding events for log pipelines.
+
+Every cell is a ``rich.text.Text``, never markup: URLs (``http://[fd00::7]:6060``), error bodies, function names and
+file paths come from the targets, and ``[`` in them would be read as a style tag (or crash the table).
+"""
 
 from __future__ import annotations
 
@@ -49,22 +53,39 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def live_table(report: Report, series: dict[str, list[float]], *, round_number: int, seconds: float) -> RenderableType:
-    table = Table(title=f"leaksleuth watch — round {round_number} ({seconds:.1f}s)", title_justify="left")
+def live_table(
+    report: Report,
+    series: dict[str, list[float]],
+    *,
+    round_number: int,
+    seconds: float,
+    busy: int = 0,
+    departed: int = 0,
+) -> RenderableType:
+    """One row per current target. ``busy``: targets this round skipped (still scraping the last one);
+    ``departed``: targets discovery dropped (kept for the final report only)."""
+    title = f"leaksleuth watch — round {round_number} ({seconds:.1f}s)"
+    title += "".join(f", {count} {what}" for count, what in ((busy, "busy"), (departed, "departed")) if count)
+    table = Table(title=Text(title), title_justify="left")
     services = any(t.extra.get("service") for t in report.targets)
-    for column, justify in (
+    missed = any(t.extra.get("missed_rounds") for t in report.targets)
+    columns = [
         ("target", "left"),
-        *((("service", "left"),) if services else ()),
+        ("service", "left"),
         ("goroutines", "right"),
         ("goroutine trend", "left"),
         ("heap in use", "right"),
+        ("missed", "right"),
         ("verdict", "left"),
         ("top suspect", "left"),
-    ):
-        table.add_column(column, justify=justify)
+    ]
+    keep = [(name != "service" or services) and (name != "missed" or missed) for name, _ in columns]
+    for (column, justify), kept in zip(columns, keep, strict=True):
+        if kept:
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for target in sorted(report.targets, key=_severity):
         row = _row(target, series.get(target.target, []))
-        table.add_row(*(row if services else row[:1] + row[2:]))
+        table.add_row(*(cell for cell, kept in zip(row, keep, strict=True) if kept))
     return Group(table, Text(f"updated {time.strftime('%H:%M:%S')} — Ctrl-C writes the report", style="dim"))
 
 
@@ -73,26 +94,45 @@ def _severity(target: TargetReport) -> tuple[float, str]:
     return (-top if target.status == "ok" else -2.0, target.target)
 
 
-def _row(target: TargetReport, goroutine_points: Sequence[float]) -> list[str]:
+def _row(target: TargetReport, goroutine_points: Sequence[float]) -> list[Text]:
     extra = target.extra
     word = verdict_word(target)
+    missed = Text(str(extra.get("missed_rounds") or ""), style="yellow")
     if target.status != "ok":
-        return [target.target, extra.get("service", ""), "", "", "", f"[red]{word}[/]", target.error or ""]
-    heap = extra.get("heap_inuse_bytes")
+        empty = Text()
+        return [
+            Text(target.target),
+            Text(extra.get("service", "")),
+            empty,
+            empty,
+            empty,
+            missed,
+            Text(word, style="red"),
+            Text(target.error or ""),
+        ]
     top = target.suspects[0] if target.suspects and target.suspects[0].confidence >= 0.5 else None
     return [
-        target.target,
-        extra.get("service", ""),
-        f"{extra.get('goroutines', 0):,}",
-        _trend(goroutine_points),
-        human_bytes(heap) if heap is not None else "",
+        Text(target.target),
+        Text(extra.get("service", "")),
+        Text(f"{extra.get('goroutines', 0):,}"),
+        Text(_trend(goroutine_points)),
+        Text(heap_cell(target)),
+        missed,
         _coloured(word),
-        _suspect_cell(top) if top else "",
+        Text(_suspect_cell(top) if top else ""),
     ]
 
 
-def _coloured(word: str) -> str:
-    return f"[{VERDICT_STYLE.get(word, 'dim')}]{word}[/]"
+def heap_cell(target: TargetReport) -> str:
+    """The heap in use; ``~`` marks the heap profile's sampled estimate (the target serves no runtime metrics)."""
+    heap = target.extra.get("heap_inuse_bytes")
+    if heap is None:
+        return ""
+    return ("~" if target.extra.get("heap_inuse_estimated") else "") + human_bytes(heap)
+
+
+def _coloured(word: str) -> Text:
+    return Text(word, style=VERDICT_STYLE.get(word, "dim"))
 
 
 def site(suspect: Suspect) -> str:
@@ -108,8 +148,10 @@ def _suspect_cell(suspect: Suspect) -> str:
 def summary_line(report: Report, threshold: float = 0.5) -> str:
     flagged = sum(1 for t in report.targets if any(s.confidence >= threshold for s in t.suspects))
     failing = sum(1 for t in report.targets if t.status != "ok")
+    departed = sum(1 for t in report.targets if t.extra.get("departed_at"))
     return (
-        f"leaksleuth watch: {_plural(len(report.targets), 'target')}, {flagged} with a suspect ≥ {threshold}, "
+        f"leaksleuth watch: {_plural(len(report.targets), 'target')}"
+        f"{f' ({departed} departed)' if departed else ''}, {flagged} with a suspect ≥ {threshold}, "
         f"{failing} unreachable or failing"
     )
 
@@ -128,16 +170,24 @@ def verdict_table(report: Report, threshold: float = 0.5) -> Table:
         if many and not strong and target.status == "ok":
             continue
         word = verdict_word(target)
+        name = Text(target.target)
+        if target.extra.get("departed_at"):  # discovery dropped it: this is its last verdict
+            name.append(f"\ndeparted {target.extra['departed_at']}", style="dim")
         if target.status != "ok":
-            table.add_row(target.target, f"[red]{word}[/]", "", "", "", target.error or "")
+            table.add_row(name, Text(word, style="red"), "", "", "", Text(target.error or ""))
             continue
         if not strong:
             why = f"only {_plural(target.snapshots, 'snapshot')}" if word == "too early" else "no suspect ≥ 0.5"
-            table.add_row(target.target, _coloured(word), "", "", "", why)
+            table.add_row(name, _coloured(word), "", "", "", why)
         for suspect in strong:
-            where = f"{suspect.function}\n[dim]{site(suspect)}[/]" if suspect.file else suspect.category
+            where = Text.assemble(suspect.function, "\n", (site(suspect), "dim")) if suspect.file else suspect.category
             table.add_row(
-                target.target, _coloured(word), f"{suspect.confidence:.2f}", suspect.kind, where, suspect.summary
+                name,
+                _coloured(word),
+                f"{suspect.confidence:.2f}",
+                suspect.kind,
+                Text(where) if isinstance(where, str) else where,
+                Text(suspect.summary),
             )
     return table
 
