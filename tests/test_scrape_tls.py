@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
+from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult, tls_verify
 from leaksleuth.collect.targets import make_target
+from leaksleuth.errors import ConfigError
 from tests.conftest import CAPTURES
 from tests.loopback import serving
 
@@ -142,3 +144,38 @@ def test_mutual_tls_with_bearer_token_and_headers(pki: Path) -> None:
         assert no_client_cert.status != "ok"
         unknown_ca = _scrape(url, replace(good, ca_file=None))
         assert unknown_ca.status != "ok" and "CERTIFICATE_VERIFY_FAILED" in (unknown_ca.error or "").upper()
+
+
+def test_insecure_still_presents_the_client_certificate(pki: Path) -> None:
+    """--insecure skips checking the server, not authenticating to it: a mutual-TLS target still gets our cert."""
+    config = ScrapeConfig(
+        timeout=5,
+        retries=0,
+        bearer_token=TOKEN,
+        headers={"X-Tenant": "a"},
+        insecure=True,
+        client_cert=str(pki / "client.crt"),
+        client_key=str(pki / "client.key"),
+    )
+    with https_target(pki) as url:
+        result = _scrape(url, config)
+    assert result.status == "ok", result.error
+
+
+def test_bad_tls_files_are_configuration_errors(pki: Path, tmp_path: Path) -> None:
+    """Before the first round, with the reason: not a traceback, not every target failing TLS."""
+    not_pem = tmp_path / "notes.txt"
+    not_pem.write_text("this is not a certificate\n")
+    cases = [
+        (ScrapeConfig(client_cert="/nonexistent.pem"), "--cert: cannot read /nonexistent.pem: No such file"),
+        (ScrapeConfig(ca_file="/nonexistent.pem"), "--ca: cannot read /nonexistent.pem: No such file"),
+        (ScrapeConfig(client_cert=str(pki / "client.crt"), client_key=str(tmp_path)), "--key: cannot read"),
+        (ScrapeConfig(client_key=str(pki / "client.key")), "--key needs --cert"),
+        (ScrapeConfig(ca_file=str(not_pem)), "not a PEM CA bundle"),
+        (ScrapeConfig(client_cert=str(not_pem), client_key=str(pki / "client.key")), "PEM"),
+        (ScrapeConfig(client_cert=str(pki / "client.crt"), client_key=str(pki / "server.key")), "KEY_VALUES_MISMATCH"),
+    ]
+    for config, message in cases:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            tls_verify(config)
+    assert tls_verify(ScrapeConfig(client_cert=str(pki / "client.crt"), client_key=str(pki / "client.key")))

@@ -6,6 +6,10 @@ Per target and round: the goroutine profile (proto, cheap) for the count; then e
 ``/metrics`` (or ``/debug/vars`` when there is no /metrics). Requests share a global concurrency limit, each has a
 total deadline (a slow-drip body cannot hold a slot), bodies are size-capped while streaming, and transient
 failures are retried with exponential backoff and jitter. What a target does not serve (404) is remembered.
+
+``ScrapeConfig.deadline`` bounds one target's whole scrape — every request, retry and back-off — so the watcher can
+promise a scrape is over before that target's next round. Time spent queued for a ``concurrency`` slot is not
+charged to it: waiting for the collector is not the target's slowness.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.collect.httpio import RETRY_STATUS, CappedBody, backoff_delay, reason
 from leaksleuth.collect.targets import Target
-from leaksleuth.errors import FetchError, LeaksleuthError, ParseError
+from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError, ParseError
 from leaksleuth.formats import Format, Parsed, parse
 
 if TYPE_CHECKING:
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
 @dataclass(slots=True)
 class ScrapeConfig:
     timeout: float = 10.0  # total seconds per request, body included
+    deadline: float | None = None  # total seconds for one target's scrape, retries included (None: no bound)
     retries: int = 2  # extra attempts after a transient failure
     backoff: float = 0.25  # first retry delay; doubles each time, with jitter
     max_body: int = 64 << 20
@@ -108,11 +114,25 @@ class _Capabilities:
     metrics_path: str | None = None  # "/metrics" or "/debug/vars" once known; "" when neither exists
 
 
+class _Budget:
+    """What is left of one scrape's ``deadline``: charged for time holding a request slot and for back-off sleeps."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, seconds: float | None) -> None:
+        self.left = seconds if seconds is not None else float("inf")
+
+    def charge(self, since: float) -> None:
+        self.left -= time.monotonic() - since
+
+
 class Scraper:
     """One small connection pool per target: httpcore scans its whole pool on every request, so one shared pool
     for a fleet of thousands costs O(connections) per request; a pool per target keeps that constant."""
 
     def __init__(self, config: ScrapeConfig) -> None:
+        if config.concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {config.concurrency}")  # Semaphore(0): deadlock
         self.config = config
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._verify: Any = None
@@ -121,7 +141,7 @@ class Scraper:
         self._rounds: dict[str, int] = {}
 
     async def __aenter__(self) -> Scraper:
-        self._verify = _verify(self.config)  # one SSL context for every client: building one costs milliseconds
+        self._verify = tls_verify(self.config)  # one SSL context for every client: building one costs milliseconds
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -151,7 +171,7 @@ class Scraper:
         round_number = self._rounds.get(target.url, 0)
         self._rounds[target.url] = round_number + 1
         try:
-            await self._scrape(target, result, capabilities, round_number)
+            await self._scrape(target, result, capabilities, round_number, _Budget(self.config.deadline))
         except Unreachable as exc:
             result.status, result.error = "unreachable", str(exc)
         except LeaksleuthError as exc:
@@ -162,9 +182,9 @@ class Scraper:
         return result
 
     async def _scrape(
-        self, target: Target, result: ScrapeResult, capabilities: _Capabilities, round_number: int
+        self, target: Target, result: ScrapeResult, capabilities: _Capabilities, round_number: int, budget: _Budget
     ) -> None:
-        counts = await self._fetch(target, "/debug/pprof/goroutine", "goroutine", Format.PPROF)
+        counts = await self._fetch(target, "/debug/pprof/goroutine", "goroutine", Format.PPROF, budget)
         result.fetched.append(counts)
         profile = counts.parsed.profile
         if profile is None or counts.parsed.kind != "goroutine":
@@ -177,18 +197,20 @@ class Scraper:
                 else ("/debug/pprof/goroutineleak?debug=2")
             )
             try:
-                result.fetched.append(await self._fetch(target, path, "goroutine-dump", Format.GOROUTINE_DUMP))
+                result.fetched.append(await self._fetch(target, path, "goroutine-dump", Format.GOROUTINE_DUMP, budget))
             except FetchError as exc:
                 if not exc.status == 404 or capabilities.no_leak_profile:
                     raise
                 capabilities.no_leak_profile = True
                 result.notes.append("no goroutineleak profile (Go < 1.26): no runtime proof of leaks")
                 dump_path = "/debug/pprof/goroutine?debug=2"
-                result.fetched.append(await self._fetch(target, dump_path, "goroutine-dump", Format.GOROUTINE_DUMP))
+                result.fetched.append(
+                    await self._fetch(target, dump_path, "goroutine-dump", Format.GOROUTINE_DUMP, budget)
+                )
         elif not capabilities.no_leak_profile:
             try:
                 result.fetched.append(
-                    await self._fetch(target, "/debug/pprof/goroutineleak", "goroutineleak", Format.PPROF)
+                    await self._fetch(target, "/debug/pprof/goroutineleak", "goroutineleak", Format.PPROF, budget)
                 )
             except FetchError as exc:
                 if not exc.status == 404:
@@ -196,18 +218,20 @@ class Scraper:
                 capabilities.no_leak_profile = True
         if self.config.heap_every and round_number % self.config.heap_every == 0:
             heap_path = "/debug/pprof/heap?gc=1" if self.config.heap_gc else "/debug/pprof/heap"
-            result.fetched.append(await self._fetch(target, heap_path, "heap", Format.PPROF))
+            result.fetched.append(await self._fetch(target, heap_path, "heap", Format.PPROF, budget))
         if self.config.metrics:
-            await self._fetch_metrics(target, result, capabilities)
+            await self._fetch_metrics(target, result, capabilities, budget)
 
-    async def _fetch_metrics(self, target: Target, result: ScrapeResult, capabilities: _Capabilities) -> None:
+    async def _fetch_metrics(
+        self, target: Target, result: ScrapeResult, capabilities: _Capabilities, budget: _Budget
+    ) -> None:
         if capabilities.metrics_path == "":
             return
         order = [capabilities.metrics_path] if capabilities.metrics_path else ["/metrics", "/debug/vars"]
         for path in order:
             kind, fmt = ("metrics", Format.PROMETHEUS) if path == "/metrics" else ("vars", Format.EXPVAR)
             try:
-                result.fetched.append(await self._fetch(target, path, kind, fmt))
+                result.fetched.append(await self._fetch(target, path, kind, fmt, budget))
             except FetchError as exc:
                 if exc.status == 404:
                     continue
@@ -221,25 +245,33 @@ class Scraper:
         capabilities.metrics_path = ""
         result.notes.append("no /metrics or /debug/vars: no RSS / GC series")
 
-    async def _fetch(self, target: Target, path: str, kind: str, expected: Format) -> Fetched:
+    async def _fetch(self, target: Target, path: str, kind: str, expected: Format, budget: _Budget) -> Fetched:
         url = target.url + path
-        data = await self._get(self._client(target), url)
+        data = await self._get(self._client(target), url, budget)
         try:
             parsed = parse(data, format=expected, max_size=self.config.max_body * 8)
         except LeaksleuthError as exc:
             raise exc.with_context(f"GET {url}") from None
         return Fetched(kind, data, parsed)
 
-    async def _get(self, client: httpx.AsyncClient, url: str) -> bytes:
+    async def _get(self, client: httpx.AsyncClient, url: str, budget: _Budget) -> bytes:
         import httpx
 
         attempt = 0
         while True:
+            if budget.left <= 0:
+                raise FetchError(f"GET {url}: not started, the {self.config.deadline:g}s scrape deadline is spent")
+            timeout = min(self.config.timeout, budget.left)
             try:
-                async with self._slots:
-                    return await asyncio.wait_for(self._read(client, url), timeout=self.config.timeout)
+                async with self._slots:  # queued time is not charged: the collector is busy, not the target
+                    started = time.monotonic()
+                    try:
+                        return await asyncio.wait_for(self._read(client, url), timeout=timeout)
+                    finally:
+                        budget.charge(started)
             except TimeoutError:
-                error: FetchError = FetchError(f"GET {url}: timed out after {self.config.timeout:g}s")
+                cut = "" if timeout == self.config.timeout else f", the rest of the {self.config.deadline:g}s deadline"
+                error: FetchError = FetchError(f"GET {url}: timed out after {timeout:.3g}s{cut}")
                 transient = True
             except httpx.ConnectError as exc:
                 error = Unreachable(f"GET {url}: cannot connect ({reason(exc)})")
@@ -256,7 +288,15 @@ class Scraper:
                 transient = exc.status in RETRY_STATUS
             if not transient or attempt >= self.config.retries:
                 raise error
-            await asyncio.sleep(backoff_delay(attempt, self.config.backoff))
+            delay = backoff_delay(attempt, self.config.backoff)
+            if delay >= budget.left:  # the retry could not finish in time: say why there was none
+                error.args = (
+                    f"{error.args[0]} (no time left for a retry within the {self.config.deadline:g}s deadline)",
+                )
+                raise error
+            started = time.monotonic()
+            await asyncio.sleep(delay)
+            budget.charge(started)
             attempt += 1
 
     async def _read(self, client: httpx.AsyncClient, url: str) -> bytes:
@@ -281,12 +321,33 @@ class _HTTPStatus(Exception):
         self.snippet = snippet
 
 
-def _verify(config: ScrapeConfig) -> Any:
-    if config.insecure:
+def tls_verify(config: ScrapeConfig) -> Any:
+    """httpx's ``verify``: an SSL context with the CA bundle and client certificate, or False for ``insecure``
+    without a client certificate. Unreadable files and bad PEM raise ``ConfigError`` (call it before the first
+    round: a typo in --cert must not look like every target failing TLS)."""
+    for option, path in (("--cert", config.client_cert), ("--key", config.client_key), ("--ca", config.ca_file)):
+        if path is not None:
+            try:
+                Path(path).read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
+    if config.client_key and not config.client_cert:
+        raise ConfigError("--key needs --cert (the client certificate it belongs to)")
+    if config.insecure and not config.client_cert:
         return False
-    context = ssl.create_default_context(cafile=config.ca_file)
+    try:
+        context = ssl.create_default_context(cafile=None if config.insecure else config.ca_file)
+    except ssl.SSLError as exc:
+        raise ConfigError(f"--ca {config.ca_file}: not a PEM CA bundle ({reason(exc)})") from None
+    if config.insecure:  # still present the client certificate: --insecure only skips checking the server's
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     if config.client_cert:
-        context.load_cert_chain(config.client_cert, config.client_key)
+        try:
+            context.load_cert_chain(config.client_cert, config.client_key)
+        except ssl.SSLError as exc:
+            files = config.client_cert + (f" / --key {config.client_key}" if config.client_key else "")
+            raise ConfigError(f"--cert {files}: {reason(exc)}", hint="PEM certificate and its private key") from None
     return context
 
 
