@@ -17,6 +17,7 @@ import httpx
 import pytest
 import yaml
 
+from leaksleuth.cli import EXIT_USAGE
 from leaksleuth.cli.main import main
 from tests.conftest import ROOT
 from tests.loopback import serving
@@ -192,3 +193,55 @@ def test_alertmanager_routes_leak_alerts_to_serve_with_the_bearer_token(tmp_path
     assert authorization == "Bearer s3cret"
     assert payload["version"] == "4"
     assert [a["labels"]["alertname"] for a in payload["alerts"]] == ["GoHeapLeak"]  # DiskFull is not routed to serve
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--baseline-window", "12h"], "--baseline-min-history 1d must be shorter than --baseline-window 12h"),
+        (["--baseline-min-history", "30d"], "--baseline-min-history 30d must be shorter than --baseline-window 7d"),
+        (["--peers-by", "app.kubernetes.io/name"], "--peers-by: 'app.kubernetes.io/name' is not a label name"),
+        (["--peers-by", "job,team-name"], "--peers-by: 'team-name' is not a label name"),
+        (["--peers-by", "instance"], "--peers-by instance makes every instance its own fleet of one"),
+        (["--label", "__name__=x"], "--label: '__name__' is not a valid alert label name"),
+        (["--label", "é=x"], "--label: 'é' is not a valid alert label name"),
+        (["--label", "leaksleuth=heap"], "would override the 'leaksleuth' label, which routes the alerts"),
+        (["--label", "team=a", "--label", "team=b"], "--label team given twice"),
+        (["--selector", ",,"], "--selector must be label matchers like '{job=\"api\"}', got ',,'"),
+        (["--container-selector", "garbage"], "--container-selector must be label matchers"),
+        (["--outlier-ratio", "-1"], "--outlier-ratio must be a finite number greater than 1"),
+        (["--outlier-ratio", "nan"], "--outlier-ratio must be a finite number greater than 1"),
+        (["--serve-url", "http://[::1"], "--serve-url must be an http(s) URL, got 'http://[::1'"),
+    ],
+)
+def test_rules_refuses_options_prometheus_rejects_or_that_never_fire(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["rules", "--output-dir", str(tmp_path / "out"), *args]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and message in " ".join(err.split()), err
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_rules_accepts_a_regex_with_braces_and_promtool_agrees(tmp_path: Path) -> None:
+    generate(tmp_path, "--selector", '{pod=~"api-[0-9]{3}", namespace!~`kube-.*`,}', "--baseline-min-history", "6d")
+    text = (tmp_path / RULES).read_text()
+    assert 'go_goroutines{pod=~"api-[0-9]{3}",namespace!~`kube-.*`}[5m]' in text
+    result = promtool("check", "rules", RULES, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rules_output_dir_that_cannot_be_written_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "afile"
+    a_file.write_text("not a directory\n")
+    assert main(["rules", "--output-dir", str(a_file)]) == EXIT_USAGE
+    assert main(["rules", "--output-dir", str(a_file / "sub")]) == EXIT_USAGE
+    assert main(["rules", "--output-dir", "/proc/nope"]) == EXIT_USAGE
+    err = " ".join(capsys.readouterr().err.split())  # the console wraps long paths
+    assert "Traceback" not in err, err
+    assert f"--output-dir {str(a_file)!r} is a file, not a directory" in err
+    assert f"cannot write {str(a_file / 'sub')!r}: Not a directory" in err
+    assert "--output-dir '/proc/nope': cannot write '/proc/nope'" in err
+    assert a_file.read_text() == "not a directory\n"

@@ -72,19 +72,39 @@ def command(
     rules_text = to_yaml(rule_groups(options), rules_header(options))
     alertmanager_text = to_yaml(alertmanager_config(options), ALERTMANAGER_HEADER)
     if output_dir is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / RULES_FILE).write_text(rules_text)
-        (output_dir / ALERTMANAGER_FILE).write_text(alertmanager_text)
+        _write(output_dir, {RULES_FILE: rules_text, ALERTMANAGER_FILE: alertmanager_text})
         typer.echo(f"wrote {output_dir / RULES_FILE} and {output_dir / ALERTMANAGER_FILE}")
         return
     typer.echo(alertmanager_text if alertmanager else rules_text, nl=False)
 
 
 def _labels(items: list[str]) -> dict[str, str]:
-    labels = {}
+    """NAME=VALUE pairs; whether NAME is a valid alert label is RuleOptions.check's call."""
+    labels: dict[str, str] = {}
     for item in items:
         name, equals, value = item.partition("=")
-        if not equals or not name.strip().isidentifier():
-            raise ConfigError(f"--label must look like NAME=VALUE, got {item!r}")
-        labels[name.strip()] = value.strip()
+        name = name.strip()
+        if not equals or not name:
+            raise ConfigError(f"--label must look like NAME=VALUE, got {item!r}", hint="e.g. --label team=payments")
+        if name in labels:
+            raise ConfigError(f"--label {name} given twice ({labels[name]!r} and {value.strip()!r})")
+        labels[name] = value.strip()
     return labels
+
+
+def _write(directory: Path, files: dict[str, str]) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(
+            f"--output-dir {str(directory)!r} is a file, not a directory",
+            hint="name a directory (created if missing), or leave --output-dir out to print the rules",
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (directory / name).write_text(text)
+    except OSError as exc:
+        where = exc.filename or directory
+        raise ConfigError(
+            f"--output-dir {str(directory)!r}: cannot write {str(where)!r}: {exc.strerror or exc}",
+            hint="name a directory you can write to",
+        ) from None

@@ -16,15 +16,23 @@ Every alert carries ``leaksleuth: goroutine|heap``: the Alertmanager route sends
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from leaksleuth.durations import format_duration
+from leaksleuth.errors import ConfigError
 from leaksleuth.formats.memstats import PROMETHEUS_METRIC_OF
-from leaksleuth.integrations.promql import CONTAINER_METRICS, DEFAULT_CONTAINER_SELECTOR, normalize_selector
+from leaksleuth.integrations.promql import (
+    CONTAINER_METRICS,
+    DEFAULT_CONTAINER_SELECTOR,
+    is_label_name,
+    normalize_selector,
+)
 
 MiB = 1 << 20
 PREFIX = "leaksleuth"
@@ -58,9 +66,96 @@ class RuleOptions:
     token_file: str = "/etc/alertmanager/leaksleuth.token"
     extra_labels: dict[str, str] = field(default_factory=dict)  # added to every alert (team, …)
 
+    def check(self) -> None:
+        """ConfigError for options Prometheus would reject, or that would write alerts that can never fire."""
+        normalize_selector(self.selector, option="--selector")
+        normalize_selector(self.container_selector, option="--container-selector")
+        for option, seconds in (
+            ("--growth-window", self.growth_window),
+            ("--baseline-window", self.baseline_window),
+            ("--forecast-window", self.forecast_window),
+            ("--forecast-horizon", self.forecast_horizon),
+            ("the evaluation interval", self.interval),
+        ):
+            if not seconds > 0:
+                raise ConfigError(f"{option} must be positive, got {format_duration(seconds)}")
+        if self.for_ < 0 or self.baseline_min_history < 0:
+            raise ConfigError("--for and --baseline-min-history must not be negative")
+        if self.baseline_min_history >= self.baseline_window:
+            # the guard counts the baseline window's samples: it can never reach a longer history, and a window
+            # exactly as long is met only while no evaluation was ever missed
+            raise ConfigError(
+                f"--baseline-min-history {format_duration(self.baseline_min_history)} must be shorter than "
+                f"--baseline-window {format_duration(self.baseline_window)}: the baseline only sees that window's "
+                "history, so the leak alerts could never fire",
+                hint="shorten --baseline-min-history or lengthen --baseline-window (defaults: 1d and 7d)",
+            )
+        _check_ratio("--outlier-ratio", self.outlier_ratio, "the peers' median")
+        _check_ratio("the baseline margin", self.baseline_margin, "the baseline P95", strict=False)
+        if self.min_goroutine_growth < 0 or self.min_heap_growth_bytes < 0:
+            raise ConfigError("the minimum goroutine and heap growth must not be negative")
+        _check_peers(self.peers_by)
+        for name in self.extra_labels:
+            _check_alert_label(name)
+        if not _is_http_url(self.serve_url):
+            raise ConfigError(
+                f"--serve-url must be an http(s) URL, got {self.serve_url!r}", hint="e.g. http://leaksleuth:9477"
+            )
+        if not self.token_file.strip():
+            raise ConfigError("--token-file must name a file", hint="the path as Alertmanager sees it")
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:  # "http://[::1" and the like
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _check_ratio(option: str, ratio: float, of: str, *, strict: bool = True) -> None:
+    if not math.isfinite(ratio) or ratio < 1 or (strict and ratio == 1):
+        bound = "greater than 1" if strict else "at least 1"
+        raise ConfigError(
+            f"{option} must be a finite number {bound} (a multiple of {of}), got {ratio:g}",
+            hint=f"e.g. {option} 3 for three times {of}" if strict else None,
+        )
+
+
+def _check_peers(peers_by: Sequence[str]) -> None:
+    if not peers_by:
+        raise ConfigError("--peers-by needs at least one label", hint="e.g. --peers-by job")
+    for name in peers_by:
+        if not is_label_name(name) or name.startswith("__"):
+            raise ConfigError(
+                f"--peers-by: {name!r} is not a label name Prometheus can group by",
+                hint="label names match [a-zA-Z_][a-zA-Z0-9_]* and do not start with __ "
+                "(Kubernetes labels like app.kubernetes.io/name arrive relabelled, e.g. app_kubernetes_io_name)",
+            )
+        if name == "instance":
+            raise ConfigError(
+                "--peers-by instance makes every instance its own fleet of one: the outlier alerts need three peers",
+                hint="group by what replicas share, e.g. --peers-by job or job,namespace",
+            )
+    if len(set(peers_by)) != len(peers_by):
+        raise ConfigError(f"--peers-by names a label twice: {','.join(peers_by)!r}")
+
+
+def _check_alert_label(name: str) -> None:
+    if not is_label_name(name) or name.startswith("__"):
+        raise ConfigError(
+            f"--label: {name!r} is not a valid alert label name",
+            hint="label names match [a-zA-Z_][a-zA-Z0-9_]*; names starting with __ are reserved",
+        )
+    if name in (PREFIX, "alertname"):
+        why = "routes the alerts to leaksleuth serve" if name == PREFIX else "is the rule's name"
+        raise ConfigError(f"--label {name}=… would override the {name!r} label, which {why}")
+
 
 def rule_groups(options: RuleOptions) -> dict[str, Any]:
     """The rule file as data (``{"groups": [...]}``)."""
+    options.check()
     sel = _matchers(options.selector)
     every = format_duration(options.interval)
     recording = [
@@ -111,7 +206,7 @@ def rule_groups(options: RuleOptions) -> dict[str, Any]:
 
 def _matchers(selector: str) -> str:
     """``{job="api"}`` to append to metric names; nothing for an empty selector."""
-    normalized = normalize_selector(selector)
+    normalized = normalize_selector(selector, option="--selector")
     return "" if normalized == "{}" else normalized
 
 
@@ -192,7 +287,7 @@ def _go_limit_forecast(sel: str, options: RuleOptions) -> dict[str, Any]:
 
 
 def _container_limit_forecast(options: RuleOptions) -> dict[str, Any]:
-    sel = normalize_selector(options.container_selector)
+    sel = normalize_selector(options.container_selector, option="--container-selector")
     window, horizon = format_duration(options.forecast_window), format_duration(options.forecast_horizon)
     # per container first: after a restart cAdvisor starts a new series (new id label) while the old one is still in
     # the range, and one-to-one matching on (namespace, pod, container) would fail on the duplicates
@@ -248,6 +343,7 @@ def _outlier_alert(name: str, metric: str, kind: str, options: RuleOptions, floo
 
 def alertmanager_config(options: RuleOptions) -> dict[str, Any]:
     """The route + receiver to merge into alertmanager.yml: leaksleuth's alerts go to ``leaksleuth serve``."""
+    options.check()
     return {
         "route": {
             "routes": [
