@@ -5,6 +5,8 @@ A fake Prometheus (httpx.MockTransport) answers like the real API; the live test
 
 from __future__ import annotations
 
+import http.server
+import json
 import math
 from collections.abc import Callable
 from urllib.parse import parse_qs
@@ -12,11 +14,13 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from leaksleuth.cli import EXIT_ERROR, EXIT_USAGE
 from leaksleuth.cli.main import main
 from leaksleuth.durations import format_duration, parse_duration
 from leaksleuth.errors import ConfigError, FetchError
 from leaksleuth.integrations.prometheus import MAX_POINTS_PER_SERIES, PrometheusClient, chunk_ranges, normalize_url
 from leaksleuth.integrations.promql import normalize_selector
+from tests.loopback import serving
 from tests.prometheus_live import free_port
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -176,3 +180,112 @@ def test_fleet_cli_rejects_bad_options_before_any_request(capsys: pytest.Capture
     assert main(["fleet", "--prometheus", "http://127.0.0.1:1", "--header", "no colon"]) == 2
     err = capsys.readouterr().err
     assert "invalid duration 'a while'" in err and "--header must look like" in err and "Traceback" not in err
+
+
+# ---- malformed API answers: one FetchError naming the query and quoting the bad piece, never a traceback --------
+
+MATRIX, VECTOR = "matrix", "vector"
+MALFORMED = {
+    "matrix value not a number": ({"resultType": MATRIX, "result": [{"metric": {}, "values": [[1, "x"]]}]}, '[1,"x"]'),
+    "matrix point not a list": ({"resultType": MATRIX, "result": [{"metric": {}, "values": [7]}]}, "7"),
+    "matrix values not a list": ({"resultType": MATRIX, "result": [{"metric": {}, "values": "7"}]}, '"7"'),
+    "vector item without value": ({"resultType": VECTOR, "result": [{"metric": {"job": "a"}}]}, '{"metric":'),
+    "result item a string": ({"resultType": MATRIX, "result": ["go_goroutines"]}, '"go_goroutines"'),
+    "metric not an object": ({"resultType": MATRIX, "result": [{"metric": [1, 2], "values": []}]}, "[1,2]"),
+    "label value a number": ({"resultType": VECTOR, "result": [{"metric": {"a": 1}, "value": [1, "2"]}]}, '{"a":1}'),
+    "string result": ({"resultType": "string", "result": [1, "text"]}, '"string"'),
+    "scalar not a pair": ({"resultType": "scalar", "result": [1]}, "[1]"),
+}  # fmt: skip
+
+
+def _prometheus_answering(data: object) -> type[http.server.BaseHTTPRequestHandler]:
+    body = json.dumps({"status": "success", "data": data}).encode()
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Answer
+
+
+@pytest.mark.parametrize(("data", "quoted"), MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_query_results_are_one_fetch_error_naming_the_query(
+    data: object, quoted: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serving(_prometheus_answering(data)) as url:
+        args = ["fleet", "--prometheus", url, "--json", "--window", "10m", "--step", "15s", "--baseline-window", "0"]
+        assert main([*args, "--timeout", "5"]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    (first, *_) = err.strip().splitlines()  # --json: no progress lines before it
+    assert first.startswith(f"leaksleuth: error: Prometheus at {url}: query 'go_goroutines"), err
+    assert quoted in first, err
+
+
+def test_malformed_targets_answer_is_a_fetch_error() -> None:
+    def answer(labels: object, interval: object) -> Handler:
+        entry = {"labels": labels, "discoveredLabels": {}, "scrapeInterval": interval, "health": "up"}
+        body = {"status": "success", "data": {"activeTargets": [entry]}}
+        return lambda request: httpx.Response(200, json=body)
+
+    with pytest.raises(FetchError, match=r"/api/v1/targets: labels are not an object of strings: \[\"job\"\]"):
+        client(answer(["job"], "15s"))[0].targets()
+    with pytest.raises(FetchError, match='scrapeInterval is not a duration: "soon"'):
+        client(answer({"job": "api"}, "soon"))[0].targets()
+
+
+def test_fleet_url_and_timeout_mistakes_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fleet", "--prometheus", "http://[::1", "--window", "10m"]) == EXIT_USAGE
+    assert main(["fleet", "--prometheus", "http://prom:port", "--window", "10m"]) == EXIT_USAGE
+    assert main(["fleet", "--prometheus", "http://127.0.0.1:1", "--window", "10m", "--timeout", "0"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    assert "--prometheus is not a valid URL, got 'http://[::1': Invalid IPv6 URL" in err
+    assert "--prometheus is not a valid URL, got 'http://prom:port'" in err
+    assert "--timeout must be a positive number of seconds, got 0" in err
+    with pytest.raises(ConfigError, match="--timeout must be a positive"):
+        PrometheusClient("http://prom:9090", timeout=math.nan)
+
+
+@pytest.mark.parametrize(
+    ("given", "normalized"),
+    [
+        ('{pod=~"api-[0-9]{3}"}', '{pod=~"api-[0-9]{3}"}'),  # braces inside a regex value
+        ('job = "a,b}" , ns!~`kube-\\d+`,', '{job="a,b}",ns!~`kube-\\d+`}'),  # blanks and a trailing comma go
+        ("{msg='it\\'s', x=\"\\\"\\u00e9\\x41\\101\"}", "{msg='it\\'s',x=\"\\\"\\u00e9\\x41\\101\"}"),
+    ],
+)
+def test_selectors_are_parsed_not_brace_counted(given: str, normalized: str) -> None:
+    assert normalize_selector(given) == normalized
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (",,", "expected a label name, found ',,' at column 1"),
+        ("garbage", "expected =, !=, =~ or !~ after 'garbage', found the end"),
+        ('{é="x"}', "expected a label name, found 'é=\"x\"' at column 2"),
+        ('{__name__="up"}', "__name__ is set by leaksleuth"),
+        ("{job=api}", "expected a quoted value, found 'api'"),
+        ('{a="x" b="y"}', "expected ',' between matchers, found 'b=\"y\"' at column 8"),
+        ('{a="x",,b="y"}', "empty matcher between commas"),
+        ('{job="api"', "no closing '}'"),
+        ('{pod=~"api-\\d+"}', "unknown escape sequence '\\d' at column 12"),
+        ('{a="\\x4"}', "invalid escape sequence"),
+        ('{a="x', "no closing '}'"),
+        ('{a="x}', 'unterminated "-quoted string at column 4'),
+    ],
+)
+def test_bad_selectors_name_the_problem_and_the_column(bad: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        normalize_selector(bad, option="--container-selector")
+    text = str(caught.value)
+    assert text.startswith(f"--container-selector must be label matchers like '{{job=\"api\"}}', got {bad!r}: ")
+    assert message in text, text

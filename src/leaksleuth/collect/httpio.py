@@ -54,7 +54,11 @@ def base_url(url: str, *, suffixes: tuple[str, ...], what: str, example: str) ->
     text = url.strip()
     if "://" not in text:
         text = "http://" + text
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number (0-65535)
+    except ValueError as exc:  # "Invalid IPv6 URL" for an unclosed '[', "Port out of range 0-65535"
+        raise ConfigError(f"{what} is not a valid URL, got {url!r}: {exc}", hint=f"e.g. {example}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{what} must be an http(s) URL, got {url!r}", hint=f"e.g. {example}")
     path = parts.path.rstrip("/")

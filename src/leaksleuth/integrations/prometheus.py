@@ -27,6 +27,7 @@ MAX_POINTS_PER_SERIES = 11_000  # Prometheus' limit for one range query (promql 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_BODY = 512 << 20  # one API response; a query that big should use a coarser step
+SHAPE_HINT = "is --prometheus the Prometheus HTTP API (api/v1), not a proxy that rewrites its answers?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,10 @@ class PrometheusClient:
         self.url = normalize_url(self.url)
         if self.retries < 0:
             raise ConfigError("retries must not be negative")
+        if not (0 < self.timeout < math.inf):  # 0 fails every connect: "[Errno 115] Operation now in progress"
+            raise ConfigError(
+                f"--timeout must be a positive number of seconds, got {self.timeout:g}", hint="e.g. --timeout 30"
+            )
 
     # ---- public API -----------------------------------------------------------------------------------------
 
@@ -80,7 +85,7 @@ class PrometheusClient:
         params = {"query": promql}
         if at is not None:
             params["time"] = _format_time(at)
-        return _result_series(self._get("/api/v1/query", params, promql))
+        return _result_series(self._get("/api/v1/query", params, promql), self._source(promql))
 
     def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[Series]:
         """Range query over [start, end] every ``step`` seconds, chunked under 11,000 points per series."""
@@ -96,7 +101,7 @@ class PrometheusClient:
                 "end": _format_time(chunk_end),
                 "step": _format_step(step),
             }
-            for series in _result_series(self._get("/api/v1/query_range", params, promql)):
+            for series in _result_series(self._get("/api/v1/query_range", params, promql), self._source(promql)):
                 key = tuple(sorted(series.labels.items()))
                 times, values = merged.setdefault(key, ([], []))
                 for stamp, value in zip(series.timestamps, series.values, strict=True):
@@ -111,19 +116,19 @@ class PrometheusClient:
         entries = data.get("activeTargets") if isinstance(data, dict) else None
         if not isinstance(entries, list):
             raise FetchError(f"Prometheus at {self.url}: /api/v1/targets has no activeTargets list")
+        source = f"Prometheus at {self.url}: /api/v1/targets"
         targets = []
         for entry in entries:
             if not isinstance(entry, dict):
                 continue
-            interval = entry.get("scrapeInterval")
             targets.append(
                 ScrapeTarget(
-                    labels=dict(entry.get("labels") or {}),
-                    discovered_labels=dict(entry.get("discoveredLabels") or {}),
+                    labels=_labels(entry.get("labels"), source),
+                    discovered_labels=_labels(entry.get("discoveredLabels"), source),
                     scrape_url=str(entry.get("scrapeUrl", "")),
                     health=str(entry.get("health", "unknown")),
                     last_error=str(entry.get("lastError", "")),
-                    scrape_interval=parse_duration(interval) if isinstance(interval, str) and interval else None,
+                    scrape_interval=_scrape_interval(entry.get("scrapeInterval"), source),
                 )
             )
         return targets
@@ -140,6 +145,11 @@ class PrometheusClient:
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
+
+    def _source(self, promql: str) -> str:
+        # queries span lines (the rules' style); one line in an error message, and not a page of it
+        text = " ".join(promql.split())
+        return f"Prometheus at {self.url}: query {text[:120] + ('…' if len(text) > 120 else '')!r}"
 
     # ---- HTTP -----------------------------------------------------------------------------------------------
 
@@ -234,29 +244,95 @@ def chunk_ranges(start: float, end: float, step: float) -> Iterator[tuple[float,
         chunk_start = chunk_start + points * step
 
 
-def _result_series(data: Any) -> list[Series]:
+def _result_series(data: Any, source: str) -> list[Series]:
+    """The series of a query's ``data``; a FetchError naming the query and quoting the piece that is off shape.
+
+    Shapes (api/v1): vector items ``{"metric": {…}, "value": [t, "v"]}``, matrix items ``{"metric": {…},
+    "values": [[t, "v"], …]}``, a scalar ``[t, "v"]``. Proxies and look-alike APIs get these wrong: fail here,
+    with the bad piece quoted, not with a KeyError three layers down.
+    """
     if not isinstance(data, dict) or "resultType" not in data:
-        raise FetchError("Prometheus answered without a query result (resultType missing)")
+        raise FetchError(
+            f"{source}: answer without a query result (resultType missing): {_quote(data)}", hint=SHAPE_HINT
+        )
     kind, result = data["resultType"], data.get("result")
-    if kind == "scalar" and isinstance(result, list):
-        return [Series({}, (float(result[0]),), (_number(result[1]),))]
+    if kind == "scalar":
+        stamp, value = _point(result, source, "scalar")
+        return [Series({}, (stamp,), (value,))]
+    if kind not in ("vector", "matrix"):
+        raise FetchError(
+            f"{source}: answered a {_quote(kind)} result, expected series (a vector or a matrix)",
+            hint='the query must select series, e.g. go_goroutines{job="api"}',
+        )
     if not isinstance(result, list):
-        raise FetchError(f"Prometheus answered an unexpected {kind} result")
+        raise FetchError(f"{source}: {kind} result is not a list: {_quote(result)}", hint=SHAPE_HINT)
     series = []
     for item in result:
-        labels = dict(item.get("metric") or {})
+        if not isinstance(item, dict):
+            raise FetchError(f"{source}: {kind} result item is not an object: {_quote(item)}", hint=SHAPE_HINT)
+        labels = _labels(item.get("metric"), source)
         if kind == "vector":
-            stamp, value = item["value"]
-            series.append(Series(labels, (float(stamp),), (_number(value),)))
-        elif kind == "matrix":
+            if "value" not in item and "histogram" in item:
+                raise FetchError(
+                    f"{source}: vector sample is a native histogram, not a float: {_quote(item)}",
+                    hint="leaksleuth reads float series (gauges such as go_goroutines); check --load",
+                )
+            if "value" not in item:
+                raise FetchError(f"{source}: vector sample with no value: {_quote(item)}", hint=SHAPE_HINT)
+            stamp, value = _point(item["value"], source, "vector")
+            series.append(Series(labels, (stamp,), (value,)))
+        else:
             points = item.get("values") or []
-            series.append(Series(labels, tuple(float(p[0]) for p in points), tuple(_number(p[1]) for p in points)))
+            if not isinstance(points, list):
+                raise FetchError(
+                    f"{source}: matrix values are not a list of [time, value]: {_quote(points)}", hint=SHAPE_HINT
+                )
+            pairs = [_point(point, source, "matrix") for point in points]
+            series.append(Series(labels, tuple(t for t, _ in pairs), tuple(v for _, v in pairs)))
     return series
 
 
-def _number(text: Any) -> float:
-    # Prometheus sends sample values as strings: "12", "1.5e+09", "NaN", "+Inf"
-    return float(text)
+def _point(point: Any, source: str, kind: str) -> tuple[float, float]:
+    """``[1700000000.5, "12"]`` -> (timestamp, value). Values are strings: "12", "1.5e+09", "NaN", "+Inf"."""
+    if isinstance(point, list) and len(point) == 2:
+        stamp, value = _number(point[0]), _number(point[1])
+        if stamp is not None and value is not None:
+            return stamp, value
+    raise FetchError(f'{source}: {kind} sample is not [time, "value"]: {_quote(point)}', hint=SHAPE_HINT)
+
+
+def _number(item: Any) -> float | None:
+    if isinstance(item, bool) or not isinstance(item, int | float | str):
+        return None
+    try:
+        return float(item)
+    except ValueError:
+        return None
+
+
+def _labels(item: Any, source: str) -> dict[str, str]:
+    if item is None:  # Prometheus always sends "metric"; a missing one reads as no labels
+        return {}
+    if not isinstance(item, dict) or not all(isinstance(v, str) for v in item.values()):
+        raise FetchError(f"{source}: labels are not an object of strings: {_quote(item)}", hint=SHAPE_HINT)
+    return {str(name): value for name, value in item.items()}
+
+
+def _scrape_interval(item: Any, source: str) -> float | None:
+    if not isinstance(item, str) or not item:
+        return None
+    try:
+        return parse_duration(item)
+    except ConfigError:
+        raise FetchError(f"{source}: scrapeInterval is not a duration: {_quote(item)}", hint=SHAPE_HINT) from None
+
+
+def _quote(piece: Any, limit: int = 80) -> str:
+    """Compact JSON of the offending piece, cut at ``limit`` characters."""
+    import json
+
+    text = json.dumps(piece, separators=(",", ":"), default=str)
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 def _format_time(seconds: float) -> str:
