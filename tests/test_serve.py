@@ -262,3 +262,102 @@ async def test_kubernetes_template_resolves_the_alerting_pod(kmock: Any, leaking
     missing["alerts"][0]["fingerprint"] = "other"
     assert "namespace and pod" in service.receive(missing).rejected[0]
     store.close()
+
+
+def _must_not_serve(*args: object, **kwargs: object) -> None:
+    raise AssertionError("serve started listening with options it should have refused")
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("http://{instance_host:6060", "unbalanced braces"),
+        ("http://{instance_host}:6060}", "unbalanced braces"),
+        ("http://{instance_host:6060}", "{instance_host:6060} has a format spec: close the brace before the ':'"),
+        ("http://{instance.host}:6060", "{instance.host} is not a label name"),
+        ("http://{}:6060", "{} needs a label name"),
+        ("ftp://{instance}", "gives 'ftp://6060' for an example alert: a target must be an http(s) URL"),
+        ("http://[{instance_host}:6060", "Invalid IPv6 URL"),
+    ],
+)
+def test_serve_refuses_a_bad_target_template_at_startup(
+    template: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leaksleuth.cli import EXIT_USAGE
+    from leaksleuth.cli.main import main
+
+    monkeypatch.setattr("uvicorn.run", _must_not_serve)
+    store = tmp_path / "store"
+    args = ["serve", "--no-auth", "--listen", f"127.0.0.1:{_free_port()}", "--store", str(store)]
+    assert main([*args, "--target-template", template]) == EXIT_USAGE
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith(f"leaksleuth: error: --target-template {template!r}: ") and message in err, err
+    assert "{instance_ip}" in err and "Traceback" not in err  # the hint lists the placeholders
+    assert not store.exists()  # refused before the store opens
+
+
+def test_serve_refuses_bad_capture_numbers_at_startup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leaksleuth.cli import EXIT_USAGE
+    from leaksleuth.cli.main import main
+
+    monkeypatch.setattr("uvicorn.run", _must_not_serve)
+    args = ["serve", "--no-auth", "--listen", f"127.0.0.1:{_free_port()}", "--store", str(tmp_path / "s")]
+    assert main([*args, "--timeout", "0"]) == EXIT_USAGE
+    assert main([*args, "--samples", "0"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "--timeout must be a positive number of seconds, got 0" in err and "--samples must be at least 1" in err
+
+
+def test_target_template_placeholders_and_accurate_errors() -> None:
+    labels = {"instance": "10.0.0.7:8080", "job": "api"}
+    assert target_url("http://{instance_ip}:6060", labels) == "http://10.0.0.7:6060"  # the issue's example
+    with pytest.raises(ConfigError) as unknown:
+        target_url("http://{instance_addr}:6060", labels)
+    text = str(unknown.value)
+    assert text.startswith("alert has no label instance_addr for the target template"), text
+    assert "no label instance " not in text and "{instance_ip}" in text  # instance is there: say what is missing
+    with pytest.raises(ConfigError, match=r"instance 'api-1', without a port \(for \{instance_port\}\)"):
+        target_url("http://{instance_host}:{instance_port}", {"instance": "api-1"})
+    with pytest.raises(ConfigError, match=r"no label instance \(for \{instance_ip\}\)"):
+        target_url("http://{instance_ip}:6060", {"job": "api"})
+    with pytest.raises(ConfigError, match="unbalanced braces"):  # was a ValueError: an HTTP 500 per alert
+        target_url("http://{instance_host:6060", labels)
+
+
+def _document(*suspects: tuple[str, str, float]) -> dict[str, Any]:
+    found = [{"kind": kind, "category": category, "confidence": confidence} for kind, category, confidence in suspects]
+    return {"targets": [{"status": "ok", "suspects": found}]}
+
+
+async def test_each_capture_replaces_its_targets_confidence_series(tmp_path: Path) -> None:
+    from leaksleuth.store.db import open_store
+    from leaksleuth.web.core import AlertService, CaptureConfig
+
+    store = open_store(str(tmp_path / "s"))
+    dead = f"http://127.0.0.1:{_free_port()}"  # nothing listens: the capture fails
+    service = AlertService(store, token=None, capture=CaptureConfig(template="{instance}", samples=1, timeout=1))
+
+    def series() -> list[str]:
+        text = service.metrics().decode()
+        return sorted(
+            line.split(" ")[0] for line in text.splitlines() if line.startswith("leaksleuth_leak_confidence{")
+        )
+
+    other = "http://10.0.0.9:6060"
+    service.record_scores(other, _document(("heap", "growth", 0.5)))
+    service.record_scores(dead, _document(("goroutine", "chan-send", 0.9), ("heap", "growth", 0.7)))
+    service.record_scores(dead, _document(("goroutine", "chan-send", 0.8)))  # the heap suspect is gone
+    assert series() == [
+        f'leaksleuth_leak_confidence{{category="chan-send",kind="goroutine",target="{dead}"}}',
+        f'leaksleuth_leak_confidence{{category="growth",kind="heap",target="{other}"}}',
+    ]
+    receipt = service.receive(_alert(dead.removeprefix("http://")))
+    assert len(receipt.accepted) == 1
+    await service.drain()
+    found = service.report(receipt.accepted[0])
+    assert found is not None and found["status"] == "failed"
+    # the failed capture leaves no old confidence behind for its target; other targets keep theirs
+    assert series() == [f'leaksleuth_leak_confidence{{category="growth",kind="heap",target="{other}"}}']
+    store.close()

@@ -20,7 +20,8 @@ def command(
     target_template: Annotated[
         str,
         typer.Option(
-            help="Alert labels -> pprof base URL; {instance_host} and {instance_port} come from instance. "
+            help="Alert labels -> pprof base URL: {label} for any alert label, and {instance_host} (or "
+            "{instance_ip}) and {instance_port} split from instance. "
             "'kubernetes' resolves the namespace/pod labels to the pod's IP and leaksleuth.io/port."
         ),
     ] = "http://{instance_host}:6060",
@@ -51,17 +52,15 @@ def command(
         raise ConfigError(
             f"--no-auth only on a loopback address, not {host}", hint="give a token, or --listen 127.0.0.1:PORT"
         )
-    service = AlertService(
-        open_store(store, blobs),
-        token=token,
-        capture=CaptureConfig(
-            template=target_template,
-            samples=samples,
-            every=parse_duration(every),
-            timeout=timeout,
-            kubeconfig=kubeconfig,
-        ),
+    # checked before the store opens and the port is taken: a bad template would otherwise fail every alert
+    capture = CaptureConfig(
+        template=target_template,
+        samples=samples,
+        every=parse_duration(every),
+        timeout=timeout,
+        kubeconfig=kubeconfig,
     )
+    service = AlertService(open_store(store, blobs), token=token, capture=capture)
     auth = "bearer token required" if token else "no auth (loopback)"
     typer.echo(f"leaksleuth serve: listening on http://{listen} ({auth}); store {service.store.description}", err=True)
     uvicorn.run(create_app(service), host=host.strip("[]"), port=int(port), log_level="warning")

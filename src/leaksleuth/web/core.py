@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import string
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from leaksleuth.collect.targets import Target, make_target
+from leaksleuth.collect.targets import Target, make_target, normalize_url
 from leaksleuth.errors import ConfigError, LeaksleuthError
+from leaksleuth.integrations.promql import is_label_name
 from leaksleuth.store.db import ReportRow, Store
 
 
@@ -38,6 +40,19 @@ class CaptureConfig:
     kubeconfig: str | None = None
     kubernetes_client: Any = None  # an ApiClient (tests); default: in-cluster or kubeconfig
 
+    def __post_init__(self) -> None:
+        # at startup, not per alert: a bad template would otherwise fail every alert that arrives
+        if self.template != KUBERNETES:
+            template_fields(self.template)
+        if self.samples < 1:
+            raise ConfigError(f"--samples must be at least 1, got {self.samples}")
+        if not (0 < self.timeout < math.inf):
+            raise ConfigError(f"--timeout must be a positive number of seconds, got {self.timeout:g}")
+        if not (0 <= self.every < math.inf):
+            raise ConfigError(f"--every must not be negative, got {self.every:g}")
+        if self.concurrency < 1:
+            raise ConfigError(f"capture concurrency must be at least 1, got {self.concurrency}")
+
 
 @dataclass(slots=True)
 class Receipt:
@@ -55,8 +70,51 @@ class Receipt:
         }
 
 
+# placeholders split from the ``instance`` label; instance_ip reads better for IP:port instances (same value)
+INSTANCE_PLACEHOLDERS = ("instance_host", "instance_port", "instance_ip")
+PLACEHOLDER_HELP = (
+    "placeholders: any alert label ({instance}, {job}, {pod}, …), or {instance_host} / {instance_ip} and "
+    "{instance_port} split from the instance label"
+)
+
+
+def template_fields(template: str) -> list[str]:
+    """The placeholders of a target template; ConfigError (quoting it) for anything but plain ``{label}``."""
+
+    def bad(why: str) -> ConfigError:
+        return ConfigError(
+            f"--target-template {template!r}: {why}",
+            hint=f"e.g. http://{{instance_host}}:6060 or 'kubernetes'; {PLACEHOLDER_HELP}; write {{{{ }}}} for a "
+            "literal brace",
+        )
+
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:  # "Single '}' encountered", "expected '}' before end of string"
+        raise bad(f"unbalanced braces ({exc})") from None
+    fields = []
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not is_label_name(name):
+            raise bad(f"{{{name}}} is not a label name" if name else "{} needs a label name")
+        if spec:
+            raise bad(f"{{{name}:{spec}}} has a format spec: close the brace before the ':'")
+        if conversion:
+            raise bad(f"{{{name}!{conversion}}}: conversions are not supported, only plain {{label}}")
+        fields.append(name)
+    # "6060" reads as a host or as a port, wherever a label lands in the URL
+    example = {name: "10.0.0.7" if name in ("instance_host", "instance_ip") else "6060" for name in fields}
+    try:  # an example alert's URL: "ftp://{instance}" or "http://[{instance_host}" fail here, not per alert
+        normalize_url(template.format_map(example))
+    except ConfigError as exc:
+        raise bad(f"gives {template.format_map(example)!r} for an example alert: {exc}") from None
+    return fields
+
+
 def target_url(template: str, labels: Mapping[str, str]) -> str:
-    """Fill the template from the alert's labels, plus ``instance_host``/``instance_port`` split from ``instance``.
+    """Fill the template from the alert's labels, plus ``instance_host``/``instance_port`` split from ``instance``
+    (``instance_ip`` is another name for ``instance_host``).
 
     With the ``kubernetes`` template the result is ``k8s://NAMESPACE/POD``, resolved to the pod's IP and
     ``leaksleuth.io/port`` when the capture starts (container alerts carry pod labels, not a Go instance)."""
@@ -65,23 +123,37 @@ def target_url(template: str, labels: Mapping[str, str]) -> str:
         if not namespace or not pod:
             raise ConfigError("alert has no namespace and pod labels for the kubernetes target template")
         return f"k8s://{namespace}/{pod}"
+    fields = template_fields(template)
     values = dict(labels)
     instance = values.get("instance", "")
     if instance:
         host, colon, port = instance.rpartition(":")
-        if colon and port.isdigit():
-            values.setdefault("instance_host", host)  # IPv6 keeps its brackets: it goes back into a URL
+        if not (colon and port.isdigit()):
+            host, port = instance, ""
+        values.setdefault("instance_host", host)  # IPv6 keeps its brackets: it goes back into a URL
+        values.setdefault("instance_ip", values["instance_host"])
+        if port:
             values.setdefault("instance_port", port)
-        else:
-            values.setdefault("instance_host", instance)
-    missing = [name for _, name, _, _ in string.Formatter().parse(template) if name and name not in values]
+    missing = [name for name in dict.fromkeys(fields) if name not in values]
     if missing:
-        labels_needed = sorted({"instance" if name.startswith("instance_") else name for name in missing})
-        raise ConfigError(
-            f"alert has no label {', '.join(labels_needed)} for the target template {template!r} "
-            f"(labels: {', '.join(sorted(labels)) or 'none'})"
-        )
+        raise ConfigError(_missing(missing, template, labels))
     return template.format_map(values)
+
+
+def _missing(names: list[str], template: str, labels: Mapping[str, str]) -> str:
+    derived = [name for name in names if name in INSTANCE_PLACEHOLDERS]
+    plain = [name for name in names if name not in INSTANCE_PLACEHOLDERS]
+    reasons = []
+    if plain:
+        reasons.append(f"no label {', '.join(plain)}")
+    if derived and not labels.get("instance"):
+        reasons.append(f"no label instance (for {', '.join('{' + n + '}' for n in derived)})")
+    elif derived:  # only the port can be missing: the host is always there
+        reasons.append(f"instance {labels['instance']!r}, without a port (for {{instance_port}})")
+    return (
+        f"alert has {'; '.join(reasons)} for the target template {template!r} "
+        f"(labels: {', '.join(sorted(labels)) or 'none'}; {PLACEHOLDER_HELP})"
+    )
 
 
 def parse_webhook(payload: Any) -> list[dict[str, Any]]:
@@ -135,6 +207,7 @@ class AlertService:
             registry=self.registry,
         )
         self.in_flight = Gauge("leaksleuth_captures_in_flight", "Captures running now.", registry=self.registry)
+        self._scored: dict[str, set[tuple[str, str]]] = {}  # target -> (kind, category) series in leak_score
 
     # ---- requests ------------------------------------------------------------------------------------------------
     def authorized(self, header: str | None) -> bool:
@@ -213,7 +286,7 @@ class AlertService:
         self.store.save_report(report_id, document, confidence, target=url)
         self.captures_total.labels(status).inc()
         self.capture_seconds.observe(time.monotonic() - started)
-        self._update_scores(url, document)
+        self.record_scores(url, document)
 
     async def _resolve(self, url: str, labels: Mapping[str, str]) -> Target:
         service = str(labels.get("job") or labels.get("service") or labels.get("container") or "")
@@ -227,14 +300,20 @@ class AlertService:
             pod_target, namespace, pod, kubeconfig=config.kubeconfig, api_client=config.kubernetes_client
         )
 
-    def _update_scores(self, url: str, document: dict[str, Any]) -> None:
+    def record_scores(self, url: str, document: dict[str, Any]) -> None:
+        """The latest capture of ``url`` replaces its confidence series: kinds it no longer suspects (or a failed
+        capture) leave /metrics instead of repeating an old confidence."""
         best: dict[tuple[str, str], float] = {}
         for target in document.get("targets", []):
             for suspect in target.get("suspects", []):
                 key = (suspect["kind"], suspect["category"])
                 best[key] = max(best.get(key, 0.0), float(suspect["confidence"]))
+        for kind, category in self._scored.pop(url, set()) - best.keys():
+            self.leak_score.remove(url, kind, category)
         for (kind, category), confidence in best.items():
             self.leak_score.labels(url, kind, category).set(confidence)
+        if best:
+            self._scored[url] = set(best)
 
     # ---- reading -------------------------------------------------------------------------------------------------
     def reports(self, limit: int = 100) -> list[dict[str, Any]]:
