@@ -44,6 +44,7 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
         (["watch", "http://127.0.0.1:9", "--no-store", "--interval", "inf"], "invalid duration 'inf'"),
         (["fleet", "--prometheus", "http://127.0.0.1:9", "--timeout", "0"], "--timeout must be a positive number"),
         (["fleet", "--prometheus", "http://127.0.0.1:9", "--window", "nan"], "invalid duration 'nan'"),
+        (["fleet", "--prometheus", "http://127.0.0.1:9", "--container-selector", "x"], "--container-selector must be"),
     ],
 )
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:

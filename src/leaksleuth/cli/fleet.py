@@ -76,7 +76,7 @@ def command(
         baseline_window=baseline_seconds or None,
         peers_by=tuple(label.strip() for label in peers_by.split(",") if label.strip()) or ("job",),
         load=load,
-        container_selector=container_selector,
+        container_selector=normalize_selector(container_selector, option="--container-selector"),
     )
     err = stderr_console()
     with PrometheusClient(

@@ -187,7 +187,7 @@ def _join_containers(
     pods = sorted({labels["pod"] for labels in labels_of.values() if labels.get("pod")})
     if not pods:
         return
-    matchers = normalize_selector(container_selector)[1:-1]
+    matchers = normalize_selector(container_selector, option="--container-selector")[1:-1]
     for name, metric in CONTAINER_METRICS.items():
         by_pod: dict[str | None, list[Series]] = {}
         for first in range(0, len(pods), _PODS_PER_QUERY):
