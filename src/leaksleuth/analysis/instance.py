@@ -8,8 +8,9 @@ restarted process is judged on its own.
 from __future__ import annotations
 
 import math
+import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +18,14 @@ import numpy as np
 
 from leaksleuth.analysis.goroutine_verdict import Options, evaluate
 from leaksleuth.analysis.goroutines import GoroutineSnapshot, Window
-from leaksleuth.analysis.heap_trend import HeapHistory
+from leaksleuth.analysis.heap_sites import Site
+from leaksleuth.analysis.heap_trend import HeapHistory, SiteKey
 from leaksleuth.analysis.series import COUNTERS, PROCESS_START, InstanceSeries, started_over
 from leaksleuth.model.report import Suspect, TargetReport
 
 if TYPE_CHECKING:
     from leaksleuth.analysis.heap_sites import SourceLines
-    from leaksleuth.model.profile import Profile
+    from leaksleuth.model.profile import Int64Array, Profile
 
 
 class SeriesBuffer:
@@ -58,6 +60,127 @@ class SeriesBuffer:
         return [v for v in self.columns.get(name, ()) if not math.isnan(v)]
 
 
+_INT32 = (-(1 << 31), (1 << 31) - 1)
+
+
+class SiteColumns:
+    """The rows of a ``HeapHistory`` (in-use bytes per site, one row per snapshot), kept column-wise.
+
+    At steady state the per-snapshot site rows are most of a watched instance's memory, and most of a row is zeros:
+    sites whose objects are all freed (a Go heap profile keeps them) and sites seen in other snapshots. Here a site
+    that holds nothing in the whole window costs nothing, and a column is int32 until a value needs more (a site
+    holding over 2 GiB). The values read back are exactly the ones appended. It offers what HeapHistory does with
+    its list of rows: append a row, drop the oldest, count, and iterate the rows in order.
+    """
+
+    def __init__(self) -> None:
+        self.length = 0
+        self.width = 0  # the widest row appended: rows read back are all this wide
+        self.columns: dict[int, array[int]] = {}
+
+    def append(self, row: Int64Array) -> None:
+        self.length += 1
+        self.width = max(self.width, int(row.size))
+        for known in self.columns.values():
+            known.append(0)
+        for index, value in zip(np.flatnonzero(row).tolist(), row[row != 0].tolist(), strict=True):
+            column = self.columns.get(index)
+            if column is None:  # zeros until now
+                column = array("i", bytes(4 * self.length))
+            if column.typecode == "i" and not _INT32[0] <= value <= _INT32[1]:
+                column = array("q", column)
+            self.columns[index] = column
+            column[-1] = value
+
+    def __delitem__(self, index: int) -> None:
+        if index != 0:
+            raise IndexError("a history only drops its oldest row")
+        self.length -= 1
+        for key, column in list(self.columns.items()):
+            del column[0]
+            if not any(column):
+                del self.columns[key]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[Int64Array]:
+        matrix = np.zeros((self.length, self.width), dtype=np.int64)
+        for index, column in self.columns.items():
+            matrix[:, index] = column
+        return iter(matrix)
+
+
+class CompactHeapHistory(HeapHistory):
+    """A ``HeapHistory`` whose rows are ``SiteColumns``, whose time and total columns are arrays of 8-byte numbers
+    instead of lists of Python objects, and whose site names are interned, so every instance of a service shares
+    them. The analysis reads the same numbers."""
+
+    @property  # type: ignore[override]
+    def rows(self) -> SiteColumns:
+        return self._rows
+
+    @rows.setter
+    def rows(self, rows: Sequence[Int64Array]) -> None:  # HeapHistory starts and restarts its series with []
+        self._rows = SiteColumns()
+        for row in rows:
+            self._rows.append(row)
+
+    @property  # type: ignore[override]
+    def times(self) -> array[float]:
+        return self._times
+
+    @times.setter
+    def times(self, times: Sequence[float]) -> None:
+        self._times = array("d", times)
+
+    @property  # type: ignore[override]
+    def totals(self) -> array[int]:
+        return self._totals
+
+    @totals.setter
+    def totals(self, totals: Sequence[int]) -> None:
+        self._totals = array("q", totals)
+
+    def add(self, taken_at: float, profile: Profile, *, raw: bytes | None = None, restarted: bool = False) -> bool:
+        known = len(self.sites)
+        restarted = super().add(taken_at, profile, raw=raw, restarted=restarted)
+        if restarted or len(self.sites) > known:  # new sites: share them, so the profile's own strings can go
+            self.sites = [_shared_site(site)[0] for site in self.sites]
+            self.columns = {_shared_site(site)[1]: index for index, site in enumerate(self.sites)}
+        return restarted
+
+
+_SHARED_SITES: dict[tuple[str, str, int, bool], tuple[Site, SiteKey]] = {}
+_MAX_SHARED_SITES = 1 << 16  # a fleet's code has far fewer; past this, sites are only interned
+
+
+def _shared_site(site: Site) -> tuple[Site, SiteKey]:
+    """One ``Site`` and one column key per allocation site for the whole process: every instance of a service
+    allocates at the same sites. Only a dict of small immutable objects, bounded; new entries stop at the bound."""
+    identity = (site.function, site.file, site.line, site.user_code)
+    shared = _SHARED_SITES.get(identity)
+    if shared is None:
+        site = Site(sys.intern(site.function), sys.intern(site.file), site.line, site.user_code)
+        shared = (site, (site.function, site.file, site.line))
+        if len(_SHARED_SITES) < _MAX_SHARED_SITES:
+            _SHARED_SITES[identity] = shared
+    return shared
+
+
+class CompactWindow(Window):
+    """A goroutine ``Window`` with int32 counts (a process cannot hold 2**31 goroutines) and interned bucket keys,
+    shared by every instance running the same code."""
+
+    def add(self, snapshot: GoroutineSnapshot, *, restarted: bool = False) -> None:
+        for bucket in snapshot.buckets.values():
+            bucket.key = sys.intern(bucket.key)
+        super().add(snapshot, restarted=restarted)
+        for key, counts in self.counts.items():
+            if counts.typecode != "i":  # a key first seen in this snapshot
+                self.counts[key] = array("i", counts)
+
+
 @dataclass(slots=True)
 class InstanceState:
     url: str
@@ -77,8 +200,8 @@ class InstanceState:
     extra_suspects: list[Suspect] = field(default_factory=list)  # heap / series findings from other analyses
 
     def __post_init__(self) -> None:
-        self.window = Window(self.max_snapshots)
-        self.heap = HeapHistory(self.max_snapshots)
+        self.window = CompactWindow(self.max_snapshots)
+        self.heap = CompactHeapHistory(self.max_snapshots)
         self.series = SeriesBuffer(self.max_snapshots)
 
     # ---- feeding ---------------------------------------------------------------------------------------------
