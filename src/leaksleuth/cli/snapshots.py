@@ -19,13 +19,18 @@ app = typer.Typer(
 )
 KINDS = ("goroutine", "goroutine-dump", "goroutineleak", "heap", "metrics", "vars")
 StoreOption = Annotated[str | None, typer.Option(help="Store directory, sqlite:/// or postgresql:// URL.")]
-BlobsOption = Annotated[str | None, typer.Option(help="fsspec URL for blobs (with a database URL).")]
+BlobsOption = Annotated[
+    str | None,
+    typer.Option(help="fsspec URL to read blobs from instead of the one the store records (e.g. a copy)."),
+]
+# list reads the database only; --blobs is still accepted there for scripts written when it was required
+ListBlobsOption = Annotated[str | None, typer.Option(hidden=True)]
 
 
 @app.command("list")
 def list_command(
     store: StoreOption = None,
-    blobs: BlobsOption = None,
+    blobs: ListBlobsOption = None,
     target: Annotated[str | None, typer.Option(help="Only this target URL.")] = None,
     kind: Annotated[
         str | None, typer.Option(help="goroutine, goroutine-dump, goroutineleak, heap, metrics, vars.")

@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import os
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -64,7 +66,10 @@ class BlobStore:
         try:
             payload: bytes = self.fs.cat_file(self._path(sha256))
         except FileNotFoundError as exc:
-            raise LeaksleuthError(f"blob {sha256[:12]} is missing from {self.url}") from exc
+            raise LeaksleuthError(
+                f"blob {sha256[:12]} is missing from {self.url}",
+                hint="if this store's blobs live elsewhere (or were copied), name them with --blobs",
+            ) from exc
         return payload if encoding == "identity" else gunzip(payload)
 
     def delete(self, sha256: str) -> None:
@@ -73,14 +78,32 @@ class BlobStore:
             self.fs.rm_file(path)
 
 
+def canonical_url(url: str) -> str:
+    """A blob location as a store records it: a local path made absolute (readers run from other directories)."""
+    protocol, path = fsspec.core.split_protocol(url)
+    if protocol in (None, "file", "local"):
+        return str(Path(path).resolve()) if protocol is None else f"file://{Path(path).resolve()}"
+    return url
+
+
+def same_location(first: str, second: str) -> bool:
+    """Do two fsspec URLs name the same place? (``/d``, ``file:///d`` and ``/d/`` do; different buckets do not.)"""
+
+    def normalized(url: str) -> tuple[str, str]:
+        protocol, path = fsspec.core.split_protocol(url)
+        if protocol in (None, "file", "local"):
+            return "file", str(Path(path).resolve())
+        return protocol, path.rstrip("/")
+
+    return normalized(first) == normalized(second)
+
+
 def _protocols(fs: Any) -> tuple[str, ...]:
     protocol = fs.protocol
     return tuple(protocol) if isinstance(protocol, tuple | list) else (str(protocol),)
 
 
 def _fsync(handle: Any) -> None:
-    import os
-
     fileno = getattr(handle, "fileno", None)
     if fileno is None:
         return

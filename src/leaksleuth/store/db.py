@@ -1,9 +1,11 @@
 """The snapshot store: metadata and series in SQL (SQLite by default, PostgreSQL at scale), profiles as blobs.
 
 Embedded default: one directory holding ``leaksleuth.db`` (SQLite in WAL mode) and ``blobs/``. At scale:
-``--store postgresql://…`` with ``--blobs`` any fsspec URL. Every target's round is written in one transaction after
-its blobs are safely on disk, so a watcher killed mid-round leaves a store that opens and keeps every completed
-snapshot (an interrupted blob write leaves at most an unreferenced temporary file).
+``--store postgresql://…`` with ``--blobs`` any fsspec URL, given once: the database records it when it is created
+and every later reader and writer finds it there (a reader may still point ``--blobs`` elsewhere, at a copy). Every
+target's round is written in one transaction after its blobs are safely on disk, so a watcher killed mid-round leaves
+a store that opens and keeps every completed snapshot (an interrupted blob write leaves at most an unreferenced
+temporary file).
 """
 
 from __future__ import annotations
@@ -20,8 +22,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from leaksleuth.errors import ConfigError, LeaksleuthError
-from leaksleuth.store.blobs import BlobStore
-from leaksleuth.store.schema import blobs_table, metadata, reports_table, series_table, snapshots_table, targets_table
+from leaksleuth.store.blobs import BlobStore, canonical_url, same_location
+from leaksleuth.store.schema import (
+    blobs_table,
+    metadata,
+    reports_table,
+    series_table,
+    settings_table,
+    snapshots_table,
+    targets_table,
+)
+
+BLOBS_URL = "blobs_url"  # the settings row naming the blob store
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +92,42 @@ def database_url(store: str) -> str:
 
 
 class Store:
-    def __init__(self, engine: Engine, blobs: BlobStore, description: str) -> None:
+    def __init__(self, engine: Engine, blobs_url: str | None, description: str) -> None:
         self.engine = engine
-        self.blobs = blobs
+        self.blobs_url = blobs_url
         self.description = description
+        self._blobs: BlobStore | None = None
         self._lock = threading.Lock()
         self._target_ids: dict[str, int] = {}
         metadata.create_all(engine)
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The blob store, opened on first use: listing snapshots reads the database only."""
+        if self._blobs is None:
+            if self.blobs_url is None:
+                raise ConfigError(
+                    f"{self.description} does not record where its blobs are (created by an older leaksleuth)",
+                    hint="pass --blobs with the fsspec URL the store was written with",
+                )
+            self._blobs = BlobStore(self.blobs_url)
+        return self._blobs
+
+    def setting(self, name: str) -> str | None:
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                sa.select(settings_table.c.value).where(settings_table.c.name == name)
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    def record_setting(self, name: str, value: str) -> None:
+        with self._lock, self.engine.begin() as connection:
+            connection.execute(settings_table.delete().where(settings_table.c.name == name))
+            connection.execute(settings_table.insert().values(name=name, value=value))
+
+    def has_blobs(self) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(blobs_table.c.sha256).limit(1)).first() is not None
 
     # ---- writing -------------------------------------------------------------------------------------------------
     def target_id(self, url: str, service: str = "", labels: dict[str, str] | None = None) -> int:
@@ -357,7 +398,10 @@ def default_store_dir() -> Path:
 def open_store(store: str | None = None, blobs: str | None = None, *, create: bool = True) -> Store:
     """``store``: a directory (embedded SQLite + blobs/), a ``sqlite:///`` URL or a ``postgresql://`` URL.
 
-    ``create=False`` for reading commands: a typo in --store must not look like an empty store.
+    ``blobs``: where profiles go. A database URL needs it when the store is created, and records it; after that the
+    store knows. A reading command (``create=False``) may pass it to read blobs from elsewhere (a copy); a writing
+    one may only repeat what the store records, so one store never ends up with its blobs in two places.
+    ``create=False`` also means a typo in --store must not look like an empty store.
     """
     if store is None or "://" not in store:
         directory = Path(store) if store else default_store_dir()
@@ -367,11 +411,7 @@ def open_store(store: str | None = None, blobs: str | None = None, *, create: bo
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create store directory {directory}: {exc.strerror}") from exc
-        engine = _sqlite_engine(directory / "leaksleuth.db")
-        blob_store = BlobStore(blobs or str(directory / "blobs"))
-        return Store(engine, blob_store, str(directory))
-    if blobs is None:
-        raise ConfigError("a database URL needs --blobs (an fsspec URL such as s3://bucket/leaksleuth or file:///d)")
+        return _opened(_sqlite_engine(directory / "leaksleuth.db"), str(directory), blobs, create, directory)
     url = database_url(store)
     try:
         engine = (
@@ -379,6 +419,40 @@ def open_store(store: str | None = None, blobs: str | None = None, *, create: bo
             if url.startswith("sqlite:///")
             else (sa.create_engine(url, pool_pre_ping=True))
         )
-        return Store(engine, BlobStore(blobs), url.split("@")[-1])
     except (sa.exc.SQLAlchemyError, ImportError) as exc:
         raise ConfigError(f"cannot open store {store}: {exc}".splitlines()[0]) from exc
+    return _opened(engine, url.split("@")[-1], blobs, create, None)  # no password in messages
+
+
+def _opened(engine: Engine, description: str, blobs: str | None, create: bool, directory: Path | None) -> Store:
+    """The store with its blob location settled: ``blobs`` if given (recorded when the store records none yet and
+    this is a writer), else what the store records, else a store directory's own ``blobs/`` folder."""
+    try:
+        opened = Store(engine, None, description)
+        recorded = opened.setting(BLOBS_URL)
+        in_use = recorded
+        if in_use is None and directory is not None and opened.has_blobs():
+            in_use = str(directory / "blobs")  # written before stores recorded their blobs: the default folder
+        if create and blobs is not None:
+            if in_use is not None and not same_location(blobs, in_use):
+                raise ConfigError(
+                    f"{description} keeps its blobs at {in_use}; writing to --blobs {blobs} would split them",
+                    hint="leave out --blobs: the store records where its blobs are",
+                )
+            if recorded is None:
+                opened.record_setting(BLOBS_URL, canonical_url(blobs))
+        opened.blobs_url = blobs or recorded or (str(directory / "blobs") if directory is not None else None)
+        if create:
+            if opened.blobs_url is None:
+                raise ConfigError(
+                    f"the store at {description} records no blob location yet: pass --blobs, an fsspec URL such as "
+                    "s3://bucket/leaksleuth or file:///srv/leaksleuth-blobs (recorded: later commands find it there)"
+                )
+            _ = opened.blobs  # a writer finds a bad blob URL now, not at its first write
+        return opened
+    except ConfigError:
+        engine.dispose()
+        raise
+    except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        engine.dispose()
+        raise ConfigError(f"cannot open store {description}: {exc}".splitlines()[0]) from exc

@@ -60,3 +60,9 @@ reports_table = sa.Table(
     sa.Column("document", sa.Text, nullable=False),
     sa.Index("ix_reports_created", "created_at"),
 )
+settings_table = sa.Table(  # what every reader of the store needs to know, e.g. where its blobs live
+    "settings",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
