@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 Opt = typer.Option
 RETENTION_EVERY = 300.0  # seconds between --retention-* prunes while watching (and one more at exit)
+MIN_BODY = 1024  # below this not even an empty goroutine profile fits: every target would fail "too large"
 
 
 def command(
@@ -48,13 +49,21 @@ def command(
     blobs: Annotated[str | None, Opt(help="fsspec URL for profile blobs (required with a database URL).")] = None,
     no_store: Annotated[bool, Opt("--no-store", help="Keep nothing on disk.")] = False,
     retention_age: Annotated[str | None, Opt(help="Drop snapshots older than this (e.g. 7d).")] = None,
-    retention_count: Annotated[int | None, Opt(help="Keep at most this many snapshots per target and kind.")] = None,
-    timeout: Annotated[float, Opt(help="Seconds per request, body included.", callback=positive_seconds)] = 10.0,
-    retries: Annotated[int, Opt(help="Retries after a transient failure.")] = 2,
-    concurrency: Annotated[int, Opt(help="Requests in flight at once, across all targets.")] = 64,
-    max_body: Annotated[int, Opt(help="Largest response accepted, in bytes.")] = 64 << 20,
+    retention_count: Annotated[
+        int | None, Opt(min=1, help="Keep at most this many snapshots per target and kind.")
+    ] = None,
+    timeout: Annotated[
+        float,
+        Opt(
+            help="Seconds per request, body included.",
+            callback=positive_seconds,
+        ),
+    ] = 10.0,
+    retries: Annotated[int, Opt(min=0, help="Retries after a transient failure.")] = 2,
+    concurrency: Annotated[int, Opt(min=1, help="Requests in flight at once, across all targets.")] = 64,
+    max_body: Annotated[int, Opt(min=MIN_BODY, help="Largest response accepted, in bytes.")] = 64 << 20,
     debug2_threshold: Annotated[
-        int, Opt(help="Fetch debug=2 dumps only below this many goroutines.")
+        int, Opt(min=0, help="Fetch debug=2 dumps only below this many goroutines.")
     ] = DEBUG2_THRESHOLD,
     heap_every: Annotated[int, Opt(min=0, help="Fetch the heap profile every N rounds (0: never).")] = 1,
     heap_gc: Annotated[
@@ -70,9 +79,10 @@ def command(
 ) -> None:
     """Watch Go services: scrape goroutine and heap profiles each interval, store them, judge each instance live."""
     from leaksleuth.cli.options import check_writable, parse_headers, read_secret
-    from leaksleuth.collect.scraper import ScrapeConfig
-    from leaksleuth.durations import parse_duration
+    from leaksleuth.collect.scraper import ScrapeConfig, tls_verify
 
+    every = _positive_duration("--interval", interval)
+    stop_after = _positive_duration("--duration", duration) if duration else None
     scrape = ScrapeConfig(
         timeout=timeout,
         retries=retries,
@@ -88,6 +98,7 @@ def command(
         ca_file=ca,
         insecure=insecure,
     )
+    tls_verify(scrape)  # a missing or mismatched --cert/--key/--ca is a usage error now, not a failure per target
     discovery = _discovery(
         urls or [],
         targets_file,
@@ -113,19 +124,31 @@ def command(
             discovery,
             scrape,
             the_store,
-            interval=parse_duration(interval),
-            duration=parse_duration(duration) if duration else None,
+            interval=every,
+            duration=stop_after,
             rounds=rounds,
             report_path=report,
             html_path=html,
             json_lines=json_lines,
             fail_on=fail_on,
             quiet=quiet,
-            retention=(parse_duration(retention_age) if retention_age else None, retention_count),
+            retention=(
+                _positive_duration("--retention-age", retention_age) if retention_age else None,
+                retention_count,
+            ),
         )
     )
     if code:
         raise typer.Exit(code)
+
+
+def _positive_duration(option: str, text: str) -> float:
+    from leaksleuth.durations import parse_duration
+
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ConfigError(f"{option} must be longer than zero, got {text!r}", hint=f"e.g. {option} 10s")
+    return seconds
 
 
 def _open_store(store: str | None, blobs: str | None) -> Store:
