@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import signal
@@ -17,16 +18,18 @@ from typing import Any
 
 import jsonschema
 import pytest
+from rich.console import Console
 
 from leaksleuth.collect.discovery import Discovery
 from leaksleuth.collect.scraper import ScrapeConfig
-from leaksleuth.collect.targets import make_target
-from leaksleuth.collect.watch import WatchConfig, Watcher
+from leaksleuth.collect.targets import Target, make_target
+from leaksleuth.collect.watch import RoundSummary, WatchConfig, Watcher
 from leaksleuth.formats import parse
+from leaksleuth.report.watch import live_table, verdict_table
 from leaksleuth.store.db import open_store
 from tests.conftest import ROOT
 from tests.golive import GO_MODULE, build, marker_line, running
-from tests.hostile import BEHAVIOURS, hostile_server
+from tests.hostile import BEHAVIOURS, MARKUP_BODY, hostile_server
 
 SCHEMA = json.loads((ROOT / "src/leaksleuth/report/report.schema.json").read_text())
 SOURCE = GO_MODULE / "goleaks" / "main.go"
@@ -69,12 +72,27 @@ def services(goleaks: Path) -> Iterator[dict[str, str]]:
         }
 
 
-def _watch(targets: list[str], tmp_path: Path, rounds: int, **scrape: Any) -> tuple[Watcher, dict[str, Any]]:
-    discovery = Discovery([make_target(url) for url in targets])
+def _watch(
+    targets: list[str | Target], tmp_path: Path, rounds: int, *, console: Console | None = None, **scrape: Any
+) -> tuple[Watcher, dict[str, Any]]:
+    """Watch ``targets`` for ``rounds`` rounds 0.4 s apart; with ``console``, render the live table every round as
+    the CLI does (and the verdict table at the end)."""
+    discovery = Discovery([make_target(t) if isinstance(t, str) else t for t in targets])
     config = ScrapeConfig(timeout=1.5, retries=0, max_body=4 << 20, **scrape)
     store = open_store(str(tmp_path / "store"))
     watcher = Watcher(discovery, config, WatchConfig(interval=0.4, max_rounds=rounds), store=store)
+
+    def render(summary: RoundSummary) -> None:
+        assert console is not None
+        report = watcher.report(departed=False)
+        series = {url: state.series.values("goroutines") for url, state in watcher.instances.items()}
+        console.print(live_table(report, series, round_number=summary.number, seconds=summary.seconds))
+
+    if console is not None:
+        watcher.on_round = render
     report = asyncio.run(watcher.run())
+    if console is not None:
+        console.print(verdict_table(report))
     store.close()
     document = report.to_json()
     jsonschema.validate(document, SCHEMA)
@@ -83,14 +101,15 @@ def _watch(targets: list[str], tmp_path: Path, rounds: int, **scrape: Any) -> tu
 
 @pytest.mark.live
 def test_leaks_named_healthy_quiet_and_bad_targets_isolated(services: dict[str, str], tmp_path: Path) -> None:
+    console = Console(record=True, width=400, file=io.StringIO())  # the live table, as `watch` shows it
     with hostile_server() as hostile:
         bad = {name: f"{hostile}/{name}" for name in BEHAVIOURS}
         dead = "http://127.0.0.1:9"
         started = time.monotonic()
-        _, targets = _watch([*services.values(), *bad.values(), dead], tmp_path, rounds=8)
+        _, targets = _watch([*services.values(), *bad.values(), dead], tmp_path, rounds=8, console=console)
         elapsed = time.monotonic() - started
-    # every round is bounded by the per-request deadline, not by the slowest or endless target
-    assert elapsed < 8 * (1.5 * 4 + 0.4) + 10
+    # rounds start on schedule: the slow and endless targets (1.5 s each) skip rounds instead of stretching them
+    assert elapsed < 8 * 0.4 + 1.5 + 6
     send = targets[services["timeout-send"]]["suspects"][0]
     assert (Path(send["file"]), send["line"]) == (SOURCE, marker_line(SOURCE, "timeout-send"))
     assert send["confidence"] >= 0.8 and "runtime-proven" in send["evidence"]["used"]
@@ -101,19 +120,22 @@ def test_leaks_named_healthy_quiet_and_bad_targets_isolated(services: dict[str, 
     for url in services.values():
         assert targets[url]["snapshots"] == 8 and targets[url]["failed_rounds"] == 0
     assert targets[dead]["status"] == "unreachable" and "cannot connect" in targets[dead]["error"]
-    expectations = {
-        "status500": "HTTP 500",
-        "html": "not a pprof profile",
-        "garbage": "pprof",
-        "endless": "cap",
-        "slow": "timed out",
-        "drip": "timed out",
+    expectations = {  # what the error says after "GET <url>: " (the URL itself contains "pprof")
+        "status500": "HTTP 500: internal error: database is on fire",
+        "markup500": f"HTTP 500: {MARKUP_BODY}",
+        "html": "pprof: not a pprof profile: got HTML",
+        "garbage": "pprof: malformed protobuf",
+        "endless": "response exceeds 4,194,304 bytes, the size cap",
+        "slow": "timed out after",
+        "drip": "timed out after",
     }
     for name, fragment in expectations.items():
         entry = targets[bad[name]]
         assert entry["status"] == "error", (name, entry)
-        assert fragment in entry["error"], (name, entry["error"])
+        assert entry["error"].startswith(f"GET {bad[name]}/debug/pprof/goroutine: {fragment}"), (name, entry["error"])
         assert entry["suspects"] == []
+    shown = console.export_text()
+    assert MARKUP_BODY in shown and "round 8" in shown  # the markup-like body is shown as text, every round
 
 
 @pytest.mark.live
@@ -187,6 +209,7 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=timeout,
         check=False,
+        env={**os.environ, "COLUMNS": "400"},  # table cells unwrapped: whole error texts to look for
     )
 
 
@@ -229,6 +252,75 @@ def test_cli_exit_codes_reports_and_json_lines(services: dict[str, str], tmp_pat
     assert "1 target, 0 with a suspect" in healthy.stderr
 
 
+@pytest.mark.live
+@pytest.mark.parametrize("mode", ["--json-lines", "--live-table"])
+def test_cli_a_target_answering_markup_is_shown_not_fatal(services: dict[str, str], tmp_path: Path, mode: str) -> None:
+    """An error body like "[/oops]" used to end the watch with rich's MarkupError: exit 1 and no report."""
+    report = tmp_path / "r.json"
+    with hostile_server() as hostile:
+        bad = f"{hostile}/markup500"
+        args = ["--interval", "0.3s", "--rounds", "3", "--no-store", "--report", str(report)]
+        done = _cli(services["worker-pool"], bad, *args, *([mode] if mode == "--json-lines" else []))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    entry = {t["target"]: t for t in json.loads(report.read_text())["targets"]}[bad]
+    assert entry["error"].endswith(f"HTTP 500: {MARKUP_BODY}")
+    if mode == "--live-table":
+        assert MARKUP_BODY in done.stdout  # the final table and the verdicts show it as text
+
+
+@pytest.mark.live
+def test_above_the_debug2_threshold_stores_protos_and_still_names_the_leak(
+    services: dict[str, str], tmp_path: Path
+) -> None:
+    _, targets = _watch([services["timeout-send"]], tmp_path, rounds=3, debug2_threshold=10)
+    leak = targets[services["timeout-send"]]["suspects"][0]
+    assert (Path(leak["file"]), leak["line"]) == (SOURCE, marker_line(SOURCE, "timeout-send"))
+    assert leak["confidence"] >= 0.8 and "runtime-proven" in leak["evidence"]["used"]
+    store = open_store(str(tmp_path / "store"))
+    try:
+        rows = store.snapshots()
+        assert {row.kind for row in rows} == {"goroutine", "goroutineleak", "heap", "metrics"}  # no debug=2 dump
+        for row in rows:
+            if row.kind.startswith("goroutine"):
+                _, data = store.snapshot(row.id)
+                assert parse(data).format.value == "pprof"
+    finally:
+        store.close()
+
+
+@pytest.mark.live
+def test_instances_of_one_service_are_peers(goleaks: Path, services: dict[str, str], tmp_path: Path) -> None:
+    with running([str(goleaks), "-mode", "worker-pool"]) as (_, address):
+        fleet = [services["timeout-send"], services["worker-pool"], f"http://{address}"]
+        _, alone = _watch(fleet, tmp_path / "alone", rounds=3)
+        _, grouped = _watch([make_target(url, "checkout") for url in fleet], tmp_path / "grouped", rounds=3)
+    used = grouped[fleet[0]]["suspects"][0]["evidence"]["used"]
+    assert "peer-outlier" in used, used  # two healthy replicas lack the leaking bucket
+    assert "peer-outlier" not in alone[fleet[0]]["suspects"][0]["evidence"]["used"]  # no service: no peers
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--concurrency", "0"], "--concurrency"),  # was a deadlock on Semaphore(0) that even SIGTERM could not end
+        (["--max-body", "-1"], "--max-body"),
+        (["--max-body", "100"], "--max-body"),
+        (["--retries", "-1"], "--retries"),
+        (["--timeout", "0"], "--timeout must be a positive number"),
+        (["--interval", "0s"], "--interval must be longer than zero"),
+        (["--duration", "-5"], "--duration must be longer than zero"),
+        (["--retention-count", "0"], "--retention-count"),
+        (["--cert", "/nonexistent.pem"], "--cert: cannot read /nonexistent.pem"),
+        (["--ca", "/nonexistent.pem"], "--ca: cannot read /nonexistent.pem"),
+    ],
+)
+def test_cli_usage_errors_before_the_first_round(args: list[str], message: str) -> None:
+    done = _cli("http://127.0.0.1:9", "--no-store", "--rounds", "1", "--quiet", *args, timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
 def test_cli_usage_errors(tmp_path: Path) -> None:
     assert _cli("--no-store").returncode == 2
     bad_shard = _cli("http://127.0.0.1:9", "--shard", "3/2", "--no-store")
@@ -248,7 +340,7 @@ def test_kill_9_mid_round_leaves_a_usable_store(services: dict[str, str], tmp_pa
             services["timeout-send"],
             services["lock"],
             "--interval",
-            "0.05s",
+            "0.2s",
             "--store",
             str(store_dir),
             "--quiet",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import sys
-import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,12 +19,16 @@ from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.errors import ConfigError
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from rich.console import Console
+
     from leaksleuth.collect.discovery import Discovery
     from leaksleuth.collect.scraper import ScrapeConfig
     from leaksleuth.store.db import Store
 
 Opt = typer.Option
-RETENTION_EVERY = 300.0  # seconds between --retention-* prunes while watching (and one more at exit)
+EXIT_INTERRUPTED = 130  # a second Ctrl-C: the shell's code for "killed by SIGINT"
 MIN_BODY = 1024  # below this not even an empty goroutine profile fits: every target would fail "too large"
 
 
@@ -37,7 +44,7 @@ def command(
     kubeconfig: Annotated[str | None, Opt(help="Path to a kubeconfig.")] = None,
     prometheus_targets: Annotated[str | None, Opt(help="Prometheus URL: watch its active targets.")] = None,
     job: Annotated[str | None, Opt(help="Only Prometheus targets of this job.")] = None,
-    interval: Annotated[str, Opt(help="Time between rounds.")] = "10s",
+    interval: Annotated[str, Opt(help="Time between rounds (a target still busy skips one).")] = "10s",
     duration: Annotated[str | None, Opt(help="Stop after this long (default: until Ctrl-C).")] = None,
     rounds: Annotated[int | None, Opt(min=1, help="Stop after this many rounds.")] = None,
     report: Annotated[Path | None, Opt(help="Write the leaksleuth/report@1 JSON here at the end.")] = None,
@@ -55,7 +62,7 @@ def command(
     timeout: Annotated[
         float,
         Opt(
-            help="Seconds per request, body included.",
+            help="Seconds one target's scrape may take, every request and retry included; at most --interval.",
             callback=positive_seconds,
         ),
     ] = 10.0,
@@ -210,76 +217,119 @@ async def run_watch(
     retention: tuple[float | None, int | None],
 ) -> int:
     import asyncio
-    import signal
 
     from rich.live import Live
+    from rich.markup import escape
 
     from leaksleuth.collect.watch import RoundSummary, WatchConfig, Watcher
     from leaksleuth.report import watch as render
     from leaksleuth.report.terminal import stderr_console, stdout_console
 
     console = stderr_console() if json_lines or quiet else stdout_console()
-    watcher = Watcher(
-        discovery, scrape, WatchConfig(interval=interval, duration=duration, max_rounds=rounds), store=store
+    config = WatchConfig(
+        interval=interval,
+        duration=duration,
+        max_rounds=rounds,
+        retention_age=retention[0],
+        retention_count=retention[1],
     )
+    watcher = Watcher(discovery, scrape, config, store=store)
     seen: dict[tuple[str, str, str, int], float] = {}
     live = Live(console=console, refresh_per_second=2, transient=False) if not quiet else None
-    next_retention = 0.0  # monotonic time; pruning scans every blob, so it runs at most once a RETENTION_EVERY
 
-    def prune() -> None:
-        nonlocal next_retention
-        if store is not None and any(retention):
-            store.apply_retention(max_age=retention[0], max_per_kind=retention[1])
-            next_retention = time.monotonic() + RETENTION_EVERY
+    overloaded = False
 
     def on_round(summary: RoundSummary) -> None:
+        nonlocal overloaded
+        fleet = len(summary.results) + len(summary.busy)
+        if not overloaded and len(summary.busy) >= max(2, fleet // 10):  # one hung target is not an overload
+            overloaded = True
+            console.print(
+                f"[yellow]{len(summary.busy)} of {fleet} targets were still being scraped when round "
+                f"{summary.number} started: scraping the fleet takes longer than --interval ({interval:g}s), so they "
+                "skip rounds (the 'missed' column). Raise --interval or split the fleet with --shard.[/]"
+            )
         if live is not None or json_lines:  # a whole-fleet verdict each round only when someone reads it
-            report = watcher.report()
+            report = watcher.report(departed=False)  # the live view is of what is still there
             if json_lines:
                 render.write_events(sys.stdout, render.finding_events(report, seen, 0.5))
             if live is not None:
                 series = {url: state.series.values("goroutines") for url, state in watcher.instances.items()}
-                live.update(render.live_table(report, series, round_number=summary.number, seconds=summary.seconds))
+                live.update(
+                    render.live_table(
+                        report,
+                        series,
+                        round_number=summary.number,
+                        seconds=summary.seconds,
+                        busy=len(summary.busy),
+                        departed=len(watcher.departed),
+                    )
+                )
         for name, error in discovery.errors.items():
-            console.print(f"[yellow]discovery {name}: {error}[/]")
-        if time.monotonic() >= next_retention:
-            prune()
+            console.print(f"[yellow]discovery {escape(name)}: {escape(error)}[/]")
+
+    def stopping() -> None:
+        watcher.stop()
+        console.print("[dim]stopping: writing the report of what completed (Ctrl-C again quits at once)[/]")
 
     watcher.on_round = on_round
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, watcher.stop)
-    try:
-        if live is not None:
-            with live:
+    with _stop_signals(asyncio.get_running_loop(), stopping, console):
+        try:
+            if live is not None:
+                with live:
+                    report = await watcher.run()
+                console.print()
+            else:
                 report = await watcher.run()
-            console.print()
-        else:
-            report = await watcher.run()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        if store is not None:
-            prune()
-            store.close()
-    from leaksleuth.cli.options import write_output
+        finally:
+            if store is not None:
+                store.close()
+        from leaksleuth.cli.options import write_output
 
-    document = report.to_json()
-    if report_path is not None:
-        write_output(report_path, json.dumps(document, indent=2) + "\n")
-    if html_path is not None:
-        from leaksleuth.report.html import render_report
+        document = report.to_json()
+        if report_path is not None:
+            write_output(report_path, json.dumps(document, indent=2) + "\n")
+        if html_path is not None:
+            from leaksleuth.report.html import render_report
 
-        write_output(html_path, render_report(document, title="leaksleuth watch"))
+            write_output(html_path, render_report(document, title="leaksleuth watch"))
     if quiet or json_lines:
-        console.print(render.summary_line(report), highlight=False)
+        console.print(render.summary_line(report), highlight=False, markup=False)
     else:
         console.print(render.verdict_table(report))
     if report_path or html_path:
-        console.print(f"[dim]wrote {', '.join(str(p) for p in (report_path, html_path) if p)}[/]")
+        console.print(f"wrote {', '.join(str(p) for p in (report_path, html_path) if p)}", style="dim", markup=False)
     if report.targets and not any(t.status == "ok" for t in report.targets):
         console.print("[red]no target could be scraped: nothing was judged[/]")
         return EXIT_ERROR  # a gate must not pass because every URL was wrong or down
     if fail_on is not None and report.max_confidence() >= fail_on:
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _stop_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None], console: Console) -> Iterator[None]:
+    """SIGINT/SIGTERM: the first stops the watch (the report is still written), a second exits at once with 130.
+
+    Plain signal handlers, not ``loop.add_signal_handler``: those run only when the event loop gets control, and a
+    second Ctrl-C must work while the loop is busy judging a fleet or blocked writing the report.
+    """
+    received = 0
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal received
+        received += 1
+        if received == 1:
+            loop.call_soon_threadsafe(stop)
+            return
+        if console.is_terminal:
+            console.show_cursor(True)  # the live table hides it
+        os.write(2, b"\nleaksleuth: interrupted twice: exiting without a report\n")
+        os._exit(EXIT_INTERRUPTED)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
