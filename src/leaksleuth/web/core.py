@@ -266,7 +266,9 @@ class AlertService:
                 watcher = Watcher(
                     Discovery([target]),
                     ScrapeConfig(timeout=config.timeout, heap_gc=True),
-                    WatchConfig(interval=config.every, max_rounds=config.samples),
+                    # the process an alert points at is often sick and slow (heap?gc=1 runs a GC): give each
+                    # sample the whole --timeout, even past --every, rather than cut it at the interval
+                    WatchConfig(interval=config.every, max_rounds=config.samples, scrape_deadline=config.timeout),
                     store=self.store,
                 )
                 report = await watcher.run()
