@@ -111,36 +111,42 @@ class SiteColumns:
         return iter(matrix)
 
 
+class _Packed:
+    """An attribute that is assigned lists (``HeapHistory`` starts and restarts its series with ``[]``) and keeps
+    them as an array of one C type: 8 bytes a number instead of a pointer to a Python object."""
+
+    def __init__(self, typecode: str) -> None:
+        self.typecode = typecode
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = f"_{name}"
+
+    def __get__(self, instance: object, owner: type | None = None) -> array[Any]:
+        packed: array[Any] = getattr(instance, self.name)
+        return packed
+
+    def __set__(self, instance: object, values: Sequence[Any]) -> None:
+        setattr(instance, self.name, array(self.typecode, values))
+
+
 class CompactHeapHistory(HeapHistory):
     """A ``HeapHistory`` whose rows are ``SiteColumns``, whose time and total columns are arrays of 8-byte numbers
     instead of lists of Python objects, and whose site names are interned, so every instance of a service shares
     them. The analysis reads the same numbers."""
+
+    times = _Packed("d")  # type: ignore[assignment]
+    totals = _Packed("q")  # type: ignore[assignment]
 
     @property  # type: ignore[override]
     def rows(self) -> SiteColumns:
         return self._rows
 
     @rows.setter
-    def rows(self, rows: Sequence[Int64Array]) -> None:  # HeapHistory starts and restarts its series with []
+    def rows(self, rows: Sequence[Int64Array]) -> None:
         self._rows = SiteColumns()
         for row in rows:
             self._rows.append(row)
-
-    @property  # type: ignore[override]
-    def times(self) -> array[float]:
-        return self._times
-
-    @times.setter
-    def times(self, times: Sequence[float]) -> None:
-        self._times = array("d", times)
-
-    @property  # type: ignore[override]
-    def totals(self) -> array[int]:
-        return self._totals
-
-    @totals.setter
-    def totals(self, totals: Sequence[int]) -> None:
-        self._totals = array("q", totals)
 
     def add(self, taken_at: float, profile: Profile, *, raw: bytes | None = None, restarted: bool = False) -> bool:
         known = len(self.sites)
