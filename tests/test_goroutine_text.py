@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
+import random
 import re
+from collections.abc import Iterator
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leaksleuth.errors import ParseError
+from leaksleuth.formats import goroutine_text
 from leaksleuth.formats.goroutine_text import parse_goroutine_dump
+from leaksleuth.model.goroutines import GoroutineDump
 from tests.conftest import CAPTURES, captures
+from tests.mutations import damaged, seed
 
 
 def _read(name: str) -> str:
@@ -306,3 +313,174 @@ def test_digits_that_are_not_numbers(text: str) -> None:
     """``'²'.isdigit()`` is true but ``int('²')`` fails: such lines are not goroutine text, never a ValueError."""
     with contextlib.suppress(ParseError):
         parse_goroutine_dump(text)
+
+
+# ---- first sight: the whole-list reading of ordinary stacks against the line-by-line one ------------------------
+
+_LINE_BY_LINE = goroutine_text._Parser.goroutine_slow
+
+
+@contextlib.contextmanager
+def _first_sight(*, line_by_line: bool) -> Iterator[mock.MagicMock]:
+    """Parse with empty caches, so that every stack is read at first sight (the caches outlive a parse); with
+    ``line_by_line`` the whole-list reading is off. Yields a spy on the line-by-line reading."""
+    with contextlib.ExitStack() as patches:
+        patches.enter_context(mock.patch.object(goroutine_text, "_SHARED", goroutine_text._Parser()))
+        if line_by_line:
+            patches.enter_context(mock.patch.object(goroutine_text._Parser, "goroutine_pairs", return_value=None))
+        yield patches.enter_context(
+            mock.patch.object(goroutine_text._Parser, "goroutine_slow", autospec=True, side_effect=_LINE_BY_LINE)
+        )
+
+
+def _both_readings(text: str) -> tuple[GoroutineDump | None, GoroutineDump | None, int]:
+    """(dump read with the whole-list reading, dump read line by line, line-by-line reads in the first)."""
+    dumps: list[GoroutineDump | None] = []
+    reads: list[int] = []
+    for line_by_line in (False, True):
+        with _first_sight(line_by_line=line_by_line) as spy:
+            try:
+                dumps.append(parse_goroutine_dump(text))
+            except ParseError:
+                dumps.append(None)
+            reads.append(spy.call_count)
+    return dumps[0], dumps[1], reads[0]
+
+
+def _assert_same(got: GoroutineDump | None, want: GoroutineDump | None) -> None:
+    """Ids, states, frames, creators, parents, flags, labels, ancestors, CALL text, other text: all of it."""
+    assert (got is None) == (want is None)
+    if got is None or want is None:
+        return
+    assert len(got.goroutines) == len(want.goroutines)
+    for mine, theirs in zip(got.goroutines, want.goroutines, strict=True):
+        assert repr(mine) == repr(theirs)
+        assert mine.args == theirs.args
+    assert (got.other_text, got.truncated) == (want.other_text, want.truncated)
+
+
+def _novel_stacks(text: str, seed: int) -> str:
+    """The dump's blocks shuffled, and each block's line numbers shifted by its new place: no stack repeats, so
+    every goroutine is a first sight (and FILE lines of other lengths)."""
+    blocks = text.rstrip("\n").split("\n\n")
+    random.Random(seed).shuffle(blocks)
+    shifted = [
+        re.sub(r"\.go:([0-9]+)", lambda match, shift=place * 7: f".go:{int(match[1]) + shift}", block)
+        for place, block in enumerate(blocks)
+    ]
+    return "\n\n".join(shifted) + "\n"
+
+
+@pytest.mark.parametrize("name", sorted(_DUMP_TEXTS))
+@pytest.mark.parametrize("novel", [False, True], ids=["as-captured", "novel-stacks"])
+def test_first_sight_reading_agrees_with_line_by_line(name: str, novel: bool) -> None:
+    text = _novel_stacks(_DUMP_TEXTS[name], seed=len(name)) if novel else _DUMP_TEXTS[name]
+    fast, slow, line_by_line_reads = _both_readings(text)
+    _assert_same(fast, slow)
+    assert fast is not None
+    # only what is not plain CALL/FILE pairs (ancestors, elided frames, a stack on another thread) goes line by line
+    unusual = sum(bool(g.ancestors or g.stack.elided or g.stack_unavailable or g.truncated) for g in fast.goroutines)
+    assert line_by_line_reads == unusual
+
+
+_ODD_PAIRS = [
+    ("main.(*T).run.func1(0x1, {0x2, 0x3})", "\t/src/a.go:12 +0x1d"),  # parentheses in the function
+    ("main.f(...)", "\t/src/a.go:3"),  # inlined: no offset
+    ("main.f(..., 0x1)", "\t/src/a.go:3 +0x2"),  # "..." that is not inlined
+    ("main.f(...)", "\t/src/a.go:3 +0x2"),
+    ("main.f.func1(...)", "\t/src/a.go:3"),  # the same FILE lines for other functions (a closure on the line)
+    ("main.h(0x1)", "\t/src/a.go:3 +0x2"),
+    ("main.g()", "\t/src/a.go:4 +0x1F"),  # upper-case offset
+    ("main.g()", "\t/src/a.go:4 +0xZZ"),  # not an offset: not a frame
+    ("main.g()", "\t/src/a.go:4 +0x"),
+    ("main.g()", "\t/src/a.go:4 "),  # a space and nothing after it
+    ("main.g()", "\t/src/a.go:4 fp=0xc000 sp=0xc001 pc=0x4a"),  # GOTRACEBACK=system without an offset
+    ("main.g()", "\t/src/a.go:4 +0x1d fp=0xc000 sp=0xc001 pc=0x4a"),
+    ("main.g()", "\t/src/a b.go:4 +0x1d"),  # a space in the path
+    ("main.g()", "\tC:/src/a.go:4 +0x1d"),  # a colon in the path
+    ("main.g()", "\t/src/a.go:٣ +0x1d"),  # a digit that is not ASCII
+    ("main.g()", "\t/src/a.go:007 +0x1d"),
+    ("main.g()", "\t/src/a.go:x +0x1d"),
+    ("main.g()", "/src/a.go:4 +0x1d"),  # no tab
+    ("main.g(", "\t/src/a.go:4 +0x1d"),  # no ")"
+    ("main.g", "\t/src/a.go:4 +0x1d"),
+    ("(0x1)", "\t/src/a.go:4 +0x1d"),  # nothing before "("
+    ("main.g(0x1)(0x2)", "\t/src/a.go:4 +0x1d"),
+    ("\tmain.g()", "\t/src/a.go:4 +0x1d"),
+    ("created by main.main(0x1)", "\t/src/a.go:9 +0x25"),  # a creator in the middle
+    ("created by main.main in goroutine 1", "\t/src/a.go:9 +0xZZ"),  # a creator's bad offset is only dropped
+    ("created by main.main in goroutine ²", "\t/src/a.go:9 +0x25"),
+    ("...3 frames elided...", "\t/src/a.go:4 +0x1d"),
+    ("main.g()", "\tgoroutine running on other thread; stack unavailable"),
+]
+
+
+_ODD_STACKS = st.lists(st.sampled_from(_ODD_PAIRS), min_size=1, max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_ODD_STACKS, _ODD_STACKS, st.booleans())
+def test_first_sight_reading_of_odd_pairs(
+    first: list[tuple[str, str]], second: list[tuple[str, str]], created: bool
+) -> None:
+    """Pairs the whole-list reading must read exactly as the line-by-line one does, or leave to it. A frame
+    begins the first goroutine and ends the second: a stack not seen before, often of FILE lines all seen before."""
+    creator = ["created by main.main in goroutine 1", "\t/src/main.go:9 +0x25"] if created else []
+    both = ("main.both()", "\t/src/both.go:1 +0x1")
+    first, second = [both, *first], [*second, both]
+    bodies = ["\n".join([line for pair in pairs for line in pair] + creator) for pairs in (first, second)]
+    text = f"goroutine 7 [chan send]:\n{bodies[0]}\n\ngoroutine 8 [select]:\n{bodies[1]}\n"
+    _assert_same(*_both_readings(text)[:2])
+
+
+_DUMP_SEEDS = {name: seed(name) for name in sorted(_DUMP_TEXTS)}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(_DUMP_SEEDS)).flatmap(lambda name: damaged(_DUMP_SEEDS[name])))
+def test_first_sight_reading_of_damaged_dumps(data: bytes) -> None:
+    _assert_same(*_both_readings(data.decode("utf-8", "replace"))[:2])
+
+
+def test_one_file_line_for_two_functions() -> None:
+    """Frames are found by their FILE line, yet a closure inlined on its function's line (or another binary) prints
+    the same FILE line for another function, or for a call that is not inlined. (No two stacks below have the same
+    FILE lines: a whole stack is found by those.)"""
+    stacks = [
+        [("main.serve.func1(...)", 7), ("main.main()", 3)],
+        [("main.serve(...)", 7), ("main.main()", 4)],
+        [("main.serve(0x1)", 7), ("main.main()", 5)],
+        [("main.serve.func1(0x2)", 7), ("main.main()", 3), ("main.main()", 4)],  # every FILE line seen before
+        [("main.serve.func1(...)", 7), ("main.main()", 5), ("main.main()", 4)],
+        [("main.leak(...)", 9), ("main.main()", 3)],
+        [("main.serve.func1(0x3)", 7), ("main.leak(...)", 9), ("main.main()", 4)],
+    ]
+    text = "".join(
+        f"goroutine {5 + index} [select]:\n" + "".join(f"{call}\n\t/src/a.go:{line}\n" for call, line in pairs) + "\n"
+        for index, pairs in enumerate(stacks)
+    )
+    fast, slow, _ = _both_readings(text)
+    _assert_same(fast, slow)
+    assert fast is not None
+    assert [(g.frames[0].function, g.frames[0].inlined) for g in fast.goroutines] == [
+        ("main.serve.func1", True),
+        ("main.serve", True),
+        ("main.serve", False),
+        ("main.serve.func1", False),
+        ("main.serve.func1", True),
+        ("main.leak", True),
+        ("main.serve.func1", False),
+    ]
+    assert fast.goroutines[0].frames[0] is fast.goroutines[4].frames[0]
+
+
+def test_a_parse_leaves_the_cycle_collector_as_it_found_it() -> None:
+    assert gc.isenabled()
+    parse_goroutine_dump(_FULL_TEXT)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_goroutine_dump(_FULL_TEXT)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -22,6 +22,9 @@ so the FILE lines are the interning key: a repeated stack costs one dict lookup 
 outlives a parse (a watcher's rounds repeat stacks), and another binary can print the same file:line +offset lines
 for other functions, so a stack cached by an earlier parse is used only once its CALL lines are seen to name the
 same functions, a check made once per stack and parse (inside one binary the FILE lines name the functions).
+A stack seen for the first time is most often plain CALL/FILE pairs (and a creator's last): it is read with whole-list
+operations that loop in C, each frame found by its FILE line (frames recur across stacks) and checked against the
+function its CALL line names; only what is unusual walks the state machine line by line.
 
 Where a traceback ends (how a cut-short last goroutine is told from a whole one): after its ``created by`` FILE
 line; for goroutine 1, which has no creator, after its root frame (``main.main``, or ``runtime.goexit`` when the
@@ -32,9 +35,13 @@ by ``[originating from goroutine N]:`` blocks, each ending the same way, until a
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter, itemgetter
 
 from leaksleuth.errors import ParseError
 from leaksleuth.model.goroutines import Ancestor, Frame, Goroutine, GoroutineDump, Stack
@@ -63,8 +70,14 @@ class _HeaderTail:
     m: str | None
 
 
-# stack, "function(" per CALL line, "created by F" or "", and the parse that made or last checked it
-_CachedStack = tuple[Stack, tuple[str, ...], str, int]
+# a stack and the parse that made or last checked it
+_CachedStack = tuple[Stack, int]
+_function_of = itemgetter(0)  # of ``call.rpartition("(")``
+_function_of_frame = attrgetter("function")
+_inlined_of_frame = attrgetter("inlined")
+_UNSEEN = Frame("\n", "", 0)  # the frame of a FILE line not seen yet: its function is no CALL line's
+# a FILE line with file, line and offset only (no `` fp=…`` after them), as `_Parser.located` reads it
+_PLAIN_FILE_LINE = re.compile(r"\t([^ ]*):([0-9]+)(?: \+0x([0-9a-f]+))?")
 
 
 class _Parser:
@@ -72,16 +85,18 @@ class _Parser:
     They are bounded (cleared past ``_CACHE_LIMIT`` entries), so a stream of novel stacks cannot grow them."""
 
     def __init__(self) -> None:
-        self.stacks: dict[str, _CachedStack] = {}  # FILE lines -> interned stack and how its CALL lines start
+        self.stacks: dict[str, _CachedStack] = {}  # FILE lines -> interned stack
         self.interned: dict[Stack, Stack] = {}  # equal stacks share one object, whichever key found them
-        self.frames: dict[tuple[str, str, int, int, bool], Frame] = {}
+        self.frames: dict[tuple[str, str, int, int, bool], Frame] = {}  # frames not kept by their FILE line
+        self.sites: dict[str, Frame] = {}  # a plain FILE line -> the frame first read with it (see `site`)
         self.tails: dict[str, _HeaderTail | None] = {}
+        self.names: dict[str, str] = {}  # function and file names, each string kept once
         self.generation = 0
 
     def begin(self) -> None:
         """A new parse: stacks cached by earlier ones are checked against its CALL lines before they are used."""
         self.generation += 1
-        for cache in (self.stacks, self.interned, self.frames, self.tails):
+        for cache in (self.stacks, self.interned, self.frames, self.sites, self.tails, self.names):
             if len(cache) > _CACHE_LIMIT:
                 cache.clear()
 
@@ -105,13 +120,52 @@ class _Parser:
     # ---- frames ----------------------------------------------------------------------------------------------
     def frame(self, call: str, where: str) -> tuple[Frame, str] | None:
         """A CALL line and its FILE line -> (frame, raw args), or None if they are not a frame."""
-        if not where.startswith("\t") or not call.endswith(")"):
+        if not call.endswith(")"):
             return None
-        open_paren = call.rfind("(")
-        if open_paren <= 0:
+        function, _, args = call.rpartition("(")
+        args = args[:-1]
+        frame = self.site(function, where, args == "...")
+        return None if frame is None else (frame, args)
+
+    def site(self, function: str, where: str, inlined: bool) -> Frame | None:
+        """The frame of a CALL line's function at its FILE line; None if the line is none or the function a creator's.
+
+        A plain FILE line keeps the frame first read with it, as in one binary it names one function; the frame is
+        taken only for a CALL line that names that function the same way (another binary, or a closure inlined on
+        the line, can print the same FILE line for another)."""
+        frame = self.sites.get(where, _UNSEEN)
+        if frame.function == function and frame.inlined == inlined:
+            return frame
+        if not function or function.startswith("created by "):  # (nothing before "(": no CALL line)
             return None
-        function = call[:open_paren]
-        args = call[open_paren + 1 : -1]
+        made = self.plain_frame(function, where, inlined)
+        if made is None:  # not plain (GOTRACEBACK=system adds `` fp=… sp=… pc=…``, new in every goroutine)
+            return self.located(function, where, inlined, strict=True)
+        if frame is _UNSEEN:
+            self.sites[where] = made
+            return made
+        return self.frames.setdefault((function, made.file, made.line, made.pc_offset, inlined), made)  # (by value)
+
+    def plain_frame(self, function: str, where: str, inlined: bool) -> Frame | None:
+        """The frame of a function at a plain FILE line (file, line and offset only), as `located` reads it; None
+        for any other line."""
+        plain = _PLAIN_FILE_LINE.fullmatch(where)
+        if plain is None:
+            return None
+        file, line_text, hex_text = plain.groups()
+        names = self.names  # one string per name, not one per frame
+        function = names.setdefault(function, function)
+        offset = int(hex_text, 16) if hex_text else -1
+        return Frame(function, names.setdefault(file, file), int(line_text), offset, inlined)
+
+    def located(self, function: str, where: str, inlined: bool, *, strict: bool) -> Frame | None:
+        """The frame of a function at a FILE line (``\\t/src/main.go:42 +0x1d``), None if the line is no FILE line.
+        ``strict``: an offset that is not a number makes it none (a creator's line only loses the offset)."""
+        plain = self.plain_frame(function, where, inlined)
+        if plain is not None:
+            return plain
+        if not where.startswith("\t"):
+            return None
         location, _, extra = where[1:].partition(" ")
         file, colon, line_text = location.rpartition(":")
         if not colon or not line_text.isdecimal():
@@ -119,66 +173,109 @@ class _Parser:
         offset = -1
         if extra.startswith("+0x"):
             hex_text = extra[3:].partition(" ")[0]
-            try:
+            if strict:
+                try:
+                    offset = int(hex_text, 16)
+                except ValueError:
+                    return None
+            elif _is_hex(hex_text):
                 offset = int(hex_text, 16)
-            except ValueError:
-                return None
-        return self.intern_frame(function, file, int(line_text), offset, args == "..."), args
-
-    def intern_frame(self, function: str, file: str, line: int, offset: int, inlined: bool) -> Frame:
-        key = (function, file, line, offset, inlined)
-        frame = self.frames.get(key)
-        if frame is None:
-            frame = self.frames[key] = Frame(function, file, line, offset, inlined)
-        return frame
+        # an odd line, or one with `` fp=… sp=… pc=…`` after the offset (GOTRACEBACK=system): share by value
+        frame = Frame(function, file, int(line_text), offset, inlined)
+        return self.frames.setdefault((function, file, frame.line, offset, inlined), frame)
 
     def created_by(self, call: str, where: str) -> tuple[Frame, int | None] | None:
         if not call.startswith("created by "):
             return None
         name, marker, parent = call[11:].partition(" in goroutine ")
-        if not where.startswith("\t"):
+        frame = self.located(name, where, False, strict=False)
+        if frame is None:
             return None
-        location, _, extra = where[1:].partition(" ")
-        file, colon, line_text = location.rpartition(":")
-        if not colon or not line_text.isdecimal():
-            return None
-        offset = int(extra[3:].partition(" ")[0], 16) if extra.startswith("+0x") and _is_hex(extra[3:]) else -1
-        frame = self.intern_frame(name, file, int(line_text), offset, False)
         return frame, int(parent) if marker and parent.isdecimal() else None
 
     # ---- one block -------------------------------------------------------------------------------------------
-    def goroutine(self, goroutine_id: int, tail: _HeaderTail, body: str, other: list[str]) -> Goroutine:
-        lines = body.split("\n") if body else []
-        if lines and len(lines) % 2 == 0 and "elided..." not in body and "\n[originating" not in body:
-            key = "\n".join(lines[1::2])
+    def goroutine(
+        self, goroutine_id: int, tail: _HeaderTail, block: str, lines: list[str], other: list[str]
+    ) -> Goroutine:
+        """One goroutine's block, and its lines (the header first)."""
+        if len(lines) % 2 and len(lines) > 1 and "elided..." not in block and "\n[originating" not in block:
+            calls = lines[1::2]
+            wheres = lines[2::2]
+            key = "\n".join(wheres)
             cached = self.stacks.get(key)
-            if cached is not None and (cached[3] == self.generation or self.same_functions(key, lines[0::2], cached)):
+            if cached is not None and (cached[1] == self.generation or self.same_functions(key, calls, cached[0])):
                 stack = cached[0]
-                calls = "\n".join(lines[0::2])
+                call_text = "\n".join(calls)
                 parent = None
                 if stack.created_by is not None:
-                    calls, _, created_line = calls.rpartition("\n")
+                    call_text, _, created_line = call_text.rpartition("\n")
                     parent_text = created_line.rpartition(" in goroutine ")[2]
                     parent = int(parent_text) if parent_text.isdecimal() else None
-                return _make_goroutine(goroutine_id, tail, stack, calls, parent)
+                return _make_goroutine(goroutine_id, tail, stack, call_text, parent)
+            goroutine = self.goroutine_pairs(goroutine_id, tail, calls, wheres, key)
+            if goroutine is not None:
+                return goroutine
         else:
             key = ""
-        return self.goroutine_slow(goroutine_id, tail, lines, key, other)
+        return self.goroutine_slow(goroutine_id, tail, lines[1:], key, other)
 
-    def same_functions(self, key: str, calls: list[str], cached: _CachedStack) -> bool:
+    def same_functions(self, key: str, calls: list[str], stack: Stack) -> bool:
         """Whether a stack cached by an earlier parse fits these CALL lines (then trust it for the rest of this one)."""
-        stack, call_starts, creator, _ = cached
+        call_starts = [f"{frame.function}(" for frame in stack.frames]
         if not all(map(str.startswith, calls, call_starts)):
             return False
-        if creator and calls[-1].partition(" in goroutine ")[0] != creator:
+        creator = stack.created_by
+        if creator is not None and calls[-1].partition(" in goroutine ")[0] != f"created by {creator.function}":
             return False
-        self.stacks[key] = (stack, call_starts, creator, self.generation)
+        self.stacks[key] = (stack, self.generation)
+        return True
+
+    def goroutine_pairs(
+        self, goroutine_id: int, tail: _HeaderTail, calls: list[str], wheres: list[str], key: str
+    ) -> Goroutine | None:
+        """First sight of an ordinary stack: CALL/FILE pairs, perhaps a creator's pair last, read with whole-list
+        operations (loops in C), frames found by their FILE lines. None when a pair is anything else: then
+        ``goroutine_slow`` reads the block (and reads alike every block this one accepts)."""
+        created: Frame | None = None
+        parent: int | None = None
+        if calls[-1].startswith("created by "):
+            made = self.created_by(calls.pop(), wheres.pop())
+            if made is None:
+                return None
+            created, parent = made
+        call_text = "\n".join(calls)
+        if call_text.count(")\n") != len(calls) - 1 or not call_text.endswith(")"):
+            return None  # a CALL line that does not end with ")" (or only a creator: the slow path decides)
+        functions = list(map(_function_of, map(str.rpartition, calls, repeat("("))))
+        frames: list[Frame] = list(map(self.sites.get, wheres, repeat(_UNSEEN)))
+        if "(...)" in call_text:
+            inlined = list(map(str.endswith, calls, repeat("(...)")))
+            fit = inlined == list(map(_inlined_of_frame, frames))
+        else:
+            inlined = [False] * len(calls)
+            fit = not any(map(_inlined_of_frame, frames))
+        fit = fit and functions == list(map(_function_of_frame, frames))
+        if not fit and not self.fill_sites(frames, functions, wheres, inlined):
+            return None
+        stack = Stack(tuple(frames), created)
+        stack = self.interned.setdefault(stack, stack)
+        self.stacks[key] = (stack, self.generation)
+        return _make_goroutine(goroutine_id, tail, stack, call_text, parent)
+
+    def fill_sites(self, frames: list[Frame], functions: list[str], wheres: list[str], inlined: list[bool]) -> bool:
+        """Put the right frame where a FILE line's frame does not fit its CALL line; False if a pair is no frame."""
+        for index, (frame, function, flag) in enumerate(zip(frames, functions, inlined, strict=True)):
+            if frame.function != function or frame.inlined != flag:
+                made = self.site(function, wheres[index], flag)  # (a recursion repeats a site new to this stack)
+                if made is None:
+                    return False
+                frames[index] = made
         return True
 
     def goroutine_slow(
         self, goroutine_id: int, tail: _HeaderTail, lines: list[str], key: str, other: list[str]
     ) -> Goroutine:
-        """Walk the state machine line by line (first sight of a stack, elided frames, ancestors, oddities)."""
+        """Walk the state machine line by line (elided frames, ancestors, a stack on another thread, oddities)."""
         stacks: list[tuple[int, list[Frame], list[str], Frame | None, int, int, int | None]] = []
         frames: list[Frame] = []
         args: list[str] = []
@@ -232,9 +329,7 @@ class _Parser:
         stack = Stack(tuple(own[1]), own[3], own[4], own[5])
         stack = self.interned.setdefault(stack, stack)
         if key and i >= count and not unavailable:
-            call_starts = tuple(f"{frame.function}(" for frame in stack.frames)
-            creator = f"created by {stack.created_by.function}" if stack.created_by is not None else ""
-            self.stacks[key] = (stack, call_starts, creator, self.generation)
+            self.stacks[key] = (stack, self.generation)
         ancestors = tuple(Ancestor(gid, Stack(tuple(fr), cr, el, ela)) for gid, fr, _a, cr, el, ela, _p in stacks[1:])
         calls = "\n".join(f"{frame.function}({arg})" for frame, arg in zip(own[1], own[2], strict=True))
         goroutine = _make_goroutine(goroutine_id, tail, stack, calls, own[6])
@@ -357,13 +452,16 @@ def parse_goroutine_dump(data: bytes | str, *, require_goroutines: bool = True) 
     parser.begin()
     goroutines: list[Goroutine] = []
     other: list[str] = []
-    for block in _blocks(text):
-        header_line, _, body = block.partition("\n")
-        parsed = parser.header(header_line)
-        if parsed is None:
-            other.extend(line for line in block.split("\n") if line)
-            continue
-        goroutines.append(parser.goroutine(parsed[0], parsed[1], body.rstrip("\n"), other))
+    with _cyclic_gc_paused():
+        for block in _blocks(text):
+            lines = block.split("\n")
+            parsed = parser.header(lines[0])
+            if parsed is None:
+                other.extend(line for line in lines if line)
+                continue
+            if not lines[-1]:  # the newline that ends the dump
+                lines.pop()
+            goroutines.append(parser.goroutine(parsed[0], parsed[1], block, lines, other))
     truncated = bool(partial) or (bool(goroutines) and (goroutines[-1].truncated or _looks_cut(goroutines)))
     stub_id, space, _ = partial[10:].partition(" ") if partial.startswith("goroutine ") else ("", "", "")
     if space and stub_id.isdecimal() and text.endswith("\n\n" if text.strip() else ""):
@@ -380,6 +478,22 @@ def parse_goroutine_dump(data: bytes | str, *, require_goroutines: bool = True) 
             format_name=FORMAT,
         )
     return GoroutineDump(goroutines, other, truncated)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Keep the cycle collector out of a parse. A parse makes a few objects per frame and no cycles (refcounting
+    frees what it drops), yet every 700 allocations the collector would run, now and then walking all the objects
+    of the process, the parse's so far among them: a tenth of the time of a parse of novel stacks, more in a
+    process that holds many. Only a caller that found the collector enabled enables it again, so overlapping
+    parses in threads leave it enabled."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _blocks(text: str) -> Iterator[str]:
