@@ -49,8 +49,11 @@ def heap_programs(go: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 @pytest.mark.live
 def test_heap_leak_and_bounded_cache(heap_programs: dict[str, Path], tmp_path: Path) -> None:
     with contextlib.ExitStack() as stack:
+        # the cache fills in 2 s at 1,000 requests/s: most of the ~10 s watched is the plateau, even when a busy
+        # machine slows the rounds (at 500/s a starved run once saw little but the fill and called it a leak)
+        extra = {"heaplru": ["-rate", "1000"]}
         urls = {
-            name: f"http://{stack.enter_context(running([str(binary), '-lifetime', '60s']))[1]}"
+            name: f"http://{stack.enter_context(running([str(binary), '-lifetime', '60s', *extra.get(name, [])]))[1]}"
             for name, binary in heap_programs.items()
         }
         _, targets = _watch(list(urls.values()), tmp_path, rounds=24, heap_gc=True)
@@ -60,7 +63,7 @@ def test_heap_leak_and_bounded_cache(heap_programs: dict[str, Path], tmp_path: P
     assert leak["confidence"] >= 0.8
     lru = targets[urls["heaplru"]]
     assert not [s for s in lru["suspects"] if s["confidence"] >= 0.5], lru["suspects"]
-    assert lru["heap"]["snapshots_analysed"] == 24
+    assert lru["heap"]["snapshots_analysed"] == lru["snapshots"] >= 16  # a busy machine may skip a round or two
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +121,9 @@ def test_leaks_named_healthy_quiet_and_bad_targets_isolated(services: dict[str, 
     healthy = targets[services["worker-pool"]]
     assert healthy["status"] == "ok" and not [s for s in healthy["suspects"] if s["confidence"] >= 0.5]
     for url in services.values():
-        assert targets[url]["snapshots"] == 8 and targets[url]["failed_rounds"] == 0
+        # every round is a snapshot or, on a busy machine, a round skipped while the last scrape ran (never a failure)
+        seen = targets[url]["snapshots"]
+        assert seen + targets[url].get("missed_rounds", 0) == 8 and seen >= 5 and targets[url]["failed_rounds"] == 0
     assert targets[dead]["status"] == "unreachable" and "cannot connect" in targets[dead]["error"]
     expectations = {  # what the error says after "GET <url>: " (the URL itself contains "pprof")
         "status500": "HTTP 500: internal error: database is on fire",
