@@ -10,7 +10,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 from leaksleuth.collect.httpio import CappedBody, reason
 from leaksleuth.errors import ConfigError, FetchError, InputTooLargeError, LeaksleuthError
 from leaksleuth.formats import Format, Parsed, parse
-from leaksleuth.formats.compression import MAX_DECOMPRESSED_ENV, configured_max_decompressed
+from leaksleuth.formats.compression import MAX_DECOMPRESSED_ENV, configured_max_decompressed, resolve_max_size
 
 if TYPE_CHECKING:
     import httpx
@@ -128,15 +128,15 @@ def load(
 
     ``max_size`` caps the bytes read and the bytes decompressed (default: ``LEAKSLEUTH_MAX_DECOMPRESSED`` or 256 MiB).
     """
-    max_size = max_size or configured_max_decompressed()
+    cap, _ = resolve_max_size(max_size)  # None stays None for parse(): the cap is the default one there too
     if isinstance(source, bytes):
         name, data = "<bytes>", source
     elif isinstance(source, str) and is_url(source):
         name = profile_url(source, default_path)
-        data = fetch(name, timeout=timeout, max_body=max_size)
+        data = fetch(name, timeout=timeout, max_body=cap)
     else:
         name = str(source)
-        data = read_file(source, max_body=max_size)
+        data = read_file(source, max_body=cap)
     try:
         parsed = parse(data, format=format, max_size=max_size)
     except LeaksleuthError as exc:

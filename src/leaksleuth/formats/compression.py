@@ -45,9 +45,9 @@ def configured_max_decompressed() -> int:
 
 
 def resolve_max_size(max_size: int | None) -> tuple[int, bool]:
-    """(cap, whether it is the default). None, or ``DEFAULT_MAX_DECOMPRESSED`` passed through by a caller, means the
-    default, which the environment variable overrides; any other value is the caller's own cap."""
-    if max_size is None or max_size == DEFAULT_MAX_DECOMPRESSED:
+    """(cap, whether it is the default). None means the default, which the environment variable overrides; any
+    other value is the caller's own cap."""
+    if max_size is None:
         return configured_max_decompressed(), True
     return max_size, False
 
