@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from leaksleuth.cli import EXIT_FINDINGS
-from leaksleuth.cli.options import positive_seconds
+from leaksleuth.cli.options import Timeout
 from leaksleuth.errors import ConfigError
 
 Opt = typer.Option
@@ -52,7 +52,7 @@ def command(
         Path | None, Opt(help="File holding a bearer token for Prometheus (or a proxy in front of it).")
     ] = None,
     header: Annotated[list[str] | None, Opt(help="Extra HTTP header 'Name: value' (repeatable).")] = None,
-    timeout: Annotated[float, Opt(help="Seconds per HTTP request.", callback=positive_seconds)] = 30.0,
+    timeout: Timeout = 30.0,
 ) -> None:
     """Rank the instances of a fleet by how likely they leak goroutines or memory, from Prometheus metrics."""
     from leaksleuth.analysis.series import analyze_fleet
