@@ -108,7 +108,7 @@ def _summarize_profile(summary: Summary, profile: Profile, top: int) -> None:
     summary.go_version_hints = _path_version_hints(paths)
     if summary.kind == "goroutineleak":
         summary.go_version_hints.append("goroutineleak profile: Go >= 1.26")
-    if any(c.startswith("truncated") for c in profile.comments):
+    if profile.truncated:
         summary.truncated = True
 
 

@@ -192,7 +192,7 @@ def _classify(loaded: Loaded, taken_at: float, similarity: Similarity) -> Gorout
         if snapshot is not None:
             if parsed.dump is None and parsed.profile is not None:
                 # debug=1 text that ends before the header's total: the parser leaves a "truncated: …" comment
-                snapshot.truncated = any(c.startswith("truncated") for c in parsed.profile.comments)
+                snapshot.truncated = parsed.profile.truncated
             return snapshot
     raise ConfigError(
         f"{loaded.source} holds {parsed.format} data ({parsed.kind}), not a goroutine dump or goroutine profile",

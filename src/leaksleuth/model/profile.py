@@ -206,6 +206,11 @@ class Profile:
             stack = tuple(locations[j] for j in flat[offsets[i] : offsets[i + 1]])
             yield Sample(stack, tuple(row), label_sets[set_ids[i]])
 
+    @property
+    def truncated(self) -> bool:
+        """The parser saw the input cut short (debug=1 text leaves a ``truncated: …`` comment)."""
+        return any(comment.startswith("truncated") for comment in self.comments)
+
     def sample_index(self, name: str | int | None = None) -> int:
         """Resolve ``--sample-index`` like pprof: a name (``inuse_space``), an index, or the default type."""
         if name is None or name == "":
