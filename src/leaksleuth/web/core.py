@@ -9,6 +9,7 @@ first, and the runtime series), stored, analysed, and kept as a ``leaksleuth/rep
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import math
 import string
@@ -78,7 +79,8 @@ PLACEHOLDER_HELP = (
 )
 
 
-def template_fields(template: str) -> list[str]:
+@functools.lru_cache(maxsize=16)  # one template per server: checked at startup, not parsed again per alert
+def template_fields(template: str) -> tuple[str, ...]:
     """The placeholders of a target template; ConfigError (quoting it) for anything but plain ``{label}``."""
 
     def bad(why: str) -> ConfigError:
@@ -109,7 +111,7 @@ def template_fields(template: str) -> list[str]:
         normalize_url(template.format_map(example))
     except ConfigError as exc:
         raise bad(f"gives {template.format_map(example)!r} for an example alert: {exc}") from None
-    return fields
+    return tuple(fields)
 
 
 def target_url(template: str, labels: Mapping[str, str]) -> str:
