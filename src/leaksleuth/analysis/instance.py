@@ -151,9 +151,14 @@ class CompactHeapHistory(HeapHistory):
     def add(self, taken_at: float, profile: Profile, *, raw: bytes | None = None, restarted: bool = False) -> bool:
         known = len(self.sites)
         restarted = super().add(taken_at, profile, raw=raw, restarted=restarted)
-        if restarted or len(self.sites) > known:  # new sites: share them, so the profile's own strings can go
-            self.sites = [_shared_site(site)[0] for site in self.sites]
-            self.columns = {_shared_site(site)[1]: index for index, site in enumerate(self.sites)}
+        if restarted:  # a new series: every site is new
+            known = 0
+            self.columns = {}
+        for index in range(known, len(self.sites)):  # new sites: share them, so the profile's own strings can go
+            site, key = _shared_site(self.sites[index])
+            self.sites[index] = site
+            self.columns.pop(key, None)  # an equal key stays in a dict: drop the profile's own, keep the shared one
+            self.columns[key] = index
         return restarted
 
 
