@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck unit bench fixtures system-deps clean
+.PHONY: install demo test lint typecheck unit live bench fixtures system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,14 +26,22 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/lint-imports --no-cache  # the layers of docs/architecture.md (contracts in pyproject.toml)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## unit: the fast lane (tests/unit: no real services, < 2 min)
 unit: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q tests/unit
 
-test: $(STAMP) system-deps lint typecheck unit
+## live: real Go programs, Prometheus, Alertmanager, PostgreSQL and Chromium (needs system-deps)
+live: $(STAMP) system-deps
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q tests/live
+
+## test: everything CI runs
+test: $(STAMP) system-deps lint typecheck
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q tests
 
 ## fixtures: rebuild the Go corpus and recapture testdata/captures (commit the result)
 fixtures: $(STAMP)

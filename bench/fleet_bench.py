@@ -132,11 +132,11 @@ def _rss_mb() -> float:
 async def _steady_state(
     fleet: str, real: list[str], size: int, history: int, rounds: int, interval: float, store_dir: str
 ) -> dict[str, Any]:
-    from leaksleuth.analysis.instance import InstanceState
+    from leaksleuth.app.instance import InstanceState
+    from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
     from leaksleuth.collect.discovery import Discovery
     from leaksleuth.collect.scraper import ScrapeConfig, Scraper
-    from leaksleuth.collect.targets import Target, make_target
-    from leaksleuth.collect.watch import RoundSummary, WatchConfig, Watcher
+    from leaksleuth.model.target import Target, make_target
     from leaksleuth.store.db import open_store
 
     targets = [make_target(f"http://{fleet}/t{i}", f"svc{i % 50}") for i in range(size - len(real))]

@@ -6,9 +6,9 @@ need() { command -v "$1" >/dev/null 2>&1 || packages+=("$2"); }
 need_file() { compgen -G "$1" >/dev/null || packages+=("$2"); }
 # (filled in as integration tests need real services: prometheus, alertmanager, chromium, postgresql)
 need_file "/usr/lib/postgresql/*/bin/postgres" postgresql # the PostgreSQL store backend is tested for real
-need openssl openssl # tests/test_scrape_tls.py makes a CA and certificates for mutual TLS
-need chromium chromium # flame graph HTML is opened headless in tests/test_flame_browser.py
-need prometheus prometheus # fleet tests scrape real Go services (tests/prometheus_live.py); promtool tests rules
+need openssl openssl # tests/unit/collect/test_scrape_tls.py makes a CA and certificates for mutual TLS
+need chromium chromium # flame graph HTML is opened headless in tests/live/test_flame_browser.py
+need prometheus prometheus # fleet tests scrape real Go services (tests/support/prometheus_live.py); promtool tests rules
 need promtool prometheus
 need prometheus-alertmanager prometheus-alertmanager # Alertmanager -> leaksleuth serve tests
 if [ "${#packages[@]}" -gt 0 ]; then

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from leaksleuth.analysis.goroutines import blocking_frame, classify_state, snapshot_from_profile
+from leaksleuth.analysis.goroutines.buckets import blocking_frame, classify_state, snapshot_from_profile
 from leaksleuth.formats import Format, Parsed
 from leaksleuth.model.goroutines import GoroutineDump, Stack
 from leaksleuth.model.memstats import MemStats
@@ -127,8 +127,8 @@ def _profile_stacks(profile: Profile, top: int) -> list[StackSummary]:
 def _flat_functions(profile: Profile, index: int, top: int) -> list[FunctionSummary]:
     """Top functions by flat value, computed and ordered like ``go tool pprof -top`` (``analysis.top``), flat != 0;
     only the flat values: no cum, no inline markers."""
-    from leaksleuth.analysis.profile_ops import report_total
-    from leaksleuth.analysis.top import build_node_index, flat_values, percent
+    from leaksleuth.analysis.heap.top import build_node_index, flat_values, percent
+    from leaksleuth.model.profile_ops import report_total
 
     nodes = build_node_index(profile)
     flat = flat_values(profile, index, nodes).tolist()

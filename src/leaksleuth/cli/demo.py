@@ -116,8 +116,8 @@ def command(
     from leaksleuth.cli.watch import run_watch
     from leaksleuth.collect.discovery import Discovery
     from leaksleuth.collect.scraper import ScrapeConfig
-    from leaksleuth.collect.targets import make_target
     from leaksleuth.durations import parse_duration
+    from leaksleuth.model.target import make_target
     from leaksleuth.report.terminal import stdout_console
     from leaksleuth.store.db import open_store
 

@@ -29,9 +29,9 @@ def command(
     timeout: Timeout = 30.0,
 ) -> None:
     """Write a flame graph of a profile (or of a diff) as one HTML file that works offline: zoom and search."""
-    from leaksleuth.analysis.flame import flame_graph
-    from leaksleuth.analysis.profile_ops import diff
+    from leaksleuth.analysis.heap.flame import flame_graph
     from leaksleuth.cli.heap import load_profiles, parse_granularity
+    from leaksleuth.model.profile_ops import diff
     from leaksleuth.report.flame import render_html
 
     if output.suffix.lower() not in (".html", ".htm"):

@@ -55,7 +55,7 @@ def command(
     timeout: Timeout = 30.0,
 ) -> None:
     """Rank the instances of a fleet by how likely they leak goroutines or memory, from Prometheus metrics."""
-    from leaksleuth.analysis.series import analyze_fleet
+    from leaksleuth.analysis.series.fleet import analyze_fleet
     from leaksleuth.cli.options import parse_headers, read_secret
     from leaksleuth.durations import parse_duration
     from leaksleuth.integrations.prometheus import PrometheusClient

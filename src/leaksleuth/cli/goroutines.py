@@ -13,7 +13,7 @@ from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.errors import ConfigError
 
 if TYPE_CHECKING:
-    from leaksleuth.analysis.goroutines import Similarity
+    from leaksleuth.analysis.goroutines.buckets import Similarity
 
 
 def command(
@@ -63,8 +63,8 @@ def command(
             raise ConfigError(f"goroutines diff does not take {', '.join(unused)}")
         _diff(sources[1:], json_output=json_output, similarity=similarity, top=top, timeout=timeout)
         return
-    from leaksleuth.analysis.goroutine_verdict import Options, evaluate
-    from leaksleuth.collect.goroutine_sources import collect
+    from leaksleuth.analysis.goroutines.verdict import Options, evaluate
+    from leaksleuth.app.goroutine_sources import collect
     from leaksleuth.collect.source import source_line
     from leaksleuth.durations import parse_duration
     from leaksleuth.report import goroutines as render
@@ -101,7 +101,7 @@ def command(
 
 
 def parse_similarity(text: str) -> Similarity:
-    from leaksleuth.analysis.goroutines import Similarity
+    from leaksleuth.analysis.goroutines.buckets import Similarity
 
     try:
         return Similarity(text)
@@ -113,8 +113,8 @@ DIFF_SCHEMA = "leaksleuth/goroutine-diff@1"
 
 
 def _diff(sources: list[str], *, json_output: bool, similarity: str, top: int, timeout: float) -> None:
-    from leaksleuth.analysis.goroutine_diff import diff_snapshots
-    from leaksleuth.collect.goroutine_sources import TRUNCATED_NOTE, snapshots_of
+    from leaksleuth.analysis.goroutines.diff import diff_snapshots
+    from leaksleuth.app.goroutine_sources import TRUNCATED_NOTE, snapshots_of
     from leaksleuth.report.goroutine_diff import render_diff, to_json
     from leaksleuth.report.terminal import stderr_console, stdout_console
 

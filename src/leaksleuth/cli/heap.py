@@ -17,7 +17,7 @@ from leaksleuth.cli.options import Timeout, fraction
 from leaksleuth.errors import ConfigError
 
 if TYPE_CHECKING:
-    from leaksleuth.analysis.top import Granularity
+    from leaksleuth.analysis.heap.top import Granularity
     from leaksleuth.model.profile import Profile
 
 HEAP_PATH = "/debug/pprof/heap"
@@ -72,7 +72,7 @@ def load_profiles(sources: Sequence[str], *, timeout: float = 30.0) -> list[Prof
 
 
 def parse_granularity(text: str) -> Granularity:
-    from leaksleuth.analysis.top import Granularity
+    from leaksleuth.analysis.heap.top import Granularity
 
     try:
         return Granularity(text)
@@ -103,7 +103,7 @@ def top_command(
     timeout: Timeout = 30.0,
 ) -> None:
     """Flat and cum per function (or line, or file), exactly as `go tool pprof -top` computes them."""
-    from leaksleuth.analysis.top import top
+    from leaksleuth.analysis.heap.top import top
     from leaksleuth.report import heap as render
 
     level = parse_granularity(granularity)
@@ -163,12 +163,12 @@ def diff_command(
         return
     if len(given) != 2:
         raise ConfigError("heap diff needs BASE and TARGET (or 3+ replicas for a fleet comparison)")
-    from leaksleuth.analysis.heap_paths import clusters, leak_paths
-    from leaksleuth.analysis.heap_sites import annotate
-    from leaksleuth.analysis.profile_ops import diff
-    from leaksleuth.analysis.top import resolve_sample_index, top
+    from leaksleuth.analysis.heap.paths import clusters, leak_paths
+    from leaksleuth.analysis.heap.sites import annotate
+    from leaksleuth.analysis.heap.top import resolve_sample_index, top
     from leaksleuth.collect.source import LocalSourceLines
     from leaksleuth.formats import profile_kind
+    from leaksleuth.model.profile_ops import diff
     from leaksleuth.report import heap as render
 
     level = parse_granularity(granularity)
@@ -217,7 +217,7 @@ def diff_command(
 def _fleet(
     sources: Sequence[str], *, sample_index: str | None, json_output: bool, fail_on: float | None, timeout: float
 ) -> None:
-    from leaksleuth.analysis.heap_fleet import fleet_report
+    from leaksleuth.analysis.heap.fleet import fleet_report
     from leaksleuth.collect.source import LocalSourceLines
     from leaksleuth.report import heap as render
 
@@ -257,8 +257,8 @@ def trend_command(
     timeout: Timeout = 30.0,
 ) -> None:
     """Which allocation sites keep growing across snapshots: Theil–Sen + Mann–Kendall, plateau and noise aware."""
-    from leaksleuth.analysis.heap_trend import HeapSnapshot, heap_trend_report, trend_sample_index
-    from leaksleuth.analysis.series_format import human_bytes
+    from leaksleuth.analysis.heap.trend import HeapSnapshot, heap_trend_report, trend_sample_index
+    from leaksleuth.analysis.humanize import human_bytes
     from leaksleuth.collect.sampling import iter_sources
     from leaksleuth.collect.source import LocalSourceLines
     from leaksleuth.durations import parse_duration

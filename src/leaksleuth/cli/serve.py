@@ -35,11 +35,11 @@ def command(
     """Serve POST /alerts (Alertmanager webhook v4), GET /reports, /reports/{id}, /metrics and /healthz."""
     import uvicorn
 
+    from leaksleuth.app.capture import AlertService, CaptureConfig
     from leaksleuth.cli.options import read_secret
     from leaksleuth.durations import parse_duration
     from leaksleuth.store.db import open_store
     from leaksleuth.web.app import create_app
-    from leaksleuth.web.core import AlertService, CaptureConfig
 
     # an explicit --token-file wins over the environment
     token = read_secret(token_file, "--token-file") if token_file else os.environ.get("LEAKSLEUTH_TOKEN")

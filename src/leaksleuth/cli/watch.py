@@ -179,7 +179,9 @@ def _discovery(
     shard: str | None,
 ) -> Discovery:
     from leaksleuth.collect import discovery as found
-    from leaksleuth.collect.targets import make_target, parse_shard, parse_targets_file
+    from leaksleuth.collect.targets import parse_shard, parse_targets_file
+    from leaksleuth.integrations.prometheus import prometheus_source
+    from leaksleuth.model.target import make_target
 
     static = [make_target(url) for url in urls]
     if targets_file is not None:
@@ -192,7 +194,7 @@ def _discovery(
             ("kubernetes", found.kubernetes_source(namespace=namespace, selector=selector, kubeconfig=kubeconfig))
         )
     if prometheus_targets:
-        sources.append((f"prometheus {prometheus_targets}", found.prometheus_source(prometheus_targets, job=job)))
+        sources.append((f"prometheus {prometheus_targets}", prometheus_source(prometheus_targets, job=job)))
     if not static and not sources:
         raise ConfigError(
             "no targets: give URLs, --targets-file, --dns, --dns-srv, --k8s or --prometheus-targets",
@@ -221,7 +223,7 @@ async def run_watch(
     from rich.live import Live
     from rich.markup import escape
 
-    from leaksleuth.collect.watch import RoundSummary, WatchConfig, Watcher
+    from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
     from leaksleuth.report import watch as render
     from leaksleuth.report.terminal import stderr_console, stdout_console
 

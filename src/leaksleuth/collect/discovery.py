@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leaksleuth.collect.targets import Shard, Target, dedupe, make_target
 from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError
+from leaksleuth.model.target import Shard, Target, TargetSource, dedupe, make_target
 
 SCRAPE_ANNOTATION = "leaksleuth.io/scrape"
 PORT_ANNOTATION = "leaksleuth.io/port"
 SCHEME_ANNOTATION = "leaksleuth.io/scheme"
 SERVICE_LABELS = ("app.kubernetes.io/name", "app", "k8s-app")
 
-Source = Callable[[], Awaitable[list[Target]]]
+Source = TargetSource
 
 
 # ---- DNS ---------------------------------------------------------------------------------------------------------
@@ -173,33 +173,6 @@ def _pod_target(pod: Any, *, require_annotation: bool = True) -> Target | None:
         service or metadata.name,
         {"namespace": metadata.namespace or "", "pod": metadata.name},
     )
-
-
-# ---- Prometheus --------------------------------------------------------------------------------------------------
-
-
-def prometheus_source(url: str, *, job: str | None = None, timeout: float = 10.0) -> Source:
-    """Active scrape targets of a Prometheus server: Go services serve /metrics and pprof on one mux and port."""
-
-    def list_targets() -> list[Target]:
-        from leaksleuth.integrations.prometheus import PrometheusClient
-
-        with PrometheusClient(url, timeout=timeout) as prometheus:
-            found = prometheus.targets()
-        targets = []
-        for entry in found:
-            labels = dict(entry.labels)
-            if (job is not None and labels.get("job") != job) or not entry.scrape_url:
-                continue
-            scheme, _, rest = entry.scrape_url.partition("://")
-            extra = {k: v for k, v in labels.items() if k not in ("job", "instance")}
-            targets.append(make_target(f"{scheme}://{rest.split('/', 1)[0]}", labels.get("job", ""), extra))
-        return targets
-
-    async def discover() -> list[Target]:
-        return await asyncio.to_thread(list_targets)
-
-    return discover
 
 
 # ---- combining ---------------------------------------------------------------------------------------------------

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from leaksleuth.collect.httpio import CappedBody, reason
 from leaksleuth.errors import ConfigError, FetchError, InputTooLargeError, LeaksleuthError
 from leaksleuth.formats import Format, Parsed, parse
 from leaksleuth.formats.compression import MAX_DECOMPRESSED_ENV, configured_max_decompressed, resolve_max_size
+from leaksleuth.httpio import CappedBody, reason
 
 if TYPE_CHECKING:
     import httpx

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leaksleuth.collect import DEBUG2_THRESHOLD
-from leaksleuth.collect.httpio import RETRY_STATUS, CappedBody, backoff_delay, reason
-from leaksleuth.collect.targets import Target
 from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError, ParseError
 from leaksleuth.formats import Format, Parsed, parse
+from leaksleuth.httpio import RETRY_STATUS, CappedBody, backoff_delay, reason
+from leaksleuth.model.target import Target
 
 if TYPE_CHECKING:
     import httpx

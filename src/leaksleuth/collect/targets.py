@@ -2,41 +2,19 @@
 
 Sources: URLs on the command line, a targets file (YAML, or one URL a line with ``service=… key=value`` labels),
 and discovery (DNS, Kubernetes, Prometheus; see ``collect.discovery``). ``--shard i/n`` keeps a stable hash share.
+The ``Target`` itself is in ``model.target``; this module reads what users write.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from leaksleuth.collect.httpio import base_url
 from leaksleuth.errors import ConfigError
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    url: str  # base URL: scheme://host:port (a path prefix is kept when pprof is mounted under one)
-    service: str = ""
-    labels: tuple[tuple[str, str], ...] = ()
-
-    def label_dict(self) -> dict[str, str]:
-        return dict(self.labels)
-
-
-def normalize_url(url: str) -> str:
-    """Accept ``host:port`` and URLs with a trailing ``/debug/pprof/``; return ``scheme://host:port[/prefix]``."""
-    return base_url(url, suffixes=("/debug/pprof",), what="a target", example="http://10.0.0.7:6060")
-
-
-def make_target(url: str, service: str = "", labels: dict[str, str] | None = None) -> Target:
-    return Target(normalize_url(url), service, tuple(sorted((labels or {}).items())))
-
+from leaksleuth.model.target import Shard, Target, make_target
 
 _PLAIN_LINE = re.compile(r"^\s*(https?://)?[\w.\-\[\]:]+(/\S*)?(\s+\S+=\S*)*\s*$")
 
@@ -88,28 +66,8 @@ def _yaml_entry(entry: Any, path: str | Path) -> Target:
     raise ConfigError(f"targets file {path}: cannot read target {entry!r} (want a URL or {{url, service, labels}})")
 
 
-@dataclass(frozen=True, slots=True)
-class Shard:
-    index: int  # 1-based
-    count: int
-
-    def keeps(self, target: Target) -> bool:
-        digest = hashlib.sha256(target.url.encode()).digest()
-        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
-
-
 def parse_shard(text: str) -> Shard:
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
     if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
         raise ConfigError(f"--shard must look like i/n with 1 <= i <= n, got {text!r}", hint="e.g. --shard 2/4")
     return Shard(int(match.group(1)), int(match.group(2)))
-
-
-def dedupe(targets: Iterable[Target]) -> list[Target]:
-    """One target per URL; a later entry with a service or labels fills in what an earlier bare URL lacked."""
-    merged: dict[str, Target] = {}
-    for target in targets:
-        known = merged.get(target.url)
-        if known is None or (not known.service and target.service) or (not known.labels and target.labels):
-            merged[target.url] = target
-    return list(merged.values())

@@ -8,6 +8,7 @@ Failures become one-line ``FetchError``s: "Prometheus at URL unreachable: …", 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -17,9 +18,10 @@ from typing import Any
 
 import httpx
 
-from leaksleuth.collect.httpio import RETRY_STATUS, CappedBody, backoff_delay, base_url
 from leaksleuth.durations import parse_duration
 from leaksleuth.errors import ConfigError, FetchError, InputTooLargeError
+from leaksleuth.httpio import RETRY_STATUS, CappedBody, backoff_delay, base_url
+from leaksleuth.model.target import Target, TargetSource, make_target
 
 __all__ = ["PrometheusClient", "ScrapeTarget", "Series"]
 
@@ -223,6 +225,31 @@ class PrometheusClient:
                 hint = "shorten --window or use a coarser --step"
             raise FetchError(f"Prometheus returned error: {kind}: {message}", hint=hint)
         return document.get("data")
+
+
+# ---- discovery: what Prometheus scrapes ---------------------------------------------------------------------
+
+
+def prometheus_source(url: str, *, job: str | None = None, timeout: float = 10.0) -> TargetSource:
+    """Active scrape targets of a Prometheus server: Go services serve /metrics and pprof on one mux and port."""
+
+    def list_targets() -> list[Target]:
+        with PrometheusClient(url, timeout=timeout) as prometheus:
+            found = prometheus.targets()
+        targets = []
+        for entry in found:
+            labels = dict(entry.labels)
+            if (job is not None and labels.get("job") != job) or not entry.scrape_url:
+                continue
+            scheme, _, rest = entry.scrape_url.partition("://")
+            extra = {k: v for k, v in labels.items() if k not in ("job", "instance")}
+            targets.append(make_target(f"{scheme}://{rest.split('/', 1)[0]}", labels.get("job", ""), extra))
+        return targets
+
+    async def discover() -> list[Target]:
+        return await asyncio.to_thread(list_targets)
+
+    return discover
 
 
 def normalize_url(url: str) -> str:

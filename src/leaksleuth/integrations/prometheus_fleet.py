@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from leaksleuth.analysis.series import SERIES_NAMES, InstanceSeries
+from leaksleuth.analysis.series.fleet import SERIES_NAMES, InstanceSeries
 from leaksleuth.durations import format_duration
 from leaksleuth.errors import ConfigError
 from leaksleuth.formats.memstats import PROMETHEUS_METRIC_OF

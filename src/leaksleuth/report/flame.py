@@ -12,7 +12,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from leaksleuth.analysis.flame import FlameGraph, FlameNode
+from leaksleuth.analysis.heap.flame import FlameGraph, FlameNode
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 

@@ -66,7 +66,7 @@ def to_json(view: FleetView) -> dict[str, Any]:
 
 
 def render(console: Console, view: FleetView, *, top: int = 20) -> None:
-    from leaksleuth.analysis.series_format import human_duration
+    from leaksleuth.analysis.humanize import human_duration
 
     table_rows = rows(view)
     console.print(

@@ -9,8 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from leaksleuth.analysis.goroutine_diff import DiffRow
-from leaksleuth.analysis.goroutines import GoroutineSnapshot
+from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot
+from leaksleuth.analysis.goroutines.diff import DiffRow
 
 
 def to_json(

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from leaksleuth.analysis.goroutines import GoroutineSnapshot, History
+from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot, History
 from leaksleuth.model.report import Report, Suspect, TargetReport
 
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # type names only: `heap top` need not import the site and path analysis
-    from leaksleuth.analysis.heap_paths import Cluster, LeakPath
-    from leaksleuth.analysis.top import TopTable
+    from leaksleuth.analysis.heap.paths import Cluster, LeakPath
+    from leaksleuth.analysis.heap.top import TopTable
     from leaksleuth.model.report import Report
 
 _BYTE_UNITS = (("B", 1), ("kB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("TB", 1 << 40), ("PB", 1 << 50))

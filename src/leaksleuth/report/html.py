@@ -10,7 +10,7 @@ import json
 from html import escape
 from typing import Any
 
-from leaksleuth.analysis.series_format import human_bytes
+from leaksleuth.analysis.humanize import human_bytes
 from leaksleuth.report.watch import verdict_of
 
 _STYLE = """

@@ -15,8 +15,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from leaksleuth.analysis.series import verdict
-from leaksleuth.analysis.series_format import human_bytes
+from leaksleuth.analysis.humanize import human_bytes
+from leaksleuth.analysis.series.fleet import verdict
 from leaksleuth.model.report import Report, Suspect, TargetReport
 from leaksleuth.report.terminal import VERDICT_STYLE
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from leaksleuth import __version__
-from leaksleuth.web.core import AlertPayloadError, AlertService
+from leaksleuth.app.capture import AlertPayloadError, AlertService
 
 
 def create_app(service: AlertService) -> FastAPI:

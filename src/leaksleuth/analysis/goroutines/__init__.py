@@ -1,0 +1,1 @@
+"""Goroutine analysis: buckets, states, signatures, the verdict, diffs."""

@@ -1,0 +1,437 @@
+"""Heap leaks across time: per-site in-use series over many snapshots of one process, turned into suspects.
+
+For every user allocation site the in-use bytes form a series; a leak is a series that rises significantly
+(Mann–Kendall), persistently (most steps rise or hold) and has not flattened (plateau test), by clearly more than
+the profile's own sampling noise. Warm-up and bounded caches rise and then hold; GC churn has no trend.
+
+* **Sampling noise.** A heap profile samples one allocation per ``MemProfileRate`` bytes (the profile's period) and
+  scales it up, so a site holding B bytes of small objects is known to about ±sqrt(B·rate). Growth is judged
+  against that, and sites that never reach a few sampling periods are ignored, so tiny sites do not flap.
+* **Restarts.** ``alloc_space``/``alloc_objects`` count up for the life of a process: a drop (or another build id)
+  means a restart, and only the newest run of snapshots is analysed.
+* **In use only.** Because those counters only rise, a trend of them would call pure GC churn a leak: a trend
+  follows ``inuse_space`` or ``inuse_objects`` (what the heap holds), and refuses the cumulative types.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from leaksleuth.analysis import trend as trend_stats
+from leaksleuth.analysis.advice import advice_for
+from leaksleuth.analysis.heap.kinds import (
+    GOROUTINE,
+    GROWSLICE,
+    MAKESLICE,
+    MAP,
+    NEWOBJECT,
+    STRING_CONCAT,
+    STRING_CONVERSION,
+)
+from leaksleuth.analysis.heap.paths import Cluster, LeakPath, clusters, leak_paths
+from leaksleuth.analysis.heap.sites import Site, SiteAnnotation, SourceLines, annotate
+from leaksleuth.analysis.heap.top import resolve_sample_index
+from leaksleuth.analysis.humanize import human_bytes, human_duration, human_rate
+from leaksleuth.analysis.trend import FloatArray
+from leaksleuth.errors import ConfigError
+from leaksleuth.model.profile import Int64Array, Profile
+from leaksleuth.model.profile_ops import diff
+from leaksleuth.model.report import Suspect, TargetReport
+
+DEFAULT_MEMPROFILERATE = 512 * 1024
+REPORT_FLOOR = 0.2  # suspects weaker than this are left out of the report
+
+
+@dataclass(frozen=True, slots=True)
+class HeapSnapshot:
+    taken_at: float  # seconds since the epoch
+    profile: Profile
+
+
+@dataclass(frozen=True, slots=True)
+class SiteTrend:
+    site: Site
+    values: list[int]
+    trend: trend_stats.Trend
+    noise: float  # one standard deviation of a value, from heap sampling
+    held_fraction: float  # share of the time span spent already at the final level (a flat tail)
+    confidence: float
+
+
+def trend_sample_index(profile: Profile, name: str | int | None) -> int:
+    """The sample type a trend follows (default ``inuse_space``): in-use only, never a lifetime counter."""
+    index = resolve_sample_index(profile, "inuse_space" if name is None else name)
+    sample_type = profile.sample_types[index].type
+    if sample_type.startswith("alloc_"):
+        in_use = sample_type.replace("alloc_", "inuse_", 1)
+        raise ConfigError(
+            f"heap trend cannot follow {sample_type}: it counts every allocation since the process started, so it "
+            "rises even when the garbage collector frees everything",
+            hint=f"a leak is what the heap holds: --sample-index {in_use} (allocation between two moments: "
+            "heap diff --cumulative on two allocs profiles)",
+        )
+    return index
+
+
+def profile_sampling_rate(profile: Profile) -> int:
+    """MemProfileRate: the period of a heap profile (bytes between samples)."""
+    if profile.period_type is not None and profile.period_type.unit == "bytes" and profile.period > 0:
+        return profile.period
+    return DEFAULT_MEMPROFILERATE
+
+
+def restarts(snapshots: Sequence[HeapSnapshot]) -> list[bool]:
+    """Per snapshot: did the process restart since the previous one? (lifetime counters went down, or new build)"""
+    lifetimes = [_lifetime(snapshot.profile) for snapshot in snapshots]
+    return [False] + [_new_process(before, after) for before, after in itertools.pairwise(lifetimes)]
+
+
+_Lifetime = tuple[list[str], list[int], str]  # sample types, their totals, build id
+
+
+def _lifetime(profile: Profile) -> _Lifetime:
+    """What tells one process of a binary from the next: lifetime allocation counters and the build id."""
+    build = profile.mappings[0].build_id if profile.mappings else ""
+    return [t.type for t in profile.sample_types], profile.totals(), build
+
+
+def _new_process(before: _Lifetime, after: _Lifetime) -> bool:
+    """Lifetime allocation counters only fall when a new process started (or the profile changed shape); a new
+    build is a new process too."""
+    types, totals, build = before
+    if types != after[0] or build != after[2]:
+        return True
+    return any(after[1][i] < totals[i] for i, name in enumerate(types) if name in ("alloc_space", "alloc_objects"))
+
+
+SiteKey = tuple[str, str, int]
+
+
+def site_totals(
+    profile: Profile, index: int, annotation: SiteAnnotation | None = None
+) -> dict[SiteKey, tuple[Site, int]]:
+    """In-use value per user allocation site of one profile (function, file, line); ``annotation``: its sites, if
+    already found."""
+    annotation = annotation or annotate(profile)
+    values = profile.samples.values[:, index]
+    has_site = annotation.site_ids >= 0
+    sums = np.bincount(annotation.site_ids[has_site], weights=values[has_site], minlength=len(annotation.sites))
+    totals: dict[SiteKey, tuple[Site, int]] = {}
+    for found, total in zip(annotation.sites, sums.tolist(), strict=True):
+        key = (found.function, found.file, found.line)
+        previous = totals.get(key)
+        # the same line reached as user code elsewhere is user code
+        site = previous[0] if previous is not None and previous[0].user_code else found
+        totals[key] = (site, (previous[1] if previous else 0) + round(total))
+    return totals
+
+
+def _matrix(rows: Sequence[dict[SiteKey, tuple[Site, int]]]) -> tuple[list[Site], Int64Array]:
+    keys: dict[SiteKey, int] = {}
+    sites: list[Site] = []
+    for row in rows:
+        for key, (site, _) in row.items():
+            if key not in keys:
+                keys[key] = len(sites)
+                sites.append(site)
+    matrix = np.zeros((len(rows), len(sites)), dtype=np.int64)
+    for row_index, row in enumerate(rows):
+        for key, (_, total) in row.items():
+            matrix[row_index, keys[key]] = total
+    return sites, matrix
+
+
+def site_series(
+    snapshots: Sequence[HeapSnapshot], index: int, *, last_annotation: SiteAnnotation | None = None
+) -> tuple[list[Site], Int64Array]:
+    """In-use value per (snapshot, site): sites keyed by function, file and line across snapshots.
+    ``last_annotation``: the sites of the latest snapshot, if already found."""
+    last = len(snapshots) - 1
+    return _matrix(
+        [
+            site_totals(snapshot.profile, index, last_annotation if position == last else None)
+            for position, snapshot in enumerate(snapshots)
+        ]
+    )
+
+
+def held_fraction(times: FloatArray, values: FloatArray, noise: float) -> float:
+    """Share of the span during which the series already sat at its final level (within two noise widths)."""
+    final = float(np.median(values[-3:]))
+    reached = np.flatnonzero(values >= final - 2.0 * noise)
+    span = float(times[-1] - times[0])
+    if reached.size == 0 or span <= 0:
+        return 0.0
+    return float(times[-1] - times[int(reached[0])]) / span
+
+
+def confidence(trend: trend_stats.Trend, noise: float, held: float) -> float:
+    """0–1: how sure that this series is a leak. Needs significant, persistent growth well above the noise."""
+    if not trend.significant or trend.growth <= 3.0 * noise:
+        return 0.0
+    significance = min(1.0, -math.log10(max(trend.p_value, 1e-300)) / 3.0)
+    size = min(1.0, (trend.growth - 3.0 * noise) / (6.0 * noise)) if noise > 0 else 1.0
+    score = 0.3 * significance + 0.25 * max(trend.tau, 0.0) + 0.2 * trend.rising_steps + 0.25 * size
+    if trend.plateaued:
+        score *= 0.35
+    # a series that reached its final level early and held there is a cache or a warm-up, not a leak
+    score *= 1.0 - 0.7 * min(1.0, max(0.0, (held - 0.25) / 0.35))
+    return round(max(0.0, min(1.0, score)), 3)
+
+
+def site_trends(
+    snapshots: Sequence[HeapSnapshot], index: int, *, last_annotation: SiteAnnotation | None = None
+) -> list[SiteTrend]:
+    """A trend per site over ``snapshots`` (one process, in time order), most confident first."""
+    if len(snapshots) < 2:
+        return []
+    sites, matrix = site_series(snapshots, index, last_annotation=last_annotation)
+    times = np.array([s.taken_at for s in snapshots], dtype=np.float64)
+    return _trends(sites, matrix, times, max(profile_sampling_rate(s.profile) for s in snapshots))
+
+
+def _trends(sites: Sequence[Site], matrix: Int64Array, times: FloatArray, rate: int) -> list[SiteTrend]:
+    found = []
+    for column, site in enumerate(sites):
+        values = matrix[:, column].astype(np.float64)
+        peak = float(values.max())
+        if peak < 4 * rate:  # a few sampling periods at most: pure sampling noise
+            continue
+        noise = math.sqrt(peak * rate)
+        if peak - float(values.min()) <= 3.0 * noise:
+            continue  # it cannot have grown past the sampling noise: confidence would be 0, skip the statistics
+        trend = trend_stats.analyze(times, values, floor=max(noise, rate), noise=noise)
+        held = held_fraction(times, values, noise)
+        found.append(SiteTrend(site, matrix[:, column].tolist(), trend, noise, held, confidence(trend, noise, held)))
+    found.sort(key=lambda s: (-s.confidence, -s.trend.growth))
+    return found
+
+
+def heap_trend_report(
+    snapshots: Sequence[HeapSnapshot],
+    *,
+    target: str,
+    sample_index: str | int | None = "inuse_space",
+    source_lines: SourceLines | None = None,
+    max_suspects: int = 5,
+) -> TargetReport:
+    """The ``leaksleuth/report@1`` target entry for a series of heap snapshots of one process."""
+    if not snapshots:
+        return TargetReport(target=target, snapshots=0)
+    ordered = sorted(snapshots, key=lambda s: s.taken_at)
+    flags = restarts(ordered)
+    segment = ordered[trend_stats.last_segment([s.taken_at for s in ordered], flags) :]
+    index = trend_sample_index(segment[-1].profile, sample_index)
+    first, last = segment[0], segment[-1]
+    # the latest snapshot's sites serve its series and, if there are suspects, its clusters
+    last_annotation = annotate(last.profile) if len(segment) >= 2 else None
+    trends = site_trends(segment, index, last_annotation=last_annotation)
+    ends = _Ends(
+        first.taken_at,
+        last.taken_at,
+        lambda: (first.profile, last.profile),
+        last.profile.sample_types[index].type,
+        profile_sampling_rate(last.profile),
+        last_annotation,
+    )
+    return _report(
+        target,
+        len(snapshots),
+        trends,
+        ends,
+        index,
+        sum(flags),
+        [int(s.profile.samples.values[:, index].sum()) for s in segment],
+        len(segment),
+        source_lines,
+        max_suspects,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Ends:
+    """The first and the latest snapshot of a series, loaded only when a suspect needs its leak paths."""
+
+    first_time: float
+    last_time: float
+    load: Callable[[], tuple[Profile, Profile]]
+    sample_type: str
+    rate: int
+    last_annotation: SiteAnnotation | None = None  # the latest snapshot's sites, when already found
+
+
+def _report(
+    target: str,
+    snapshot_count: int,
+    trends: Sequence[SiteTrend],
+    ends: _Ends,
+    index: int,
+    restart_count: int,
+    inuse_total: list[int],
+    analysed: int,
+    source_lines: SourceLines | None,
+    max_suspects: int,
+) -> TargetReport:
+    report = TargetReport(target=target, snapshots=snapshot_count)
+    span = ends.last_time - ends.first_time
+    reported = [t for t in trends[:max_suspects] if t.confidence >= REPORT_FLOOR]
+    if reported:  # leak paths and clusters only explain suspects: a healthy process never pays for them
+        first, last = ends.load()
+        growth = diff(last, first) if last is not first else last
+        paths = leak_paths(growth, index, top=50, source_lines=source_lines)
+        groups = clusters(last, index, source_lines=source_lines, annotation=ends.last_annotation)
+        report.suspects.extend(_suspect(site_trend, span, groups, paths) for site_trend in reported)
+    report.extra["heap"] = {
+        "sample_index": ends.sample_type,
+        "snapshots_analysed": analysed,
+        "restarts": restart_count,
+        "memprofilerate": ends.rate,
+        "span_seconds": round(span, 3),
+        "inuse_total": inuse_total,
+    }
+    return report
+
+
+class HeapHistory:
+    """The heap side of a long watch of one process, kept small (a few kB per snapshot): per snapshot the in-use
+    total of every site as one int64 array, plus the first and the latest profile as their compressed bytes,
+    parsed again only when a suspect needs leak paths and size/kind clusters."""
+
+    def __init__(self, max_snapshots: int = 120, sample_index: str = "inuse_space") -> None:
+        self.max_snapshots = max_snapshots
+        self.sample_index = sample_index
+        self.times: list[float] = []
+        self.rows: list[Int64Array] = []  # row[i] = in-use value of sites[i] (shorter rows: sites seen later)
+        self.columns: dict[SiteKey, int] = {}
+        self.sites: list[Site] = []
+        self.totals: list[int] = []
+        self.first: tuple[float, bytes | Profile] | None = None
+        self.last: tuple[float, bytes | Profile] | None = None
+        self.restarts = 0
+        self.seen = 0
+        self._last_lifetime: _Lifetime | None = None
+        self._sample_type = ""
+        self._index = 0  # the sample index resolved on the latest profile
+        self._rate = DEFAULT_MEMPROFILERATE
+
+    def add(self, taken_at: float, profile: Profile, *, raw: bytes | None = None, restarted: bool = False) -> bool:
+        """Record a heap profile (``raw``: its bytes as fetched, kept instead of the parsed model). A restart (told
+        by the caller, or lifetime counters falling, or a new build) starts a new series; returns whether it did."""
+        lifetime = _lifetime(profile)
+        if self._last_lifetime is not None and (restarted or _new_process(self._last_lifetime, lifetime)):
+            self.restarts += 1
+            self.times, self.rows, self.totals, self.first = [], [], [], None
+            self.columns, self.sites = {}, []
+            restarted = True
+        index = trend_sample_index(profile, self.sample_index)
+        row: dict[int, int] = {}
+        for key, (site, total) in site_totals(profile, index).items():
+            column = self.columns.get(key)
+            if column is None:
+                column = self.columns[key] = len(self.sites)
+                self.sites.append(site)
+            row[column] = total
+        values = np.zeros(len(self.sites), dtype=np.int64)
+        values[list(row)] = list(row.values())
+        self.times.append(taken_at)
+        self.rows.append(values)
+        self.totals.append(int(profile.samples.values[:, index].sum()))
+        kept = (taken_at, raw if raw is not None else profile)
+        self.first = self.first or kept
+        self.last = kept
+        self._last_lifetime = lifetime
+        self._index = index
+        self._sample_type = profile.sample_types[index].type
+        self._rate = profile_sampling_rate(profile)
+        self.seen += 1
+        if len(self.times) > self.max_snapshots:
+            del self.times[0], self.rows[0], self.totals[0]
+        return restarted
+
+    def report(self, target: str, *, source_lines: SourceLines | None = None, max_suspects: int = 5) -> TargetReport:
+        if self.last is None or self.first is None:
+            return TargetReport(target=target, snapshots=0)
+        trends: list[SiteTrend] = []
+        if len(self.rows) >= 2:
+            matrix = np.zeros((len(self.rows), len(self.sites)), dtype=np.int64)
+            for position, row in enumerate(self.rows):
+                matrix[position, : row.size] = row
+            trends = _trends(self.sites, matrix, np.asarray(self.times, dtype=np.float64), self._rate)
+        first, last = self.first, self.last
+        ends = _Ends(first[0], last[0], lambda: (_profile(first[1]), _profile(last[1])), self._sample_type, self._rate)
+        return _report(
+            target,
+            self.seen,
+            trends,
+            ends,
+            self._index,
+            self.restarts,
+            list(self.totals),
+            len(self.rows),
+            source_lines,
+            max_suspects,
+        )
+
+
+def _profile(kept: bytes | Profile) -> Profile:
+    if isinstance(kept, bytes):
+        from leaksleuth.formats.pprof import parse_pprof
+
+        return parse_pprof(kept)
+    return kept
+
+
+def _suspect(site_trend: SiteTrend, span: float, groups: Sequence[Cluster], paths: Sequence[LeakPath]) -> Suspect:
+    site, trend = site_trend.site, site_trend.trend
+    mine = [c for c in groups if (c.site.function, c.site.file, c.site.line) == (site.function, site.file, site.line)]
+    main = max(mine, key=lambda c: c.current, default=None)
+    kind = main.kind.kind if main else "unknown"
+    object_size = main.size_class if main else 0
+    path = next((p for p in paths if p.site is not None and p.site.where() == site.where()), None)
+    category = _category(kind, object_size)
+    summary = (
+        f"{site.function} ({site.file.rsplit('/', 1)[-1]}:{site.line}) holds {human_bytes(trend.growth, signed=True)}"
+        f" more after {human_duration(span)} ({human_rate(trend.slope, bytes_=True)}, rising or holding in "
+        f"{trend.rising_steps:.0%} of steps{', flattening' if trend.plateaued else ''}); {kind}"
+        + (f", {human_bytes(object_size)} objects" if object_size else "")
+    )
+    evidence = {
+        "site": site.where(),
+        "user_code": site.user_code,
+        "kind": kind,
+        "kind_evidence": main.kind.evidence if main else "",
+        "size_class_bytes": object_size,
+        "slope_bytes_per_second": round(trend.slope, 1),
+        "growth_bytes": round(trend.growth),
+        "first_bytes": site_trend.values[0],
+        "last_bytes": site_trend.values[-1],
+        "tau": round(trend.tau, 3),
+        "p_value": float(f"{trend.p_value:.3g}"),
+        "rising_steps": round(trend.rising_steps, 3),
+        "plateaued": trend.plateaued,
+        "held_fraction": round(site_trend.held_fraction, 3),
+        "noise_bytes": round(site_trend.noise),
+        "snapshots": len(site_trend.values),
+        "series": site_trend.values,
+        "leak_path": [f"{frame.function} {frame.file}:{frame.line}" for frame in path.frames] if path else [],
+        "advice": advice_for(category),
+    }
+    return Suspect("heap", category, site.function, site.file, site.line, site_trend.confidence, summary, evidence)
+
+
+def _category(kind: str, object_size: int) -> str:
+    if kind == MAKESLICE:
+        return "large-buffer-retention" if object_size > 32 * 1024 else "slice-retention"
+    return {
+        MAP: "map-growth",
+        GROWSLICE: "slice-growth",
+        NEWOBJECT: "object-growth",
+        STRING_CONCAT: "string-growth",
+        STRING_CONVERSION: "string-growth",
+        GOROUTINE: "goroutine-stack-growth",
+    }.get(kind, "heap-growth")

@@ -1,0 +1,1 @@
+"""Runtime series analysis: segments, growth detectors, fleet verdicts from metrics."""

@@ -1,0 +1,1 @@
+"""Use-cases: the only layer that wires I/O (collect, store, integrations) to analysis. Clock injected."""

@@ -1,0 +1,403 @@
+"""The watch loop: scrape every target each interval, store what was seen, keep a live verdict per instance.
+
+Scheduling works like Prometheus' per-target scrape loops: a round starts every ``interval`` whatever the targets
+do, and starts a scrape for each target that is idle. A target whose previous scrape is still in flight is skipped
+for that round ("busy": counted in ``missed_rounds`` and in the round summary), so a hung target delays nobody. Each
+scrape — every request, retry and back-off — ends within ``scrape_deadline``: ``min(interval, timeout)`` unless set
+(just ``timeout`` when only one round is asked for), time queued for a ``--concurrency`` slot excluded, so a target
+that is merely slow is over before its own next round.
+
+Each target's results are analysed and written as soon as that target finishes, and each target's round is one
+store transaction, so stopping the watcher at any moment loses at most the rounds in flight. ``stop()`` (and the
+end of ``duration``) cancels the scrapes in flight and keeps what completed; ``max_rounds`` lets the last round's
+scrapes finish. Targets discovery stops returning are dropped after ``depart_after`` rounds: their last verdict is
+kept for the final report (with ``departed_at``) but they leave the live view and the peer groups, and their
+history is freed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot
+from leaksleuth.analysis.goroutines.verdict import Options
+from leaksleuth.analysis.series.fleet import memstats_series
+from leaksleuth.app.goroutine_sources import goroutine_snapshot
+from leaksleuth.app.instance import InstanceState
+from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
+from leaksleuth.model.report import Report, TargetReport
+from leaksleuth.model.target import Target, TargetSource
+
+if TYPE_CHECKING:
+    from leaksleuth.model.profile import Profile
+    from leaksleuth.store.db import NewSnapshot, Store
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class WatchConfig:
+    interval: float = 10.0
+    duration: float | None = None  # seconds; None = until stopped
+    max_rounds: int | None = None
+    history: int = 120  # snapshots kept in memory per instance
+    options: Options = field(default_factory=Options)
+    scrape_deadline: float | None = None  # one target's whole scrape; None: min(interval, timeout)
+    depart_after: int = 2  # rounds a target may be missing from discovery before it is dropped
+    retention_age: float | None = None  # seconds; prune the store at start, every retention_every and at the end
+    retention_count: int | None = None  # snapshots kept per target and kind
+    retention_every: float = 300.0  # pruning scans every blob: not more often than this
+
+
+@dataclass(slots=True)
+class RoundSummary:
+    number: int
+    started: float  # wall clock
+    seconds: float  # from the round's start until its last scrape was absorbed
+    results: list[ScrapeResult]
+    busy: list[str] = field(default_factory=list)  # skipped: the previous scrape was still in flight
+    departed: list[str] = field(default_factory=list)  # dropped this round: discovery no longer returns them
+
+
+@dataclass(slots=True)
+class _Flight:
+    task: asyncio.Task[ScrapeResult | None]
+    scraping: bool = True  # False once the result is being absorbed (analysis + store write: never cancelled)
+
+
+class Watcher:
+    def __init__(
+        self,
+        targets: TargetSource,
+        scrape: ScrapeConfig,
+        config: WatchConfig,
+        *,
+        store: Store | None = None,
+        on_round: Callable[[RoundSummary], None] | None = None,
+    ) -> None:
+        self.targets = targets
+        self.scrape_config = scrape
+        self.config = config
+        self.store = store
+        self.on_round = on_round
+        self.instances: dict[str, InstanceState] = {}
+        self.departed: dict[str, TargetReport] = {}  # url -> last verdict, for the final report only
+        self.missed: Counter[str] = Counter()  # rounds skipped per target because it was still busy
+        self.rounds = 0
+        self._absent: dict[str, int] = {}  # consecutive rounds a known target was missing from discovery
+        self._heap_estimate: dict[str, float] = {}  # inuse_space total of the last heap profile, per target
+        self._flights: dict[str, _Flight] = {}
+        self._round_tasks: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+        self._failure: BaseException | None = None
+        self._store_thread: ThreadPoolExecutor | None = None
+
+    def stop(self) -> None:
+        """Stop now: no new round, scrapes in flight are cancelled; ``run`` returns the report of what completed."""
+        self._stop.set()
+
+    @property
+    def scrape_deadline(self) -> float:
+        config = self.config
+        if config.scrape_deadline is not None:
+            return config.scrape_deadline
+        if config.max_rounds == 1:  # no next round to keep clear of
+            return self.scrape_config.timeout
+        return min(config.interval, self.scrape_config.timeout)
+
+    # ---- the schedule ------------------------------------------------------------------------------------------
+    async def run(self) -> Report:
+        loop = asyncio.get_running_loop()
+        ending = loop.call_later(self.config.duration, self._stop.set) if self.config.duration is not None else None
+        if self.store is not None:  # one thread for the store: writes and pruning never interleave
+            self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="leaksleuth-store")
+        retention = loop.create_task(self._retention()) if self._prunes else None
+        try:
+            async with Scraper(replace(self.scrape_config, deadline=self.scrape_deadline)) as scraper:
+                try:
+                    await self._schedule(scraper)
+                    await self._drain()
+                finally:
+                    self._cancel_scrapes()  # only does something when run() itself is cancelled
+                    await asyncio.gather(*self._round_tasks, return_exceptions=True)
+            if retention is not None:
+                retention.cancel()
+                await asyncio.gather(retention, return_exceptions=True)
+                if self._failure is None:
+                    await self._in_store_thread(self._prune)  # and once more at the end
+        finally:
+            if ending is not None:
+                ending.cancel()
+            if retention is not None:
+                retention.cancel()
+            if self._store_thread is not None:
+                await asyncio.to_thread(self._store_thread.shutdown)  # waits for a write in progress
+        if self._failure is not None:
+            raise self._failure
+        return self.report()
+
+    async def _schedule(self, scraper: Scraper) -> None:
+        loop = asyncio.get_running_loop()
+        next_start = loop.time()
+        while not self._stop.is_set():
+            targets = await self._unless_stopped(self.targets())
+            if targets is None:
+                return
+            await self._start_round(scraper, targets)
+            if self.config.max_rounds is not None and self.rounds >= self.config.max_rounds:
+                return
+            # a late round (slow discovery, a busy event loop) shifts the schedule rather than bursting to catch up
+            next_start = max(next_start + self.config.interval, loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=next_start - loop.time())
+
+    async def _drain(self) -> None:
+        """Let the last round's scrapes finish (max_rounds), unless stop() or the end of duration comes first."""
+        stopping = asyncio.get_running_loop().create_task(self._stop.wait())
+        stopping.add_done_callback(self._cancel_scrapes_unless_cancelled)
+        try:
+            await asyncio.gather(*self._round_tasks)
+        finally:
+            stopping.cancel()
+
+    def _cancel_scrapes_unless_cancelled(self, stopping: asyncio.Task[Any]) -> None:
+        if not stopping.cancelled():
+            self._cancel_scrapes()
+
+    def _cancel_scrapes(self) -> None:
+        for flight in self._flights.values():
+            if flight.scraping:
+                flight.task.cancel()
+
+    async def _unless_stopped(self, awaitable: Awaitable[T]) -> T | None:
+        """The awaitable's result, or None (and it is cancelled) if stop() comes first."""
+        work = asyncio.ensure_future(awaitable)
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not work.done():
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+        return None if work.cancelled() else work.result()
+
+    async def _start_round(self, scraper: Scraper, targets: list[Target]) -> None:
+        self.rounds += 1
+        started_wall, started = time.time(), time.monotonic()
+        departed = self._track(targets)
+        await scraper.forget([*(target.url for target in targets), *self._flights])
+        loop = asyncio.get_running_loop()
+        busy: list[str] = []
+        tasks: list[asyncio.Task[ScrapeResult | None]] = []
+        for target in targets:
+            if target.url in self._flights:
+                busy.append(target.url)
+                self.missed[target.url] += 1
+                continue
+            task = loop.create_task(self._scrape(scraper, target))
+            self._flights[target.url] = _Flight(task)
+            task.add_done_callback(functools.partial(self._landed, target.url))
+            tasks.append(task)
+        finished = loop.create_task(self._finish_round(self.rounds, started_wall, started, tasks, busy, departed))
+        self._round_tasks.add(finished)
+        finished.add_done_callback(self._round_tasks.discard)
+
+    def _landed(self, url: str, _task: asyncio.Task[ScrapeResult | None]) -> None:
+        self._flights.pop(url, None)
+
+    async def _scrape(self, scraper: Scraper, target: Target) -> ScrapeResult | None:
+        result = await scraper.scrape(target)  # the only part stop() cancels
+        self._flights[target.url].scraping = False
+        try:
+            await self._absorb(result)
+        except Exception as exc:  # the store failing (disk full, database gone) ends the watch, as it should
+            self._fail(exc)
+            return None
+        return result
+
+    async def _finish_round(
+        self,
+        number: int,
+        started_wall: float,
+        started: float,
+        tasks: list[asyncio.Task[ScrapeResult | None]],
+        busy: list[str],
+        departed: list[str],
+    ) -> None:
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)  # cancelled scrapes: CancelledError
+        results = [outcome for outcome in outcomes if isinstance(outcome, ScrapeResult)]
+        if self.on_round is None or self._failure is not None:
+            return
+        try:
+            self.on_round(RoundSummary(number, started_wall, time.monotonic() - started, results, busy, departed))
+        except Exception as exc:  # a renderer's bug must end the watch with its error, not vanish in a task
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is None:
+            self._failure = exc
+        self._stop.set()
+
+    # ---- targets coming and going ------------------------------------------------------------------------------
+    def _track(self, targets: Iterable[Target]) -> list[str]:
+        """New targets get a state; known ones missing ``depart_after`` rounds in a row are dropped."""
+        present = set()
+        for target in targets:
+            present.add(target.url)
+            self._absent.pop(target.url, None)
+            if target.url not in self.instances:
+                self.departed.pop(target.url, None)  # back again (or an address reused): judged afresh
+                self.instances[target.url] = InstanceState(target.url, target.service, self.config.history)
+        leaving = []
+        for url in self.instances:
+            if url in present:
+                continue
+            self._absent[url] = self._absent.get(url, 0) + 1
+            if self._absent[url] >= self.config.depart_after and url not in self._flights:
+                leaving.append(url)
+        if leaving:
+            departed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            for verdict in self._judge(leaving):
+                verdict.extra["departed_at"] = departed_at
+                self.departed[verdict.target] = verdict
+            for url in leaving:
+                del self.instances[url]
+                self._absent.pop(url, None)
+                self._heap_estimate.pop(url, None)
+                self.missed.pop(url, None)
+        return leaving
+
+    # ---- results -----------------------------------------------------------------------------------------------
+    async def _absorb(self, result: ScrapeResult) -> None:
+        state = self.instances.get(result.target.url)
+        if state is None:  # dropped while its scrape was in flight: nothing left to judge it with
+            return
+        if result.status != "ok":
+            state.fail(result.status, result.error)
+            if self.store is not None:
+                await self._in_store_thread(self._store_failure, result)
+        else:
+            snapshot = goroutine_snapshot(result)
+            values = memstats_series(result.memstats, snapshot.total if snapshot else None)
+            heap = result.heap
+            if heap is not None and (estimate := _inuse_space(heap)) is not None:
+                self._heap_estimate[result.target.url] = estimate
+            build_id = heap.mappings[0].build_id if heap is not None and heap.mappings else None
+            fetched_heap = result.get("heap")
+            state.observe(
+                result.taken_at,
+                snapshot,
+                values,
+                build_id=build_id or None,
+                heap=heap,
+                heap_raw=fetched_heap.data if fetched_heap else None,
+                notes=result.notes,
+            )
+            if self.store is not None:
+                await self._in_store_thread(self._store_result, result, snapshot, values, state)
+
+    async def _in_store_thread(self, function: Callable[..., Any], *args: Any) -> Any:
+        assert self._store_thread is not None
+        return await asyncio.get_running_loop().run_in_executor(self._store_thread, function, *args)
+
+    def _store_result(
+        self, result: ScrapeResult, snapshot: GoroutineSnapshot | None, values: dict[str, float], state: InstanceState
+    ) -> None:
+        from leaksleuth.store.db import NewSnapshot
+
+        assert self.store is not None
+        target_id = self.store.target_id(result.target.url, result.target.service, result.target.label_dict())
+        stored: list[NewSnapshot] = []
+        for fetched in result.fetched:
+            summary: dict[str, float | int | str] = {}
+            if fetched.kind in ("goroutine", "goroutine-dump") and snapshot is not None:
+                summary["goroutines"] = snapshot.total
+            if fetched.kind == "heap" and "heap_inuse" in values:
+                summary["heap_inuse"] = values["heap_inuse"]
+            stored.append(
+                NewSnapshot(
+                    fetched.kind, str(fetched.parsed.format), fetched.data, summary, state.process_start, state.build_id
+                )
+            )
+        self.store.record_round(target_id, result.taken_at, stored, values)
+
+    def _store_failure(self, result: ScrapeResult) -> None:
+        assert self.store is not None
+        target_id = self.store.target_id(result.target.url, result.target.service, result.target.label_dict())
+        self.store.record_round(target_id, result.taken_at, [], {}, status=result.status, error=result.error)
+
+    # ---- retention ---------------------------------------------------------------------------------------------
+    @property
+    def _prunes(self) -> bool:
+        return self.store is not None and (
+            self.config.retention_age is not None or self.config.retention_count is not None
+        )
+
+    def _prune(self) -> None:
+        assert self.store is not None
+        self.store.apply_retention(max_age=self.config.retention_age, max_per_kind=self.config.retention_count)
+
+    async def _retention(self) -> None:
+        """Prune at start and every ``retention_every`` seconds, in the store thread (it scans every blob)."""
+        while True:
+            try:
+                await self._in_store_thread(self._prune)
+            except Exception as exc:
+                self._fail(exc)
+                return
+            await asyncio.sleep(self.config.retention_every)
+
+    # ---- verdicts --------------------------------------------------------------------------------------------
+    def report(self, *, departed: bool = True) -> Report:
+        """Every instance's verdict (and, with ``departed``, the last verdict of each one discovery dropped)."""
+        verdicts = self._judge(self.instances)
+        if departed:
+            verdicts.extend(self.departed.values())
+        return Report(verdicts)
+
+    def _judge(self, urls: Collection[str]) -> list[TargetReport]:
+        """Verdicts of ``urls``; peers are the other current instances of their service (no service: alone)."""
+        from leaksleuth.analysis.series.fleet import analyze_fleet
+        from leaksleuth.collect.source import LocalSourceLines
+
+        states = list(self.instances.values())
+        groups: defaultdict[str, list[InstanceState]] = defaultdict(list)
+        for state in states:
+            groups[state.service or state.url].append(state)
+        source = LocalSourceLines()  # names allocation kinds when the watched binaries were built here
+        series = [s for s in (state.to_series() for state in states) if s is not None]
+        by_url = {report.target: report for report in analyze_fleet(series)}  # peers: the whole fleet's groups
+        verdicts = []
+        for url in urls:
+            state = self.instances[url]
+            verdict = state.report(
+                [p for p in groups[state.service or state.url] if p is not state],
+                self.config.options,
+                source,
+                by_url.get(state.url),
+            )
+            if self.missed[url]:
+                verdict.extra["missed_rounds"] = self.missed[url]
+            if verdict.extra.get("heap_inuse_bytes") is None and url in self._heap_estimate:
+                # no runtime metric (pprof mounted without /metrics or /debug/vars): the heap profile's total,
+                # an estimate from MemProfileRate sampling
+                verdict.extra["heap_inuse_bytes"] = self._heap_estimate[url]
+                verdict.extra["heap_inuse_estimated"] = True
+            verdicts.append(verdict)
+        return verdicts
+
+
+def _inuse_space(heap: Profile) -> float | None:
+    for index, value_type in enumerate(heap.sample_types):
+        if value_type.type == "inuse_space":
+            return float(heap.totals()[index])
+    return None

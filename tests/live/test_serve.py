@@ -1,0 +1,363 @@
+"""leaksleuth serve: Alertmanager (real, from Debian) fires an alert, serve captures the instance and names the line."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from leaksleuth.app.capture import target_url
+from leaksleuth.errors import ConfigError
+from tests.conftest import ROOT
+from tests.support.golive import GO_MODULE, build, marker_line, running
+from tests.support.prometheus_live import running_alertmanager, wait_for
+
+SCHEMA = json.loads((ROOT / "src/leaksleuth/report/report.schema.json").read_text())
+SOURCE = GO_MODULE / "goleaks" / "main.go"
+TOKEN = "s3cret-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, *extra: str) -> Iterator[str]:
+    port = _free_port()
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "leaksleuth",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--token-file",
+            str(token_file),
+            "--target-template",
+            "http://{instance}",
+            "--samples",
+            "3",
+            "--every",
+            "0.5s",
+            "--store",
+            str(tmp_path / "s"),
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, timeout=30, what="serve ready")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _alert(instance: str, status: str = "firing", starts: str = "2026-11-27T10:00:00Z") -> dict[str, Any]:
+    return {
+        "version": "4",
+        "status": status,
+        "receiver": "leaksleuth",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "",
+        "groupKey": "{}:{}",
+        "truncatedAlerts": 0,
+        "alerts": [
+            {
+                "status": status,
+                "labels": {"alertname": "GoroutineLeak", "instance": instance, "job": "goleaks"},
+                "annotations": {},
+                "startsAt": starts,
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "",
+                "fingerprint": f"fp-{instance}",
+            }
+        ],
+    }
+
+
+def _auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _finished_report(url: str, timeout: float = 60) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def done() -> bool:
+        listing = httpx.get(f"{url}/reports", headers=_auth(), timeout=5).json()
+        ready = [r for r in listing if r["status"] == "done"]
+        if ready:
+            found.update(httpx.get(f"{url}/reports/{ready[0]['id']}", headers=_auth(), timeout=5).json())
+        return bool(ready)
+
+    wait_for(done, timeout=timeout, what="a finished capture report")
+    return found
+
+
+@pytest.fixture(scope="module")
+def leaking_service(go: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = build(go, "goleaks", tmp_path_factory.mktemp("goleaks-serve"))
+    with running([str(binary), "-mode", "timeout-send"]) as (_, address):
+        yield address
+
+
+@pytest.mark.live
+def test_alertmanager_alert_becomes_a_capture_naming_the_line(leaking_service: str, tmp_path: Path) -> None:
+    with serving(tmp_path) as serve:
+        config = {
+            "route": {
+                "receiver": "leaksleuth",
+                "group_by": ["alertname", "instance"],
+                "group_wait": "1s",
+                "group_interval": "1s",
+                "repeat_interval": "1h",
+            },
+            "receivers": [
+                {
+                    "name": "leaksleuth",
+                    "webhook_configs": [
+                        {
+                            "url": f"{serve}/alerts",
+                            "send_resolved": True,
+                            "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}},
+                        }
+                    ],
+                }
+            ],
+        }
+        with running_alertmanager(tmp_path / "am", config) as alertmanager:
+            now = dt.datetime.now(dt.UTC).isoformat()
+            fired = httpx.post(
+                f"{alertmanager.url}/api/v2/alerts",
+                timeout=5,
+                json=[
+                    {
+                        "labels": {"alertname": "GoroutineLeak", "instance": leaking_service, "job": "goleaks"},
+                        "annotations": {"summary": "goroutines growing"},
+                        "startsAt": now,
+                    }
+                ],
+            )
+            assert fired.status_code == 200, fired.text
+            found = _finished_report(serve)
+    report = found["report"]
+    jsonschema.validate(report, SCHEMA)
+    assert report["alert"]["labels"]["alertname"] == "GoroutineLeak"
+    target = report["targets"][0]
+    assert target["status"] == "ok" and target["snapshots"] == 3
+    top = target["suspects"][0]
+    assert (Path(top["file"]), top["line"]) == (SOURCE, marker_line(SOURCE, "timeout-send"))
+    assert top["confidence"] >= 0.8
+    assert found["max_confidence"] == pytest.approx(top["confidence"])
+
+
+@pytest.mark.live
+def test_auth_dedupe_resolved_metrics(leaking_service: str, tmp_path: Path) -> None:
+    with serving(tmp_path) as serve:
+        assert httpx.post(f"{serve}/alerts", json=_alert(leaking_service), timeout=5).status_code == 401
+        assert (
+            httpx.post(
+                f"{serve}/alerts", json=_alert(leaking_service), headers={"Authorization": "Bearer no"}, timeout=5
+            ).status_code
+            == 401
+        )
+        assert httpx.get(f"{serve}/reports", timeout=5).status_code == 401
+        first = httpx.post(f"{serve}/alerts", json=_alert(leaking_service), headers=_auth(), timeout=5).json()
+        again = httpx.post(f"{serve}/alerts", json=_alert(leaking_service), headers=_auth(), timeout=5).json()
+        resolved = httpx.post(
+            f"{serve}/alerts", json=_alert(leaking_service, "resolved"), headers=_auth(), timeout=5
+        ).json()
+        assert len(first["accepted"]) == 1 and again["duplicates"] == 1 and again["accepted"] == []
+        assert resolved["resolved_ignored"] == 1 and resolved["accepted"] == []
+        unmapped = dict(_alert(leaking_service))
+        unmapped["alerts"] = [{**unmapped["alerts"][0], "labels": {"alertname": "X"}, "fingerprint": "other"}]
+        assert (
+            "no label instance"
+            in httpx.post(f"{serve}/alerts", json=unmapped, headers=_auth(), timeout=5).json()["rejected"][0]
+        )
+        assert httpx.post(f"{serve}/alerts", content=b"{not json", headers=_auth(), timeout=5).status_code == 400
+        assert (
+            httpx.post(f"{serve}/alerts", json={"version": "3", "alerts": []}, headers=_auth(), timeout=5).status_code
+            == 400
+        )
+        _finished_report(serve)
+        metrics = httpx.get(f"{serve}/metrics", timeout=5).text
+        assert (
+            f'leaksleuth_leak_confidence{{category="chan-send",kind="goroutine",target="http://{leaking_service}"}}'
+            in metrics
+        )
+        assert 'leaksleuth_alerts_total{outcome="duplicate"} 1.0' in metrics
+        assert httpx.get(f"{serve}/reports/999", headers=_auth(), timeout=5).status_code == 404
+
+
+def test_target_template() -> None:
+    labels = {"instance": "10.0.0.7:8080", "namespace": "prod", "pod": "api-1"}
+    assert target_url("http://{instance_host}:6060", labels) == "http://10.0.0.7:6060"
+    assert target_url("http://{pod}.{namespace}:{instance_port}", labels) == "http://api-1.prod:8080"
+    assert target_url("http://{instance_host}:6060", {"instance": "[::1]:9090"}) == "http://[::1]:6060"
+    with pytest.raises(ConfigError, match="no label pod"):
+        target_url("http://{pod}:6060", {"instance": "x:1"})
+
+
+async def test_kubernetes_template_resolves_the_alerting_pod(kmock: Any, leaking_service: str, tmp_path: Path) -> None:
+    """A container alert names namespace/pod, not a Go instance: the pod's IP and port come from the API."""
+    from kubernetes import client
+
+    from leaksleuth.app.capture import AlertService, CaptureConfig
+    from leaksleuth.store.db import open_store
+
+    host, port = leaking_service.rsplit(":", 1)
+    kmock.objects[kmock.resource("v1/pods"), "prod", "checkout-7d9f"] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "checkout-7d9f",
+            "namespace": "prod",
+            "labels": {"app": "checkout"},
+            "annotations": {"leaksleuth.io/port": port},
+        },
+        "status": {"phase": "Running", "podIP": host},
+    }
+    api = client.ApiClient(client.Configuration(host=str(kmock.url).rstrip("/")))
+    store = open_store(str(tmp_path / "s"))
+    service = AlertService(
+        store, token=None, capture=CaptureConfig(template="kubernetes", samples=2, every=0.3, kubernetes_client=api)
+    )
+    payload = _alert("ignored")
+    payload["alerts"][0]["labels"] = {
+        "alertname": "ContainerMemoryLimitForecast",
+        "namespace": "prod",
+        "pod": "checkout-7d9f",
+        "container": "app",
+    }
+    receipt = service.receive(payload)
+    assert len(receipt.accepted) == 1
+    await service.drain()
+    found = service.report(receipt.accepted[0])
+    assert found is not None and found["target"] == f"http://{leaking_service}"
+    top = found["report"]["targets"][0]["suspects"][0]
+    assert (Path(top["file"]), top["line"]) == (SOURCE, marker_line(SOURCE, "timeout-send"))
+    missing = _alert("ignored")
+    missing["alerts"][0]["labels"] = {"alertname": "X"}
+    missing["alerts"][0]["fingerprint"] = "other"
+    assert "namespace and pod" in service.receive(missing).rejected[0]
+    store.close()
+
+
+def _must_not_serve(*args: object, **kwargs: object) -> None:
+    raise AssertionError("serve started listening with options it should have refused")
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("http://{instance_host:6060", "unbalanced braces"),
+        ("http://{instance_host}:6060}", "unbalanced braces"),
+        ("http://{instance_host:6060}", "{instance_host:6060} has a format spec: close the brace before the ':'"),
+        ("http://{instance.host}:6060", "{instance.host} is not a label name"),
+        ("http://{}:6060", "{} needs a label name"),
+        ("ftp://{instance}", "gives 'ftp://6060' for an example alert: a target must be an http(s) URL"),
+        ("http://[{instance_host}:6060", "Invalid IPv6 URL"),
+    ],
+)
+def test_serve_refuses_a_bad_target_template_at_startup(
+    template: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leaksleuth.cli import EXIT_USAGE
+    from leaksleuth.cli.main import main
+
+    monkeypatch.setattr("uvicorn.run", _must_not_serve)
+    store = tmp_path / "store"
+    args = ["serve", "--no-auth", "--listen", f"127.0.0.1:{_free_port()}", "--store", str(store)]
+    assert main([*args, "--target-template", template]) == EXIT_USAGE
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith(f"leaksleuth: error: --target-template {template!r}: ") and message in err, err
+    assert "{instance_ip}" in err and "Traceback" not in err  # the hint lists the placeholders
+    assert not store.exists()  # refused before the store opens
+
+
+def test_serve_refuses_bad_capture_numbers_at_startup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leaksleuth.cli import EXIT_USAGE
+    from leaksleuth.cli.main import main
+
+    monkeypatch.setattr("uvicorn.run", _must_not_serve)
+    args = ["serve", "--no-auth", "--listen", f"127.0.0.1:{_free_port()}", "--store", str(tmp_path / "s")]
+    assert main([*args, "--timeout", "0"]) == EXIT_USAGE
+    assert main([*args, "--samples", "0"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "--timeout must be a positive number of seconds, got 0" in err and "--samples must be at least 1" in err
+
+
+def test_target_template_placeholders_and_accurate_errors() -> None:
+    labels = {"instance": "10.0.0.7:8080", "job": "api"}
+    assert target_url("http://{instance_ip}:6060", labels) == "http://10.0.0.7:6060"  # the issue's example
+    with pytest.raises(ConfigError) as unknown:
+        target_url("http://{instance_addr}:6060", labels)
+    text = str(unknown.value)
+    assert text.startswith("alert has no label instance_addr for the target template"), text
+    assert "no label instance " not in text and "{instance_ip}" in text  # instance is there: say what is missing
+    with pytest.raises(ConfigError, match=r"instance 'api-1', without a port \(for \{instance_port\}\)"):
+        target_url("http://{instance_host}:{instance_port}", {"instance": "api-1"})
+    with pytest.raises(ConfigError, match=r"no label instance \(for \{instance_ip\}\)"):
+        target_url("http://{instance_ip}:6060", {"job": "api"})
+    with pytest.raises(ConfigError, match="unbalanced braces"):  # was a ValueError: an HTTP 500 per alert
+        target_url("http://{instance_host:6060", labels)
+
+
+def _document(*suspects: tuple[str, str, float]) -> dict[str, Any]:
+    found = [{"kind": kind, "category": category, "confidence": confidence} for kind, category, confidence in suspects]
+    return {"targets": [{"status": "ok", "suspects": found}]}
+
+
+async def test_each_capture_replaces_its_targets_confidence_series(tmp_path: Path) -> None:
+    from leaksleuth.app.capture import AlertService, CaptureConfig
+    from leaksleuth.store.db import open_store
+
+    store = open_store(str(tmp_path / "s"))
+    dead = f"http://127.0.0.1:{_free_port()}"  # nothing listens: the capture fails
+    service = AlertService(store, token=None, capture=CaptureConfig(template="{instance}", samples=1, timeout=1))
+
+    def series() -> list[str]:
+        text = service.metrics().decode()
+        return sorted(
+            line.split(" ")[0] for line in text.splitlines() if line.startswith("leaksleuth_leak_confidence{")
+        )
+
+    other = "http://10.0.0.9:6060"
+    service.record_scores(other, _document(("heap", "growth", 0.5)))
+    service.record_scores(dead, _document(("goroutine", "chan-send", 0.9), ("heap", "growth", 0.7)))
+    service.record_scores(dead, _document(("goroutine", "chan-send", 0.8)))  # the heap suspect is gone
+    assert series() == [
+        f'leaksleuth_leak_confidence{{category="chan-send",kind="goroutine",target="{dead}"}}',
+        f'leaksleuth_leak_confidence{{category="growth",kind="heap",target="{other}"}}',
+    ]
+    receipt = service.receive(_alert(dead.removeprefix("http://")))
+    assert len(receipt.accepted) == 1
+    await service.drain()
+    found = service.report(receipt.accepted[0])
+    assert found is not None and found["status"] == "failed"
+    # the failed capture leaves no old confidence behind for its target; other targets keep theirs
+    assert series() == [f'leaksleuth_leak_confidence{{category="growth",kind="heap",target="{other}"}}']
+    store.close()

@@ -1,0 +1,96 @@
+"""Every parser, fed real captures cut short or mutated, raises ParseError (naming where) or parses: never a bare
+exception. The mutations start from real captures so that they get past the header checks into the parsers."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from leaksleuth.errors import ParseError
+from leaksleuth.formats import Format, parse, sniff
+from leaksleuth.model.profile import SampleTable
+from tests.conftest import CAPTURES, captures
+from tests.support.mutations import damaged, damaged_capture, seed
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("goroutine profile: total 5\n99999999999999999999999 @ 0x1\n", "99999999999999999999999"),
+        ("heap profile: 1: 2 [3: 4] @ heap/1024\n1: 99999999999999999999999 [3: 4] @ 0x1\n", "9999999999999"),
+    ],
+)
+def test_debug1_values_beyond_int64_are_parse_errors(text: str, value: str) -> None:
+    with pytest.raises(ParseError, match="beyond the 64-bit range") as caught:
+        parse(text.encode())
+    assert value in str(caught.value)
+
+
+def test_sample_values_at_the_int64_limits_are_kept() -> None:
+    table = SampleTable.from_rows(2, [([], [(1 << 63) - 1, -(1 << 63)], ())])
+    assert table.values.tolist() == [[(1 << 63) - 1, -(1 << 63)]]
+    with pytest.raises(ParseError, match="sample 1 has a value beyond"):
+        SampleTable.from_rows(1, [([], [1], ()), ([], [1 << 63], ())])
+
+
+# ---- recognising input ------------------------------------------------------------------------------------------
+
+_LOG = "".join(f"2026/11/27 21:38:29 INFO request id={i:06d} path=/api/v1/items status=200\n" for i in range(2000))
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_crash_log_with_a_long_log_before_the_panic_is_a_dump(compress: bool) -> None:
+    crash = (CAPTURES / "panicker.panic.txt").read_text()
+    data = (_LOG + crash).encode()
+    assert len(_LOG) > 128 << 10
+    data = gzip.compress(data) if compress else data
+    assert sniff(data) is Format.GOROUTINE_DUMP
+    parsed = parse(data)
+    assert parsed.dump is not None and len(parsed.dump.goroutines) == 9 and not parsed.dump.truncated
+    assert parsed.dump.panic_message is not None and parsed.compressed == compress
+
+
+def test_a_log_without_a_dump_is_still_unrecognised() -> None:
+    with pytest.raises(ParseError, match="unrecognised input"):
+        parse((_LOG + "goroutine 5 is not a header\n  goroutine 6 [chan send]: is indented\n").encode())
+
+
+# ---- damaged captures -------------------------------------------------------------------------------------------
+
+
+def _format(entry: dict[str, Any]) -> Format:
+    if entry["format"] == "debug1":
+        return Format.HEAP_TEXT if entry["kind"] == "heap" else Format.COUNT_TEXT
+    named = {"proto": Format.PPROF, "expvar": Format.EXPVAR, "prometheus": Format.PROMETHEUS}
+    return named.get(entry["format"], Format.GOROUTINE_DUMP)
+
+
+_FORMATS = {str(entry["file"]): _format(entry) for entry in captures()}
+_SEEDS = {name: seed(name) for name in _FORMATS}
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged_capture(_SEEDS))
+def test_damaged_captures_raise_only_parse_errors(case: tuple[str, bytes]) -> None:
+    """Sniffed, and forced to the capture's own format so that a damaged header does not end the test early."""
+    name, data = case
+    for forced in (None, _FORMATS[name]):
+        with contextlib.suppress(ParseError):
+            parse(data, format=forced)
+
+
+_PROTO = gzip.compress(seed("heapkinds.heap.pb.gz"))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(damaged(_PROTO), damaged(_PROTO + gzip.compress(b"second member"))))
+def test_damaged_gzip_raises_only_parse_errors(data: bytes) -> None:
+    with contextlib.suppress(ParseError):
+        parse(data)
+    with contextlib.suppress(ParseError):
+        parse(data, format=Format.PPROF)
