@@ -131,22 +131,6 @@ def analyze(
     )
 
 
-PLATEAU_DISCOUNT = 0.3  # growth that flattened out is warm-up or a bounded cache far more often than a leak
-
-
-def growth_weight(
-    p_value: float, rising_steps: float, relative_growth: float, *, persistence: float, plateaued: bool
-) -> float:
-    """Evidence weight of growth that passed the significance, size and ``persistence`` tests: 0.5 for the bare
-    pass, up to 0.95 with a tiny p-value, steps that nearly all rise or hold, and a doubling; flattened growth
-    (``plateaued``) is discounted to ``PLATEAU_DISCOUNT`` of that."""
-    significance = min(1.0, max(0.0, (-math.log10(max(p_value, 1e-300)) - 1.3) / 2.0))
-    persisted = max(0.0, (rising_steps - persistence) / (1 - persistence))
-    magnitude = min(1.0, max(0.0, relative_growth))
-    weight = min(0.95, 0.5 + 0.3 * significance + 0.1 * persisted + 0.1 * magnitude)
-    return weight * PLATEAU_DISCOUNT if plateaued else weight
-
-
 def tail_flattened(
     times: FloatArray, values: FloatArray, *, noise: float = 0.0, recent_slope: float | None = None
 ) -> bool:

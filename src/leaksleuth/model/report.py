@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 SCHEMA = "leaksleuth/report@1"
 SuspectKind = Literal["goroutine", "heap"]
 TargetStatus = Literal["ok", "unreachable", "error"]
+
+# The confidence levels, named once: every analysis, renderer and gate reads these.
+REPORT_THRESHOLD = 0.2  # weaker suspects are not reported at all
+SUSPECT_CONFIDENCE = 0.5  # a suspect: a healthy target has none at or above this
+LEAKING_CONFIDENCE = 0.8  # a leak, not a hint: what --fail-on 0.8 gates on in the README's examples
+
+
+class Verdict(enum.StrEnum):
+    """One instance's verdict, the same words in every output (terminal, JSON, HTML, events)."""
+
+    LEAKING = "leaking"
+    LIKELY = "likely leak"
+    WATCH = "watch"
+    HEALTHY = "healthy"
+
+    @classmethod
+    def from_confidence(cls, confidence: float) -> Verdict:
+        if confidence >= LEAKING_CONFIDENCE:
+            return cls.LEAKING
+        if confidence >= SUSPECT_CONFIDENCE:
+            return cls.LIKELY
+        if confidence >= REPORT_THRESHOLD:
+            return cls.WATCH
+        return cls.HEALTHY
 
 
 def iso_z(moment: dt.datetime | float) -> str:
@@ -22,7 +47,7 @@ class Suspect:
     """One thing that probably leaks, named by the user-code line to fix.
 
     For goroutines ``file``/``line`` is the blocking frame in user code; for heap, the allocation line in user
-    code. ``confidence`` is 0–1; a healthy target has no suspect at or above 0.5.
+    code. ``confidence`` is 0–1; a healthy target has no suspect at or above ``SUSPECT_CONFIDENCE``.
     """
 
     kind: SuspectKind

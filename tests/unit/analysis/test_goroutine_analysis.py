@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from leaksleuth.analysis.evidence import fuse
 from leaksleuth.analysis.goroutines.buckets import (
     Bucket,
     GoroutineSnapshot,
@@ -24,7 +25,7 @@ from leaksleuth.analysis.goroutines.buckets import (
 )
 from leaksleuth.analysis.goroutines.diff import diff_snapshots
 from leaksleuth.analysis.goroutines.states import classify_source, classify_state
-from leaksleuth.analysis.goroutines.verdict import Options, evaluate, fuse
+from leaksleuth.analysis.goroutines.verdict import Options, evaluate
 from leaksleuth.app.goroutine_sources import TRUNCATED_NOTE
 from leaksleuth.cli.main import main
 from leaksleuth.collect.sampling import natural_key, series_order

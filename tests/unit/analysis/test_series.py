@@ -14,8 +14,8 @@ import jsonschema
 import numpy as np
 import pytest
 
+from leaksleuth.analysis.evidence import follows_load
 from leaksleuth.analysis.series.fleet import InstanceSeries, analyze_fleet, analyze_instance, restart_flags
-from leaksleuth.analysis.series.signals import follows_load
 from leaksleuth.formats.memstats import parse_expvar, parse_prometheus_text
 from leaksleuth.model.report import Report, TargetReport
 from tests.conftest import ROOT

@@ -7,7 +7,7 @@ Evidence (each a weight in [0, 1], fused with a noisy-OR so independent signals 
 - growth: the bucket's count grows across snapshots of one instance (Theil–Sen + Mann–Kendall on the newest
   segment after a restart), persistently, without flattening out, and not merely in step with load.
 - long-wait: goroutines parked on a channel, lock, WaitGroup or Cond for many minutes. Alone this is what an idle
-  worker pool looks like, so it stays below 0.5 unless something else agrees.
+  worker pool looks like, so it stays below a suspect's confidence unless something else agrees.
 - signature: known patterns with advice (net/http ``persistConn`` loops = response bodies not closed, ticker loops,
   goroutine-per-message pile-ups).
 - peer-outlier: the same bucket is far larger here than on the other instances of the service.
@@ -24,18 +24,18 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from leaksleuth.analysis import trend
 from leaksleuth.analysis.advice import advice_for
+from leaksleuth.analysis.evidence import Evidence, GrowthRule, fuse, growth
 from leaksleuth.analysis.goroutines.buckets import BLOCKING_CLASSES, Bucket, GoroutineSnapshot, History, Window
 from leaksleuth.analysis.goroutines.signatures import match_signature
 from leaksleuth.analysis.goroutines.states import classify_source
 from leaksleuth.model.goroutines import Frame
-from leaksleuth.model.report import Suspect
+from leaksleuth.model.report import REPORT_THRESHOLD, Suspect
 
 SourceLine = Callable[[str, int], str | None]
 
@@ -46,14 +46,7 @@ class Options:
     long_wait_minutes: int = 10
     ignore_functions: tuple[str, ...] = ()  # regexes on any frame's function (goleak's IgnoreTopFunction, widened)
     ignore_created_by: tuple[str, ...] = ()  # regexes on the creator function (goleak's IgnoreCreatedBy)
-    report_threshold: float = 0.2  # suspects below this are not reported
-
-
-@dataclass(slots=True)
-class Evidence:
-    kind: str
-    weight: float
-    detail: dict[str, Any] = field(default_factory=dict)
+    report_threshold: float = REPORT_THRESHOLD  # suspects below this are not reported
 
 
 _PROFILE_WRITERS = ("runtime/pprof.writeGoroutine", "runtime/pprof.writeRuntimeProfile", "runtime/pprof.(*Profile).")
@@ -80,11 +73,14 @@ _PERSISTENCE = 0.6  # fraction of steps that rise or hold
 
 
 def _growth(history: History, start: int, load: list[int], options: Options) -> Evidence | None:
+    """The shared growth test on the bucket's count since the last restart; ``load``: open server connections."""
     counts = history.counts[start:]
     times = history.times[start:]
-    if len(counts) < 4 or counts[-1] - min(counts) < options.min_growth:
-        return None  # cannot have grown enough: skip the O(n^2) statistics (most buckets of a fleet are flat)
-    fitted = trend.analyze(times, counts, floor=float(max(options.min_growth, 1)))
+    rule = GrowthRule(float(options.min_growth), _PERSISTENCE, min_points=4)
+    found = growth(times, counts, rule, np.asarray(load[start:], dtype=np.float64))
+    if found is None:
+        return None
+    fitted = found.fitted
     detail: dict[str, Any] = {
         "from": counts[0],
         "to": counts[-1],
@@ -96,40 +92,9 @@ def _growth(history: History, start: int, load: list[int], options: Options) -> 
         "rising_steps": round(fitted.rising_steps, 2),
         "plateaued": fitted.plateaued,
     }
-    if not fitted.significant or fitted.growth < options.min_growth or fitted.rising_steps < _PERSISTENCE:
-        return None
-    weight = trend.growth_weight(
-        fitted.p_value,
-        fitted.rising_steps,
-        fitted.relative_growth,
-        persistence=_PERSISTENCE,
-        plateaued=fitted.plateaued,
-    )
-    if fitted.plateaued:
-        detail["discount"] = "growth has flattened out (warm-up or bounded)"
-    load_window = load[start:]
-    if _follows_load(counts, load_window):
-        weight *= 0.3
-        detail["discount"] = "count moves with open server connections (load)"
-    return Evidence("growth", weight, detail)
-
-
-def _follows_load(counts: list[int], load: list[int]) -> bool:
-    """The bucket moves with open server connections, down as well as up.
-
-    Rising together proves nothing (a per-request leak rises with traffic too); a leak never comes back down, so
-    only a bucket that shrinks when the load shrinks is load-proportional.
-    """
-    if len(load) < 4 or max(load) == min(load):
-        return False
-    load_array = np.asarray(load, dtype=float)
-    count_array = np.asarray(counts, dtype=float)
-    load_drops = np.diff(load_array) < -0.1 * max(load_array.max(), 1.0)
-    if not np.any(load_drops):
-        return False
-    followed = np.diff(count_array)[load_drops] < 0
-    correlation = float(np.corrcoef(count_array, load_array)[0, 1])
-    return correlation > 0.9 and bool(np.all(followed))
+    if "discount" in found.evidence:
+        detail["discount"] = found.evidence["discount"]
+    return Evidence("growth", found.weight, detail)
 
 
 def _long_wait(bucket: Bucket, options: Options) -> Evidence | None:
@@ -164,14 +129,6 @@ def _ranked(confidence: float, evidence: Sequence[Evidence]) -> float:
     if any(e.kind == "runtime-proven" for e in evidence):
         return max(confidence, PROVEN_FLOOR)
     return min(confidence, PROVEN_FLOOR - 0.01)
-
-
-def fuse(weights: Sequence[float]) -> float:
-    """Noisy-OR: independent signals reinforce each other; never exceeds 1."""
-    miss = 1.0
-    for weight in weights:
-        miss *= 1.0 - max(0.0, min(1.0, weight))
-    return 1.0 - miss
 
 
 def evaluate(

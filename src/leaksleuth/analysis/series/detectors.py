@@ -26,6 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from leaksleuth.analysis import trend
+from leaksleuth.analysis.evidence import smooth, window_points
 from leaksleuth.analysis.humanize import human_bytes, human_count, human_duration, human_rate, series_words
 from leaksleuth.analysis.series.signals import (
     GC_OFF_GOAL,
@@ -38,8 +39,6 @@ from leaksleuth.analysis.series.signals import (
     growth,
     heap_signal,
     latest_level,
-    smooth,
-    window_points,
 )
 from leaksleuth.model.report import SuspectKind
 

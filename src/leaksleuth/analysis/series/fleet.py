@@ -23,7 +23,7 @@ import numpy as np
 
 from leaksleuth.analysis import trend
 from leaksleuth.analysis.advice import advice_for
-from leaksleuth.analysis.goroutines.verdict import fuse
+from leaksleuth.analysis.evidence import fuse
 from leaksleuth.analysis.humanize import series_words
 from leaksleuth.analysis.series.detectors import (
     baseline_exceeded,
