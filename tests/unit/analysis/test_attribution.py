@@ -4,13 +4,16 @@ stay quiet, library-only goroutines are named by the user line that started them
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 
 from leaksleuth.analysis.attribution import attribute, series_growth
 from leaksleuth.analysis.goroutines.buckets import snapshot_from_dump
 from leaksleuth.analysis.goroutines.verdict import Options, evaluate
+from leaksleuth.cli.main import main
 from leaksleuth.formats.goroutine_text import parse_goroutine_dump
 from leaksleuth.model.report import Report, Suspect, TargetReport
 from tests.conftest import ROOT
@@ -135,6 +138,19 @@ def test_one_snapshot_or_many_flat_goroutines_keep_the_proof() -> None:
     assert single.confidence >= 0.9  # one dump cannot tell flat from growing
     (many,), _ = evaluate(_dumps([6, 6, 6, 6]), options=Options(min_growth=5))
     assert many.category == "select-no-cases" and many.confidence >= 0.9
+
+
+@pytest.mark.parametrize(("min_growth", "category"), [("5", "parked-forever"), ("1", "select-no-cases")])
+def test_goroutines_files_take_min_growth(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, min_growth: str, category: str
+) -> None:
+    files = []
+    for number in range(1, 4):
+        files.append(tmp_path / f"dump-{number}.txt")
+        files[-1].write_text(_RUN_LOOP.format(id=2))
+    assert main(["goroutines", "--json", "--min-growth", min_growth, *map(str, files)]) == 0
+    (suspect,) = json.loads(capsys.readouterr().out)["targets"][0]["suspects"]
+    assert suspect["category"] == category and (suspect["confidence"] < 0.5) == (category == "parked-forever")
 
 
 # ---- library-only goroutines named by their creator chain --------------------------------------------------------
