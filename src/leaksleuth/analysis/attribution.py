@@ -17,8 +17,9 @@ times its share (noisy-OR), and the finding itself is kept in the first site's `
 ranked beside it. When no set of sites explains half, the finding stands on its own and its summary says what was
 looked at and why no line is named.
 
-Same-cause sites fold as well: a heap site on the line a goroutine suspect names, and heap growth with no user-code
-site while goroutines leak (their own stacks and state), become ``related`` of that goroutine suspect.
+Same-cause sites fold as well: growing heap sites of one function become one suspect at the site holding the most
+(a map and the keys stored in it); a heap site on the line a goroutine suspect names, and heap growth with no
+user-code site while goroutines leak (their own stacks and state), become ``related`` of that goroutine suspect.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def attribute(
     ``heap_profiled``: whether the target served heap profiles at all (said in a site-less summary)."""
     stack = stack_bytes if stack_bytes and stack_bytes > 0 else DEFAULT_STACK_BYTES
     kept_goroutines = list(goroutines)
-    kept_heap = _fold_heap_into_goroutines(kept_goroutines, list(heap))
+    kept_heap = _fold_heap_into_goroutines(kept_goroutines, _fold_same_function(heap))
     located = kept_goroutines + kept_heap
     standing: list[Suspect] = []
     for finding in series:
@@ -96,6 +97,25 @@ def series_growth(finding: Suspect) -> Growth | None:
     if metric in _RSS_METRICS:
         return Growth(metric, amount, "RSS growth")
     return None  # memory outside the Go heap (and anything new): no site can account for it
+
+
+def _fold_same_function(heap: Sequence[Suspect]) -> list[Suspect]:
+    """Growing heap sites of one user function are one cause (a map and the keys stored in it, a slice and its
+    elements): the site holding the most growth names it, with the group's highest confidence; the others are its
+    ``related``. Library sites stay apart (many callers share them)."""
+    groups: dict[tuple[str, str], list[Suspect]] = {}
+    kept: list[Suspect] = []
+    for site in heap:
+        if site.evidence.get("user_code", True) and site.function and site.located:
+            groups.setdefault((site.function, site.file), []).append(site)
+        else:
+            kept.append(site)
+    for group in groups.values():
+        primary = max(group, key=lambda s: float(s.evidence.get("growth_bytes", 0) or 0))
+        primary.confidence = max(s.confidence for s in group)
+        primary.related.extend(s for s in group if s is not primary)
+        kept.append(primary)
+    return kept
 
 
 def _fold_heap_into_goroutines(goroutines: list[Suspect], heap: list[Suspect]) -> list[Suspect]:

@@ -31,7 +31,7 @@ def _series(category: str, metric: str, growth: float, confidence: float = 0.95,
 
 def _heap_site(line: int, growth: float, confidence: float, *, user_code: bool = True) -> Suspect:
     evidence = {"growth_bytes": growth, "user_code": user_code}
-    return Suspect("heap", "slice-retention", "main.upload", "/app/main.go", line, confidence, "site", evidence)
+    return Suspect("heap", "slice-retention", f"main.site{line}", "/app/main.go", line, confidence, "site", evidence)
 
 
 def _bucket(line: int, gained: int, confidence: float, **evidence: Any) -> Suspect:
@@ -89,6 +89,14 @@ def test_library_heap_growth_beside_a_goroutine_leak_is_its_state_not_a_second_v
     other = _heap_site(40, 9 * MIB, 0.8)
     kept = attribute([bucket], [library, same_line, other], [])
     assert kept == [bucket, other] and bucket.related == [library, same_line]
+
+
+def test_sites_of_one_function_are_one_suspect_at_the_site_holding_most() -> None:
+    keys = Suspect("heap", "string-growth", "main.record", "/app/m.go", 31, 0.95, "keys", {"growth_bytes": 3 * MIB})
+    entries = Suspect("heap", "map-growth", "main.record", "/app/m.go", 32, 0.9, "map", {"growth_bytes": 18 * MIB})
+    elsewhere = _heap_site(23, 1 * MIB, 0.4)
+    (first, second) = _ranked(attribute([], [keys, entries, elsewhere], []))
+    assert (first, first.line, first.confidence, first.related) == (entries, 32, 0.95, [keys]) and second is elsewhere
 
 
 def test_at_equal_confidence_the_line_ranks_above_the_site_less_finding() -> None:
