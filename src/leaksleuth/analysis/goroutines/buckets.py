@@ -98,7 +98,8 @@ class Bucket:
     goroutine_ids: list[int] = field(default_factory=list)  # a few, for the report
     calls: str = ""  # strict levels: the blocking frame and its callers in user code, with the arguments compared
     # a goroutine running library code only (net/http's persistConn loops): the user-code frame that started it,
-    # from its creator chain (created by, [originating from] ancestors, the parent goroutine's stack), if any
+    # from its creator chain (created by, [originating from] ancestors, the parent goroutine's stack), if any.
+    # Go prints ancestor frames at their return address, so there the line can be the one after the call
     origin: Frame | None = None
 
     @property
