@@ -199,3 +199,15 @@ def test_or_by_its_live_parent_goroutine() -> None:
 def test_and_otherwise_says_there_is_no_user_code_to_name() -> None:
     suspect = _one(_READ_LOOP.format(id=9, parent=4) + "\n")
     assert suspect.file.endswith("transport.go") and "no user code in its stack or creator chain" in suspect.summary
+
+
+def test_a_proto_round_keeps_the_origin_a_debug2_round_found() -> None:
+    from leaksleuth.analysis.goroutines.buckets import Window
+
+    found = snapshot_from_dump(parse_goroutine_dump((_READ_LOOP.format(id=9, parent=7) + "\n" + _PARENT).encode()))
+    blind = snapshot_from_dump(parse_goroutine_dump(_READ_LOOP.format(id=11, parent=4).encode()), taken_at=10.0)
+    window = Window()
+    window.add(found)
+    window.add(blind)  # as from a proto profile: no creator to follow
+    (history,) = [h for h in window.histories() if "readLoop" in h.key]
+    assert history.latest.origin is not None and history.latest.origin.file == "/app/dial.go"
