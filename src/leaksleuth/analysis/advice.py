@@ -17,6 +17,9 @@ _ADVICE = {
     "nil-chan-receive": "Receiving (or ranging) on a nil channel blocks forever: make() the channel on every path.",
     "select": "No case of this select can proceed: add a `<-ctx.Done()` or timeout case and make sure senders close.",
     "select-no-cases": "`select {}` blocks forever by design; fine for main, a leak anywhere else.",
+    "parked-forever": "The runtime proved these goroutines can never run again, but their number has not grown: "
+    "a run loop that finished its work and parks by design costs a stack (8 KiB) each. Let it return if it is "
+    "done; if its count ever rises, it is a leak.",
     "mutex": "A lock is never released on some path: call `defer mu.Unlock()` right after `mu.Lock()`.",
     "rwmutex-lock": "A read or write lock is never released on some path: `defer mu.Unlock()` / `defer mu.RUnlock()`.",
     "rwmutex-rlock": "A write lock is never released on some path: `defer mu.Unlock()` right after `mu.Lock()`.",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from leaksleuth.analysis.attribution import attribute
 from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot, Window
 from leaksleuth.analysis.goroutines.verdict import Options, evaluate
 from leaksleuth.analysis.heap.sites import Site
@@ -291,13 +292,12 @@ class InstanceState:
             peer_counts = [p.latest_counts() for p in peers if len(p.window)]
             suspects, _ = evaluate(self.window, options=options, peers=peer_counts)
         heap_report = self.heap.report(self.url, source_lines=source_lines)
-        heap_suspects = heap_report.suspects
-        if any(s.kind == "goroutine" and s.confidence >= 0.5 for s in suspects):
-            # heap growth with no user-code site here is the leaked goroutines' own stacks and state
-            heap_suspects = [s for s in heap_suspects if s.evidence.get("user_code", True)]
-        suspects.extend(heap_suspects)
-        if series_report is not None:
-            suspects.extend(series_suspects_to_keep(series_report.suspects, suspects))
+        series_suspects = series_report.suspects if series_report is not None else []
+        stacks, goroutines = self.latest("stack_inuse"), self.latest("goroutines")
+        stack_bytes = stacks / goroutines if stacks and goroutines else None
+        suspects = attribute(
+            suspects, heap_report.suspects, series_suspects, stack_bytes=stack_bytes, heap_profiled=self.heap.seen > 0
+        )
         suspects.extend(self.extra_suspects)
         status = self.status if self.status != "pending" else "error"
         extra: dict[str, Any] = {
@@ -315,18 +315,3 @@ class InstanceState:
         report = TargetReport(self.url, status, len(self.window), self.error, suspects, extra)  # type: ignore[arg-type]
         report.sort()
         return report
-
-
-# A series finding that only says "goroutines grow" or "heap grows" adds nothing when a bucket or an allocation site
-# already names the line; the others (non-heap growth, GC stalled, OOM forecast, step growth…) are new information.
-_NAMED_BY_SITE = {"goroutine-growth": "goroutine", "heap-growth": "heap"}
-
-
-def series_suspects_to_keep(series: Sequence[Suspect], located: Sequence[Suspect]) -> list[Suspect]:
-    kept = []
-    for suspect in series:
-        kind = _NAMED_BY_SITE.get(suspect.category)
-        if kind is not None and any(s.kind == kind and s.file and s.confidence >= 0.5 for s in located):
-            continue
-        kept.append(suspect)
-    return kept

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from leaksleuth.cli import EXIT_FINDINGS
-from leaksleuth.cli.options import Timeout
+from leaksleuth.cli.options import MinGrowth, Timeout
 from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.errors import ConfigError
 
@@ -47,6 +47,7 @@ def command(
     debug2_threshold: Annotated[
         int, typer.Option(help="Fetch a debug=2 dump (stops the world) only below this many goroutines.")
     ] = DEBUG2_THRESHOLD,
+    min_growth: MinGrowth = 5,
     timeout: Timeout = 30.0,
 ) -> None:
     """Rank goroutine leak suspects: where goroutines are stuck, where they were created, how sure, what to do."""
@@ -86,7 +87,11 @@ def command(
         debug2_threshold=debug2_threshold,
         progress=progress,
     )
-    options = Options(ignore_functions=tuple(ignore_function or ()), ignore_created_by=tuple(ignore_created_by or ()))
+    options = Options(
+        min_growth=min_growth,
+        ignore_functions=tuple(ignore_function or ()),
+        ignore_created_by=tuple(ignore_created_by or ()),
+    )
     suspects, histories = evaluate(collected.snapshots, options=options, source_line=source_line)
     target = sources[0] if len(set(sources)) == 1 else ", ".join(sources)
     if json_output:

@@ -39,6 +39,17 @@ def fraction(param: typer.CallbackParam, value: float | None) -> float | None:
 Timeout = Annotated[float, typer.Option(help="Seconds per HTTP request.", callback=positive_seconds)]
 
 
+# goroutines and watch judge buckets alike, so they take the same noise floor
+MinGrowth = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Goroutines a bucket must gain to count as growth; a bucket the runtime proves leaked that never grows "
+        "and holds fewer is parked-forever (by design?), not a leak.",
+    ),
+]
+
+
 def check_writable(path: Path) -> None:
     directory = path.parent if str(path.parent) else Path()
     if not directory.is_dir():

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from leaksleuth.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
-from leaksleuth.cli.options import positive_seconds
+from leaksleuth.cli.options import MinGrowth, positive_seconds
 from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.errors import ConfigError
 
@@ -82,6 +82,7 @@ def command(
     key: Annotated[str | None, Opt(help="TLS client key (PEM).")] = None,
     ca: Annotated[str | None, Opt(help="CA bundle to verify targets.")] = None,
     insecure: Annotated[bool, Opt("--insecure", help="Do not verify TLS certificates.")] = False,
+    min_growth: MinGrowth = 5,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No live table.")] = False,
 ) -> None:
     """Watch Go services: scrape goroutine and heap profiles each interval, store them, judge each instance live."""
@@ -143,6 +144,7 @@ def command(
                 _positive_duration("--retention-age", retention_age) if retention_age else None,
                 retention_count,
             ),
+            min_growth=min_growth,
         )
     )
     if code:
@@ -217,12 +219,14 @@ async def run_watch(
     fail_on: float | None,
     quiet: bool,
     retention: tuple[float | None, int | None],
+    min_growth: int = 5,
 ) -> int:
     import asyncio
 
     from rich.live import Live
     from rich.markup import escape
 
+    from leaksleuth.analysis.goroutines.verdict import Options
     from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
     from leaksleuth.report import watch as render
     from leaksleuth.report.terminal import stderr_console, stdout_console
@@ -234,6 +238,7 @@ async def run_watch(
         max_rounds=rounds,
         retention_age=retention[0],
         retention_count=retention[1],
+        options=Options(min_growth=min_growth),
     )
     watcher = Watcher(discovery, scrape, config, store=store)
     seen: dict[tuple[str, str, str, int], float] = {}

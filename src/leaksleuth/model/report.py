@@ -58,9 +58,17 @@ class Suspect:
     confidence: float
     summary: str  # one line a person understands
     evidence: dict[str, Any] = field(default_factory=dict)
+    # the other findings of the same root cause (a series finding this site explains, a heap site its goroutines
+    # hold): reported inside this suspect so nothing is lost, not ranked beside it
+    related: list[Suspect] = field(default_factory=list)
+
+    @property
+    def located(self) -> bool:
+        """Names a line to fix (series findings name none)."""
+        return bool(self.file) and self.line > 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document = {
             "kind": self.kind,
             "category": self.category,
             "function": self.function,
@@ -70,6 +78,9 @@ class Suspect:
             "summary": self.summary,
             "evidence": self.evidence,
         }
+        if self.related:  # additive: report@1 readers that do not know it ignore it
+            document["related"] = [related.to_json() for related in self.related]
+        return document
 
 
 @dataclass(slots=True)
@@ -87,8 +98,9 @@ class TargetReport:
         return max((s.confidence for s in self.suspects), default=0.0)
 
     def ranked(self) -> list[Suspect]:
-        """The suspects, most confident first (ties by kind, file, line so output is stable)."""
-        return sorted(self.suspects, key=lambda s: (-s.confidence, s.kind, s.file, s.line))
+        """The suspects, most confident first; at equal confidence one that names a line before one that does not
+        (the user asked which line), then by kind, file, line so output is stable."""
+        return sorted(self.suspects, key=lambda s: (-s.confidence, not s.located, s.kind, s.file, s.line))
 
     def sort(self) -> None:
         self.suspects[:] = self.ranked()

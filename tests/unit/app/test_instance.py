@@ -15,11 +15,9 @@ from leaksleuth.app.instance import (
     CompactWindow,
     InstanceState,
     SiteColumns,
-    series_suspects_to_keep,
 )
 from leaksleuth.formats import parse
 from leaksleuth.model.profile import Profile
-from leaksleuth.model.report import Suspect
 from tests.conftest import CAPTURES
 
 DUMP = parse((CAPTURES / "parked.goroutine.debug2.txt").read_bytes()).dump
@@ -82,16 +80,6 @@ def test_series_buffer_is_bounded_and_aligned() -> None:
     assert series is not None and list(series.times) == [3.0, 4.0, 5.0, 6.0, 7.0]
     assert list(series.values["heap_inuse"]) == [30.0, 40.0, 50.0, 60.0, 70.0]
     assert state.latest("heap_inuse") == 70.0 and len(state.window) == 5
-
-
-def test_series_findings_that_repeat_a_located_suspect_are_dropped() -> None:
-    located = [Suspect("goroutine", "chan-send", "main.f", "/a.go", 3, 0.9, "x")]
-    series = [
-        Suspect("goroutine", "goroutine-growth", "", "", 0, 0.9, "goroutines grow"),
-        Suspect("heap", "non-heap-growth", "", "", 0, 0.8, "RSS outside the heap grows"),
-        Suspect("heap", "heap-growth", "", "", 0, 0.8, "heap grows"),
-    ]
-    assert [s.category for s in series_suspects_to_keep(series, located)] == ["non-heap-growth", "heap-growth"]
 
 
 def test_watch_keeps_every_series_the_detectors_read() -> None:

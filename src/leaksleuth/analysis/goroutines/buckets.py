@@ -97,6 +97,10 @@ class Bucket:
     parents: Counter[int] = field(default_factory=Counter)
     goroutine_ids: list[int] = field(default_factory=list)  # a few, for the report
     calls: str = ""  # strict levels: the blocking frame and its callers in user code, with the arguments compared
+    # a goroutine running library code only (net/http's persistConn loops): the user-code frame that started it,
+    # from its creator chain (created by, [originating from] ancestors, the parent goroutine's stack), if any.
+    # Go prints ancestor frames at their return address, so there the line can be the one after the call
+    origin: Frame | None = None
 
     @property
     def blocking(self) -> Frame | None:
@@ -199,6 +203,10 @@ class Window:
             counts[-1] += bucket.count
             if bucket.key not in largest or bucket.count > largest[bucket.key].count:
                 largest[bucket.key] = bucket
+        for key, bucket in largest.items():
+            earlier = self.latest.get(key)
+            if bucket.origin is None and earlier is not None and earlier.origin is not None and not restarted:
+                bucket.origin = earlier.origin  # a proto round above the debug=2 threshold does not show creators
         self.latest.update(largest)
         if len(self.times) > self.max_snapshots:
             self._drop_oldest()
@@ -282,6 +290,7 @@ def snapshot_from_dump(
         per_stack.setdefault((goroutine.stack, _args_key(goroutine, similarity)), []).append(goroutine)
     buckets: dict[str, Bucket] = {}
     per_stack_keys: dict[Stack, tuple[tuple[Frame, ...], str, str, tuple[int, ...]]] = {}
+    goroutines_by_id: dict[int, Goroutine] = {}  # filled the first time a parent is looked up
     strict = similarity is not Similarity.ANY_VALUE
     for (stack, args_key), members in per_stack.items():
         cached = per_stack_keys.get(stack)
@@ -302,6 +311,8 @@ def snapshot_from_dump(
             bucket = buckets[identity] = Bucket(_with_args(key, args_key), frames, created_by=stack.created_by)
             if strict:
                 bucket.calls = _calls(members[0], shown, similarity)
+            if not any(_user_frame(f) for f in frames):
+                bucket.origin = _origin(members, dump, goroutines_by_id)
         for goroutine in members:
             bucket.add_state(goroutine.state, goroutine.wait_minutes)
             bucket.leaked += goroutine.leaked
@@ -323,6 +334,38 @@ def snapshot_from_dump(
         max_goroutine_id=max(ids) if ids else None,
         truncated=dump.truncated,
     )
+
+
+_MAX_PARENTS = 8  # how far up the parent chain to look: creators are shallow, and a cycle must end
+
+
+def _user_frame(frame: Frame | None) -> bool:
+    return frame is not None and not is_stdlib(frame.function) and not is_runtime(frame.function)
+
+
+def _origin(members: Sequence[Goroutine], dump: GoroutineDump, by_id: dict[int, Goroutine]) -> Frame | None:
+    """The first user-code frame in the creator chain of a bucket's goroutines: ``created by``, then the
+    ``[originating from goroutine N]`` stacks (GODEBUG=tracebackancestors), then the stack of the parent goroutine
+    and its own creator while they are still alive (each goroutine id once, a few levels up)."""
+    for goroutine in members[:_MAX_IDS]:
+        chain: list[Frame | None] = [goroutine.created_by]
+        for ancestor in goroutine.ancestors:
+            chain += [*ancestor.stack.frames, ancestor.stack.created_by]
+        found = next((f for f in chain if _user_frame(f)), None)
+        if found is not None:
+            return found
+        if goroutine.parent_id is None:
+            continue
+        if not by_id:
+            by_id.update((g.id, g) for g in dump.goroutines)
+        parent, seen = by_id.get(goroutine.parent_id), {goroutine.id}
+        while parent is not None and parent.id not in seen and len(seen) <= _MAX_PARENTS:
+            seen.add(parent.id)
+            found = next((f for f in (*parent.frames, parent.created_by) if _user_frame(f)), None)
+            if found is not None:
+                return found
+            parent = by_id.get(parent.parent_id) if parent.parent_id is not None else None
+    return None
 
 
 def snapshot_from_profile(

@@ -34,6 +34,7 @@ from leaksleuth.analysis.evidence import Evidence, GrowthRule, fuse, growth
 from leaksleuth.analysis.goroutines.buckets import BLOCKING_CLASSES, Bucket, GoroutineSnapshot, History, Window
 from leaksleuth.analysis.goroutines.signatures import match_signature
 from leaksleuth.analysis.goroutines.states import classify_source
+from leaksleuth.analysis.symbols import is_stdlib
 from leaksleuth.model.goroutines import Frame
 from leaksleuth.model.report import REPORT_THRESHOLD, Suspect
 
@@ -157,6 +158,8 @@ def evaluate(
             continue
         evidence = _collect(history, start, load, peer_counts, options, source_line)
         confidence = _ranked(fuse([e.weight for e in evidence]), evidence)
+        if any(e.kind == PARKED_FOREVER for e in evidence) and not any(e.kind == "growth" for e in evidence):
+            confidence = min(confidence, PARKED_CEILING)
         if confidence < options.report_threshold:
             continue
         suspects.append(_suspect(history, evidence, confidence, restarted=start > 0, source_line=source_line))
@@ -182,7 +185,9 @@ def _collect(
 ) -> list[Evidence]:
     bucket = history.latest
     evidence: list[Evidence] = []
-    if bucket.leaked:
+    if bucket.leaked and _parked_flat(history.counts, options):  # the whole window: a restart parks it again
+        evidence.append(Evidence(PARKED_FOREVER, PARKED_WEIGHT, {"leaked": bucket.leaked, "counts": history.counts}))
+    elif bucket.leaked:
         weight = 0.95 if bucket.leaked >= 3 else 0.9
         evidence.append(Evidence("runtime-proven", weight, {"leaked": bucket.leaked}))
     growth = _growth(history, start, load, options)
@@ -203,6 +208,19 @@ def _collect(
                 item.weight *= 0.2  # one goroutine per open connection is how net/http serves
                 item.detail["discount"] = "server connection goroutines follow open connections"
     return evidence
+
+
+PARKED_FOREVER = "parked-forever"
+PARKED_WEIGHT = 0.3
+PARKED_CEILING = 0.45  # a by-design park stays a hint (< 0.5) whatever else agrees: it is not what anyone is paged for
+
+
+def _parked_flat(counts: Sequence[int], options: Options) -> bool:
+    """Proven unreachable but not growing: seen in two snapshots or more, no more goroutines now than when first
+    seen, and fewer than ``min_growth``. One snapshot cannot tell flat from growing, so it keeps the proof's weight
+    (a single dump with a leaked goroutine is judged as before); the first goroutine more makes it a leak again."""
+    seen = [count for count in counts if count > 0]
+    return len(seen) >= 2 and counts[-1] <= seen[0] and counts[-1] < options.min_growth
 
 
 def _refined(bucket: Bucket, source_line: SourceLine | None) -> Bucket:
@@ -251,7 +269,8 @@ def _suspect(
     bucket = history.latest
     blocking = bucket.blocking
     signature = next((e.detail["name"] for e in evidence if e.kind == "signature"), None)
-    category = signature or bucket.state_class
+    parked = any(e.kind == PARKED_FOREVER for e in evidence)
+    category = PARKED_FOREVER if parked else signature or bucket.state_class
     count = history.counts[-1]
     state = bucket.states.most_common(1)[0][0] if bucket.states else bucket.state_class.replace("-", " ")
     if state == "unknown":
@@ -259,10 +278,15 @@ def _suspect(
     parts = [f"{count} goroutine{'s' if count != 1 else ''} blocked in {state} at {_site(blocking)}"]
     if bucket.created_by is not None:
         parts[0] += f", created by {bucket.created_by.short_function} ({_site(bucket.created_by)})"
+    named, origin_note = _user_site(bucket)
+    if origin_note:
+        parts.append(origin_note)
     growth = next((e for e in evidence if e.kind == "growth"), None)
     if growth is not None:
         parts.append(f"+{growth.detail['to'] - growth.detail['from']} in {growth.detail['seconds']:g}s")
-    if bucket.leaked:
+    if parked:
+        parts.append(f"{bucket.leaked} proven unreachable but not growing: by design?")
+    elif bucket.leaked:
         parts.append(f"{bucket.leaked} proven leaked by the runtime")
     wait = next((e for e in evidence if e.kind == "long-wait"), None)
     if wait is not None:
@@ -285,15 +309,32 @@ def _suspect(
     for item in evidence:
         if item.detail:
             details[item.kind] = item.detail
+    if named is not blocking and named is not None:
+        details["blocking"] = f"{blocking.function} {blocking.site()}" if blocking else None
     return Suspect(
         kind="goroutine",
         category=category,
-        function=blocking.function if blocking else "",
-        file=blocking.file if blocking else "",
-        line=blocking.line if blocking else 0,
+        function=named.function if named else "",
+        file=named.file if named else "",
+        line=named.line if named else 0,
         confidence=round(confidence, 3),
         summary="; ".join(parts),
         evidence=details,
+    )
+
+
+def _user_site(bucket: Bucket) -> tuple[Frame | None, str]:
+    """The line to name and what to say about it. A goroutine that runs only library code (net/http's persistConn
+    loops) is named by the user-code frame that started it, when its creator chain has one; otherwise the summary
+    says why the line named is the library's."""
+    blocking = bucket.blocking
+    if blocking is None or not is_stdlib(blocking.function):
+        return blocking, ""
+    if bucket.origin is not None:
+        return bucket.origin, f"started from user code at {_site(bucket.origin)} (creator chain)"
+    return blocking, (
+        "no user code in its stack or creator chain (the creating goroutine is gone; "
+        "GODEBUG=tracebackancestors=5 keeps the chain): the line named is the library's"
     )
 
 
