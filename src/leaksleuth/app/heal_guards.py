@@ -78,7 +78,8 @@ def required_ready(workload: Workload, pod_labels: Mapping[str, str], budgets: I
     """How many pods of the workload must stay ready, and where that number comes from.
 
     A PodDisruptionBudget that selects the pod wins (minAvailable, or replicas - maxUnavailable; percentages round
-    up as the disruption controller rounds them); else the controller's own rollout budget (maxUnavailable)."""
+    up as the disruption controller rounds them); else the controller's own rollout budget (maxUnavailable, at
+    least 1)."""
     for budget in budgets:
         spec = budget.spec
         if spec is None or not selects(spec.selector, pod_labels):
@@ -90,7 +91,10 @@ def required_ready(workload: Workload, pod_labels: Mapping[str, str], budgets: I
         unavailable = scaled(spec.max_unavailable, workload.replicas, round_up=True)
         if unavailable is not None:
             return workload.replicas - unavailable, f"{name} maxUnavailable {spec.max_unavailable}"
-    return workload.replicas - workload.max_unavailable, f"{workload.kind} maxUnavailable {workload.max_unavailable}"
+    # without a budget: the controller's own maxUnavailable, but at least the one pod being replaced (25% of 3 rounds
+    # down to 0, and a Deployment rolls out with a surge then; replacing one pod must stay possible)
+    unavailable = max(workload.max_unavailable, 1)
+    return workload.replicas - unavailable, f"{workload.kind} maxUnavailable {workload.max_unavailable}, at least 1"
 
 
 def availability(workload: Workload, target: Any, pods: Iterable[Any], budgets: Iterable[Any]) -> str | None:
