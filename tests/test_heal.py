@@ -281,3 +281,22 @@ async def test_a_missing_permission_is_one_clear_error(kmock: Any, goleaks: Path
         healer = _healer(cluster, store, action="evict", **QUICK)
         with pytest.raises(ConfigError, match=r"may not create pods/eviction in namespace 'prod' \(403 Forbidden\)"):
             await healer.on_alert(_alert(leaking))
+
+
+async def test_serve_hands_its_capture_to_the_healer(kmock: Any, goleaks: Path, store: Store) -> None:
+    """Trigger (a) through serve: the alert's capture is the evidence (no second capture), its report id on the
+    decision."""
+    from leaksleuth.web.core import AlertService, CaptureConfig
+
+    async with Cluster(kmock, goleaks) as cluster:
+        leaking, *_ = await cluster.add_deployment("web", [LEAK, HEALTHY, HEALTHY])
+        healer = _healer(cluster, store)  # dry run
+        capture = CaptureConfig(template="kubernetes", samples=2, every=1.0, kubernetes_client=cluster.api_client)
+        service = AlertService(store, token=None, capture=capture, on_report=healer.on_alert)
+        labels = {"alertname": "ContainerMemoryLimitForecast", "namespace": NAMESPACE, "pod": leaking}
+        receipt = service.receive({"version": "4", "alerts": [{"status": "firing", "labels": labels}]})
+        await service.drain()
+        (decision,) = healer.decisions
+        assert decision.result == "dry-run" and decision.report_id == receipt.accepted[0]
+        assert "alert ContainerMemoryLimitForecast" in decision.reason
+        assert [row.source for row in store.reports()].count("heal-capture") == 0
