@@ -29,7 +29,10 @@ def parse_rate(text: str, option: str = "--rate") -> tuple[int, float]:
     if not slash or not count.strip().isdigit() or int(count) < 1:
         raise ConfigError(f"{option} wants N/PERIOD, got {text!r}", hint="e.g. 1/min, 3/h, 2/10m")
     per = per.strip()
-    seconds = _RATE_UNITS.get(per) if re.fullmatch(r"[a-z]+", per) else parse_duration(per)
+    try:
+        seconds = _RATE_UNITS.get(per) if re.fullmatch(r"[a-z]+", per) else parse_duration(per)
+    except ConfigError:
+        seconds = None
     if seconds is None or seconds <= 0:
         raise ConfigError(f"{option}: {per!r} is not a period", hint="e.g. 1/min, 3/h, 2/10m")
     return int(count), seconds
