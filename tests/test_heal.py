@@ -300,3 +300,22 @@ async def test_serve_hands_its_capture_to_the_healer(kmock: Any, goleaks: Path, 
         assert decision.result == "dry-run" and decision.report_id == receipt.accepted[0]
         assert "alert ContainerMemoryLimitForecast" in decision.reason
         assert [row.source for row in store.reports()].count("heal-capture") == 0
+
+
+async def test_rollout_restart_only_when_most_pods_leak_at_the_same_line(
+    kmock: Any, goleaks: Path, store: Store
+) -> None:
+    async with Cluster(kmock, goleaks) as cluster:
+        most = await cluster.add_deployment("most", [LEAK, LEAK, LEAK, HEALTHY])
+        one = await cluster.add_deployment("one", [LEAK, HEALTHY, HEALTHY, HEALTHY])
+        healer = _healer(cluster, store, action="rollout-restart", **QUICK)
+        refused = await healer.on_alert(_alert(one[0]))
+        assert refused is not None and refused.result == "refused"
+        assert f"1/4 pods show goroutine leak at {SOURCE}:{marker_line(SOURCE, LEAK)}" in refused.reason
+        assert "annotations" not in cluster.deployment("one")["spec"]["template"]["metadata"]
+        done = await healer.on_alert(_alert(most[0]))
+        assert done is not None and done.result == "done", done
+        template = cluster.deployment("most")["spec"]["template"]["metadata"]
+        assert "kubectl.kubernetes.io/restartedAt" in template["annotations"]
+        assert cluster.deployment("most")["metadata"]["annotations"]["leaksleuth.io/report"] == str(done.report_id)
+        assert all(cluster.pod_versions(name) == 1 for name in most)  # the controller replaces them, not we

@@ -13,7 +13,6 @@ a thread (the official client is synchronous).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,9 +29,19 @@ from leaksleuth.app.heal_guards import (
     rate_text,
     settled,
 )
+from leaksleuth.app.heal_records import (
+    Decision,
+    Evidence,
+    confidence_of,
+    evidence_of,
+    memory_limit,
+    pod_facts,
+    site_of,
+    top_suspect,
+)
 from leaksleuth.collect.discovery import pod_to_target
 from leaksleuth.errors import ConfigError, FetchError
-from leaksleuth.integrations.kubernetes import Kubernetes, Workload, parse_quantity
+from leaksleuth.integrations.kubernetes import Kubernetes, Workload
 from leaksleuth.store.db import Store
 
 ACTIONS = ("quarantine", "evict", "rollout-restart", "none")
@@ -73,43 +82,6 @@ class HealConfig:
     @property
     def simulated(self) -> bool:
         return self.dry_run or self.action == "none"
-
-
-@dataclass(slots=True)
-class Decision:
-    """What the healer did (or would have done, or refused to do) about one pod, and why."""
-
-    at: float
-    trigger: str  # alert | verdict | oom
-    namespace: str
-    pod: str
-    action: str
-    result: str  # done | dry-run | refused | waiting | failed
-    reason: str
-    workload: str | None = None
-    report_id: int | None = None
-    suspect: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "at": dt.datetime.fromtimestamp(self.at, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "trigger": self.trigger,
-            "namespace": self.namespace,
-            "pod": self.pod,
-            "workload": self.workload,
-            "action": self.action,
-            "result": self.result,
-            "reason": self.reason,
-            "report_id": self.report_id,
-            "suspect": self.suspect,
-        }
-
-
-@dataclass(slots=True)
-class _Evidence:
-    document: dict[str, Any]
-    report_id: int | None
-    suspect: dict[str, Any] | None  # the top suspect, whatever its confidence
 
 
 class Healer:
@@ -160,7 +132,7 @@ class Healer:
         if not namespace or not name:
             return None
         pod = await asyncio.to_thread(self.kube.read_pod, namespace, name)
-        evidence = _evidence_of(report, report_id) if report is not None else await self.capture(pod)
+        evidence = evidence_of(report, report_id) if report is not None else await self.capture(pod)
         return await self._decide("alert", pod, evidence, f"alert {labels.get('alertname', '?')}")
 
     async def on_verdict(self, namespace: str, name: str, verdict: Mapping[str, Any]) -> Decision | None:
@@ -216,7 +188,7 @@ class Healer:
         return [await self._decide("oom", p, evidence, because) for p, evidence in leaking]
 
     # ---- capture ---------------------------------------------------------------------------------------------------
-    async def capture(self, pod: Any) -> _Evidence:
+    async def capture(self, pod: Any) -> Evidence:
         """Capture first: goroutines, goroutineleak, heap with a GC first and /metrics, a few samples, stored and
         analysed exactly as serve captures an alert; the report carries the pod's namespace, node, owner, limit and
         image. The one place self-healing uses the watcher."""
@@ -239,19 +211,19 @@ class Healer:
         document = (await watcher.run()).to_json()
         document["pod"] = pod_facts(pod)
         if report_id is not None:
-            top = document["targets"][0]["suspects"][0]["confidence"] if _top(document) else 0.0
+            top = document["targets"][0]["suspects"][0]["confidence"] if top_suspect(document) else 0.0
             await asyncio.to_thread(self.store.save_report, report_id, document, top)
-        return _evidence_of(document, report_id)
+        return evidence_of(document, report_id)
 
     def _decided_lately(self, key: str) -> bool:
         since = self.clock() - self.config.rate[1]
         return any(d.at > since and f"{d.namespace}/{d.pod}" == key for d in reversed(self.decisions))
 
-    def _leak_named(self, evidence: _Evidence) -> bool:
+    def _leak_named(self, evidence: Evidence) -> bool:
         return evidence.suspect is not None and float(evidence.suspect["confidence"]) >= self.config.heal_on
 
     # ---- the decision ----------------------------------------------------------------------------------------------
-    async def _decide(self, trigger: str, pod: Any, evidence: _Evidence, because: str) -> Decision:
+    async def _decide(self, trigger: str, pod: Any, evidence: Evidence, because: str) -> Decision:
         """The guards in order (cheap and local first), then the action and its traces."""
         config = self.config
         refuse = self._refusal_before_owner(pod, evidence)
@@ -280,7 +252,7 @@ class Healer:
                 (self.circuit, workload.key),
             ):
                 window.record(key, now)
-            reason = f"{because}: {_site(evidence.suspect)}"
+            reason = f"{because}: {site_of(evidence.suspect)}"
             if config.simulated:
                 return self._record(trigger, pod, workload, evidence, "dry-run", f"would {config.remedy}: {reason}")
             self.in_flight[workload.key] = now
@@ -292,7 +264,7 @@ class Healer:
             self._spawn(self._reap_later())
         return decision
 
-    def _refusal_before_owner(self, pod: Any, evidence: _Evidence) -> str | None:
+    def _refusal_before_owner(self, pod: Any, evidence: Evidence) -> str | None:
         metadata = pod.metadata
         if (metadata.labels or {}).get(QUARANTINE_LABEL) == "true":
             return "already quarantined"
@@ -327,20 +299,20 @@ class Healer:
         return None
 
     async def _refusal_for_restart(
-        self, pod: Any, workload: Workload, pods: list[Any], evidence: _Evidence
+        self, pod: Any, workload: Workload, pods: list[Any], evidence: Evidence
     ) -> str | None:
         """A rollout restart replaces every pod: only when most pods of the workload leak at the same site."""
-        site = _site(evidence.suspect)
+        site = site_of(evidence.suspect)
         others = [
             p
             for p in pods
             if p.metadata.name != pod.metadata.name and pod_to_target(p, require_annotation=False) is not None
         ]
         captured = await asyncio.gather(*(self.capture(p) for p in others))
-        agreeing = 1 + sum(1 for e in captured if self._leak_named(e) and _site(e.suspect) == site)
+        agreeing = 1 + sum(1 for e in captured if self._leak_named(e) and site_of(e.suspect) == site)
         if agreeing * 2 > workload.replicas:
             return None
-        return f"rollout-restart needs most pods leaking at one site: {agreeing}/{workload.replicas} leak at {site}"
+        return f"rollout-restart needs most pods leaking at one site: {agreeing}/{workload.replicas} pods show {site}"
 
     # ---- quarantine's end ------------------------------------------------------------------------------------------
     async def _reap_later(self) -> None:
@@ -367,7 +339,7 @@ class Healer:
         trigger: str,
         pod: Any,
         workload: Workload | None,
-        evidence: _Evidence | None,
+        evidence: Evidence | None,
         result: str,
         reason: str,
     ) -> Decision:
@@ -394,60 +366,8 @@ class Healer:
             self.store.save_report(history_id, entry, 0.0, target=pod_key(pod))
         if evidence is not None and evidence.report_id is not None:
             self.store.save_report(
-                evidence.report_id, {**evidence.document, "remediation": entry}, _confidence(evidence)
+                evidence.report_id, {**evidence.document, "remediation": entry}, confidence_of(evidence)
             )
         workload_name = workload.name if workload else ""
         self.remediations.labels(decision.namespace, workload_name, decision.action, result).inc()
         return decision
-
-
-def memory_limit(pod: Any) -> float | None:
-    """The memory limit of the container serving pprof (the one exposing ``leaksleuth.io/port``, else the first
-    container with a limit); None without one."""
-    port = str((pod.metadata.annotations or {}).get("leaksleuth.io/port", "6060"))
-    limited = []
-    for container in pod.spec.containers if pod.spec else ():
-        limits = container.resources.limits if container.resources else None
-        if limits and limits.get("memory"):
-            exposes = any(str(p.container_port) == port for p in container.ports or ())
-            limited.append((not exposes, parse_quantity(limits["memory"])))
-    return min(limited)[1] if limited else None
-
-
-def pod_facts(pod: Any) -> dict[str, Any]:
-    """What a capture report records about the pod it came from."""
-    metadata, spec = pod.metadata, pod.spec
-    owner = next((ref for ref in metadata.owner_references or () if ref.controller), None)
-    return {
-        "namespace": metadata.namespace,
-        "name": metadata.name,
-        "node": spec.node_name if spec else None,
-        "owner": f"{owner.kind}/{owner.name}" if owner else None,
-        "memory_limit_bytes": memory_limit(pod),
-        "images": [c.image for c in spec.containers] if spec else [],
-    }
-
-
-def _top(document: Mapping[str, Any]) -> dict[str, Any] | None:
-    suspects = [s for t in document.get("targets", []) for s in t.get("suspects", [])]
-    return max(suspects, key=lambda s: float(s["confidence"]), default=None)
-
-
-def _evidence_of(document: dict[str, Any], report_id: int | None) -> _Evidence:
-    top = _top(document)
-    suspect = None
-    if top is not None:
-        suspect = {k: top.get(k) for k in ("kind", "category", "function", "file", "line", "confidence")}
-    return _Evidence(document, report_id, suspect)
-
-
-def _confidence(evidence: _Evidence) -> float:
-    return float(evidence.suspect["confidence"]) if evidence.suspect else 0.0
-
-
-def _site(suspect: Mapping[str, Any] | None) -> str:
-    if suspect is None:
-        return "no suspect"
-    return (
-        f"{suspect['kind']} leak at {suspect['file']}:{suspect['line']} ({suspect['category']}, {suspect['function']})"
-    )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from leaksleuth.app.heal_guards import QUARANTINE_LABEL
 from leaksleuth.integrations.kubernetes import Kubernetes, Workload
+from leaksleuth.model.report import iso_z
 
 if TYPE_CHECKING:
     from leaksleuth.app.heal import HealConfig
@@ -26,10 +27,6 @@ EVENT_REASON = "LeakRemediated"
 
 def pod_key(pod: Any) -> str:
     return f"{pod.metadata.namespace}/{pod.metadata.name}"
-
-
-def _stamp(moment: float) -> str:
-    return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class Actions:
@@ -50,7 +47,7 @@ class Actions:
         """Do the configured remedy; (result, what happened): done, waiting (the budget said no) or failed."""
         remedy = self.config.remedy
         now = self.clock()
-        traces = {HEALED_AT: _stamp(now), REPORT: str(report_id or ""), REASON: reason[:512]}
+        traces = {HEALED_AT: iso_z(now), REPORT: str(report_id or ""), REASON: reason[:512]}
         if remedy == "quarantine":
             await asyncio.to_thread(self._quarantine, pod, workload, traces, now)
             detail = f"quarantined {pod_key(pod)} (out of its selector; deleted after {self.config.keep:g}s)"
@@ -73,7 +70,7 @@ class Actions:
         selecting = {**workload.selector, **workload.replica_set_selector}
         labels: dict[str, str | None] = dict.fromkeys(selecting)
         labels[QUARANTINE_LABEL] = "true"
-        annotations = {**traces, DELETE_AFTER: _stamp(now + self.config.keep)}
+        annotations = {**traces, DELETE_AFTER: iso_z(now + self.config.keep)}
         self.kube.patch_pod(
             pod.metadata.namespace, pod.metadata.name, {"metadata": {"labels": labels, "annotations": annotations}}
         )
@@ -94,7 +91,7 @@ class Actions:
 
     def reap(self, namespace: str | None) -> list[str]:
         """Delete quarantined pods past their ``leaksleuth.io/delete-after``; the names deleted."""
-        now = _stamp(self.clock())
+        now = iso_z(self.clock())
         deleted = []
         for pod in self.kube.list_pods(namespace, f"{QUARANTINE_LABEL}=true"):
             due = (pod.metadata.annotations or {}).get(DELETE_AFTER)

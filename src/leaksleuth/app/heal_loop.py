@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from leaksleuth.app.heal import Decision, Healer
+from leaksleuth.app.heal import Healer
 from leaksleuth.app.heal_guards import QUARANTINE_LABEL
+from leaksleuth.app.heal_records import Decision
 from leaksleuth.collect.discovery import Discovery, kubernetes_source, pod_to_target
 
 
