@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -45,6 +47,7 @@ from leaksleuth.integrations.kubernetes import Kubernetes, Workload
 from leaksleuth.store.db import Store
 
 ACTIONS = ("quarantine", "evict", "rollout-restart", "none")
+MAX_REMEMBERED = 10_000  # OOM kills remembered, decisions kept in memory: a long-running healer stays bounded
 
 
 @dataclass(slots=True)
@@ -117,8 +120,9 @@ class Healer:
         self.circuit = SlidingWindow(self.config.breaker)
         self.in_flight: dict[str, float] = {}  # workload -> when its action started
         self.leaking: dict[str, float] = {}  # workloads marked leaking by an OOM kill -> when
-        self.decisions: list[Decision] = []  # this process's decisions, newest last (bounded below)
-        self._seen_ooms: set[tuple[str, str, int]] = set()  # (pod uid, container, restart count)
+        self.decisions: deque[Decision] = deque(maxlen=MAX_REMEMBERED)  # this process's, newest last
+        # (pod uid, container, restart count) of the OOM kills already handled; insertion-ordered, the oldest dropped
+        self._seen_ooms: dict[tuple[str, str, int], None] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -159,7 +163,9 @@ class Healer:
                 seen = (pod.metadata.uid or pod.metadata.name, status.name, status.restart_count or 0)
                 if terminated is None or terminated.reason != "OOMKilled" or seen in self._seen_ooms:
                     continue
-                self._seen_ooms.add(seen)
+                self._seen_ooms[seen] = None
+                if len(self._seen_ooms) > MAX_REMEMBERED:
+                    del self._seen_ooms[next(iter(self._seen_ooms))]
                 decisions.extend(await self._after_oom(pod, status.name))
         return decisions
 
@@ -200,7 +206,7 @@ class Healer:
         target = pod_to_target(pod, require_annotation=False)
         if target is None:
             raise FetchError(f"pod {pod_key(pod)} is not running with an IP: nothing to capture")
-        key = f"heal:{pod_key(pod)}@{self.clock():.6f}"
+        key = f"heal:{pod_key(pod)}@{self.clock():.6f}:{uuid.uuid4().hex}"  # a fake clock repeats itself
         report_id = await asyncio.to_thread(self.store.claim_report, "heal-capture", key, target.url)
         watcher = Watcher(
             Discovery([target]),
@@ -356,12 +362,12 @@ class Healer:
             evidence.report_id if evidence else None,
             evidence.suspect if evidence else None,
         )
-        self.decisions = [*self.decisions[-999:], decision]
+        self.decisions.append(decision)
         entry = decision.to_json()
         if self.journal is not None:
             self.journal.write(json.dumps(entry, sort_keys=True) + "\n")
             self.journal.flush()
-        history_id = self.store.claim_report("heal", f"heal:{pod_key(pod)}@{decision.at:.6f}:{id(decision)}", "")
+        history_id = self.store.claim_report("heal", f"heal:{pod_key(pod)}@{decision.at:.6f}:{uuid.uuid4().hex}", "")
         if history_id is not None:
             self.store.save_report(history_id, entry, 0.0, target=pod_key(pod))
         if evidence is not None and evidence.report_id is not None:
