@@ -303,7 +303,7 @@ class AlertService:
         service = str(labels.get("job") or labels.get("service") or labels.get("container") or "")
         if not url.startswith("k8s://"):
             return make_target(url, service, {})
-        from leaksleuth.collect.discovery import pod_target
+        from leaksleuth.integrations.kubernetes import pod_target
 
         namespace, _, pod = url[len("k8s://") :].partition("/")
         config = self.capture_config

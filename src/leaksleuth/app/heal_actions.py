@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from leaksleuth.app.heal_config import HealConfig
 from leaksleuth.app.heal_guards import QUARANTINE_LABEL
 from leaksleuth.integrations.kubernetes import Kubernetes, Workload
 from leaksleuth.model.report import iso_z
-
-if TYPE_CHECKING:
-    from leaksleuth.app.heal import HealConfig
 
 HEALED_AT = "leaksleuth.io/healed-at"
 REPORT = "leaksleuth.io/report"

@@ -11,7 +11,8 @@ from typing import Any
 from leaksleuth.app.heal import Healer
 from leaksleuth.app.heal_guards import QUARANTINE_LABEL
 from leaksleuth.app.heal_records import Decision
-from leaksleuth.collect.discovery import Discovery, kubernetes_source, pod_to_target
+from leaksleuth.collect.discovery import Discovery
+from leaksleuth.integrations.kubernetes import kubernetes_source, pod_to_target
 
 
 @dataclass(slots=True)
@@ -32,8 +33,8 @@ async def heal_loop(
 ) -> list[Decision]:
     """Watch (pods annotated ``leaksleuth.io/scrape: "true"``, plus the quarantined ones: captures continue while
     they are kept), then after every round evaluate; returns every decision made."""
+    from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
     from leaksleuth.collect.scraper import ScrapeConfig
-    from leaksleuth.collect.watch import RoundSummary, WatchConfig, Watcher
 
     sources = [
         ("kubernetes", kubernetes_source(namespace=config.namespace, selector=config.selector, api_client=api_client)),

@@ -58,7 +58,7 @@ def command(
         return
     if not k8s:
         raise ConfigError("heal needs --k8s (pods are what it can replace)", hint="leaksleuth heal --k8s --dry-run")
-    from leaksleuth.app.heal import HealConfig
+    from leaksleuth.app.heal_config import HealConfig
     from leaksleuth.app.heal_guards import parse_rate
     from leaksleuth.app.heal_loop import LoopConfig
     from leaksleuth.durations import parse_duration

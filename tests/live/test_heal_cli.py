@@ -14,8 +14,8 @@ import yaml
 
 from leaksleuth.cli.main import main
 from tests.conftest import ROOT
-from tests.golive import GO_MODULE, build, marker_line
-from tests.k8s_harness import NAMESPACE, Cluster
+from tests.support.golive import GO_MODULE, build, marker_line
+from tests.support.k8s_harness import NAMESPACE, Cluster
 
 SOURCE = GO_MODULE / "goleaks" / "main.go"
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.golive import running
+from tests.support.golive import running
 
 NAMESPACE = "prod"
 

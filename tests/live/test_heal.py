@@ -1,4 +1,4 @@
-"""Self-healing end to end: a Deployment of real Go processes on KMock's Kubernetes emulator (tests/k8s_harness)."""
+"""Self-healing end to end: a Deployment of real Go processes on KMock's Kubernetes emulator (support/k8s_harness)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ import attrs
 import kmock as kmock_module
 import pytest
 
-from leaksleuth.app.heal import HealConfig, Healer
+from leaksleuth.app.heal import Healer
+from leaksleuth.app.heal_config import HealConfig
 from leaksleuth.integrations.kubernetes import Kubernetes
 from leaksleuth.store.db import Store, open_store
-from tests.golive import GO_MODULE, build, marker_line
-from tests.k8s_harness import NAMESPACE, Cluster
+from tests.support.golive import GO_MODULE, build, marker_line
+from tests.support.k8s_harness import NAMESPACE, Cluster
 
 SOURCE = GO_MODULE / "goleaks" / "main.go"
 LEAK = "timeout-send"
@@ -286,7 +287,7 @@ async def test_a_missing_permission_is_one_clear_error(kmock: Any, goleaks: Path
 async def test_serve_hands_its_capture_to_the_healer(kmock: Any, goleaks: Path, store: Store) -> None:
     """Trigger (a) through serve: the alert's capture is the evidence (no second capture), its report id on the
     decision."""
-    from leaksleuth.web.core import AlertService, CaptureConfig
+    from leaksleuth.app.capture import AlertService, CaptureConfig
 
     async with Cluster(kmock, goleaks) as cluster:
         leaking, *_ = await cluster.add_deployment("web", [LEAK, HEALTHY, HEALTHY])
