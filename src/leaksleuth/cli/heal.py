@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from leaksleuth.cli.options import Timeout, fraction
+from leaksleuth.cli.options import Timeout, check_writable, fraction
 from leaksleuth.errors import ConfigError
 
 Opt = typer.Option
@@ -78,7 +78,12 @@ def command(
         every=parse_duration(every),
         timeout=timeout,
     )
-    loop = LoopConfig(namespace, selector, parse_duration(interval), rounds, timeout)
+    every_round = parse_duration(interval)
+    if every_round <= 0:
+        raise ConfigError(f"--interval must be longer than zero, got {interval!r}")
+    if journal is not None:
+        check_writable(journal)  # before the first round, not at the first decision
+    loop = LoopConfig(namespace, selector, every_round, rounds, timeout)
     _run(config, loop, kubeconfig, journal, store)
 
 
