@@ -17,17 +17,12 @@ from leaksleuth.app.heal import Healer
 from leaksleuth.app.heal_config import HealConfig
 from leaksleuth.integrations.kubernetes import Kubernetes
 from leaksleuth.store.db import Store, open_store
-from tests.support.golive import GO_MODULE, build, marker_line
+from tests.support.golive import GO_MODULE, marker_line
 from tests.support.k8s_harness import NAMESPACE, Cluster
 
 SOURCE = GO_MODULE / "goleaks" / "main.go"
 LEAK = "timeout-send"
 HEALTHY = "worker-pool"
-
-
-@pytest.fixture(scope="module")
-def goleaks(go: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(go, "goleaks", tmp_path_factory.mktemp("bin"))
 
 
 @pytest.fixture

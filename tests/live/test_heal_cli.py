@@ -14,15 +14,10 @@ import yaml
 
 from leaksleuth.cli.main import main
 from tests.conftest import ROOT
-from tests.support.golive import GO_MODULE, build, marker_line
+from tests.support.golive import GO_MODULE, marker_line
 from tests.support.k8s_harness import NAMESPACE, Cluster
 
 SOURCE = GO_MODULE / "goleaks" / "main.go"
-
-
-@pytest.fixture(scope="module")
-def goleaks(go: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(go, "goleaks", tmp_path_factory.mktemp("bin"))
 
 
 def _kubeconfig(kmock: Any, tmp_path: Path) -> str:
