@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 import kmock as kmock_module
 import pytest
 import yaml
@@ -16,6 +18,7 @@ from leaksleuth.cli.main import main
 from tests.conftest import ROOT
 from tests.support.golive import GO_MODULE, marker_line
 from tests.support.k8s_harness import NAMESPACE, Cluster
+from tests.support.prometheus_live import free_port
 
 SOURCE = GO_MODULE / "goleaks" / "main.go"
 
@@ -40,11 +43,24 @@ async def test_heal_dry_run_acts_on_a_watch_verdict_near_the_limit_and_history_s
     async with Cluster(kmock, goleaks) as cluster:
         # a limit the Go processes' RSS is already near: trigger (b) needs memory at --heal-at of the limit
         names = await cluster.add_deployment("web", ["timeout-send", "worker-pool", "worker-pool"], limit="6Mi")
-        store, journal = str(tmp_path / "store"), tmp_path / "heal.jsonl"
+        store, journal, port = str(tmp_path / "store"), tmp_path / "heal.jsonl", free_port()
         argv = ["heal", "--k8s", "--kubeconfig", _kubeconfig(kmock, tmp_path), "--namespace", NAMESPACE]
-        argv += ["--interval", "2s", "--rounds", "4", "--samples", "2", "--every", "1s", "--heal-at", "0.5"]
-        code = await asyncio.to_thread(main, [*argv, "--store", store, "--journal", str(journal)])
-        assert code == 0, capsys.readouterr().err
+        argv += ["--interval", "2s", "--rounds", "5", "--samples", "2", "--every", "1s", "--heal-at", "0.5"]
+        argv += ["--metrics-listen", f"127.0.0.1:{port}", "--store", store, "--journal", str(journal)]
+        running = asyncio.get_running_loop().run_in_executor(None, main, argv)
+        metric = (
+            'leaksleuth_remediations_total{action="quarantine",namespace="prod",result="dry-run",workload="web"} 1.0'
+        )
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):  # the dry run decides within a few rounds; /metrics says so while heal runs
+                with contextlib.suppress(httpx.HTTPError):
+                    if metric in (await http.get(f"http://127.0.0.1:{port}/metrics", timeout=2)).text:
+                        break
+                assert not running.done(), capsys.readouterr().err
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("no remediation on /metrics")
+        assert await running == 0, capsys.readouterr().err
         entries = [json.loads(line) for line in journal.read_text().splitlines()]
         assert [(e["pod"], e["trigger"], e["result"]) for e in entries] == [(names[0], "verdict", "dry-run")]
         assert f"main.go:{marker_line(SOURCE, 'timeout-send')}" in entries[0]["reason"]

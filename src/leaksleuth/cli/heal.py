@@ -51,6 +51,9 @@ def command(
     every: Annotated[str, Opt(help="Time between the capture's snapshots.")] = "5s",
     timeout: Timeout = 10.0,
     journal: Annotated[Path | None, Opt(help="Append one JSON line per decision here (default: stdout).")] = None,
+    metrics_listen: Annotated[
+        str | None, Opt(help="HOST:PORT to serve /metrics on (leaksleuth_remediations_total) while healing.")
+    ] = None,
     store: StoreOption = None,
 ) -> None:
     """Watch opted-in pods; act on leak verdicts near the memory limit and on OOM-killed siblings."""
@@ -83,11 +86,26 @@ def command(
         raise ConfigError(f"--interval must be longer than zero, got {interval!r}")
     if journal is not None:
         check_writable(journal)  # before the first round, not at the first decision
+    listen = _host_port(metrics_listen) if metrics_listen else None
     loop = LoopConfig(namespace, selector, every_round, rounds, timeout)
-    _run(config, loop, kubeconfig, journal, store)
+    _run(config, loop, kubeconfig, journal, store, listen)
 
 
-def _run(config: Any, loop: Any, kubeconfig: str | None, journal: Path | None, store: str | None) -> None:
+def _host_port(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--metrics-listen wants HOST:PORT, got {listen!r}", hint="e.g. --metrics-listen :9478")
+    return host.strip("[]"), int(port)
+
+
+def _run(
+    config: Any,
+    loop: Any,
+    kubeconfig: str | None,
+    journal: Path | None,
+    store: str | None,
+    listen: tuple[str, int] | None,
+) -> None:
     from leaksleuth.app.heal import Healer
     from leaksleuth.app.heal_loop import heal_loop
     from leaksleuth.integrations.kubernetes import Kubernetes, kubernetes_api_client
@@ -99,10 +117,17 @@ def _run(config: Any, loop: Any, kubeconfig: str | None, journal: Path | None, s
     mode = f"dry run of {config.remedy}" if config.simulated else config.remedy
     where = loop.namespace or "all namespaces"
     typer.echo(f"leaksleuth heal: {mode} in {where}; store {opened.description}", err=True)
+    server = None
     try:
         healer = Healer(Kubernetes(api_client), opened, config, journal=out)
+        if listen is not None:
+            from prometheus_client import start_http_server
+
+            server, _ = start_http_server(listen[1], listen[0], registry=healer.registry)
         asyncio.run(heal_loop(healer, loop, api_client=api_client, on_decision=_say))
     finally:
+        if server is not None:
+            server.shutdown()
         opened.close()
         if journal:
             out.close()
