@@ -16,9 +16,10 @@ import kmock
 import pytest
 from kubernetes import client
 
-from leaksleuth.collect.discovery import Discovery, dns_source, dns_srv_source, kubernetes_source
+from leaksleuth.collect.discovery import Discovery, dns_source, dns_srv_source
 from leaksleuth.collect.targets import parse_shard, parse_targets_file
 from leaksleuth.errors import ConfigError, FetchError
+from leaksleuth.integrations.kubernetes import kubernetes_source
 from leaksleuth.integrations.prometheus import prometheus_source
 from leaksleuth.model.target import Target, make_target, normalize_url
 

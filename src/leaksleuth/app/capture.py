@@ -14,7 +14,7 @@ import hmac
 import math
 import string
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,10 +180,12 @@ class AlertService:
         token: str | None,
         capture: CaptureConfig | None = None,
         clock: Callable[[], float] = time.time,
+        on_report: Callable[[dict[str, str], dict[str, Any], int], Awaitable[Any]] | None = None,
     ) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.store = store
+        self.on_report = on_report  # e.g. app.heal.Healer.on_alert: self-healing after the capture (trigger a)
         self.token = token
         self.capture_config = capture or CaptureConfig()
         self.clock = clock
@@ -291,12 +293,17 @@ class AlertService:
         self.captures_total.labels(status).inc()
         self.capture_seconds.observe(time.monotonic() - started)
         self.record_scores(url, document)
+        if self.on_report is not None:
+            try:
+                await self.on_report(labels, document, report_id)
+            except Exception:  # healing must not take the server down either; it records its own decisions
+                self.alerts_total.labels("heal-failed").inc()
 
     async def _resolve(self, url: str, labels: Mapping[str, str]) -> Target:
         service = str(labels.get("job") or labels.get("service") or labels.get("container") or "")
         if not url.startswith("k8s://"):
             return make_target(url, service, {})
-        from leaksleuth.collect.discovery import pod_target
+        from leaksleuth.integrations.kubernetes import pod_target
 
         namespace, _, pod = url[len("k8s://") :].partition("/")
         config = self.capture_config

@@ -12,6 +12,7 @@ from leaksleuth.cli import demo as demo_command
 from leaksleuth.cli import flame as flame_command
 from leaksleuth.cli import fleet as fleet_command
 from leaksleuth.cli import goroutines as goroutines_command
+from leaksleuth.cli import heal as heal_command
 from leaksleuth.cli import heap as heap_command
 from leaksleuth.cli import inspect as inspect_command
 from leaksleuth.cli import rules as rules_command
@@ -52,6 +53,7 @@ app.command("demo")(demo_command.command)
 app.command("serve")(serve_command.command)
 app.add_typer(snapshots_command.app, name="snapshots")
 app.add_typer(heap_command.app, name="heap")
+app.add_typer(heal_command.app, name="heal")
 app.command("flame")(flame_command.command)
 
 

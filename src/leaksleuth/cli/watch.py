@@ -182,6 +182,7 @@ def _discovery(
 ) -> Discovery:
     from leaksleuth.collect import discovery as found
     from leaksleuth.collect.targets import parse_shard, parse_targets_file
+    from leaksleuth.integrations.kubernetes import kubernetes_source
     from leaksleuth.integrations.prometheus import prometheus_source
     from leaksleuth.model.target import make_target
 
@@ -192,9 +193,7 @@ def _discovery(
     sources += [(f"dns {name}", found.dns_source(name, nameserver=dns_server)) for name in dns]
     sources += [(f"dns-srv {name}", found.dns_srv_source(name, nameserver=dns_server)) for name in dns_srv]
     if k8s:
-        sources.append(
-            ("kubernetes", found.kubernetes_source(namespace=namespace, selector=selector, kubeconfig=kubeconfig))
-        )
+        sources.append(("kubernetes", kubernetes_source(namespace=namespace, selector=selector, kubeconfig=kubeconfig)))
     if prometheus_targets:
         sources.append((f"prometheus {prometheus_targets}", prometheus_source(prometheus_targets, job=job)))
     if not static and not sources:

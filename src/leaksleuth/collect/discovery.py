@@ -1,4 +1,5 @@
-"""Target discovery: DNS (A/AAAA or SRV of a headless service), Kubernetes pods by annotation, Prometheus targets.
+"""Target discovery: DNS (A/AAAA or SRV of a headless service); Kubernetes pods (``integrations.kubernetes``) and
+Prometheus targets (``integrations.prometheus``) are sources of the same shape.
 
 Every source is re-read while watching (pods and endpoints come and go); a source that fails keeps the targets it
 found last time and reports why, so one broken source never empties the fleet.
@@ -8,17 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError
 from leaksleuth.model.target import Shard, Target, TargetSource, dedupe, make_target
-
-SCRAPE_ANNOTATION = "leaksleuth.io/scrape"
-PORT_ANNOTATION = "leaksleuth.io/port"
-SCHEME_ANNOTATION = "leaksleuth.io/scheme"
-SERVICE_LABELS = ("app.kubernetes.io/name", "app", "k8s-app")
 
 Source = TargetSource
 
@@ -80,99 +76,6 @@ async def _resolve(name: str, record_type: str, nameserver: str | None) -> list[
     except dns.exception.DNSException as exc:
         raise FetchError(f"DNS lookup of {name} ({record_type}) failed: {exc}") from exc
     return list(answer)
-
-
-# ---- Kubernetes --------------------------------------------------------------------------------------------------
-
-
-def kubernetes_api(*, kubeconfig: str | None = None, api_client: Any = None) -> Any:
-    """A CoreV1Api: from ``api_client`` (tests), in-cluster credentials, or a kubeconfig."""
-    try:
-        from kubernetes import client, config
-    except ImportError as exc:
-        raise ConfigError("Kubernetes support needs the official client", hint="pip install 'leaksleuth[k8s]'") from exc
-    if api_client is not None:
-        return client.CoreV1Api(api_client)
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        try:
-            config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        except (config.ConfigException, OSError) as exc:
-            raise ConfigError(f"no Kubernetes configuration: {exc}", hint="set KUBECONFIG or --kubeconfig") from exc
-    return client.CoreV1Api()
-
-
-def _kubernetes_call(what: str, call: Callable[[], Any]) -> Any:
-    from kubernetes import client
-
-    try:
-        return call()
-    except client.ApiException as exc:
-        raise FetchError(f"Kubernetes API ({what}): {exc.status} {exc.reason}") from exc
-    except Exception as exc:  # urllib3 / socket errors surface as many types; report them as one fetch failure
-        raise FetchError(f"Kubernetes API unreachable ({what}): {type(exc).__name__}: {exc}") from exc
-
-
-def kubernetes_source(
-    *,
-    namespace: str | None = None,
-    selector: str | None = None,
-    kubeconfig: str | None = None,
-    api_client: Any = None,
-) -> Source:
-    """Running pods annotated ``leaksleuth.io/scrape: "true"``; port from ``leaksleuth.io/port`` (default 6060)."""
-    api: list[Any] = []
-
-    def list_pods() -> list[Target]:
-        if not api:
-            api.append(kubernetes_api(kubeconfig=kubeconfig, api_client=api_client))
-        core = api[0]
-        if namespace:
-            pods = _kubernetes_call("list pods", lambda: core.list_namespaced_pod(namespace, label_selector=selector))
-        else:
-            pods = _kubernetes_call("list pods", lambda: core.list_pod_for_all_namespaces(label_selector=selector))
-        return [t for t in (_pod_target(pod) for pod in pods.items) if t is not None]
-
-    async def discover() -> list[Target]:
-        return await asyncio.to_thread(list_pods)
-
-    return discover
-
-
-def pod_target(namespace: str, name: str, *, kubeconfig: str | None = None, api_client: Any = None) -> Target:
-    """The pprof base URL of one pod (an alert names it): its IP and ``leaksleuth.io/port`` (default 6060).
-
-    The scrape annotation is not required here: the alert asked for this pod explicitly."""
-    core = kubernetes_api(kubeconfig=kubeconfig, api_client=api_client)
-    pod = _kubernetes_call(f"read pod {namespace}/{name}", lambda: core.read_namespaced_pod(name, namespace))
-    target = _pod_target(pod, require_annotation=False)
-    if target is None:
-        phase = pod.status.phase if pod.status else "unknown"
-        raise FetchError(f"pod {namespace}/{name} is not running with an IP (phase {phase})")
-    return target
-
-
-def _pod_target(pod: Any, *, require_annotation: bool = True) -> Target | None:
-    metadata = pod.metadata
-    annotations = metadata.annotations or {}
-    if require_annotation and str(annotations.get(SCRAPE_ANNOTATION, "")).lower() != "true":
-        return None
-    status = pod.status
-    if status is None or status.phase != "Running" or not status.pod_ip:
-        return None
-    port = str(annotations.get(PORT_ANNOTATION, "6060"))
-    scheme = str(annotations.get(SCHEME_ANNOTATION, "http"))
-    labels = metadata.labels or {}
-    service = next((labels[key] for key in SERVICE_LABELS if key in labels), "")
-    if not service and metadata.owner_references:
-        service = metadata.owner_references[0].name
-    address = f"[{status.pod_ip}]" if ":" in status.pod_ip else status.pod_ip
-    return make_target(
-        f"{scheme}://{address}:{port}",
-        service or metadata.name,
-        {"namespace": metadata.namespace or "", "pod": metadata.name},
-    )
 
 
 # ---- combining ---------------------------------------------------------------------------------------------------

@@ -318,8 +318,10 @@ class Store:
         with self._lock, self.engine.begin() as connection:
             connection.execute(reports_table.update().where(reports_table.c.id == report_id).values(**values))
 
-    def reports(self, *, limit: int = 100) -> list[ReportRow]:
-        return self._reports(sa.select(reports_table).order_by(reports_table.c.id.desc()).limit(limit))
+    def reports(self, *, limit: int = 100, source: str | None = None) -> list[ReportRow]:
+        """The newest reports, of one ``source`` ("alert", "heal", …) if given."""
+        query = sa.select(reports_table).order_by(reports_table.c.id.desc()).limit(limit)
+        return self._reports(query if source is None else query.where(reports_table.c.source == source))
 
     def report(self, report_id: int) -> ReportRow | None:
         found = self._reports(sa.select(reports_table).where(reports_table.c.id == report_id))
