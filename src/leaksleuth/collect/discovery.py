@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError
+from leaksleuth.extras import require_extra
 from leaksleuth.model.target import Shard, Target, TargetSource, dedupe, make_target
 
 SCRAPE_ANNOTATION = "leaksleuth.io/scrape"
@@ -31,6 +32,7 @@ def dns_source(name_and_port: str, *, nameserver: str | None = None, scheme: str
     name, _, port = name_and_port.rpartition(":")
     if not name or not port.isdigit():
         raise ConfigError(f"--dns wants NAME:PORT, got {name_and_port!r}", hint="e.g. --dns api.prod.svc:6060")
+    require_extra("service", "dns")  # when the source is made (options), not at the first round
 
     async def discover() -> list[Target]:
         addresses: list[str] = []
@@ -48,6 +50,7 @@ def dns_source(name_and_port: str, *, nameserver: str | None = None, scheme: str
 
 def dns_srv_source(name: str, *, nameserver: str | None = None, scheme: str = "http") -> Source:
     """``_pprof._tcp.api.prod.svc``: every SRV record (host, port) is one instance."""
+    require_extra("service", "dns")
 
     async def discover() -> list[Target]:
         answers = await _resolve(name, "SRV", nameserver)
@@ -87,10 +90,9 @@ async def _resolve(name: str, record_type: str, nameserver: str | None) -> list[
 
 def kubernetes_api(*, kubeconfig: str | None = None, api_client: Any = None) -> Any:
     """A CoreV1Api: from ``api_client`` (tests), in-cluster credentials, or a kubeconfig."""
-    try:
-        from kubernetes import client, config
-    except ImportError as exc:
-        raise ConfigError("Kubernetes support needs the official client", hint="pip install 'leaksleuth[k8s]'") from exc
+    require_extra("k8s", "kubernetes")
+    from kubernetes import client, config
+
     if api_client is not None:
         return client.CoreV1Api(api_client)
     try:
@@ -122,6 +124,7 @@ def kubernetes_source(
     api_client: Any = None,
 ) -> Source:
     """Running pods annotated ``leaksleuth.io/scrape: "true"``; port from ``leaksleuth.io/port`` (default 6060)."""
+    require_extra("k8s", "kubernetes")
     api: list[Any] = []
 
     def list_pods() -> list[Target]:
