@@ -27,9 +27,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
-from leaksleuth.analysis import trend
 from leaksleuth.analysis.advice import advice_for
 from leaksleuth.analysis.goroutines.buckets import BLOCKING_CLASSES, Bucket, GoroutineSnapshot, History, Window
 from leaksleuth.analysis.goroutines.signatures import match_signature
@@ -84,6 +81,8 @@ def _growth(history: History, start: int, load: list[int], options: Options) -> 
     times = history.times[start:]
     if len(counts) < 4 or counts[-1] - min(counts) < options.min_growth:
         return None  # cannot have grown enough: skip the O(n^2) statistics (most buckets of a fleet are flat)
+    from leaksleuth.analysis import trend  # numpy only past the cheap test: one dump's verdict never needs it
+
     fitted = trend.analyze(times, counts, floor=float(max(options.min_growth, 1)))
     detail: dict[str, Any] = {
         "from": counts[0],
@@ -122,6 +121,8 @@ def _follows_load(counts: list[int], load: list[int]) -> bool:
     """
     if len(load) < 4 or max(load) == min(load):
         return False
+    import numpy as np
+
     load_array = np.asarray(load, dtype=float)
     count_array = np.asarray(counts, dtype=float)
     load_drops = np.diff(load_array) < -0.1 * max(load_array.max(), 1.0)
