@@ -137,9 +137,17 @@ func right(depth, path int) { step(depth, path) }
 //go:noinline
 func step(depth, path int) {
 	if depth == 0 {
-		keep = append(keep, make([]byte, 16+(path%13)*32))
+		keep = append(keep, buffer(path))
 		return
 	}
+	branch(depth, path)
+}
+
+// buffer and branch are small enough for the compiler to inline, as real allocation helpers and dispatchers are:
+// every stack has inlined frames (the leaf's and one per level), so heap top prints pprof's "(inline)" markers.
+func buffer(path int) []byte { return make([]byte, 16+(path%13)*32) }
+
+func branch(depth, path int) {
 	if path&(1<<depth) != 0 {
 		left(depth-1, path)
 	} else {

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from leaksleuth.analysis.goroutines.verdict import fuse
+from leaksleuth.analysis.evidence import fuse
 from leaksleuth.analysis.humanize import human_bytes, human_count
 from leaksleuth.model.report import Suspect
 

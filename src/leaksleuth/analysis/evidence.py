@@ -14,12 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-
-from leaksleuth.analysis import trend
 from leaksleuth.model.report import LEAKING_CONFIDENCE, REPORT_THRESHOLD, SUSPECT_CONFIDENCE, Verdict
 
 __all__ = [
@@ -35,7 +31,9 @@ __all__ = [
     "growth",
 ]
 
-FloatArray = trend.FloatArray
+if TYPE_CHECKING:  # numpy only where growth is judged: one dump's verdict (inspect, goroutines FILE) never needs it
+    from leaksleuth.analysis import trend
+    from leaksleuth.analysis.trend import FloatArray
 PLATEAU_DISCOUNT = 0.3  # growth that flattened out is warm-up or a bounded cache far more often than a leak
 BOUNCE_DISCOUNT = 0.3  # growth that gave back half its rise: a sawtooth or a bounded structure
 LOAD_DISCOUNT = 0.3  # growth that moves with the load, down as well as up
@@ -86,6 +84,10 @@ def growth(times: Sequence[float] | FloatArray, values: Sequence[float] | FloatA
     """Significant, persistent growth of at least ``rule.floor``: its evidence weight (0.5 for a bare pass, up to
     0.95), discounted when it flattened out (warm-up, a filling cache), gave back half its rise (gauges) or follows
     the ``load`` (aligned to ``values``). None when it does not pass."""
+    import numpy as np
+
+    from leaksleuth.analysis import trend
+
     t = np.asarray(times, dtype=np.float64)
     v = np.asarray(values, dtype=np.float64)
     if v.size < rule.min_points:
@@ -150,6 +152,10 @@ def follows_load(times: FloatArray, values: FloatArray, load: FloatArray | None)
     Rising together proves nothing (a per-request leak rises with traffic too), so the load must have fallen by a
     quarter of its range at some point, and what the load does not explain must not trend upward.
     """
+    import numpy as np
+
+    from leaksleuth.analysis import trend
+
     if load is None or load.size != values.size:
         return None
     keep = np.isfinite(load) & np.isfinite(values)
@@ -171,6 +177,9 @@ def follows_load(times: FloatArray, values: FloatArray, load: FloatArray | None)
 
 def smooth(values: FloatArray, window: int) -> FloatArray:
     """Running median over ``window`` points (edges padded), so one odd scrape or a GC sawtooth does not count."""
+    import numpy as np
+    from numpy.lib.stride_tricks import sliding_window_view
+
     if values.size < window:
         return values
     padded = np.pad(values, (window // 2, window - 1 - window // 2), mode="edge")
@@ -179,6 +188,8 @@ def smooth(values: FloatArray, window: int) -> FloatArray:
 
 def drawdown(values: FloatArray) -> float:
     """Largest fall from a running peak: how much of its rise the series gave back at some point."""
+    import numpy as np
+
     return float(np.max(np.maximum.accumulate(values) - values)) if values.size else 0.0
 
 

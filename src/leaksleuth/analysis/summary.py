@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from leaksleuth.analysis.goroutines.buckets import blocking_frame, classify_state, snapshot_from_profile
 from leaksleuth.formats import Format, Parsed
 from leaksleuth.model.goroutines import GoroutineDump, Stack
 from leaksleuth.model.memstats import MemStats
-from leaksleuth.model.profile import Profile
+
+if TYPE_CHECKING:  # numpy (under Profile) only when a profile is summarised: a dump's inspect never imports it
+    from leaksleuth.model.profile import Profile
 
 
 @dataclass(slots=True)

@@ -150,26 +150,6 @@ def _tail_points(points: int) -> int:
     return max(3, math.ceil(points * 0.4))
 
 
-def last_segment(times: Sequence[float], restarts: Sequence[bool]) -> int:
-    """Index where the newest segment starts: the series restarts where ``restarts[i]`` is true."""
-    start = 0
-    for index, restarted in enumerate(restarts):
-        if restarted and index > 0 and index < len(times):
-            start = index
-    return start
-
-
-def segment_bounds(restarts: Sequence[bool]) -> list[tuple[int, int]]:
-    """Every segment as ``(start, stop)`` index ranges: a new one begins wherever ``restarts[i]`` is true.
-
-    ``last_segment`` is the start of the last of these; trends are fitted per segment because a restarted
-    process begins again from nothing, and a fit across the restart would see a drop (or a fake rise).
-    """
-    starts = [0] + [index for index, restarted in enumerate(restarts) if restarted and index > 0]
-    stops = [*starts[1:], len(restarts)]
-    return [(start, stop) for start, stop in zip(starts, stops, strict=True) if stop > start]
-
-
 def _thin(*arrays: FloatArray) -> tuple[FloatArray, ...]:
     size = arrays[0].size
     if size <= _MAX_PAIRS_POINTS:

@@ -8,7 +8,6 @@ dump stops the world while it is written, which is why big processes only get th
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +27,8 @@ from leaksleuth.collect.sampling import paced_rounds, read_series, snapshot_time
 from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from leaksleuth.collect.scraper import Scraper, ScrapeResult
     from leaksleuth.model.goroutines import GoroutineDump
     from leaksleuth.model.profile import Profile
@@ -68,6 +69,8 @@ class Services:
         from leaksleuth.model.target import make_target
 
         if self._runner is None:
+            import asyncio  # URLs only: a file source never starts an event loop
+
             self._runner = asyncio.Runner()
         if self._scraper is None:
             config = ScrapeConfig(

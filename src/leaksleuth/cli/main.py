@@ -71,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         from leaksleuth.report.terminal import stderr_console  # rich only when there is something to say
 
         err = stderr_console()
-        err.print(f"leaksleuth: error: {exc}", markup=False)
+        # soft_wrap: one line whatever the width (rich would break it at 80 columns when stderr is not a terminal)
+        err.print(f"leaksleuth: error: {exc}", markup=False, soft_wrap=True)
         if exc.hint:
-            err.print(f"  hint: {exc.hint}", markup=False)
+            err.print(f"  hint: {exc.hint}", markup=False, soft_wrap=True)
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR
     except KeyboardInterrupt:
         from leaksleuth.report.terminal import stderr_console

@@ -33,6 +33,9 @@ def command(
     blobs: Annotated[str | None, typer.Option(help="fsspec URL for blobs (with a database URL).")] = None,
 ) -> None:
     """Serve POST /alerts (Alertmanager webhook v4), GET /reports, /reports/{id}, /metrics and /healthz."""
+    from leaksleuth.extras import require_extra
+
+    require_extra("service", "fastapi", "uvicorn", "sqlalchemy", "fsspec")  # before any option is acted on
     import uvicorn
 
     from leaksleuth.app.capture import AlertService, CaptureConfig

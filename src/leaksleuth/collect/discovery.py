@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError
+from leaksleuth.extras import require_extra
 from leaksleuth.model.target import Shard, Target, TargetSource, dedupe, make_target
 
 Source = TargetSource
@@ -27,6 +28,7 @@ def dns_source(name_and_port: str, *, nameserver: str | None = None, scheme: str
     name, _, port = name_and_port.rpartition(":")
     if not name or not port.isdigit():
         raise ConfigError(f"--dns wants NAME:PORT, got {name_and_port!r}", hint="e.g. --dns api.prod.svc:6060")
+    require_extra("service", "dns")  # when the source is made (options), not at the first round
 
     async def discover() -> list[Target]:
         addresses: list[str] = []
@@ -44,6 +46,7 @@ def dns_source(name_and_port: str, *, nameserver: str | None = None, scheme: str
 
 def dns_srv_source(name: str, *, nameserver: str | None = None, scheme: str = "http") -> Source:
     """``_pprof._tcp.api.prod.svc``: every SRV record (host, port) is one instance."""
+    require_extra("service", "dns")
 
     async def discover() -> list[Target]:
         answers = await _resolve(name, "SRV", nameserver)

@@ -140,28 +140,31 @@ def parse(data: bytes, *, format: Format | None = None, max_size: int | None = N
 
     ``format`` skips the guessing; ``max_size`` caps decompression (None: the default cap, see ``compression``).
     """
-    from leaksleuth.formats.goroutine_text import parse_goroutine_dump
-    from leaksleuth.formats.legacy import parse_count_profile, parse_heap_text
-    from leaksleuth.formats.memstats import parse_expvar, parse_prometheus_text
-    from leaksleuth.formats.pprof import parse_pprof
-
     compressed = is_gzip(data)
     body = maybe_gunzip(data, max_size)  # once, and all of it: sniffing then sees what the parser will
     detected = format or sniff(body)
     _reject_html(body, detected)
+    # each parser imported when its format is seen: a goroutine dump never loads numpy or protobuf
     if detected is Format.PPROF:
+        from leaksleuth.formats.pprof import parse_pprof
+
         return Parsed(detected, profile=parse_pprof(body, max_size=max_size), compressed=compressed)
     if detected is Format.GOROUTINE_DUMP:
+        from leaksleuth.formats.goroutine_text import parse_goroutine_dump
+
         return Parsed(detected, dump=parse_goroutine_dump(body), compressed=compressed)
-    if detected is Format.COUNT_TEXT:
-        return Parsed(detected, profile=parse_count_profile(body), compressed=compressed)
-    if detected is Format.HEAP_TEXT:
+    if detected in (Format.COUNT_TEXT, Format.HEAP_TEXT):
+        from leaksleuth.formats.legacy import parse_count_profile, parse_heap_text
+
+        if detected is Format.COUNT_TEXT:
+            return Parsed(detected, profile=parse_count_profile(body), compressed=compressed)
         heap = parse_heap_text(body)
         return Parsed(detected, profile=heap.profile, memstats=heap.memstats, compressed=compressed)
-    if detected is Format.EXPVAR:
-        return Parsed(detected, memstats=parse_expvar(body), compressed=compressed)
-    if detected is Format.PROMETHEUS:
-        return Parsed(detected, memstats=parse_prometheus_text(body), compressed=compressed)
+    if detected in (Format.EXPVAR, Format.PROMETHEUS):
+        from leaksleuth.formats.memstats import parse_expvar, parse_prometheus_text
+
+        parse_memstats = parse_expvar if detected is Format.EXPVAR else parse_prometheus_text
+        return Parsed(detected, memstats=parse_memstats(body), compressed=compressed)
     raise ParseError(
         "unrecognised input: not a pprof profile, goroutine dump, debug=1 profile, expvar JSON or /metrics text",
         offset=0,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from leaksleuth.errors import ConfigError, FetchError
+from leaksleuth.extras import require_extra
 from leaksleuth.model.target import Target, TargetSource, make_target
 
 T = TypeVar("T")
@@ -85,6 +86,7 @@ def kubernetes_source(
     api_client: Any = None,
 ) -> TargetSource:
     """Running pods annotated ``leaksleuth.io/scrape: "true"``; port from ``leaksleuth.io/port`` (default 6060)."""
+    require_extra("k8s", "kubernetes")  # when the source is made (options), not at the first round
     api: list[Any] = []
 
     def list_pods() -> list[Target]:

@@ -1,5 +1,11 @@
 """Persistence: snapshot metadata and series in SQL, profiles as content-addressed blobs."""
 
+from leaksleuth.extras import require_extra
+
+require_extra("service", "sqlalchemy", "fsspec")  # before db imports them: one clear line, not a traceback
+
+# ruff: noqa: E402
+
 from leaksleuth.store.db import (
     NewSnapshot,
     ReportRow,

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from leaksleuth.errors import ConfigError, LeaksleuthError
+from leaksleuth.extras import require_extra
 from leaksleuth.store.blobs import BlobStore, canonical_url, same_location
 from leaksleuth.store.schema import (
     blobs_table,
@@ -415,6 +416,8 @@ def open_store(store: str | None = None, blobs: str | None = None, *, create: bo
             raise ConfigError(f"cannot create store directory {directory}: {exc.strerror}") from exc
         return _opened(_sqlite_engine(directory / "leaksleuth.db"), str(directory), blobs, create, directory)
     url = database_url(store)
+    if url.startswith("postgresql+psycopg://"):
+        require_extra("postgres", "psycopg")
     try:
         engine = (
             _sqlite_engine(Path(url.split("sqlite:///", 1)[1]))

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from leaksleuth.analysis import trend
 from leaksleuth.analysis.goroutines.states import BLOCKING_CLASSES, classify_state
+from leaksleuth.analysis.segments import last_segment
 from leaksleuth.analysis.symbols import is_runtime, is_stdlib, location_frames, normalize_function
 from leaksleuth.model.goroutines import Frame, Goroutine, GoroutineDump, Stack
 
@@ -225,7 +225,7 @@ class Window:
 
     def last_segment(self) -> int:
         """Index where the newest process' snapshots start."""
-        return trend.last_segment(self.times, self.restarts)
+        return last_segment(self.times, self.restarts)
 
     def histories(self) -> list[History]:
         return [History(key, self.latest[key], list(counts), self.times) for key, counts in self.counts.items()]

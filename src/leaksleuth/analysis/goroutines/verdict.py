@@ -27,8 +27,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from leaksleuth.analysis.advice import advice_for
 from leaksleuth.analysis.evidence import Evidence, GrowthRule, fuse, growth
 from leaksleuth.analysis.goroutines.buckets import BLOCKING_CLASSES, Bucket, GoroutineSnapshot, History, Window
@@ -78,6 +76,10 @@ def _growth(history: History, start: int, load: list[int], options: Options) -> 
     counts = history.counts[start:]
     times = history.times[start:]
     rule = GrowthRule(float(options.min_growth), _PERSISTENCE, min_points=4)
+    if len(counts) < 4 or counts[-1] - min(counts) < options.min_growth:
+        return None  # cannot have grown enough: numpy and the O(n^2) statistics only past this cheap test
+    import numpy as np
+
     found = growth(times, counts, rule, np.asarray(load[start:], dtype=np.float64))
     if found is None:
         return None

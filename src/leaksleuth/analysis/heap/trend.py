@@ -37,6 +37,7 @@ from leaksleuth.analysis.heap.paths import Cluster, LeakPath, clusters, leak_pat
 from leaksleuth.analysis.heap.sites import Site, SiteAnnotation, SourceLines, annotate
 from leaksleuth.analysis.heap.top import resolve_sample_index
 from leaksleuth.analysis.humanize import human_bytes, human_duration, human_rate
+from leaksleuth.analysis.segments import last_segment
 from leaksleuth.analysis.trend import FloatArray
 from leaksleuth.errors import ConfigError
 from leaksleuth.model.profile import Int64Array, Profile
@@ -225,7 +226,7 @@ def heap_trend_report(
         return TargetReport(target=target, snapshots=0)
     ordered = sorted(snapshots, key=lambda s: s.taken_at)
     flags = restarts(ordered)
-    segment = ordered[trend_stats.last_segment([s.taken_at for s in ordered], flags) :]
+    segment = ordered[last_segment([s.taken_at for s in ordered], flags) :]
     index = trend_sample_index(segment[-1].profile, sample_index)
     first, last = segment[0], segment[-1]
     # the latest snapshot's sites serve its series and, if there are suspects, its clusters

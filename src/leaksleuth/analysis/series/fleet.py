@@ -25,6 +25,7 @@ from leaksleuth.analysis import trend
 from leaksleuth.analysis.advice import advice_for
 from leaksleuth.analysis.evidence import fuse
 from leaksleuth.analysis.humanize import series_words
+from leaksleuth.analysis.segments import segment_bounds
 from leaksleuth.analysis.series.detectors import (
     baseline_exceeded,
     gc_stalled,
@@ -146,7 +147,7 @@ def restart_flags(series: InstanceSeries) -> list[bool]:
 
 
 def segments(series: InstanceSeries) -> list[Segment]:
-    bounds = trend.segment_bounds(restart_flags(series))
+    bounds = segment_bounds(restart_flags(series))
     return [
         Segment(series.times[start:stop], {name: v[start:stop] for name, v in series.values.items()})
         for start, stop in bounds
