@@ -79,9 +79,8 @@ def _receives_of(go: GoFile, region: Node) -> list[tuple[str, Node]]:
     """(channel expression, node) for every ``<-ch`` and ``for … range ch`` inside ``region``."""
     found = []
     for unary in go.nodes("unary_expression"):
-        if inside(unary, region) and unary.child_by_field_name("operator") is not None:
-            if text(unary.child_by_field_name("operator")) == "<-":
-                found.append((text(unary.child_by_field_name("operand")), unary))
+        if inside(unary, region) and text(unary.child_by_field_name("operator")) == "<-":
+            found.append((text(unary.child_by_field_name("operand")), unary))
     for loop in go.nodes("for_statement"):
         clause = loop.named_children[0] if loop.named_children else None
         if inside(loop, region) and clause is not None and clause.type == "range_clause":
@@ -150,8 +149,8 @@ def _send_finding(go: GoFile, function: Node, channel: Channel, send: Node, earl
         line(send),
         function_name(function),
         f"send on unbuffered {channel.name} blocks for ever once the receiver at line {line(early)} {why}",
-        f"make the channel buffered (make(chan …, 1): one slot per sender) so the send completes after the "
-        f"receiver left",
+        "make the channel buffered (make(chan …, 1): one slot per sender) so the send completes after the "
+        "receiver left",
         (
             Related(line(early), f"the receiver {why}"),
             Related(line(channel.made_at), f"{channel.name} made unbuffered"),
@@ -161,7 +160,7 @@ def _send_finding(go: GoFile, function: Node, channel: Channel, send: Node, earl
 
 def _channel_fields(go: GoFile) -> set[str]:
     """Struct field names declared with a channel type in this file (``updates chan int``)."""
-    names = set()
+    names: set[str] = set()
     for field in go.nodes("field_declaration"):
         kind = field.child_by_field_name("type")
         if kind is not None and kind.type == "channel_type":
@@ -347,7 +346,7 @@ def _semaphore_inside(go: GoFile, statement: Node, literal: Node, owner: Node) -
 
 
 def worker_no_exit(go: GoFile) -> list[Finding]:
-    """(6) A goroutine with ``select {}`` or a ``for {}`` it never leaves, started by a function that is called often."""
+    """(6) A goroutine with ``select {}`` or a ``for {}`` it never leaves, started outside main/init."""
     found = []
     for statement in go.nodes("go_statement"):
         literal = go_literal(statement)
@@ -358,9 +357,9 @@ def worker_no_exit(go: GoFile) -> list[Finding]:
             if owned_by(select, literal) and not _select_cases(select):
                 found.append(_no_exit(go, owner, select, statement, "select {} blocks for ever"))
         for loop in go.nodes("for_statement"):
-            if owned_by(loop, literal) and loop.named_children and loop.named_children[0].type == "block":
-                if not re.search(r"\b(return|break|goto|panic|os\.Exit|Goexit)\b", text(loop)):
-                    found.append(_no_exit(go, owner, loop, statement, "this for {} has no way out"))
+            endless = owned_by(loop, literal) and loop.named_children and loop.named_children[0].type == "block"
+            if endless and not re.search(r"\b(return|break|goto|panic|os\.Exit|Goexit)\b", text(loop)):
+                found.append(_no_exit(go, owner, loop, statement, "this for {} has no way out"))
     return found
 
 
@@ -389,9 +388,9 @@ def bounded_send(go: GoFile, at_line: int) -> str | None:
         scope = enclosing_function(owner) if owner is not None and owner.type == "func_literal" else owner
         channel = channels_made(go, scope).get(name) if scope is not None else None
         senders = _sender_count(go, name, scope) if channel is not None and scope is not None else None
-        if channel is not None and channel.capacity is not None and senders is not None:
-            if channel.capacity.isdigit() and int(channel.capacity) >= senders:
-                return f"{name} is buffered (cap {channel.capacity}) for its {senders} sender(s): no send blocks"
+        capacity = channel.capacity if channel is not None else None
+        if capacity is not None and senders is not None and capacity.isdigit() and int(capacity) >= senders:
+            return f"{name} is buffered (cap {capacity}) for its {senders} sender(s): no send blocks"
     return None
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -66,23 +65,3 @@ def ignored_lines(lines: list[str]) -> dict[int, frozenset[str]]:
         if text.lstrip().startswith("//"):  # a comment line alone covers the line below it
             found[number + 1] = found.get(number + 1, frozenset()) | slugs
     return found
-
-
-def _is_ignored(finding: Finding, ignores: dict[int, frozenset[str]]) -> bool:
-    slugs = ignores.get(finding.line, frozenset())
-    return finding.slug in slugs or "all" in slugs
-
-
-def lint_source(path: str, source: bytes) -> list[Finding]:
-    """Every pattern's findings in one Go file, minus ``//leaksleuth:ignore`` ones, by line."""
-    from leaksleuth.analysis.source import channels, resources, syncing
-    from leaksleuth.analysis.source.syntax import parse
-
-    parsed = parse(path, source)
-    checks: Iterable[Callable[..., list[Finding]]] = (*channels.CHECKS, *resources.CHECKS, *syncing.CHECKS)
-    found = [finding for check in checks for finding in check(parsed)]
-    if b"leaksleuth:ignore" in source:
-        ignores = ignored_lines(parsed.lines())
-        found = [f for f in found if not _is_ignored(f, ignores)]
-    unique = {(f.slug, f.line, f.message): f for f in found}
-    return sorted(unique.values(), key=lambda f: (f.line, f.slug))

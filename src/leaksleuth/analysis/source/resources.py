@@ -17,7 +17,6 @@ from leaksleuth.analysis.source.syntax import (
     dominates,
     enclosing_function,
     function_name,
-    go_literal,
     handed_on,
     identifiers,
     inside,
@@ -91,7 +90,7 @@ def ticker_not_stopped(go: GoFile) -> list[Finding]:
 
 
 def lost_cancel(go: GoFile) -> list[Finding]:
-    """(3) The cancel of ``context.WithCancel/Timeout/Deadline`` discarded or not used on every path (vet's lostcancel)."""
+    """(3) The cancel of ``context.WithCancel/Timeout/Deadline`` discarded or not used on every path (lostcancel)."""
     found = []
     for statement, names, call in _bindings(go, _CANCELLABLE):
         function = enclosing_function(statement)

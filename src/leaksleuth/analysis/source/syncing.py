@@ -252,15 +252,12 @@ def _writes(go: GoFile, name: str, kind: str) -> list[Node]:
     for statement in go.nodes("assignment_statement"):
         if enclosing_function(statement) is None:
             continue
-        left = (
-            [text(n) for n in statement.child_by_field_name("left").named_children]
-            if statement.child_by_field_name("left")
-            else []
-        )
+        left_side = statement.child_by_field_name("left")
+        left = [text(n) for n in left_side.named_children] if left_side is not None else []
         values = assigned_values(statement)
-        if kind == "map" and any(t.startswith(f"{name}[") and "%" not in t for t in left):  # m[i%16]: bounded
-            found.append(statement)
-        elif kind == "slice" and left == [name] and values and text(values[0]).startswith(f"append({name},"):
+        if (kind == "map" and any(t.startswith(f"{name}[") and "%" not in t for t in left)) or (
+            kind == "slice" and left == [name] and values and text(values[0]).startswith(f"append({name},")
+        ):  # (m[i%16] = v writes a bounded set of keys)
             found.append(statement)
     return found
 

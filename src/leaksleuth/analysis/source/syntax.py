@@ -217,15 +217,17 @@ def dominates(use: Node, point: Node) -> bool:
     if use.start_byte >= point.start_byte:
         return False
     statement = use
-    while statement.parent is not None and statement.parent.type not in ("block", "statement_list"):
-        if statement.parent.type in FUNCTION_TYPES:
-            deferred = _deferring(statement.parent)
+    parent = statement.parent
+    while parent is not None and parent.type not in ("block", "statement_list"):
+        if parent.type in FUNCTION_TYPES:
+            deferred = _deferring(parent)
             if deferred is None:
                 return False
             statement = deferred  # defer func() { cancel() }(): runs at every later return
-            continue
-        statement = statement.parent
-    block = statement.parent
+        else:
+            statement = parent
+        parent = statement.parent
+    block = parent
     return block is not None and inside(point, block)
 
 
@@ -242,9 +244,9 @@ def handed_on(go: GoFile, name: str, region: Node) -> bool:
         parent = use.parent
         if parent is not None and parent.type == "expression_list":
             parent = parent.parent
-            if parent is not None and parent.type in ("assignment_statement", "short_var_declaration"):
-                if parent.child_by_field_name("left") == use.parent:
-                    continue  # assigned to, not handed on
+            assigning = parent is not None and parent.type in ("assignment_statement", "short_var_declaration")
+            if assigning and parent is not None and parent.child_by_field_name("left") == use.parent:
+                continue  # assigned to, not handed on
         if parent is None or parent.type not in _HANDED_ON:
             continue
         if parent.type == "send_statement" and parent.child_by_field_name("channel") == use:
