@@ -42,14 +42,16 @@ class Measured:
     rss_mb: float
     stdout: str
     cpu_seconds: float = 0.0  # user + system of the fastest run
+    stderr: str = ""
 
 
-def run_measured(command: list[str], repeat: int) -> Measured:
-    """Run a command `repeat` times (output to files); keep the fastest wall time and this child's peak RSS."""
+def run_measured(command: list[str], repeat: int, *, exit_codes: tuple[int, ...] = (0,)) -> Measured:
+    """Run a command `repeat` times (output to files); keep the fastest wall time and this child's peak RSS.
+    An exit code outside ``exit_codes`` ends the bench; ``stderr`` of the fastest run is kept beside ``stdout``."""
     best = float("inf")
     peak = 0.0
     cpu = 0.0
-    stdout = b""
+    stdout = stderr = b""
     out_path, err_path = OUT / ".stdout", OUT / ".stderr"
     for _ in range(repeat):
         with out_path.open("wb") as out_file, err_path.open("wb") as err_file:
@@ -57,15 +59,16 @@ def run_measured(command: list[str], repeat: int) -> Measured:
             process = subprocess.Popen(command, stdout=out_file, stderr=err_file)
             _, status, usage = os.wait4(process.pid, 0)  # reap here: ru_maxrss is this child's alone
             elapsed = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status) != 0:
+        if os.waitstatus_to_exitcode(status) not in exit_codes:
             err = err_path.read_text(errors="replace")[-2000:]
             raise SystemExit(f"bench: {' '.join(command)} failed:\n{err}")
         if elapsed < best:  # keep the fastest run's output (its in-process timings) with its wall time
             best = elapsed
             stdout = out_path.read_bytes()
+            stderr = err_path.read_bytes()
             cpu = usage.ru_utime + usage.ru_stime
         peak = max(peak, usage.ru_maxrss / 1024)
-    return Measured(best, peak, stdout.decode(errors="replace"), cpu)
+    return Measured(best, peak, stdout.decode(errors="replace"), cpu, stderr.decode(errors="replace"))
 
 
 # ---- inputs ----------------------------------------------------------------------------------------------------

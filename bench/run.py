@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bombs import empty_samples
 from common import (
     OUT,
     PYTHON,
@@ -220,6 +221,32 @@ def bench_heap_diff(repeat: int) -> list[Row]:
     )
 
 
+BOMB_RSS_TARGET_MB = 300
+
+
+def bench_inspect_bomb(repeat: int) -> list[Row]:
+    """``leaksleuth inspect`` on 46 KB of gzip that inflates to 12 M empty samples (issue 12, item 9): peak RSS must
+    stay <= 300 MB, or the profile is refused cleanly (exit 3, one line naming the budget). The anchor: before the
+    memory budget the same command took 1.96 GB and 7.7 s and printed the profile."""
+    path = empty_samples()
+    measured = run_measured([PYTHON, "-m", "leaksleuth", "inspect", str(path)], repeat, exit_codes=(0, 3))
+    refused = "refused:" in measured.stderr
+    if measured.rss_mb > BOMB_RSS_TARGET_MB and not refused:
+        raise SystemExit(f"bench: inspect on {path.name} peaked at {measured.rss_mb:.0f} MB without refusing")
+    outcome = "refused (exit 3, over the memory budget)" if refused else "inspected"
+    return [
+        Row(
+            "inspect, amplification",
+            "leaksleuth",
+            f"12M empty samples: {path.stat().st_size / 1000:.0f} KB gzip, 48 MB inflated",
+            measured.seconds,
+            measured.rss_mb,
+            outcome,
+            f"peak RSS {measured.rss_mb / BOMB_RSS_TARGET_MB:.2f}x of the {BOMB_RSS_TARGET_MB} MB target",
+        )
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
     "dump-parse": bench_dump_parse,
     "goroutine-buckets": bench_goroutine_buckets,
@@ -227,6 +254,7 @@ BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
     "profile-load": bench_profile_load,
     "heap-top": bench_heap_top,
     "heap-diff": bench_heap_diff,
+    "inspect-bomb": bench_inspect_bomb,
     "watch-fleet": bench_watch_scale,
 }
 

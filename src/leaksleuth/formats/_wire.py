@@ -11,6 +11,8 @@ Anything unexpected (a fixed-width wire type, a payload that does not end on a v
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -239,3 +241,92 @@ def _read_varint(raw: bytes, position: int, end: int) -> tuple[int | None, int]:
             return result, position
         shift += 7
     return None, position
+
+
+# ---- the top level walked in Python: for inputs whose samples must not all go through upb at once ---------------
+
+
+@dataclass(slots=True)
+class TopLevelSplit:
+    """A profile cut in two: every top-level field but the samples (``envelope``, in order), and where each
+    sample's message is in the input (``sample_spans``: start, stop, flat)."""
+
+    envelope: bytes
+    sample_spans: array[int]
+    counts: dict[int, int]  # occurrences of the table fields (3 mapping, 4 location, 5 function, 6 string)
+
+    @property
+    def sample_count(self) -> int:
+        return len(self.sample_spans) // 2
+
+
+class MalformedTopLevel(Exception):
+    """The walk met a field it cannot step over (``locate_wire_error`` says where and why)."""
+
+
+_TABLE_FIELDS = (3, 4, 5, 6)
+
+
+def split_samples(raw: bytes, progress: Callable[[int, int, dict[int, int], bool], None]) -> TopLevelSplit:
+    """Walk the top-level fields of ``raw``. Every 65,536 samples (and at the end) ``progress(samples,
+    sample_types, table_counts, done)`` is called, so the caller can refuse a profile before the walk holds it all.
+
+    About 0.4 µs per field: used only when a cheap count says upb might hold too much (see ``pprof``)."""
+    spans = array("q")
+    envelope: list[bytes] = []
+    counts = dict.fromkeys(_TABLE_FIELDS, 0)
+    sample_types = 0
+    kept_from = 0  # where the current run of non-sample fields starts
+    position, end = 0, len(raw)
+    while position < end:
+        tag_at = position
+        tag: int | None = raw[position]
+        position += 1
+        if tag is not None and tag >= 0x80:
+            tag, position = _read_varint(raw, tag_at, end)
+        if tag is None:
+            raise MalformedTopLevel
+        wire_type = tag & 7
+        if wire_type == 2:
+            length: int | None = raw[position] if position < end else 0x80
+            if length is not None and length < 0x80:
+                position += 1
+            else:
+                length, position = _read_varint(raw, position, end)
+            if length is None or position + length > end:
+                raise MalformedTopLevel
+            number = tag >> 3
+            if number == 2:
+                if kept_from < tag_at:
+                    envelope.append(raw[kept_from:tag_at])
+                spans.append(position)
+                spans.append(position + length)
+                kept_from = position + length
+                if not len(spans) & 0x1FFFF:
+                    progress(len(spans) // 2, sample_types, counts, False)
+            elif number in counts:
+                counts[number] += 1
+            elif number == 1:
+                sample_types += 1
+            position += length
+        elif wire_type == 0:
+            value, position = _read_varint(raw, position, end)
+            if value is None:
+                raise MalformedTopLevel
+        elif wire_type in (1, 5):
+            position += 8 if wire_type == 1 else 4
+            if position > end:
+                raise MalformedTopLevel
+        else:
+            raise MalformedTopLevel
+    envelope.append(raw[kept_from:])
+    progress(len(spans) // 2, sample_types, counts, True)
+    return TopLevelSplit(b"".join(envelope), spans, counts)
+
+
+def count_possible_entries(raw: bytes) -> int:
+    """An upper bound on the top-level repeated message and string fields (2 to 6) of ``raw``, cheaply (~1 ms per
+    MB): each starts with a tag byte 0x12, 0x1a, …, 0x32 or the same byte with bit 7 set (an overlong tag). The
+    bound counts 16 byte values (bits 3-5 and 7 free), a superset of those 10."""
+    data = np.frombuffer(raw, dtype=np.uint8)
+    return int(np.count_nonzero(((data - np.uint8(0x12)) & np.uint8(0x47)) == 0))

@@ -1,14 +1,16 @@
 """pprof protobuf (profile.proto), gzip-compressed or raw, read into ``model.Profile`` (``pprof_write`` writes it back).
 
-Reading: upb decodes everything but the samples; samples stay raw bytes and are decoded column-wise by
-``_wire`` (fast path), or message by message when they use unusual wire features (slow path, also the authority
-on malformed input).
+Reading: upb decodes everything but the samples; samples stay raw bytes and are decoded chunk by chunk, column-wise
+(``_samples``, ``_wire``), within a memory budget (``_samples.MemoryBudget``: a few KB of gzip must not become
+gigabytes). upb holds ~40 bytes per repeated entry while it decodes, so when a cheap byte count says the input could
+have more entries than the budget allows, a Python walk of the top level finds the samples instead (and refuses the
+profile as soon as it is over budget) and upb sees only the rest.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -16,38 +18,41 @@ from google.protobuf.message import DecodeError
 
 from leaksleuth.errors import ParseError
 from leaksleuth.formats import _wire
-from leaksleuth.formats._profile_pb import Profile as ProfileMessage
 from leaksleuth.formats._profile_pb import ProfileRawSamples
+from leaksleuth.formats._samples import (
+    UPB_FIELD_BYTES,
+    MemoryBudget,
+    SampleChunk,
+    _BadReference,
+    chunk_bounds,
+    decode_samples,
+)
 from leaksleuth.formats._wire import locate_wire_error
 from leaksleuth.formats.compression import maybe_gunzip
-from leaksleuth.model.profile import (
-    EMPTY_LABELS,
-    Function,
-    Int32Array,
-    Label,
-    Line,
-    Location,
-    Mapping,
-    Profile,
-    SampleTable,
-    ValueType,
-)
+from leaksleuth.model.profile import Function, Line, Location, Mapping, Profile, ValueType
 
 FORMAT = "pprof"
 
 
-def parse_pprof(data: bytes, *, max_size: int | None = None) -> Profile:
-    """Parse a pprof profile (gzip or raw protobuf). Raises ParseError on anything that is not one.
+def parse_pprof(data: bytes, *, max_size: int | None = None, walk_top_level: bool | None = None) -> Profile:
+    """Parse a pprof profile (gzip or raw protobuf). Raises ParseError on anything that is not one, and on a
+    profile that would take more memory than its budget (``_samples.MemoryBudget``).
 
-    ``max_size`` caps decompression (None: the default cap, see ``compression``)."""
+    ``max_size`` caps decompression (None: the default cap, see ``compression``). ``walk_top_level`` forces the
+    Python walk of the top level on (True) or off (False); None: when upb might hold too much (tests use it)."""
     raw = maybe_gunzip(data, max_size)
     if not raw:
         raise ParseError("empty input (no profile data)", offset=0, format_name=FORMAT)
-    message = _decode(ProfileRawSamples(), raw)
+    budget = MemoryBudget(len(raw))
+    if walk_top_level is None:
+        walk_top_level = _wire.count_possible_entries(raw) * UPB_FIELD_BYTES > budget.sample_limit
+    split = _split(raw, budget) if walk_top_level else None
+    message = _decode(ProfileRawSamples(), split.envelope if split else raw, raw)
+    samples = _SampleSource.from_split(raw, split) if split else _SampleSource.from_message(message)
+    counts = {3: len(message.mapping), 4: len(message.location), 5: len(message.function)}
+    budget.check_tables(counts | {6: len(message.string_table)})
     strings = [s.decode("utf-8", "replace") for s in message.string_table]
-    if not strings and (
-        message.HasField("period_type") or any((message.sample_type, message.sample, message.location))
-    ):
+    if not strings and (message.HasField("period_type") or any((message.sample_type, samples.count, counts[4]))):
         raise ParseError(
             "truncated: the profile has no string table, which writers put last",
             offset=len(raw),
@@ -62,14 +67,57 @@ def parse_pprof(data: bytes, *, max_size: int | None = None) -> Profile:
             format_name=FORMAT,
         )
     try:
-        profile = _build(raw, message, _string_lookup(strings))
+        profile = _build(raw, message, samples, _string_lookup(strings), budget)
     except _BadReference as exc:
         raise _located(raw, exc) from None
     profile.check_valid()
     return profile
 
 
-def _build(raw: bytes, message: Any, string_at: Callable[[int], str]) -> Profile:
+def _split(raw: bytes, budget: MemoryBudget) -> _wire.TopLevelSplit:
+    def progress(samples: int, sample_types: int, tables: dict[int, int], done: bool) -> None:
+        # 16 bytes: a sample's span in the walk; a profile declares at least one sample type
+        budget.check_samples(samples, sample_types, 0, extra=16 * samples, more=not done)
+        budget.check_tables(tables)
+
+    try:
+        return _wire.split_samples(raw, progress)
+    except _wire.MalformedTopLevel:
+        raise _malformed(raw) from None
+
+
+class _SampleSource:
+    """The encoded samples, wherever they were found (upb's list, or spans of the input), handed out in chunks."""
+
+    def __init__(self, sizes: _wire.I64, read: Callable[[int, int], bytes]) -> None:
+        self.sizes = sizes
+        self.count = int(sizes.shape[0])
+        self._read = read  # samples [start, stop) back to back
+
+    @classmethod
+    def from_message(cls, message: Any) -> _SampleSource:
+        blobs = message.sample
+        sizes = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+        return cls(sizes, lambda start, stop: b"".join(blobs[start:stop]))
+
+    @classmethod
+    def from_split(cls, raw: bytes, split: _wire.TopLevelSplit) -> _SampleSource:
+        spans = np.frombuffer(split.sample_spans, dtype=np.int64).reshape(-1, 2)
+        view = memoryview(raw)
+        return cls(
+            spans[:, 1] - spans[:, 0],
+            lambda start, stop: b"".join(view[a:b] for a, b in spans[start:stop].tolist()),
+        )
+
+    def chunks(self) -> Iterator[SampleChunk]:
+        bounds = chunk_bounds(self.sizes)
+        for start, stop in itertools.pairwise(bounds):
+            yield SampleChunk(start, self._read(start, stop), self.sizes[start:stop])
+
+
+def _build(
+    raw: bytes, message: Any, samples: _SampleSource, string_at: Callable[[int], str], budget: MemoryBudget
+) -> Profile:
     sample_types = _each(message.sample_type, 1, lambda v: ValueType(string_at(v.type), string_at(v.unit)))
     if not sample_types:
         raise ParseError("not a pprof profile: no sample types", offset=0, data=raw[:32], format_name=FORMAT)
@@ -117,14 +165,13 @@ def _build(raw: bytes, message: Any, string_at: Callable[[int], str]) -> Profile
         except _BadReference as exc:
             raise exc.at(field) from None
 
-    blobs = list(message.sample)
     try:
-        samples = _samples_columnar(blobs, len(sample_types), locations, string_at)
-    except _wire.NotColumnar:
-        samples = _samples_by_message(raw, len(sample_types), locations, string_at)
+        table = decode_samples(samples.chunks(), samples.count, len(sample_types), locations, string_at, budget)
+    except DecodeError:
+        raise _malformed(raw) from None
     return Profile(
         sample_types=sample_types,
-        samples=samples,
+        samples=table,
         locations=locations,
         functions=functions,
         mappings=mappings,
@@ -149,23 +196,6 @@ def _build(raw: bytes, message: Any, string_at: Callable[[int], str]) -> Profile
 _FIELD_NAMES = {1: "sample type", 2: "sample", 3: "mapping", 4: "location", 5: "function", 7: "drop_frames"}
 _FIELD_NAMES |= {8: "keep_frames", 11: "period type", 13: "comment", 14: "default_sample_type", 15: "doc_url"}
 _WITH_IDS = frozenset({3, 4, 5})
-
-
-class _BadReference(Exception):
-    """A message refers to something the profile does not have; ``at`` says which message (top-level field
-    number, its occurrence, -1 for the last) so that ``parse_pprof`` can name its offset."""
-
-    def __init__(self, predicate: str) -> None:
-        super().__init__(predicate)
-        self.predicate = predicate  # "refers to unknown function id 7", "has 1 values but …"
-        self.field = 0
-        self.index = -1
-        self.ident: int | None = None
-
-    def at(self, field: int, index: int = -1, ident: int | None = None) -> _BadReference:
-        if not self.field:
-            self.field, self.index, self.ident = field, index, ident
-        return self
 
 
 _Item = TypeVar("_Item")
@@ -198,18 +228,23 @@ def _located(raw: bytes, exc: _BadReference) -> ParseError:
     return ParseError(text, offset=offset, data=quoted, format_name=FORMAT)
 
 
-def _decode(message: Any, raw: bytes) -> Any:
+def _decode(message: Any, data: bytes, raw: bytes) -> Any:
+    """``message`` parsed from ``data`` (all of ``raw`` or its envelope); errors are located in ``raw``."""
     try:
-        message.ParseFromString(raw)
+        message.ParseFromString(data)
     except DecodeError as exc:
-        offset, reason = locate_wire_error(raw)
-        raise ParseError(
-            f"malformed protobuf: {reason}",
-            offset=offset,
-            data=raw[max(0, offset - 8) : offset + 24],
-            format_name=FORMAT,
-        ) from exc
+        raise _malformed(raw) from exc
     return message
+
+
+def _malformed(raw: bytes) -> ParseError:
+    offset, reason = locate_wire_error(raw)
+    return ParseError(
+        f"malformed protobuf: {reason}",
+        offset=offset,
+        data=raw[max(0, offset - 8) : offset + 24],
+        format_name=FORMAT,
+    )
 
 
 def _string_lookup(strings: list[str]) -> Callable[[int], str]:
@@ -221,183 +256,6 @@ def _string_lookup(strings: list[str]) -> Callable[[int], str]:
         raise _BadReference(f"refers to string index {index} outside the string table ({count} entries)")
 
     return string_at
-
-
-def _location_indexer(locations: list[Location]) -> Callable[[_wire.U64], tuple[Int32Array, int]]:
-    """A function mapping location ids (any integers) to positions in ``locations``, and the position of the first
-    unknown id (-1: none)."""
-    known = np.array([loc.id for loc in locations], dtype=np.uint64)
-    largest = int(known.max()) if known.size else 0
-    table: Int32Array | None = None
-    if largest <= 4 * known.size + 1024:
-        # the usual case (Go numbers locations 1..N): a lookup table beats a binary search per frame
-        table = np.full(largest + 2, -1, dtype=np.int32)
-        table[known] = np.arange(known.size, dtype=np.int32)
-    order = np.argsort(known, kind="stable")
-    sorted_ids = known[order]
-
-    def to_index(location_ids: _wire.U64) -> tuple[Int32Array, int]:
-        if table is not None:
-            dense = table[np.minimum(location_ids, np.uint64(largest + 1))]
-            bad = dense < 0
-        else:
-            position = np.minimum(np.searchsorted(sorted_ids, location_ids), max(known.size - 1, 0))
-            bad = sorted_ids[position] != location_ids
-            dense = order[position].astype(np.int32)
-        return dense, int(np.flatnonzero(bad)[0]) if np.any(bad) else -1
-
-    return to_index
-
-
-_CHUNK_BYTES = 1 << 20  # decode samples in ~1 MiB slices: small temporary arrays, same speed
-
-
-def _samples_columnar(
-    blobs: list[bytes], num_types: int, locations: list[Location], string_at: Callable[[int], str]
-) -> SampleTable:
-    count = len(blobs)
-    if count == 0:
-        return SampleTable.empty(num_types)
-    sizes = np.fromiter(map(len, blobs), dtype=np.int64, count=count)
-    byte_offsets = np.zeros(count + 1, dtype=np.int64)
-    np.cumsum(sizes, out=byte_offsets[1:])
-    bounds = [*np.searchsorted(byte_offsets, np.arange(0, int(byte_offsets[-1]), _CHUNK_BYTES)).tolist(), count]
-    to_index = _location_indexer(locations)
-    ids: list[Int32Array] = []
-    depths: list[_wire.I64] = []
-    values: list[_wire.U64] = []
-    labels: list[_wire.I64] = []
-    label_owners: list[_wire.I64] = []
-    for start, stop in itertools.pairwise(bounds):
-        if stop > start:
-            chunk = _decode_chunk(blobs[start:stop], num_types, start)
-            index, unknown = to_index(chunk[0])
-            if unknown >= 0:
-                sample = start + int(np.searchsorted(np.cumsum(chunk[1]), unknown, side="right"))
-                raise _BadReference(f"refers to unknown location id {int(chunk[0][unknown])}").at(2, sample)
-            ids.append(index)
-            depths.append(chunk[1])
-            values.append(chunk[2])
-            labels.append(chunk[3])
-            label_owners.append(chunk[4] + start)
-    loc_offsets = np.zeros(count + 1, dtype=np.int64)
-    np.cumsum(np.concatenate(depths), out=loc_offsets[1:])
-    label_set, label_sets = _label_sets(np.concatenate(labels), np.concatenate(label_owners), count, string_at)
-    return SampleTable(
-        np.concatenate(values).view(np.int64).reshape(count, num_types),
-        loc_offsets,
-        np.concatenate(ids),
-        label_set,
-        label_sets,
-    )
-
-
-def _decode_chunk(
-    blobs: list[bytes], num_types: int, first_sample: int
-) -> tuple[_wire.U64, _wire.I64, _wire.U64, _wire.I64, _wire.I64]:
-    """Location ids, stack depths, values, label columns (key, str, num, unit) and label owners of some samples
-    (samples ``first_sample`` onwards)."""
-    count = len(blobs)
-    tokens = _wire.decode_varints(b"".join(blobs))
-    byte_offsets = np.zeros(count + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, blobs), dtype=np.int64, count=count), out=byte_offsets[1:])
-    token_offsets = np.searchsorted(tokens.starts, byte_offsets).astype(np.int64)
-    nonempty = byte_offsets[:-1] < tokens.size
-    if not np.array_equal(tokens.starts[token_offsets[:-1][nonempty]], byte_offsets[:-1][nonempty]):
-        raise _wire.NotColumnar("a sample does not start on a varint boundary")
-    fields = _wire.walk_fields(tokens, token_offsets[:-1], token_offsets[1:])
-    location_ids, loc_offsets = _wire.gather(tokens, fields, 1, count)
-    values, value_offsets = _wire.gather(tokens, fields, 2, count)
-    value_counts = np.diff(value_offsets)
-    if np.any(value_counts != num_types):
-        bad = int(np.flatnonzero(value_counts != num_types)[0])
-        predicate = f"has {int(value_counts[bad])} values but the profile declares {num_types} sample types"
-        raise _BadReference(predicate).at(2, first_sample + bad)
-    pick = np.flatnonzero((fields.number == np.uint64(3)) & (fields.wire_type == 2))
-    pick = pick[np.argsort(fields.first[pick], kind="stable")]
-    label_fields = _wire.walk_fields(tokens, fields.first[pick], fields.stop[pick])
-    columns = np.stack(
-        [_wire.scalar(tokens, label_fields, number, pick.size).view(np.int64) for number in (1, 2, 3, 4)],
-        axis=1,
-    )
-    return location_ids, np.diff(loc_offsets), values, columns, fields.owner[pick]
-
-
-def _label_sets(
-    columns: _wire.I64, owner: _wire.I64, count: int, string_at: Callable[[int], str]
-) -> tuple[Int32Array, list[tuple[Label, ...]]]:
-    """Intern label sets. ``columns`` has one (key, str, num, unit) row per label, ``owner`` its sample."""
-    label_set = np.zeros(count, dtype=np.int32)
-    if owner.size == 0:
-        return label_set, [EMPTY_LABELS]
-    unique_rows, label_uid = _unique_rows(columns)
-    labels = []
-    for uid, row in enumerate(unique_rows.tolist()):
-        try:
-            labels.append(_make_label(row, string_at))
-        except _BadReference as exc:
-            raise exc.at(2, int(owner[np.flatnonzero(label_uid == uid)[0]])) from None
-    sets: list[tuple[Label, ...]] = [EMPTY_LABELS] + [(label,) for label in labels]
-    per_sample = np.bincount(owner, minlength=count)
-    single = per_sample[owner] == 1
-    label_set[owner[single]] = (label_uid[single] + 1).astype(np.int32)
-    multi_samples = np.flatnonzero(per_sample > 1)
-    if multi_samples.size:
-        interned: dict[tuple[Label, ...], int] = {}
-        starts = np.searchsorted(owner, multi_samples)
-        for sample, start in zip(multi_samples.tolist(), starts.tolist(), strict=True):
-            key = tuple(labels[uid] for uid in label_uid[start : start + per_sample[sample]].tolist())
-            if key not in interned:
-                interned[key] = len(sets)
-                sets.append(key)
-            label_set[sample] = interned[key]
-    return label_set, sets
-
-
-def _unique_rows(columns: _wire.I64) -> tuple[_wire.I64, _wire.I64]:
-    """``np.unique(axis=0)``, with a fast path for the common heap case: only the number varies (``bytes``)."""
-    constant = [bool(np.all(columns[:, j] == columns[0, j])) for j in range(columns.shape[1])]
-    if sum(not c for c in constant) <= 1:
-        varying = constant.index(False) if not all(constant) else 0
-        values, inverse = np.unique(columns[:, varying], return_inverse=True)
-        rows = np.repeat(columns[:1], values.shape[0], axis=0)
-        rows[:, varying] = values
-        return rows, inverse.reshape(-1).astype(np.int64)
-    rows, inverse = np.unique(columns, axis=0, return_inverse=True)
-    return rows, inverse.reshape(-1).astype(np.int64)
-
-
-def _make_label(row: list[int], string_at: Callable[[int], str]) -> Label:
-    key, str_index, num, unit = row
-    if str_index:
-        return Label(string_at(key), str=string_at(str_index))
-    return Label(string_at(key), num=num, num_unit=string_at(unit))
-
-
-def _samples_by_message(
-    raw: bytes, num_types: int, locations: list[Location], string_at: Callable[[int], str]
-) -> SampleTable:
-    message = _decode(ProfileMessage(), raw)  # the envelope parsed; the samples themselves may still be corrupt
-    index_of = {loc.id: i for i, loc in enumerate(locations)}
-    rows = []
-    for number, sample in enumerate(message.sample):
-        try:
-            rows.append(_sample_row(sample, num_types, index_of, string_at))
-        except _BadReference as exc:
-            raise exc.at(2, number) from None
-    return SampleTable.from_rows(num_types, rows)
-
-
-def _sample_row(
-    sample: Any, num_types: int, index_of: dict[int, int], string_at: Callable[[int], str]
-) -> tuple[list[int], list[int], tuple[Label, ...]]:
-    unknown = next((loc_id for loc_id in sample.location_id if loc_id not in index_of), None)
-    if unknown is not None:
-        raise _BadReference(f"refers to unknown location id {unknown}")
-    if len(sample.value) != num_types:
-        raise _BadReference(f"has {len(sample.value)} values but the profile declares {num_types} sample types")
-    labels = tuple(_make_label([lab.key, lab.str, lab.num, lab.num_unit], string_at) for lab in sample.label)
-    return [index_of[loc_id] for loc_id in sample.location_id], list(sample.value), labels
 
 
 __all__ = ["parse_pprof"]
