@@ -78,6 +78,9 @@ _inlined_of_frame = attrgetter("inlined")
 _UNSEEN = Frame("\n", "", 0)  # the frame of a FILE line not seen yet: its function is no CALL line's
 # a FILE line with file, line and offset only (no `` fp=…`` after them), as `_Parser.located` reads it
 _PLAIN_FILE_LINE = re.compile(r"\t([^ ]*):([0-9]+)(?: \+0x([0-9a-f]+))?")
+# a FILE line that has its offset (a dump's last line without a newline after it is whole when it has one; the
+# `` fp=… sp=… pc=…`` of GOTRACEBACK=system come after it and the model does not keep them)
+_WHOLE_FILE_LINE = re.compile(r"\t[^ \n]*:[0-9]+ \+0x[0-9a-f]+(?: [^\n]*)?")
 
 
 class _Parser:
@@ -447,7 +450,10 @@ def parse_goroutine_dump(data: bytes | str, *, require_goroutines: bool = True) 
     partial = ""
     if text and not text.endswith("\n"):
         cut_at = text.rfind("\n") + 1
-        text, partial = text[:cut_at], text[cut_at:]  # a partial last line carries nothing we can trust
+        if _WHOLE_FILE_LINE.fullmatch(text, cut_at):
+            text += "\n"  # a FILE line with its offset is whole: the dump was saved without its final newline
+        else:
+            text, partial = text[:cut_at], text[cut_at:]  # a partial last line carries nothing we can trust
     parser = _SHARED
     parser.begin()
     goroutines: list[Goroutine] = []

@@ -178,6 +178,7 @@ DUMPS = captures("debug2") + captures("panic")
 _DUMP_TEXTS = {str(entry["file"]): _read(str(entry["file"])) for entry in DUMPS}
 _DUMP_PARSED = {name: parse_goroutine_dump(text) for name, text in _DUMP_TEXTS.items()}
 _HEADER_LINE = re.compile(r"^goroutine \d+ ", re.MULTILINE)
+_INSIDE_AN_OFFSET = re.compile(r"\n\t\S+:\d+ \+0x[0-9a-f]+(?: [^\n]*)?\Z")
 
 
 def _same(a: object, b: object) -> bool:
@@ -203,6 +204,10 @@ def _check_prefix(name: str, cut: int) -> None:
     if not complete and len(parsed) == 1 and _same(last, dataclasses.replace(full_last, ancestors=())):
         # the first goroutine cut just before its first '[originating from goroutine N]:' block reads exactly like
         # a whole dump printed without GODEBUG=tracebackancestors (a GOTRACEBACK=single panic): nothing to go by
+        return
+    if _INSIDE_AN_OFFSET.search(prefix) and text[cut] not in "\n":
+        # cut inside the last FILE line's ``+0x1d3`` (or the `` fp=…`` after it): a last line with an offset is
+        # whole (a dump saved without its final newline), so ``+0x1d`` reads as a whole, different, offset
         return
     assert last.truncated or complete, (name, cut, last)
     assert dump.truncated == last.truncated or not complete, (name, cut)
@@ -231,6 +236,21 @@ def test_cut_dumps_are_flagged() -> None:
     unavailable = "goroutine 7 [running]:\n\tgoroutine running on other thread; stack unavailable\n"
     assert parse_goroutine_dump(unavailable).truncated  # its 'created by' is missing
     assert not parse_goroutine_dump(unavailable.replace(" 7 ", " 1 ")).truncated  # goroutine 1 has none
+
+
+_ENDS_WITH_A_FRAME = sorted(n for n, t in _DUMP_TEXTS.items() if re.search(r"\n\t\S+:\d+ \+0x[0-9a-f]+\n$", t))
+
+
+@pytest.mark.parametrize("name", _ENDS_WITH_A_FRAME)
+def test_a_whole_dump_saved_without_its_final_newline_keeps_its_last_frame(name: str) -> None:
+    """An editor or ``echo -n`` drops the last newline: the last line still has its ``+0x…`` offset, so it is whole
+    (issue 12, item 12: ``main.main()`` / ``main.go:147 +0x1d3`` was lost and the dump flagged truncated)."""
+    text, full = _DUMP_TEXTS[name], _DUMP_PARSED[name]
+    dump = parse_goroutine_dump(text.rstrip("\n"))
+    assert dump.truncated == full.truncated and len(dump.goroutines) == len(full.goroutines)
+    assert _same(dump.goroutines[-1], full.goroutines[-1])
+    cut_in_the_line = text.rstrip("\n").rpartition(" +0x")[0]  # the offset itself is missing: cut for sure
+    assert parse_goroutine_dump(cut_in_the_line).goroutines[-1].truncated
 
 
 def test_cut_inside_a_header_keeps_the_id() -> None:
