@@ -71,6 +71,11 @@ _GOROUTINE_HEADER = re.compile(rb"^" + _HEADER, re.MULTILINE)
 _LATER_GOROUTINE_HEADER = re.compile(rb"\n" + _HEADER)  # a literal start: searched fast through a 200 MB log
 _COUNT_HEADER = re.compile(rb"\w+ profile: total \d+")
 _PROMETHEUS_LINE = re.compile(rb"^(?:# (?:HELP|TYPE) \S+|[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^\n]*\})? \S+)", re.MULTILINE)
+# how an exposition line cut short by the window starts: HELP or TYPE, or a metric name and then its first label
+# (``name{key="``) or a number
+_PROMETHEUS_LINE_START = re.compile(
+    rb'(?:# (?:HELP|TYPE) \S|[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[a-zA-Z_][a-zA-Z0-9_]*="|[ \t][-+0-9.NI]))'
+)
 _SNIFF_WINDOW = 1 << 16
 _GZIP_SNIFF_LIMIT = 4 << 20  # sniff() looks this far into a gzip blob; parse() decompresses it all anyway
 # field numbers and wire types of profile.proto's top-level Profile message
@@ -100,7 +105,7 @@ def sniff(data: bytes, *, max_size: int | None = None) -> Format:
             return Format.GOROUTINE_DUMP
         if stripped.startswith(b"{") and b'"memstats"' in data:
             return Format.EXPVAR
-        if _looks_prometheus(head):
+        if _looks_prometheus(head, cut=len(data) > len(head)):
             return Format.PROMETHEUS
         return Format.UNKNOWN
     if head[0] in _PROFILE_TAGS:
@@ -127,12 +132,17 @@ def _looks_textual(head: bytes) -> bool:
     return printable >= 0.95 * len(sample)
 
 
-def _looks_prometheus(head: bytes) -> bool:
-    lines = [line for line in head.split(b"\n")[:50] if line.strip()]
-    if not lines:
-        return False
+def _looks_prometheus(head: bytes, *, cut: bool) -> bool:
+    """Whether the lines are exposition lines. ``cut``: ``head`` stops inside the input, so its last line may be
+    cut short (a label value longer than the window): that one is judged by how it starts, not by its end."""
+    lines = head.split(b"\n")[:51]
+    last = lines.pop() if cut and len(lines) <= 50 else b""  # (the 51st line is judged by none of its bytes)
+    lines = [line for line in lines[:50] if line.strip()]
     matching = sum(1 for line in lines if _PROMETHEUS_LINE.match(line))
-    return matching >= 0.9 * len(lines)
+    if last.strip():
+        lines.append(last)
+        matching += bool(_PROMETHEUS_LINE_START.match(last))
+    return bool(lines) and matching >= 0.9 * len(lines)
 
 
 def parse(data: bytes, *, format: Format | None = None, max_size: int | None = None) -> Parsed:

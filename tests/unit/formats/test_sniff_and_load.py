@@ -26,6 +26,32 @@ EXPECTED = {
 ALL = captures()
 
 
+_BUILD_INFO = b'# HELP build_info Build information.\n# TYPE build_info gauge\nbuild_info{version="%s"} 1\n'
+
+
+@pytest.mark.parametrize("where", ["first", "after the HELP and TYPE lines", "inside"])
+def test_metrics_with_a_50_mb_label_value_are_metrics(where: str) -> None:
+    """sniff decides on the structure of the lines it sees, not on their length (issue 12, item 13)."""
+    metrics = (CAPTURES / "parked.metrics.txt").read_bytes()
+    huge = _BUILD_INFO % (b"v" * (50 << 20))
+    if where == "first":
+        data = huge + metrics
+    elif where == "inside":
+        at = metrics.index(b"\n", len(metrics) // 2) + 1
+        data = metrics[:at] + huge + metrics[at:]
+    else:
+        data = huge[huge.index(b"build_info{") :] + metrics
+    assert sniff(data) is Format.PROMETHEUS
+    assert sniff(gzip.compress(data, compresslevel=1)) is Format.PROMETHEUS
+    parsed = parse(data)
+    assert parsed.format is Format.PROMETHEUS and parsed.memstats == parse(metrics).memstats
+
+
+def test_a_long_line_that_is_no_metric_is_still_unrecognised() -> None:
+    with pytest.raises(ParseError, match="unrecognised input"):
+        parse(b"this is a note, not a metric: " + b"x" * (1 << 17) + b"\n")
+
+
 @pytest.mark.parametrize("entry", ALL, ids=ids(ALL))
 def test_sniff_every_capture(entry: dict[str, str]) -> None:
     data = (CAPTURES / entry["file"]).read_bytes()
