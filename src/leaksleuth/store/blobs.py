@@ -4,6 +4,11 @@ A blob's name is the SHA-256 of its original bytes. Profiles arrive gzip-compres
 are; text (dumps, metrics) is gzip-compressed here. ``get`` always returns the original bytes, so a stored heap
 profile comes back as a file ``go tool pprof`` opens. Writes go to a temporary name first and are renamed into
 place, so a crash never leaves a half-written blob under a real name.
+
+Names come back from the database, which another process (or an attacker with write access to it) may have
+written: every name is checked against the store's own scheme (64 lowercase hex digits; on disk ``ab/<name>`` and,
+while being written, ``ab/<name>.<32 hex>.tmp``) before a path is built from it, so a row naming
+``../../etc/passwd`` is an error, never a file read or deleted.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import contextlib
 import gzip
 import hashlib
 import os
+import re
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +28,34 @@ import fsspec
 
 from leaksleuth.errors import ConfigError, LeaksleuthError
 from leaksleuth.formats.compression import gunzip, is_gzip
+
+BLOB_NAME = re.compile(r"[0-9a-f]{64}")
+_FILE_NAME = re.compile(r"(?P<name>[0-9a-f]{64})(?P<temporary>\.[0-9a-f]{32}\.tmp)?")
+
+
+class BadBlobName(LeaksleuthError):
+    """A blob name that is not the store's own (a corrupt or tampered database row)."""
+
+
+def check_blob_name(name: object) -> str:
+    """``name`` if it is a blob name this store makes; else BadBlobName (and no path is built from it)."""
+    if isinstance(name, str) and BLOB_NAME.fullmatch(name):
+        return name
+    raise BadBlobName(
+        f"the store names a blob {name!r}, which is not a SHA-256 digest (64 hex digits): a corrupt or tampered "
+        "database row; nothing was read or deleted",
+        hint="check who can write to the store's database; delete that row once you know how it got there",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BlobFile:
+    """A file in the blob folder: a blob (``temporary`` False) or a write that never finished (True)."""
+
+    name: str
+    path: str
+    temporary: bool
+    modified: float | None  # seconds since the epoch, when the filesystem says
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +75,10 @@ class BlobStore:
         self.url = url
         self.fs.makedirs(self.root, exist_ok=True)
         self._local = "file" in _protocols(self.fs)
+        self.fault_hook: Callable[[str], None] | None = None  # tests only (see ``Store.fault_hook``)
 
     def _path(self, sha256: str) -> str:
+        check_blob_name(sha256)
         return f"{self.root}/{sha256[:2]}/{sha256}"
 
     def put(self, data: bytes) -> StoredBlob:
@@ -57,6 +94,8 @@ class BlobStore:
                     handle.write(payload)
                     handle.flush()
                     _fsync(handle)
+                if self.fault_hook is not None:
+                    self.fault_hook("blob-temporary")  # written, not yet under its name
                 self.fs.mv(temporary, path)
             else:
                 self.fs.pipe_file(path, payload)
@@ -77,6 +116,22 @@ class BlobStore:
         if self.fs.exists(path):
             self.fs.rm_file(path)
 
+    def files(self) -> Iterator[BlobFile]:
+        """Every file in the blob folder that has the store's name scheme (anything else is left alone)."""
+        for folder in self.fs.ls(self.root, detail=True):
+            folder_name = folder["name"].rstrip("/").rpartition("/")[2]
+            if folder.get("type") != "directory" or not re.fullmatch(r"[0-9a-f]{2}", folder_name):
+                continue
+            for entry in self.fs.ls(folder["name"], detail=True):
+                match = _FILE_NAME.fullmatch(entry["name"].rpartition("/")[2])
+                if entry.get("type") == "file" and match and match["name"][:2] == folder_name:
+                    yield BlobFile(match["name"], entry["name"], bool(match["temporary"]), _modified(entry))
+
+    def remove_file(self, blob_file: BlobFile) -> None:
+        """Remove a file ``files`` listed (its path was built by the listing, inside the folder)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(blob_file.path)
+
 
 def canonical_url(url: str) -> str:
     """A blob location as a store records it: a local path made absolute (readers run from other directories)."""
@@ -96,6 +151,18 @@ def same_location(first: str, second: str) -> bool:
         return protocol, path.rstrip("/")
 
     return normalized(first) == normalized(second)
+
+
+def _modified(entry: dict[str, Any]) -> float | None:
+    """A listing entry's modification time: local files say ``mtime``, memory and object stores ``created`` or
+    ``LastModified`` (a datetime)."""
+    for key in ("mtime", "LastModified", "last_modified", "created", "updated"):
+        value = entry.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+        if value is not None and hasattr(value, "timestamp"):
+            return float(value.timestamp())
+    return None
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:

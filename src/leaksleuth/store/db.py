@@ -4,8 +4,9 @@ Embedded default: one directory holding ``leaksleuth.db`` (SQLite in WAL mode) a
 ``--store postgresql://…`` with ``--blobs`` any fsspec URL, given once: the database records it when it is created
 and every later reader and writer finds it there (a reader may still point ``--blobs`` elsewhere, at a copy). Every
 target's round is written in one transaction after its blobs are safely on disk, so a watcher killed mid-round leaves
-a store that opens and keeps every completed snapshot (an interrupted blob write leaves at most an unreferenced
-temporary file).
+a store that opens and keeps every completed snapshot (an interrupted round leaves at most blob files no row refers
+to, which nothing serves and retention removes once they are ``ORPHAN_GRACE`` old). ``Store.fault_hook`` is the
+seam the crash tests kill the process through, at each point where a crash matters.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from leaksleuth.store.schema import (
 )
 
 BLOBS_URL = "blobs_url"  # the settings row naming the blob store
+ORPHAN_GRACE = 3600.0  # retention leaves younger unreferenced blob files alone (see retention.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +101,16 @@ class Store:
         self.description = description
         self._blobs: BlobStore | None = None
         self._lock = threading.Lock()
+        # Tests only: called with "blob-temporary" (a blob written under its temporary name), "blobs-written" (a
+        # round's blobs are on disk, no row yet), "row" (after each snapshot row of a round, before the commit) and
+        # "committed", so that a test can kill the process exactly there.
+        self.fault_hook: Callable[[str], None] | None = None
         self._target_ids: dict[str, int] = {}
         metadata.create_all(engine)
+
+    def _fault_point(self, where: str) -> None:
+        if self.fault_hook is not None:
+            self.fault_hook(where)
 
     @property
     def blobs(self) -> BlobStore:
@@ -112,6 +122,7 @@ class Store:
                     hint="pass --blobs with the fsspec URL the store was written with",
                 )
             self._blobs = BlobStore(self.blobs_url)
+            self._blobs.fault_hook = self._fault_point
         return self._blobs
 
     def setting(self, name: str) -> str | None:
@@ -167,6 +178,7 @@ class Store:
     ) -> list[int]:
         """Store one target's round atomically: blobs first (content-addressed), then every row in one transaction."""
         stored = [(snapshot, self.blobs.put(snapshot.data)) for snapshot in snapshots]
+        self._fault_point("blobs-written")
         ids: list[int] = []
         with self._lock, self.engine.begin() as connection:
             for snapshot, blob in stored:
@@ -192,6 +204,7 @@ class Store:
                     )
                 )
                 ids.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
+                self._fault_point("row")
             if series:
                 connection.execute(
                     series_table.insert(),
@@ -202,6 +215,7 @@ class Store:
                 .where(targets_table.c.id == target_id)
                 .values(last_seen=taken_at, status=status, error=error)
             )
+        self._fault_point("committed")
         return ids
 
     # ---- reading -------------------------------------------------------------------------------------------------
@@ -336,43 +350,16 @@ class Store:
             for r in rows
         ]
 
-    # ---- retention -----------------------------------------------------------------------------------------------
-    def apply_retention(self, *, max_age: float | None = None, max_per_kind: int | None = None) -> int:
-        """Drop snapshots older than ``max_age`` seconds or beyond the newest ``max_per_kind`` per target and kind;
-        then drop series past the age limit and blobs nothing refers to. Returns snapshots removed."""
-        removed = 0
-        with self._lock, self.engine.begin() as connection:
-            if max_age is not None:
-                cutoff = time.time() - max_age
-                removed += connection.execute(
-                    snapshots_table.delete().where(snapshots_table.c.taken_at < cutoff)
-                ).rowcount
-                connection.execute(series_table.delete().where(series_table.c.taken_at < cutoff))
-            if max_per_kind is not None:
-                ranked = sa.select(
-                    snapshots_table.c.id,
-                    sa.func.row_number()
-                    .over(
-                        partition_by=(snapshots_table.c.target_id, snapshots_table.c.kind),
-                        order_by=(snapshots_table.c.taken_at.desc(), snapshots_table.c.id.desc()),
-                    )
-                    .label("position"),
-                ).subquery()
-                doomed = sa.select(ranked.c.id).where(ranked.c.position > max_per_kind)
-                removed += connection.execute(snapshots_table.delete().where(snapshots_table.c.id.in_(doomed))).rowcount
-            orphans = [
-                row[0]
-                for row in connection.execute(
-                    sa.select(blobs_table.c.sha256).where(
-                        ~sa.exists().where(snapshots_table.c.blob == blobs_table.c.sha256)
-                    )
-                )
-            ]
-            if orphans:
-                connection.execute(blobs_table.delete().where(blobs_table.c.sha256.in_(orphans)))
-        for sha256 in orphans:  # rows first: a crash here leaves only unreferenced files
-            self.blobs.delete(sha256)
-        return removed
+    # ---- retention (store/retention.py) -------------------------------------------------------------------------
+    def apply_retention(
+        self, *, max_age: float | None = None, max_per_kind: int | None = None, orphan_grace: float = ORPHAN_GRACE
+    ) -> int:
+        """Drop old snapshots, then what nothing refers to any more (see ``retention.apply_retention``)."""
+        from leaksleuth.store.retention import apply_retention
+
+        return apply_retention(
+            self.engine, self.blobs, self._lock, max_age=max_age, max_per_kind=max_per_kind, orphan_grace=orphan_grace
+        )
 
     def close(self) -> None:
         self.engine.dispose()
