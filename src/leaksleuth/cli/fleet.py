@@ -62,7 +62,7 @@ def command(
     from leaksleuth.integrations.prometheus_fleet import FleetQuery, fetch_fleet
     from leaksleuth.integrations.promql import normalize_selector
     from leaksleuth.report import fleet as render
-    from leaksleuth.report.terminal import stderr_console, stdout_console
+    from leaksleuth.report.terminal import data_text, stderr_console, stdout_console
 
     window_seconds = parse_duration(window)
     if window_seconds <= 0:
@@ -86,7 +86,10 @@ def command(
         headers=parse_headers(header or []),
     ) as client:
         data = fetch_fleet(
-            client, query, now=time.time(), progress=None if json_output else lambda m: err.print(f"[dim]{m}[/]")
+            client,
+            query,
+            now=time.time(),
+            progress=None if json_output else lambda m: err.print(data_text(m, style="dim")),
         )
     reports = analyze_fleet(data.instances)
     view = render.FleetView(client.url, query.selector, data.start, data.end, data.step, reports, data.notes)

@@ -121,7 +121,7 @@ def _diff(sources: list[str], *, json_output: bool, similarity: str, top: int, t
     from leaksleuth.analysis.goroutines.diff import diff_snapshots
     from leaksleuth.app.goroutine_sources import TRUNCATED_NOTE, snapshots_of
     from leaksleuth.report.goroutine_diff import render_diff, to_json
-    from leaksleuth.report.terminal import stderr_console, stdout_console
+    from leaksleuth.report.terminal import data_text, stderr_console, stdout_console
 
     if len(sources) != 2:
         raise ConfigError("usage: leaksleuth goroutines diff BASE TARGET")
@@ -130,7 +130,7 @@ def _diff(sources: list[str], *, json_output: bool, similarity: str, top: int, t
     rows = diff_snapshots(base, target)
     notes = [f"{TRUNCATED_NOTE} ({name})" for name, s in zip(sources, (base, target), strict=True) if s.truncated]
     for note in notes:
-        stderr_console().print(f"note: {note}", highlight=False, markup=False)
+        stderr_console().print(data_text(f"note: {note}"))
     if json_output:
         document = {"schema": DIFF_SCHEMA, **to_json(sources[0], sources[1], base, target, rows), "notes": notes}
         typer.echo(json.dumps(document, indent=2))

@@ -68,13 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_FINDINGS)
     except LeaksleuthError as exc:
-        from leaksleuth.report.terminal import stderr_console  # rich only when there is something to say
+        from leaksleuth.report.terminal import printable_lines, stderr_console  # rich only when there is an error
 
         err = stderr_console()
-        # soft_wrap: one line whatever the width (rich would break it at 80 columns when stderr is not a terminal)
-        err.print(f"leaksleuth: error: {exc}", markup=False, soft_wrap=True)
+        # soft_wrap: one line whatever the width (rich would break it at 80 columns when stderr is not a terminal);
+        # printable_lines: messages quote their input, which must not reach the terminal raw
+        err.print(printable_lines(f"leaksleuth: error: {exc}"), markup=False, soft_wrap=True)
         if exc.hint:
-            err.print(f"  hint: {exc.hint}", markup=False, soft_wrap=True)
+            err.print(printable_lines(f"  hint: {exc.hint}"), markup=False, soft_wrap=True)
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR
     except KeyboardInterrupt:
         from leaksleuth.report.terminal import stderr_console

@@ -43,7 +43,7 @@ def list_command(
         raise ConfigError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     from rich.table import Table
 
-    from leaksleuth.report.terminal import human_bytes, stdout_console
+    from leaksleuth.report.terminal import data_text, human_bytes, stdout_console
     from leaksleuth.store.db import open_store
 
     opened = open_store(store, blobs, create=False)
@@ -55,15 +55,18 @@ def list_command(
         typer.echo(json.dumps([_row_json(row) for row in rows], indent=2))
         return
     if not rows:
-        stdout_console().print(f"no snapshots in {opened.description}" + (f" of kind {kind}" if kind else ""))
+        stdout_console().print(
+            data_text(f"no snapshots in {opened.description}" + (f" of kind {kind}" if kind else ""))
+        )
         return
-    table = Table(title=f"Snapshots in {opened.description}", title_justify="left")
+    table = Table(title=data_text(f"Snapshots in {opened.description}"), title_justify="left")
     for column in ("id", "taken", "target", "kind", "format", "size", "summary"):
         table.add_column(column)
     for row in rows:
         when = dt.datetime.fromtimestamp(row.taken_at, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
         summary = ", ".join(_summary_item(k, v) for k, v in row.summary.items())
-        table.add_row(str(row.id), when, row.target, row.kind, row.format, human_bytes(row.size), summary)
+        cells = (row.target, row.kind, row.format, human_bytes(row.size), summary)
+        table.add_row(str(row.id), when, *map(data_text, cells))
     stdout_console().print(table)
 
 
@@ -87,6 +90,7 @@ def get_command(
     blobs: BlobsOption = None,
 ) -> None:
     """Write a snapshot's original bytes (a .pb.gz profile, a dump, a metrics page)."""
+    from leaksleuth.report.terminal import printable
     from leaksleuth.store.db import open_store
 
     opened = open_store(store, blobs, create=False)
@@ -101,4 +105,4 @@ def get_command(
         sys.stdout.flush()
         return
     output.write_bytes(data)
-    typer.echo(f"wrote {output} ({len(data):,} bytes, {row.kind} of {row.target})", err=True)
+    typer.echo(printable(f"wrote {output} ({len(data):,} bytes, {row.kind} of {row.target})"), err=True)

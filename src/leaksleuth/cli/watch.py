@@ -223,12 +223,11 @@ async def run_watch(
     import asyncio
 
     from rich.live import Live
-    from rich.markup import escape
 
     from leaksleuth.analysis.goroutines.verdict import Options
     from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
     from leaksleuth.report import watch as render
-    from leaksleuth.report.terminal import stderr_console, stdout_console
+    from leaksleuth.report.terminal import data_text, stderr_console, stdout_console
 
     console = stderr_console() if json_lines or quiet else stdout_console()
     config = WatchConfig(
@@ -272,7 +271,7 @@ async def run_watch(
                     )
                 )
         for name, error in discovery.errors.items():
-            console.print(f"[yellow]discovery {escape(name)}: {escape(error)}[/]")
+            console.print(data_text(f"discovery {name}: {error}", style="yellow"))
 
     def stopping() -> None:
         watcher.stop()
@@ -304,7 +303,7 @@ async def run_watch(
     else:
         console.print(render.verdict_table(report))
     if report_path or html_path:
-        console.print(f"wrote {', '.join(str(p) for p in (report_path, html_path) if p)}", style="dim", markup=False)
+        console.print(data_text(f"wrote {', '.join(str(p) for p in (report_path, html_path) if p)}", style="dim"))
     if report.targets and not any(t.status == "ok" for t in report.targets):
         console.print("[red]no target could be scraped: nothing was judged[/]")
         return EXIT_ERROR  # a gate must not pass because every URL was wrong or down

@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from leaksleuth.model.report import Report, TargetReport, iso_z
-from leaksleuth.report.terminal import VERDICT_STYLE
+from leaksleuth.report.terminal import VERDICT_STYLE, data_lines, data_text
 
 
 @dataclass(slots=True)
@@ -70,11 +69,11 @@ def render(console: Console, view: FleetView, *, top: int = 20) -> None:
 
     table_rows = rows(view)
     console.print(
-        f"[bold]{escape(view.prometheus)}[/] {escape(view.selector)}: {len(table_rows)} instances, "
-        f"{human_duration(view.end - view.start)} window at {human_duration(view.step)} resolution "
-        f"({iso_z(view.start)} .. {iso_z(view.end)})",
-        markup=True,
-        highlight=False,
+        data_text(
+            (view.prometheus, "bold"),
+            f" {view.selector}: {len(table_rows)} instances, {human_duration(view.end - view.start)} window at "
+            f"{human_duration(view.step)} resolution ({iso_z(view.start)} .. {iso_z(view.end)})",
+        )
     )
     shown = [r for r in table_rows[:top] if r["verdict"] != "healthy" or len(table_rows) <= top]
     if shown:
@@ -84,19 +83,19 @@ def render(console: Console, view: FleetView, *, top: int = 20) -> None:
         table.add_column("conf", justify="right")
         table.add_column("evidence", overflow="fold", ratio=1)
         for row in shown:
-            verdict = Text(row["verdict"], style=VERDICT_STYLE.get(row["verdict"], ""))
-            evidence = "\n".join(row["evidence"]) or "-"
+            verdict = data_text(row["verdict"], style=VERDICT_STYLE.get(row["verdict"], ""))
+            evidence = list(row["evidence"]) or ["-"]
             if row["restarts"]:
-                evidence += f"\n({row['restarts']} restart{'s' if row['restarts'] > 1 else ''} in the window)"
+                evidence.append(f"({row['restarts']} restart{'s' if row['restarts'] > 1 else ''} in the window)")
             if row["status"] != "ok":
-                evidence += f"\n[{row['status']}]"
+                evidence.append(f"[{row['status']}]")
             table.add_row(
                 str(row["rank"]),
-                row["instance"],
-                row["group"],
+                data_text(row["instance"]),
+                data_text(row["group"]),
                 verdict,
                 f"{row['confidence']:.2f}" if row["confidence"] else "",
-                Text(evidence),
+                data_lines(evidence),
             )
         console.print(table)
     hidden = len(table_rows) - len(shown)
@@ -104,7 +103,7 @@ def render(console: Console, view: FleetView, *, top: int = 20) -> None:
         console.print(f"[dim]… and {hidden} more instances with lower confidence (--top, --json for all)[/]")
     console.print(_tally(table_rows))
     for note in view.notes:
-        console.print(f"[dim]note: {note}[/]")
+        console.print(data_text(f"note: {note}", style="dim"))
 
 
 def _tally(table_rows: Sequence[dict[str, Any]]) -> Text:

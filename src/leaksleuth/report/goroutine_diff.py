@@ -11,6 +11,7 @@ from rich.table import Table
 
 from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot
 from leaksleuth.analysis.goroutines.diff import DiffRow
+from leaksleuth.report.terminal import LINE_BREAK, data_text
 
 
 def to_json(
@@ -34,9 +35,12 @@ def render_diff(
     top: int = 20,
 ) -> None:
     console.print(
-        f"[bold]{base_name}[/] {base.total:,} → [bold]{target_name}[/] {target.total:,} goroutines "
-        f"({target.total - base.total:+,})",
-        highlight=False,
+        data_text(
+            (base_name, "bold"),
+            f" {base.total:,} → ",
+            (target_name, "bold"),
+            f" {target.total:,} goroutines ({target.total - base.total:+,})",
+        )
     )
     table = Table(title="Growth by bucket", title_justify="left")
     for column, justify in (
@@ -53,8 +57,8 @@ def render_diff(
         table.add_row(
             f"{row.base:,}",
             f"{row.target:,}",
-            f"[{colour}]{row.delta:+,}[/]",
-            row.state,
-            f"{row.function}\n[dim]{row.file}:{row.line}[/]",
+            data_text(f"{row.delta:+,}", style=colour),
+            data_text(row.state),
+            data_text(row.function, LINE_BREAK, (f"{row.file}:{row.line}", "dim")),
         )
     console.print(table)

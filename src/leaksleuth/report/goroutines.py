@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
+from rich.console import Console, RenderableType
 from rich.table import Table
 
 from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot, History
 from leaksleuth.model.report import Report, Suspect, TargetReport
+from leaksleuth.report.terminal import LINE_BREAK, data_text
 
 
 def bucket_rows(histories: Sequence[History], limit: int | None = None) -> list[dict[str, Any]]:
@@ -95,14 +95,12 @@ def render(
 ) -> None:
     total = snapshots[-1].total if snapshots else 0
     span = snapshots[-1].taken_at - snapshots[0].taken_at if len(snapshots) > 1 else 0.0
-    console.print(
-        f"[bold]{target}[/]: {total:,} goroutines, {len(snapshots)} snapshot{'s' if len(snapshots) != 1 else ''}"
-        + (f" over {span:.0f}s" if span >= 10 else f" over {span:.1f}s" if span else ""),
-        highlight=False,
-    )
-    console.print(f"[dim]evidence: {', '.join(evidence_available(snapshots))}[/]")
+    over = f" over {span:.0f}s" if span >= 10 else f" over {span:.1f}s" if span else ""
+    plural = "s" if len(snapshots) != 1 else ""
+    console.print(data_text((target, "bold"), f": {total:,} goroutines, {len(snapshots)} snapshot{plural}{over}"))
+    console.print(data_text(f"evidence: {', '.join(evidence_available(snapshots))}", style="dim"))
     for note in notes:
-        console.print(f"[dim]note: {note}[/]", highlight=False)
+        console.print(data_text(f"note: {note}", style="dim"))
     table = Table(title="Goroutine buckets", title_justify="left")
     rows = [row for row in bucket_rows(histories) if row["count"] or row["change"]][:top]
     with_change = len(snapshots) > 1
@@ -119,13 +117,15 @@ def render(
     for column, justify in shown:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in rows:
-        cells = {
+        cells: dict[str, RenderableType] = {
             "count": f"{row['count']:,}",
             "change": f"{row['change']:+,}",
-            "state": row["state"] + (f" [red]({row['leaked']} leaked)[/]" if row["leaked"] else ""),
+            "state": data_text(row["state"], (f" ({row['leaked']} leaked)" if row["leaked"] else "", "red")),
             "wait": _wait(row),
-            "blocked at": f"{escape(row['calls'] or row['function'])}\n[dim]{_base(row['file'])}:{row['line']}[/]",
-            "created by": (row["created_by"] or "").split(" ")[0],
+            "blocked at": data_text(
+                row["calls"] or row["function"], LINE_BREAK, (f"{_base(row['file'])}:{row['line']}", "dim")
+            ),
+            "created by": data_text((row["created_by"] or "").split(" ")[0]),
         }
         table.add_row(*(cells[name] for name, _ in shown))
     console.print(table)
@@ -140,7 +140,9 @@ def render(
         colour = "red" if suspect.confidence >= 0.8 else "yellow" if suspect.confidence >= 0.5 else "dim"
         evidence = ", ".join(suspect.evidence.get("used", []))
         verdicts.add_row(
-            f"[{colour}]{suspect.confidence:.2f}[/]", suspect.category, f"{suspect.summary}\n[dim]{evidence}[/]"
+            data_text(f"{suspect.confidence:.2f}", style=colour),
+            data_text(suspect.category),
+            data_text(suspect.summary, LINE_BREAK, (evidence, "dim")),
         )
     console.print(verdicts)
     console.print("[bold]What to do[/]")
@@ -148,6 +150,5 @@ def render(
     for suspect in suspects:
         if suspect.confidence >= 0.5 and suspect.category not in seen:
             seen.add(suspect.category)
-            console.print(
-                f"  [bold]{suspect.category}[/] ({suspect.file}:{suspect.line}): {suspect.evidence['advice']}"
-            )
+            advice = suspect.evidence["advice"]
+            console.print(data_text("  ", (suspect.category, "bold"), f" ({suspect.file}:{suspect.line}): {advice}"))

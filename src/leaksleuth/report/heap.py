@@ -2,13 +2,16 @@
 
 Plain strings, no rich: ``heap top`` runs on hot paths (a 200k-sample profile in well under a second) and the
 table is pprof's fixed-width text anyway. Numbers use pprof's scaling (one unit per table, chosen like
-``selectOutputUnit``) so the output reads exactly like ``go tool pprof -top``.
+``selectOutputUnit``) so the output reads exactly like ``go tool pprof -top``. Names from the profile go through
+``report.terminal.printable`` (no control characters reach the terminal); pprof's own names read the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from leaksleuth.report.terminal import printable
 
 if TYPE_CHECKING:  # type names only: `heap top` need not import the site and path analysis
     from leaksleuth.analysis.heap.paths import Cluster, LeakPath
@@ -74,8 +77,8 @@ def _go_g(ratio: float) -> str:
 
 def top_text(table: TopTable, header: Sequence[str] = ()) -> str:
     unit = output_unit(table)
-    lines = list(header)
-    lines.append(f"Type: {table.sample_type}")
+    lines = [printable(line) for line in header]
+    lines.append(f"Type: {printable(table.sample_type)}")
     shown = table.shown
     lines.append(
         f"Showing nodes accounting for {scaled(shown, unit)}, {percent(shown, table.total).strip()} of "
@@ -94,7 +97,7 @@ def top_text(table: TopTable, header: Sequence[str] = ()) -> str:
         inline = f" ({row.inline})" if row.inline else ""
         lines.append(
             f"{scaled(row.flat, unit):>10} {percent(row.flat, table.total)} {percent(running, table.total)} "
-            f"{scaled(row.cum, unit):>10} {percent(row.cum, table.total)}  {row.name}{inline}"
+            f"{scaled(row.cum, unit):>10} {percent(row.cum, table.total)}  {printable(row.name)}{inline}"
         )
     return "\n".join(lines)
 
@@ -163,12 +166,12 @@ def paths_text(paths: Sequence[LeakPath], unit: str, *, is_diff: bool, allocatio
     for rank, path in enumerate(paths, 1):
         amount = _signed(path.growth, unit) if is_diff else scaled(path.current, _auto_unit(path.current, unit))
         kind = path.kind.kind + (f", {path.object_size} B objects" if path.object_size else "")
-        where = f"{path.site.function} {_short(path.site.file)}:{path.site.line}" if path.site else "?"
+        where = _at(path.site.function, path.site.file, path.site.line) if path.site else "?"
         lines.append(f"{rank:>2}. {amount}  at {where}" + (f"  [{kind}]" if allocations else ""))
         shown = path.frames[-8:]
         if len(path.frames) > len(shown):
             lines.append(f"      … {len(path.frames) - len(shown)} frames above")
-        lines.extend(f"      {frame.function} {_short(frame.file)}:{frame.line}" for frame in shown)
+        lines.extend(f"      {_at(frame.function, frame.file, frame.line)}" for frame in shown)
     return "\n".join(lines)
 
 
@@ -180,7 +183,7 @@ def clusters_text(clusters: Sequence[Cluster], unit: str, *, is_diff: bool, limi
         now, before = auto_scaled(cluster.current, unit), auto_scaled(cluster.base, unit)
         values = f"{_signed(cluster.growth, unit):>10} {now:>10} {before:>10}  " if is_diff else f"{now:>10}  "
         size = auto_scaled(cluster.size_class, "bytes") if cluster.size_class else "-"
-        site = f"{cluster.site.function} {_short(cluster.site.file)}:{cluster.site.line}"
+        site = _at(cluster.site.function, cluster.site.file, cluster.site.line)
         lines.append(f"{values}{cluster.kind.kind:<18} {size:>8}  {site}")
     return "\n".join(lines)
 
@@ -190,7 +193,7 @@ def trend_text(report: Report) -> str:
     for target in report.targets:
         heap = target.extra.get("heap", {})
         lines.append(
-            f"{target.target}: {heap.get('snapshots_analysed', target.snapshots)} snapshots over "
+            f"{printable(target.target)}: {heap.get('snapshots_analysed', target.snapshots)} snapshots over "
             f"{heap.get('span_seconds', 0):.0f}s, MemProfileRate {heap.get('memprofilerate', '?')}"
             + (f", {heap['restarts']} restart(s): analysed the newest run" if heap.get("restarts") else "")
         )
@@ -200,32 +203,37 @@ def trend_text(report: Report) -> str:
         elif not target.suspects:
             lines.append("  no heap growth that looks like a leak")
         for suspect in target.suspects:
-            lines.append(f"  {suspect.confidence:.2f}  {suspect.category:<24} {suspect.summary}")
-            lines.append(f"        {suspect.file}:{suspect.line}")
+            lines.append(f"  {suspect.confidence:.2f}  {suspect.category:<24} {printable(suspect.summary)}")
+            lines.append(f"        {printable(suspect.file)}:{suspect.line}")
     return "\n".join(lines)
 
 
 def fleet_text(report: Report) -> str:
     """One row per node in the unit of the compared sample type (the heading names it unless it is inuse_space)."""
-    width = max([len("node"), *(len(t.target) for t in report.targets)])
+    names = [printable(t.target) for t in report.targets]
+    width = max([len("node"), *map(len, names)])
     fleets = [target.extra.get("fleet", {}) for target in report.targets]
     sample_type = next((fleet["sample_index"] for fleet in fleets if "sample_index" in fleet), "inuse_space")
     heading = "in use" if sample_type == "inuse_space" else sample_type
     lines = [f"{'node':<{width}} {heading:>10} {'vs median':>11} {'z':>6}  verdict"]
-    for target, fleet in zip(report.targets, fleets, strict=True):
+    for target, name, fleet in zip(report.targets, names, fleets, strict=True):
         unit = fleet.get("unit", "bytes")
         verdict = "OUTLIER" if fleet.get("outlier") else "ok"
         lines.append(
-            f"{target.target:<{width}} {auto_scaled(fleet.get('value', 0), unit):>10} "
+            f"{name:<{width}} {auto_scaled(fleet.get('value', 0), unit):>10} "
             f"{_signed(fleet.get('excess', 0), unit):>11} {fleet.get('robust_z', 0):>6.1f}  {verdict}"
         )
-        lines.extend(f"    {s.confidence:.2f}  {s.summary}" for s in target.suspects)
+        lines.extend(f"    {s.confidence:.2f}  {printable(s.summary)}" for s in target.suspects)
     return "\n".join(lines)
 
 
 def _signed(value: float, unit: str) -> str:
     text = auto_scaled(value, unit)
     return text if text.startswith("-") or text == "0" else "+" + text
+
+
+def _at(function: str, file: str, line: int) -> str:
+    return printable(f"{function} {_short(file)}:{line}")
 
 
 def _short(path: str) -> str:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from leaksleuth.analysis.summary import Summary
-from leaksleuth.report.terminal import human_value
+from leaksleuth.report.terminal import LINE_BREAK, data_text, human_value
 
 
 def to_json(summary: Summary) -> str:
@@ -19,20 +19,23 @@ def to_json(summary: Summary) -> str:
 
 
 def render(summary: Summary, console: Console) -> None:
+    """Every value from the input (names, states, sources, metrics) is ``data_text``: never markup, no control
+    characters (report.terminal)."""
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("source", summary.source)
+    facts.add_row("source", data_text(summary.source))
     compressed = " (gzip)" if summary.compressed else ""
-    facts.add_row("format", f"{summary.format}{compressed}, {summary.size:,} bytes")
-    facts.add_row("kind", summary.kind)
+    facts.add_row("format", data_text(f"{summary.format}{compressed}, {summary.size:,} bytes"))
+    facts.add_row("kind", data_text(summary.kind))
     if summary.sample_types:
-        facts.add_row("sample types", ", ".join(summary.sample_types))
+        facts.add_row("sample types", data_text(", ".join(summary.sample_types)))
         facts.add_row("samples", f"{summary.sample_count:,}")
         units = {t.split("/")[0]: t.split("/")[1] for t in summary.sample_types}
-        facts.add_row("totals", ", ".join(f"{k}={human_value(v, units.get(k, ''))}" for k, v in summary.totals.items()))
+        totals = ", ".join(f"{k}={human_value(v, units.get(k, ''))}" for k, v in summary.totals.items())
+        facts.add_row("totals", data_text(totals))
     if summary.period:
-        facts.add_row("period", summary.period)
+        facts.add_row("period", data_text(summary.period))
     if summary.time_nanos:
         when = dt.datetime.fromtimestamp(summary.time_nanos / 1e9, tz=dt.UTC)
         facts.add_row("captured", when.isoformat(timespec="seconds"))
@@ -41,11 +44,11 @@ def render(summary: Summary, console: Console) -> None:
     if summary.goroutines is not None:
         facts.add_row("goroutines", f"{summary.goroutines:,}")
     if summary.states:
-        facts.add_row("states", ", ".join(f"{state} {count}" for state, count in summary.states.items()))
+        facts.add_row("states", data_text(", ".join(f"{state} {count}" for state, count in summary.states.items())))
     if summary.truncated:
         facts.add_row("truncated", "[red]yes: the input ends mid-record (the last goroutine/record is partial)[/]")
     if summary.go_version_hints:
-        facts.add_row("go version", "; ".join(summary.go_version_hints))
+        facts.add_row("go version", data_text("; ".join(summary.go_version_hints)))
     console.print(facts)
     if summary.top_stacks:
         table = Table(title="Top stacks", title_justify="left")
@@ -57,28 +60,33 @@ def render(summary: Summary, console: Console) -> None:
         ):
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
         for stack in summary.top_stacks:
-            table.add_row(f"{stack.count:,}", stack.state, f"{stack.function}\n[dim]{stack.site}[/]", stack.created_by)
+            table.add_row(
+                f"{stack.count:,}",
+                data_text(stack.state),
+                data_text(stack.function, LINE_BREAK, (stack.site, "dim")),
+                data_text(stack.created_by),
+            )
         console.print(table)
     if summary.top_functions:
         unit = next((t.split("/")[1] for t in summary.sample_types if t.startswith(f"{summary.top_index}/")), "")
-        table = Table(title=f"Top functions by flat {summary.top_index}", title_justify="left")
+        table = Table(title=data_text(f"Top functions by flat {summary.top_index}"), title_justify="left")
         table.add_column("flat", justify="right")
         table.add_column("flat%", justify="right")
         table.add_column("function")
         for function in summary.top_functions:
-            table.add_row(human_value(function.flat, unit), f"{function.flat_pct:.2f}%", function.name)
+            table.add_row(human_value(function.flat, unit), f"{function.flat_pct:.2f}%", data_text(function.name))
         console.print(table)
     if summary.memstats:
         table = Table(title="Runtime statistics", title_justify="left")
         table.add_column("name")
         table.add_column("value", justify="right")
         for name, value in summary.memstats.items():
-            table.add_row(name, _stat(name, value))
+            table.add_row(data_text(name), data_text(_stat(name, value)))
         console.print(table)
     if summary.other_text:
         console.print("[bold]other text[/]")
         for line in summary.other_text:
-            console.print(f"  {line}", markup=False)
+            console.print(data_text("  ", line))
 
 
 def _stat(name: str, value: Any) -> str:

@@ -1,16 +1,77 @@
-"""Rich rendering helpers shared by the commands' terminal output."""
+"""Rich rendering helpers shared by the commands' terminal output, and the one way data reaches a terminal.
+
+Every string that comes from a profile, a dump, a metrics page, a target or a store (function and file names,
+states, labels, URLs, error bodies) is hostile: ``[/bold]`` in a function name is a rich markup tag (and a
+``MarkupError`` crash), ``[link=https://evil.example/]`` a hyperlink, ``\\x1b[2J`` clears the screen. So renderers
+put data on the terminal only through ``data_text`` (a rich ``Text``, never markup) or, for plain-text output
+(``heap top``, which stays free of rich), through ``printable``; both show C0/C1 control characters and the
+invisible Unicode format characters (bidi overrides, zero-width) as escapes (``\\x1b``, ``\\u202e``).
+
+The rich imports are inside the functions: ``heap top`` imports this module and must not pay for rich.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from leaksleuth.report.heap import auto_scaled
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 # the verdict words (report.watch.verdict_of) as every terminal output colours them; others ("too early") are dim
 VERDICT_STYLE = {"leaking": "bold red", "likely leak": "yellow", "watch": "dim yellow", "healthy": "green"}
+
+# C0 (tab and newline too: a name must not forge lines or columns), DEL, C1, and the invisible format characters
+# that reorder or hide text (zero-width spaces and joiners, bidi embeddings, overrides and isolates, BOM)
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+def printable(text: object) -> str:
+    """``text`` as a string that is safe on a terminal: control and invisible characters shown as escapes."""
+    string = text if isinstance(text, str) else str(text)
+    return _UNPRINTABLE.sub(_escaped, string) if _UNPRINTABLE.search(string) else string
+
+
+def printable_lines(text: object) -> str:
+    """``printable`` for text whose line breaks are its own (messages that quote several lines)."""
+    return "\n".join(printable(line) for line in str(text).split("\n"))
+
+
+class _LineBreak:
+    """A line break between the parts of a ``data_text`` (a newline inside a part is shown as ``\\n``)."""
+
+
+LINE_BREAK = _LineBreak()
+
+
+def data_text(*parts: object | tuple[object, str], style: str = "") -> Text:
+    """A rich ``Text`` of data: each part a value, a (value, style) pair or ``LINE_BREAK``; never read as markup."""
+    from rich.text import Text
+
+    text = Text(style=style)
+    for part in parts:
+        if part is LINE_BREAK:
+            text.append("\n")
+        elif isinstance(part, tuple):
+            text.append(printable(part[0]), style=part[1])
+        else:
+            text.append(printable(part))
+    return text
+
+
+def data_lines(lines: list[str], style: str = "") -> Text:
+    """Lines of data as one ``Text``, one line each."""
+    parts: list[object] = []
+    for line in lines:
+        parts += [LINE_BREAK, line] if parts else [line]
+    return data_text(*parts, style=style)
 
 
 def _width(stream_is_tty: bool) -> int | None:
@@ -19,19 +80,27 @@ def _width(stream_is_tty: bool) -> int | None:
 
 
 def stdout_console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=False, width=_width(sys.stdout.isatty()))
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, width=_width(sys.stderr.isatty()))
 
 
 def human_bytes(value: float) -> str:
     """``1.5MB`` the way pprof prints sizes (powers of 1024, two decimals at most, ``0`` for zero)."""
+    from leaksleuth.report.heap import auto_scaled
+
     return auto_scaled(value, "bytes")
 
 
 def human_value(value: float, unit: str) -> str:
     if unit in ("bytes", "nanoseconds"):
+        from leaksleuth.report.heap import auto_scaled
+
         return auto_scaled(value, unit)
     return f"{int(value):,}" if float(value).is_integer() else f"{value:.3g}"

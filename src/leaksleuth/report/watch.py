@@ -1,7 +1,8 @@
 """Watch output: the live table, the end-of-watch verdicts, and JSON-lines finding events for log pipelines.
 
 Every cell is a ``rich.text.Text``, never markup: URLs (``http://[fd00::7]:6060``), error bodies, function names and
-file paths come from the targets, and ``[`` in them would be read as a style tag (or crash the table).
+file paths come from the targets, and ``[`` in them would be read as a style tag (or crash the table); data goes
+through ``report.terminal.data_text``, which also shows control characters as escapes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rich.text import Text
 from leaksleuth.analysis.humanize import human_bytes
 from leaksleuth.analysis.series.fleet import verdict
 from leaksleuth.model.report import Report, Suspect, TargetReport
-from leaksleuth.report.terminal import VERDICT_STYLE
+from leaksleuth.report.terminal import LINE_BREAK, VERDICT_STYLE, data_text
 
 
 def _trend(points: Sequence[float]) -> str:
@@ -101,25 +102,25 @@ def _row(target: TargetReport, goroutine_points: Sequence[float]) -> list[Text]:
     if target.status != "ok":
         empty = Text()
         return [
-            Text(target.target),
-            Text(extra.get("service", "")),
+            data_text(target.target),
+            data_text(extra.get("service", "")),
             empty,
             empty,
             empty,
             missed,
-            Text(word, style="red"),
-            Text(target.error or ""),
+            data_text(word, style="red"),
+            data_text(target.error or ""),
         ]
     top = target.suspects[0] if target.suspects and target.suspects[0].confidence >= 0.5 else None
     return [
-        Text(target.target),
-        Text(extra.get("service", "")),
+        data_text(target.target),
+        data_text(extra.get("service", "")),
         Text(f"{extra.get('goroutines', 0):,}"),
         Text(_trend(goroutine_points)),
         Text(heap_cell(target)),
         missed,
         _coloured(word),
-        Text(_suspect_cell(top) if top else ""),
+        data_text(_suspect_cell(top) if top else ""),
     ]
 
 
@@ -132,7 +133,7 @@ def heap_cell(target: TargetReport) -> str:
 
 
 def _coloured(word: str) -> Text:
-    return Text(word, style=VERDICT_STYLE.get(word, "dim"))
+    return data_text(word, style=VERDICT_STYLE.get(word, "dim"))
 
 
 def site(suspect: Suspect) -> str:
@@ -170,24 +171,24 @@ def verdict_table(report: Report, threshold: float = 0.5) -> Table:
         if many and not strong and target.status == "ok":
             continue
         word = verdict_word(target)
-        name = Text(target.target)
+        name = data_text(target.target)
         if target.extra.get("departed_at"):  # discovery dropped it: this is its last verdict
-            name.append(f"\ndeparted {target.extra['departed_at']}", style="dim")
+            name.append_text(data_text(LINE_BREAK, (f"departed {target.extra['departed_at']}", "dim")))
         if target.status != "ok":
-            table.add_row(name, Text(word, style="red"), "", "", "", Text(target.error or ""))
+            table.add_row(name, data_text(word, style="red"), "", "", "", data_text(target.error or ""))
             continue
         if not strong:
             why = f"only {_plural(target.snapshots, 'snapshot')}" if word == "too early" else "no suspect ≥ 0.5"
             table.add_row(name, _coloured(word), "", "", "", why)
         for suspect in strong:
-            where = Text.assemble(suspect.function, "\n", (site(suspect), "dim")) if suspect.file else suspect.category
+            where = data_text(suspect.function, LINE_BREAK, (site(suspect), "dim")) if suspect.file else None
             table.add_row(
                 name,
                 _coloured(word),
                 f"{suspect.confidence:.2f}",
-                suspect.kind,
-                Text(where) if isinstance(where, str) else where,
-                Text(suspect.summary),
+                data_text(suspect.kind),
+                where or data_text(suspect.category),
+                data_text(suspect.summary),
             )
     return table
 
