@@ -3,7 +3,6 @@ exception. The mutations start from real captures so that they get past the head
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 from typing import Any
 
@@ -15,6 +14,7 @@ from leaksleuth.errors import ParseError
 from leaksleuth.formats import Format, parse, sniff
 from leaksleuth.model.profile import SampleTable
 from tests.conftest import CAPTURES, captures
+from tests.support.invariants import check_parsed
 from tests.support.mutations import damaged, damaged_capture, seed
 
 
@@ -76,12 +76,39 @@ _SEEDS = {name: seed(name) for name in _FORMATS}
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(damaged_capture(_SEEDS))
-def test_damaged_captures_raise_only_parse_errors(case: tuple[str, bytes]) -> None:
-    """Sniffed, and forced to the capture's own format so that a damaged header does not end the test early."""
+def test_damaged_captures_raise_parse_errors_or_parse_into_a_valid_model(case: tuple[str, bytes]) -> None:
+    """Sniffed, and forced to the capture's own format so that a damaged header does not end the test early. A
+    parse that succeeds keeps the model's promises (types, references, sums: ``tests.support.invariants``)."""
     name, data = case
     for forced in (None, _FORMATS[name]):
-        with contextlib.suppress(ParseError):
-            parse(data, format=forced)
+        _parses_or_refuses(data, forced)
+
+
+def _parses_or_refuses(data: bytes, forced: Format | None) -> None:
+    try:
+        parsed = parse(data, format=forced)
+    except ParseError:
+        return
+    check_parsed(parsed)
+
+
+@pytest.mark.parametrize("name", sorted(_FORMATS))
+def test_every_capture_parses_into_a_valid_model(name: str) -> None:
+    check_parsed(parse((CAPTURES / name).read_bytes()))
+
+
+def test_the_invariants_catch_a_broken_model() -> None:
+    """The checker itself can fail: a model whose references or sums are off does not pass it."""
+    parsed = parse((CAPTURES / "heapkinds.heap.pb.gz").read_bytes())
+    assert parsed.profile is not None
+    parsed.profile.samples.loc_index[0] = len(parsed.profile.locations)  # a frame pointing past the table
+    with pytest.raises(AssertionError):
+        check_parsed(parsed)
+    dump = parse((CAPTURES / "parked.goroutine.debug2.txt").read_bytes())
+    assert dump.dump is not None
+    dump.dump.goroutines[-1].truncated = True  # a cut last goroutine in a dump that says it is whole
+    with pytest.raises(AssertionError):
+        check_parsed(dump)
 
 
 _PROTO = gzip.compress(seed("heapkinds.heap.pb.gz"))
@@ -89,8 +116,6 @@ _PROTO = gzip.compress(seed("heapkinds.heap.pb.gz"))
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(damaged(_PROTO), damaged(_PROTO + gzip.compress(b"second member"))))
-def test_damaged_gzip_raises_only_parse_errors(data: bytes) -> None:
-    with contextlib.suppress(ParseError):
-        parse(data)
-    with contextlib.suppress(ParseError):
-        parse(data, format=Format.PPROF)
+def test_damaged_gzip_raises_parse_errors_or_parses_into_a_valid_model(data: bytes) -> None:
+    _parses_or_refuses(data, None)
+    _parses_or_refuses(data, Format.PPROF)
