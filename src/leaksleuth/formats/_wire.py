@@ -317,11 +317,46 @@ def split_samples(raw: bytes, progress: Callable[[int, int, dict[int, int], bool
             position += 8 if wire_type == 1 else 4
             if position > end:
                 raise MalformedTopLevel
+        elif wire_type == 3:
+            position = _skip_group(raw, position, end, tag >> 3)
         else:
             raise MalformedTopLevel
     envelope.append(raw[kept_from:])
     progress(len(spans) // 2, sample_types, counts, True)
     return TopLevelSplit(b"".join(envelope), spans, counts)
+
+
+_GROUP_DEPTH = 100  # upb's default recursion limit
+
+
+def _skip_group(raw: bytes, position: int, end: int, number: int) -> int:
+    """Past a (deprecated) group that started before ``position``: upb skips such unknown fields, and so must we."""
+    open_groups = [number]
+    while open_groups:
+        tag, position = _read_varint(raw, position, end)
+        if tag is None or len(open_groups) > _GROUP_DEPTH:
+            raise MalformedTopLevel
+        wire_type = tag & 7
+        if wire_type == 0:
+            value, position = _read_varint(raw, position, end)
+            if value is None:
+                raise MalformedTopLevel
+        elif wire_type == 2:
+            length, position = _read_varint(raw, position, end)
+            if length is None:
+                raise MalformedTopLevel
+            position += length
+        elif wire_type in (1, 5):
+            position += 8 if wire_type == 1 else 4
+        elif wire_type == 3:
+            open_groups.append(tag >> 3)
+        elif wire_type == 4 and tag >> 3 == open_groups[-1]:
+            open_groups.pop()
+        else:
+            raise MalformedTopLevel
+        if position > end:
+            raise MalformedTopLevel
+    return position
 
 
 def count_possible_entries(raw: bytes) -> int:

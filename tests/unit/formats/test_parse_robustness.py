@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 
 from leaksleuth.errors import ParseError
 from leaksleuth.formats import Format, parse, sniff
+from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.model.profile import SampleTable
 from tests.conftest import CAPTURES, captures
 from tests.support.invariants import check_parsed
 from tests.support.mutations import damaged, damaged_capture, seed
+from tests.support.pprof_oracle import ours
 
 
 @pytest.mark.parametrize(
@@ -119,3 +121,19 @@ _PROTO = gzip.compress(seed("heapkinds.heap.pb.gz"))
 def test_damaged_gzip_raises_parse_errors_or_parses_into_a_valid_model(data: bytes) -> None:
     _parses_or_refuses(data, None)
     _parses_or_refuses(data, Format.PPROF)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged(seed("heapkinds.heap.pb.gz")))
+def test_the_top_level_walk_and_upb_agree_on_damaged_profiles(data: bytes) -> None:
+    """The reader finds samples with upb, or with its own top-level walk when upb could hold too much: both must
+    read a damaged profile alike, the same model or the same error."""
+    outcomes = []
+    for walk in (False, True):
+        try:
+            profile = parse_pprof(data, walk_top_level=walk)
+        except ParseError as exc:
+            outcomes.append(str(exc))
+        else:
+            outcomes.append(repr(ours(profile)))
+    assert outcomes[0] == outcomes[1]
