@@ -11,28 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from leaksleuth.report.terminal import printable
+from leaksleuth.report.terminal import auto_scaled, auto_unit, printable, scaled
 
 if TYPE_CHECKING:  # type names only: `heap top` need not import the site and path analysis
     from leaksleuth.analysis.heap.paths import Cluster, LeakPath
     from leaksleuth.analysis.heap.top import TopTable
     from leaksleuth.model.report import Report
-
-_BYTE_UNITS = (("B", 1), ("kB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("TB", 1 << 40), ("PB", 1 << 50))
-_TIME_UNITS = (("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000), ("hrs", 3_600_000_000_000))
-
-
-def _units(unit: str) -> tuple[tuple[str, int], ...]:
-    return _BYTE_UNITS if unit == "bytes" else _TIME_UNITS if unit == "nanoseconds" else ()
-
-
-def _auto_unit(value: int, unit: str) -> tuple[str, int]:
-    units = _units(unit)
-    chosen = units[0] if units else ("", 1)
-    for name, factor in units:
-        if abs(value) / factor >= 1.0:
-            chosen = (name, factor)
-    return chosen
 
 
 def output_unit(table: TopTable) -> tuple[str, int]:
@@ -44,22 +28,10 @@ def output_unit(table: TopTable) -> tuple[str, int]:
             smallest = value
     largest = table.total
     smallest = smallest or largest
-    small_unit, large_unit = _auto_unit(smallest, table.unit), _auto_unit(largest, table.unit)
+    small_unit, large_unit = auto_unit(smallest, table.unit), auto_unit(largest, table.unit)
     if small_unit != large_unit and smallest * 100 < largest:
-        return _auto_unit(100 * smallest, table.unit)
+        return auto_unit(100 * smallest, table.unit)
     return small_unit
-
-
-def scaled(value: int, unit: tuple[str, int]) -> str:
-    """pprof's ``ScaledLabel``: two decimals, ``.00`` dropped, a bare ``0`` for zero."""
-    text = f"{value / unit[1]:.2f}".removesuffix(".00")
-    return "0" if text in ("0", "-0") else text + unit[0]
-
-
-def auto_scaled(value: float, unit: str) -> str:
-    """One value in pprof's style, in the unit that suits it (``1.5MB``, ``250ms``, ``0``); the terminal output of
-    every command uses this too (``report.terminal.human_bytes``)."""
-    return scaled(round(value), _auto_unit(round(value), unit))
 
 
 def percent(value: float, total: int) -> str:
@@ -164,7 +136,7 @@ def paths_text(paths: Sequence[LeakPath], unit: str, *, is_diff: bool, allocatio
     title = f"Leak paths (root → {leaf}), by growth" if is_diff else f"Largest paths (root → {leaf})"
     lines = [title]
     for rank, path in enumerate(paths, 1):
-        amount = _signed(path.growth, unit) if is_diff else scaled(path.current, _auto_unit(path.current, unit))
+        amount = _signed(path.growth, unit) if is_diff else scaled(path.current, auto_unit(path.current, unit))
         kind = path.kind.kind + (f", {path.object_size} B objects" if path.object_size else "")
         where = _at(path.site.function, path.site.file, path.site.line) if path.site else "?"
         lines.append(f"{rank:>2}. {amount}  at {where}" + (f"  [{kind}]" if allocations else ""))

@@ -91,16 +91,43 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, width=_width(sys.stderr.isatty()))
 
 
+# ---- numbers as pprof prints them (``heap`` tables use these, and so does every other command) ------------------
+
+_BYTE_UNITS = (("B", 1), ("kB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("TB", 1 << 40), ("PB", 1 << 50))
+_TIME_UNITS = (("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000), ("hrs", 3_600_000_000_000))
+
+
+def _units(unit: str) -> tuple[tuple[str, int], ...]:
+    return _BYTE_UNITS if unit == "bytes" else _TIME_UNITS if unit == "nanoseconds" else ()
+
+
+def auto_unit(value: int, unit: str) -> tuple[str, int]:
+    units = _units(unit)
+    chosen = units[0] if units else ("", 1)
+    for name, factor in units:
+        if abs(value) / factor >= 1.0:
+            chosen = (name, factor)
+    return chosen
+
+
+def scaled(value: int, unit: tuple[str, int]) -> str:
+    """pprof's ``ScaledLabel``: two decimals, ``.00`` dropped, a bare ``0`` for zero."""
+    text = f"{value / unit[1]:.2f}".removesuffix(".00")
+    return "0" if text in ("0", "-0") else text + unit[0]
+
+
+def auto_scaled(value: float, unit: str) -> str:
+    """One value in pprof's style, in the unit that suits it (``1.5MB``, ``250ms``, ``0``); the terminal output of
+    every command uses this too (``human_bytes``)."""
+    return scaled(round(value), auto_unit(round(value), unit))
+
+
 def human_bytes(value: float) -> str:
     """``1.5MB`` the way pprof prints sizes (powers of 1024, two decimals at most, ``0`` for zero)."""
-    from leaksleuth.report.heap import auto_scaled
-
     return auto_scaled(value, "bytes")
 
 
 def human_value(value: float, unit: str) -> str:
     if unit in ("bytes", "nanoseconds"):
-        from leaksleuth.report.heap import auto_scaled
-
         return auto_scaled(value, unit)
     return f"{int(value):,}" if float(value).is_integer() else f"{value:.3g}"
