@@ -50,6 +50,16 @@ MinGrowth = Annotated[
 ]
 
 
+def positive_duration(option: str, text: str) -> float:
+    """Seconds in ``text`` (``10s``, ``5m``…), a usage error unless longer than zero."""
+    from leaksleuth.durations import parse_duration
+
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ConfigError(f"{option} must be longer than zero, got {text!r}", hint=f"e.g. {option} 10s")
+    return seconds
+
+
 def check_writable(path: Path) -> None:
     directory = path.parent if str(path.parent) else Path()
     if not directory.is_dir():

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from leaksleuth.cli import discovery_options as found
 from leaksleuth.errors import ConfigError
 
 
@@ -31,18 +32,37 @@ def command(
     timeout: Annotated[float, typer.Option(help="Seconds per request to the instance.")] = 10.0,
     store: Annotated[str | None, typer.Option(help="Store directory, sqlite:/// or postgresql:// URL.")] = None,
     blobs: Annotated[str | None, typer.Option(help="fsspec URL for blobs (with a database URL).")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Also watch targets (the options below), always on.")] = False,
+    urls: found.Urls = None,
+    targets_file: found.TargetsFile = None,
+    dns: found.Dns = None,
+    dns_srv: found.DnsSrv = None,
+    dns_server: found.DnsServer = None,
+    k8s: found.K8s = False,
+    namespace: found.Namespace = None,
+    selector: found.Selector = None,
+    prometheus_targets: found.PrometheusTargets = None,
+    job: found.Job = None,
+    shard: found.Shard = None,
+    interval: Annotated[str, typer.Option(help="--watch: time between rounds.")] = "15s",
+    json_lines: Annotated[bool, typer.Option("--json-lines", help="--watch: verdict changes as JSON lines.")] = False,
+    retention_age: Annotated[str | None, typer.Option(help="--watch: drop snapshots older than this.")] = None,
+    retention_count: Annotated[
+        int | None, typer.Option(min=1, help="--watch: snapshots kept per target, kind.")
+    ] = None,
 ) -> None:
     """Serve POST /alerts (Alertmanager webhook v4), GET /reports, /reports/{id}, /metrics and /healthz."""
     from leaksleuth.extras import require_extra
 
     require_extra("service", "fastapi", "uvicorn", "sqlalchemy", "fsspec")  # before any option is acted on
-    import uvicorn
-
     from leaksleuth.app.capture import AlertService, CaptureConfig
-    from leaksleuth.cli.options import read_secret
+    from leaksleuth.cli.discovery_options import build_discovery
+    from leaksleuth.cli.options import positive_duration, read_secret
+    from leaksleuth.cli.serve_watch import live_fleet, run
     from leaksleuth.durations import parse_duration
     from leaksleuth.store.db import open_store
     from leaksleuth.web.app import create_app
+    from leaksleuth.web.dashboard import mount_pages
 
     # an explicit --token-file wins over the environment
     token = read_secret(token_file, "--token-file") if token_file else os.environ.get("LEAKSLEUTH_TOKEN")
@@ -63,10 +83,33 @@ def command(
         timeout=timeout,
         kubeconfig=kubeconfig,
     )
+    discovery = None
+    if watch:  # every usage error before the store opens and the port is taken
+        every_round = positive_duration("--interval", interval)
+        ages = positive_duration("--retention-age", retention_age) if retention_age else None
+        discovery = build_discovery(
+            *(urls or [], targets_file, dns or [], dns_srv or [], dns_server, k8s, namespace, selector),
+            *(kubeconfig, prometheus_targets, job, shard),
+            command="serve --watch",
+        )
+    elif urls or targets_file or dns or dns_srv or k8s or prometheus_targets:
+        raise ConfigError("targets to watch need --watch", hint="leaksleuth serve --watch http://127.0.0.1:6060")
     service = AlertService(open_store(store, blobs), token=token, capture=capture)
+    app = create_app(service)
+    live = None
+    if discovery is not None:
+        live = live_fleet(
+            discovery,
+            service,
+            interval=every_round,
+            timeout=timeout,
+            json_lines=json_lines,
+            retention=(ages, retention_count),
+        )
+    mount_pages(app, service, live)
     auth = "bearer token required" if token else "no auth (loopback)"
     typer.echo(f"leaksleuth serve: listening on http://{listen} ({auth}); store {service.store.description}", err=True)
-    uvicorn.run(create_app(service), host=host.strip("[]"), port=int(port), log_level="warning")
+    run(app, host.strip("[]"), int(port), live)
 
 
 def _loopback(host: str) -> bool:

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from leaksleuth.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
-from leaksleuth.cli.options import MinGrowth, positive_seconds
+from leaksleuth.cli import discovery_options as found
+from leaksleuth.cli.discovery_options import build_discovery
+from leaksleuth.cli.options import MinGrowth, positive_duration, positive_seconds
 from leaksleuth.collect import DEBUG2_THRESHOLD
-from leaksleuth.errors import ConfigError
 
 if TYPE_CHECKING:
     import asyncio
@@ -33,17 +34,17 @@ MIN_BODY = 1024  # below this not even an empty goroutine profile fits: every ta
 
 
 def command(
-    urls: Annotated[list[str] | None, typer.Argument(help="Base URLs of services mounting net/http/pprof.")] = None,
-    targets_file: Annotated[Path | None, Opt(help="YAML, or one URL a line with service=… key=value labels.")] = None,
-    dns: Annotated[list[str] | None, Opt(help="NAME:PORT: every A/AAAA record of a headless service.")] = None,
-    dns_srv: Annotated[list[str] | None, Opt(help="SRV name (e.g. _pprof._tcp.api.prod.svc).")] = None,
-    dns_server: Annotated[str | None, Opt(help="Nameserver HOST[:PORT] for --dns/--dns-srv.")] = None,
-    k8s: Annotated[bool, Opt("--k8s", help="Discover pods annotated leaksleuth.io/scrape=true.")] = False,
-    namespace: Annotated[str | None, Opt(help="Kubernetes namespace (default: all).")] = None,
-    selector: Annotated[str | None, Opt(help="Kubernetes label selector.")] = None,
-    kubeconfig: Annotated[str | None, Opt(help="Path to a kubeconfig.")] = None,
-    prometheus_targets: Annotated[str | None, Opt(help="Prometheus URL: watch its active targets.")] = None,
-    job: Annotated[str | None, Opt(help="Only Prometheus targets of this job.")] = None,
+    urls: found.Urls = None,
+    targets_file: found.TargetsFile = None,
+    dns: found.Dns = None,
+    dns_srv: found.DnsSrv = None,
+    dns_server: found.DnsServer = None,
+    k8s: found.K8s = False,
+    namespace: found.Namespace = None,
+    selector: found.Selector = None,
+    kubeconfig: found.Kubeconfig = None,
+    prometheus_targets: found.PrometheusTargets = None,
+    job: found.Job = None,
     interval: Annotated[str, Opt(help="Time between rounds (a target still busy skips one).")] = "10s",
     duration: Annotated[str | None, Opt(help="Stop after this long (default: until Ctrl-C).")] = None,
     rounds: Annotated[int | None, Opt(min=1, help="Stop after this many rounds.")] = None,
@@ -51,7 +52,7 @@ def command(
     html: Annotated[Path | None, Opt(help="Write an HTML report here at the end.")] = None,
     json_lines: Annotated[bool, Opt("--json-lines", help="One JSON event per finding on stdout.")] = False,
     fail_on: Annotated[float | None, Opt(min=0.0, max=1.0, help="Exit 1 if a suspect reaches this confidence.")] = None,
-    shard: Annotated[str | None, Opt(help="i/n: watch only a stable hash share of the targets.")] = None,
+    shard: found.Shard = None,
     store: Annotated[str | None, Opt(help="Store directory, sqlite:/// or postgresql:// URL.")] = None,
     blobs: Annotated[str | None, Opt(help="fsspec URL for profile blobs (required with a database URL).")] = None,
     no_store: Annotated[bool, Opt("--no-store", help="Keep nothing on disk.")] = False,
@@ -89,8 +90,8 @@ def command(
     from leaksleuth.cli.options import check_writable, parse_headers, read_secret
     from leaksleuth.collect.scraper import ScrapeConfig, tls_verify
 
-    every = _positive_duration("--interval", interval)
-    stop_after = _positive_duration("--duration", duration) if duration else None
+    every = positive_duration("--interval", interval)
+    stop_after = positive_duration("--duration", duration) if duration else None
     scrape = ScrapeConfig(
         timeout=timeout,
         retries=retries,
@@ -107,7 +108,7 @@ def command(
         insecure=insecure,
     )
     tls_verify(scrape)  # a missing or mismatched --cert/--key/--ca is a usage error now, not a failure per target
-    discovery = _discovery(
+    discovery = build_discovery(
         urls or [],
         targets_file,
         dns or [],
@@ -141,7 +142,7 @@ def command(
             fail_on=fail_on,
             quiet=quiet,
             retention=(
-                _positive_duration("--retention-age", retention_age) if retention_age else None,
+                positive_duration("--retention-age", retention_age) if retention_age else None,
                 retention_count,
             ),
             min_growth=min_growth,
@@ -151,57 +152,10 @@ def command(
         raise typer.Exit(code)
 
 
-def _positive_duration(option: str, text: str) -> float:
-    from leaksleuth.durations import parse_duration
-
-    seconds = parse_duration(text)
-    if seconds <= 0:
-        raise ConfigError(f"{option} must be longer than zero, got {text!r}", hint=f"e.g. {option} 10s")
-    return seconds
-
-
 def _open_store(store: str | None, blobs: str | None) -> Store:
     from leaksleuth.store.db import open_store
 
     return open_store(store, blobs)
-
-
-def _discovery(
-    urls: list[str],
-    targets_file: Path | None,
-    dns: list[str],
-    dns_srv: list[str],
-    dns_server: str | None,
-    k8s: bool,
-    namespace: str | None,
-    selector: str | None,
-    kubeconfig: str | None,
-    prometheus_targets: str | None,
-    job: str | None,
-    shard: str | None,
-) -> Discovery:
-    from leaksleuth.collect import discovery as found
-    from leaksleuth.collect.targets import parse_shard, parse_targets_file
-    from leaksleuth.integrations.kubernetes import kubernetes_source
-    from leaksleuth.integrations.prometheus import prometheus_source
-    from leaksleuth.model.target import make_target
-
-    static = [make_target(url) for url in urls]
-    if targets_file is not None:
-        static.extend(parse_targets_file(targets_file))
-    sources: list[tuple[str, found.Source]] = []
-    sources += [(f"dns {name}", found.dns_source(name, nameserver=dns_server)) for name in dns]
-    sources += [(f"dns-srv {name}", found.dns_srv_source(name, nameserver=dns_server)) for name in dns_srv]
-    if k8s:
-        sources.append(("kubernetes", kubernetes_source(namespace=namespace, selector=selector, kubeconfig=kubeconfig)))
-    if prometheus_targets:
-        sources.append((f"prometheus {prometheus_targets}", prometheus_source(prometheus_targets, job=job)))
-    if not static and not sources:
-        raise ConfigError(
-            "no targets: give URLs, --targets-file, --dns, --dns-srv, --k8s or --prometheus-targets",
-            hint="e.g. leaksleuth watch http://127.0.0.1:6060",
-        )
-    return found.Discovery(static, sources, shard=parse_shard(shard) if shard else None)
 
 
 async def run_watch(

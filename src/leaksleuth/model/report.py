@@ -36,6 +36,19 @@ class Verdict(enum.StrEnum):
         return cls.HEALTHY
 
 
+MIN_SNAPSHOTS = 4  # fewer snapshots cannot show growth: "too early", not "healthy"
+
+
+def verdict_of(status: str, snapshots: int, top: float) -> str:
+    """One vocabulary for every output: the scrape status when it failed, else the Verdict of the top confidence,
+    or "too early" while there are too few snapshots to see growth."""
+    if status != "ok":
+        return status
+    if top < SUSPECT_CONFIDENCE and snapshots < MIN_SNAPSHOTS:
+        return "too early"
+    return str(Verdict.from_confidence(top))
+
+
 def iso_z(moment: dt.datetime | float) -> str:
     """``2024-05-01T12:00:00Z``: UTC to the second, for a datetime or a Unix timestamp."""
     when = dt.datetime.fromtimestamp(moment, dt.UTC) if isinstance(moment, int | float) else moment

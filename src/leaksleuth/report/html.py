@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from leaksleuth.analysis.humanize import human_bytes
-from leaksleuth.report.watch import verdict_of
+from leaksleuth.model.report import verdict_of
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d1d1f;background:#fafafa}

@@ -17,8 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from leaksleuth.analysis.humanize import human_bytes
-from leaksleuth.analysis.series.fleet import verdict
-from leaksleuth.model.report import Report, Suspect, TargetReport
+from leaksleuth.model.report import Report, Suspect, TargetReport, verdict_of
 from leaksleuth.report.terminal import LINE_BREAK, VERDICT_STYLE, data_text
 
 
@@ -31,19 +30,6 @@ def _trend(points: Sequence[float]) -> str:
     low, high = min(recent), max(recent)
     span = (high - low) or 1.0
     return "".join(blocks[min(7, int((value - low) / span * 7.999))] for value in recent)
-
-
-MIN_SNAPSHOTS = 4  # fewer snapshots cannot show growth: "too early", not "healthy"
-
-
-def verdict_of(status: str, snapshots: int, top: float) -> str:
-    """One vocabulary for every output: the scrape status when it failed, else fleet's leaking / likely leak /
-    watch / healthy, or "too early" while there are too few snapshots to see growth."""
-    if status != "ok":
-        return status
-    if top < 0.5 and snapshots < MIN_SNAPSHOTS:
-        return "too early"
-    return verdict(top)
 
 
 def verdict_word(target: TargetReport) -> str:

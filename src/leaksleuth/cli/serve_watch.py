@@ -1,0 +1,80 @@
+"""``serve --watch``: the watcher beside the HTTP server, in one event loop, stopping together."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import typer
+
+from leaksleuth.cli import EXIT_ERROR
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from leaksleuth.app.capture import AlertService
+    from leaksleuth.app.live import Event, LiveFleet
+    from leaksleuth.collect.discovery import Discovery
+
+SHUTDOWN_GRACE = 3  # seconds uvicorn waits for open requests (SSE streams never end by themselves)
+
+
+def live_fleet(
+    discovery: Discovery,
+    service: AlertService,
+    *,
+    interval: float,
+    timeout: float,
+    json_lines: bool,
+    retention: tuple[float | None, int | None],
+) -> LiveFleet:
+    """A Watcher over ``discovery`` writing to the service's store, its events and gauges on the service's /metrics."""
+    from leaksleuth.app.live import LiveFleet
+    from leaksleuth.app.watch import WatchConfig, Watcher
+    from leaksleuth.collect.scraper import ScrapeConfig
+
+    config = WatchConfig(interval=interval, retention_age=retention[0], retention_count=retention[1])
+    watcher = Watcher(discovery, ScrapeConfig(timeout=timeout), config, store=service.store)
+    return LiveFleet(watcher, service.registry, sink=_write_line if json_lines else None)
+
+
+def _write_line(event: Event) -> None:
+    sys.stdout.write(json.dumps(event, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def run(app: FastAPI, host: str, port: int, live: LiveFleet | None) -> None:
+    """Serve until SIGINT/SIGTERM; with ``live``, watch too. The watch failing (the store gone) stops the server
+    and exits 3 with its error; stopping the server stops the watch, which finishes the rounds' store writes."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE)
+    server = uvicorn.Server(config)
+    if live is None:
+        server.run()
+        return
+    failure = asyncio.run(_serve_and_watch(server, live))
+    if failure is not None:
+        typer.echo(f"leaksleuth serve: the watch stopped: {type(failure).__name__}: {failure}", err=True)
+        raise typer.Exit(EXIT_ERROR)
+
+
+async def _serve_and_watch(server: uvicorn.Server, live: LiveFleet) -> BaseException | None:
+    watching = asyncio.get_running_loop().create_task(live.run())
+
+    def stop_server(_task: asyncio.Task[object]) -> None:
+        server.should_exit = True
+
+    watching.add_done_callback(stop_server)
+    try:
+        await server.serve()
+    finally:
+        live.stop()
+        live.hub.close()
+        await asyncio.gather(watching, return_exceptions=True)
+    if watching.cancelled():
+        return None
+    return watching.exception()
