@@ -6,13 +6,11 @@ the store, and the discovery options are watch's (a --targets-file here).
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,35 +20,9 @@ import pytest
 from leaksleuth.store.db import open_store
 from tests.support.golive import GO_MODULE, marker_line, running
 from tests.support.prometheus_live import wait_for
-from tests.support.serve_live import TOKEN, free_port
+from tests.support.serve_live import AUTH, serving_watch
 
 SOURCE = GO_MODULE / "goleaks" / "main.go"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@contextlib.contextmanager
-def serve_watch(tmp_path: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = free_port()
-    (tmp_path / "token").write_text(TOKEN + "\n")
-    command = [sys.executable, "-m", "leaksleuth", "serve", "--listen", f"127.0.0.1:{port}"]
-    command += ["--token-file", str(tmp_path / "token"), "--store", str(tmp_path / "store"), "--watch", *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _healthy(url, process), timeout=30, what="serve ready")
-        yield url, process
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
-def _healthy(url: str, process: subprocess.Popen[str]) -> bool:
-    if process.poll() is not None:
-        raise AssertionError(f"serve exited {process.returncode}: {process.stderr.read() if process.stderr else ''}")
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def _sse(url: str, *, until: str, limit: int = 200, seconds: float = 60.0) -> list[dict[str, Any]]:
@@ -82,7 +54,7 @@ def test_serve_watch_emits_verdict_changes_three_ways(go: str, goleaks: Path, tm
     ):
         targets = tmp_path / "targets.txt"
         targets.write_text(f"http://{leaky} service=checkout\nhttp://{healthy} service=checkout\n")
-        with serve_watch(tmp_path, "--targets-file", str(targets), "--interval", "1.5s", "--json-lines") as (
+        with serving_watch(tmp_path, "--targets-file", str(targets), "--interval", "1.5s", "--json-lines") as (
             url,
             process,
         ):

@@ -2,4 +2,4 @@
 
 from leaksleuth.extras import require_extra
 
-require_extra("service", "fastapi")
+require_extra("service", "fastapi", "jinja2")
