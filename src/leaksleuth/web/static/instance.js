@@ -102,6 +102,7 @@
     charts[name] = u;
   });
   document.body.dataset.chartsReady = "1";
+  performance.mark("leaksleuth-charts-ready");  // bench/dashboard_bench.py reads it
 
   const live = document.getElementById("live");
   if (!window.EventSource || live.textContent !== "live") { return; }
