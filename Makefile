@@ -19,7 +19,7 @@ install: $(STAMP)
 system-deps:
 	./scripts/install-system-deps.sh
 
-## demo: three instances of a bundled Go service (goroutine leak, heap leak, healthy) watched for a minute
+## demo: three instances of a bundled Go service (goroutine leak, heap leak, healthy) watched by the service; prints the dashboard URL
 demo: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/leaksleuth demo
 

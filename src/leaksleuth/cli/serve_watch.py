@@ -46,9 +46,10 @@ def _write_line(event: Event) -> None:
     sys.stdout.flush()
 
 
-def run(app: FastAPI, host: str, port: int, live: LiveFleet | None) -> None:
-    """Serve until SIGINT/SIGTERM; with ``live``, watch too. The watch failing (the store gone) stops the server
-    and exits 3 with its error; stopping the server stops the watch, which finishes the rounds' store writes."""
+def run(app: FastAPI, host: str, port: int, live: LiveFleet | None, *, duration: float | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (or ``duration`` seconds, with ``live``); with ``live``, watch too. The watch
+    failing (the store gone) stops the server and exits 3 with its error; stopping the server stops the watch,
+    which finishes the rounds' store writes."""
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE)
@@ -56,19 +57,22 @@ def run(app: FastAPI, host: str, port: int, live: LiveFleet | None) -> None:
     if live is None:
         server.run()
         return
-    failure = asyncio.run(_serve_and_watch(server, live))
+    failure = asyncio.run(_serve_and_watch(server, live, duration))
     if failure is not None:
         typer.echo(f"leaksleuth serve: the watch stopped: {type(failure).__name__}: {failure}", err=True)
         raise typer.Exit(EXIT_ERROR)
 
 
-async def _serve_and_watch(server: uvicorn.Server, live: LiveFleet) -> BaseException | None:
-    watching = asyncio.get_running_loop().create_task(live.run())
+async def _serve_and_watch(server: uvicorn.Server, live: LiveFleet, duration: float | None) -> BaseException | None:
+    loop = asyncio.get_running_loop()
+    watching = loop.create_task(live.run())
 
-    def stop_server(_task: asyncio.Task[object]) -> None:
+    def stop_server(*_: object) -> None:
         server.should_exit = True
 
     watching.add_done_callback(stop_server)
+    if duration is not None:
+        loop.call_later(duration, stop_server)
     try:
         await server.serve()
     finally:
