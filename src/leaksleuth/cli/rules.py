@@ -39,6 +39,9 @@ def command(
     alertmanager: Annotated[
         bool, Opt("--alertmanager", help="Print the Alertmanager route + receiver instead of the rules.")
     ] = False,
+    format_: Annotated[
+        str, Opt("--format", help="prometheus (a rules file) or prometheus-operator (a PrometheusRule manifest).")
+    ] = "prometheus",
     output_dir: Annotated[
         Path | None, Opt(help=f"Write {RULES_FILE} and {ALERTMANAGER_FILE} into this directory.")
     ] = None,
@@ -49,6 +52,7 @@ def command(
         ALERTMANAGER_HEADER,
         RuleOptions,
         alertmanager_config,
+        prometheus_rule,
         rule_groups,
         rules_header,
         to_yaml,
@@ -69,7 +73,11 @@ def command(
         token_file=token_file,
         extra_labels=_labels(label or []),
     )
-    rules_text = to_yaml(rule_groups(options), rules_header(options))
+    if format_ not in ("prometheus", "prometheus-operator"):
+        raise ConfigError(f"--format must be prometheus or prometheus-operator, got {format_!r}")
+    groups = rule_groups(options)
+    document = prometheus_rule(groups) if format_ == "prometheus-operator" else groups
+    rules_text = to_yaml(document, rules_header(options, operator=format_ == "prometheus-operator"))
     alertmanager_text = to_yaml(alertmanager_config(options), ALERTMANAGER_HEADER)
     if output_dir is not None:
         _write(output_dir, {RULES_FILE: rules_text, ALERTMANAGER_FILE: alertmanager_text})
