@@ -18,13 +18,14 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @contextlib.contextmanager
 def serving_watch(
-    tmp_path: Path, *args: str, stdout: int = subprocess.PIPE
+    tmp_path: Path, *args: str, stdout: int = subprocess.PIPE, store: str | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """``serve --watch ARGS`` with the token and a store in ``tmp_path``; yields (base URL, process)."""
+    """``serve --watch ARGS`` with the token and ``store`` (default: one in ``tmp_path``); yields (URL, process)."""
     port = free_port()
     (tmp_path / "token").write_text(TOKEN + "\n")
     command = [sys.executable, "-m", "leaksleuth", "serve", "--listen", f"127.0.0.1:{port}"]
-    command += ["--token-file", str(tmp_path / "token"), "--store", str(tmp_path / "store"), "--watch", *args]
+    command += ["--token-file", str(tmp_path / "token"), "--store", store or str(tmp_path / "store")]
+    command += ["--watch", *args]
     process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -22,6 +22,7 @@ from leaksleuth.model.report import Report, TargetReport, iso_z, verdict_of
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from leaksleuth.app.membership import Membership
     from leaksleuth.app.watch import RoundSummary, Watcher
 
 Event = dict[str, Any]
@@ -83,10 +84,12 @@ class LiveFleet:
         *,
         sink: Callable[[Event], None] | None = None,
         clock: Callable[[], float] = time.time,
+        membership: Membership | None = None,  # --scale-out: the watcher's targets are this replica's share
     ) -> None:
         from prometheus_client import Counter, Gauge
 
         self.watcher = watcher
+        self.membership = membership
         self.sink = sink
         self.clock = clock
         self.hub = EventHub()
@@ -116,13 +119,24 @@ class LiveFleet:
         self.heap_inuse = Gauge(
             "leaksleuth_target_heap_inuse_bytes", "Heap in use at the last scrape.", per_target, registry=registry
         )
+        self.members = Gauge(
+            "leaksleuth_watch_members", "Replicas dividing the targets (1 without --scale-out).", registry=registry
+        )
         self.rounds_total = Counter("leaksleuth_watch_rounds", "Watch rounds completed.", registry=registry)
         self.changes_total = Counter(
             "leaksleuth_verdict_changes", "Verdict changes, by new verdict.", ["verdict"], registry=registry
         )
 
     async def run(self) -> Report:
-        return await self.watcher.run()
+        if self.membership is None:
+            return await self.watcher.run()
+        await asyncio.to_thread(self.membership.beat)  # the first round knows the members
+        heartbeats = asyncio.get_running_loop().create_task(self.membership.run())
+        try:
+            return await self.watcher.run()
+        finally:
+            heartbeats.cancel()
+            await asyncio.gather(heartbeats, return_exceptions=True)
 
     def stop(self) -> None:
         self.watcher.stop()
@@ -150,6 +164,7 @@ class LiveFleet:
                 _remove(self.verdict_gauge, url, service, previous)
                 self._emit(_departed_event(url, service, previous, summary.number, self.clock()))
         self.rounds_total.inc()
+        self.members.set(len(self.membership.members) if self.membership else 1)
         self._emit(
             {
                 "event": "round",

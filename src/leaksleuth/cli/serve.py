@@ -47,6 +47,10 @@ def command(
     interval: Annotated[str, typer.Option(help="--watch: time between rounds.")] = "15s",
     json_lines: Annotated[bool, typer.Option("--json-lines", help="--watch: verdict changes as JSON lines.")] = False,
     retention_age: Annotated[str | None, typer.Option(help="--watch: drop snapshots older than this.")] = None,
+    scale_out: Annotated[
+        bool, typer.Option("--scale-out", help="--watch: divide the targets with the replicas sharing --store.")
+    ] = False,
+    replica_id: Annotated[str | None, typer.Option(help="--scale-out: this replica's name (default host-pid).")] = None,
     retention_count: Annotated[
         int | None, typer.Option(min=1, help="--watch: snapshots kept per target, kind.")
     ] = None,
@@ -56,6 +60,7 @@ def command(
 
     require_extra("service", "fastapi", "uvicorn", "sqlalchemy", "fsspec")  # before any option is acted on
     from leaksleuth.app.capture import AlertService, CaptureConfig
+    from leaksleuth.app.membership import default_member_id
     from leaksleuth.cli.discovery_options import build_discovery
     from leaksleuth.cli.options import positive_duration, read_secret
     from leaksleuth.cli.serve_watch import live_fleet, run
@@ -92,7 +97,7 @@ def command(
             *(kubeconfig, prometheus_targets, job, shard),
             command="serve --watch",
         )
-    elif urls or targets_file or dns or dns_srv or k8s or prometheus_targets:
+    elif urls or targets_file or dns or dns_srv or k8s or prometheus_targets or scale_out:
         raise ConfigError("targets to watch need --watch", hint="leaksleuth serve --watch http://127.0.0.1:6060")
     service = AlertService(open_store(store, blobs), token=token, capture=capture)
     app = create_app(service)
@@ -105,6 +110,7 @@ def command(
             timeout=timeout,
             json_lines=json_lines,
             retention=(ages, retention_count),
+            replica=(replica_id or default_member_id()) if scale_out else None,
         )
     mount_pages(app, service, live)
     auth = "bearer token required" if token else "no auth (loopback)"

@@ -30,15 +30,20 @@ def live_fleet(
     timeout: float,
     json_lines: bool,
     retention: tuple[float | None, int | None],
+    replica: str | None = None,
 ) -> LiveFleet:
-    """A Watcher over ``discovery`` writing to the service's store, its events and gauges on the service's /metrics."""
+    """A Watcher over ``discovery`` writing to the service's store, its events and gauges on the service's /metrics;
+    with ``replica`` (--scale-out), over this replica's share of it (``app.membership``)."""
     from leaksleuth.app.live import LiveFleet
+    from leaksleuth.app.membership import Membership
     from leaksleuth.app.watch import WatchConfig, Watcher
     from leaksleuth.collect.scraper import ScrapeConfig
 
     config = WatchConfig(interval=interval, retention_age=retention[0], retention_count=retention[1])
-    watcher = Watcher(discovery, ScrapeConfig(timeout=timeout), config, store=service.store)
-    return LiveFleet(watcher, service.registry, sink=_write_line if json_lines else None)
+    membership = Membership(service.store, replica, interval=interval) if replica else None
+    targets = membership.share(discovery) if membership else discovery
+    watcher = Watcher(targets, ScrapeConfig(timeout=timeout), config, store=service.store)
+    return LiveFleet(watcher, service.registry, sink=_write_line if json_lines else None, membership=membership)
 
 
 def _write_line(event: Event) -> None:

@@ -43,6 +43,17 @@ class Shard:
         return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
 
 
+def rendezvous_owner(url: str, members: Iterable[str]) -> str | None:
+    """Highest-random-weight hashing: the member with the highest hash of (member, url) owns the target. Every
+    replica that sees the same members picks the same owner, and a member leaving moves only its own targets."""
+    best: tuple[int, str] | None = None
+    for member in members:
+        weight = int.from_bytes(hashlib.sha256(f"{member}\0{url}".encode()).digest()[:8], "big")
+        if best is None or (weight, member) > best:
+            best = (weight, member)
+    return None if best is None else best[1]
+
+
 def dedupe(targets: Iterable[Target]) -> list[Target]:
     """One target per URL; a later entry with a service or labels fills in what an earlier bare URL lacked."""
     merged: dict[str, Target] = {}

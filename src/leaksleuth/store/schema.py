@@ -66,3 +66,11 @@ settings_table = sa.Table(  # what every reader of the store needs to know, e.g.
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+members_table = sa.Table(  # serve replicas sharing this store: a heartbeat row each, alive until lease_until
+    "members",
+    metadata,
+    sa.Column("member", sa.String(256), primary_key=True),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=False),
+)
