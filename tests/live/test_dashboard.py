@@ -52,7 +52,7 @@ def fleet(go: str, goleaks: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             {"url": f"http://{heap}", "service": HOSTILE},
         ]
         (work / "targets.yaml").write_text(yaml.safe_dump({"targets": targets}))
-        with serving_watch(work, "--targets-file", str(work / "targets.yaml"), "--interval", "1s") as (url, _):
+        with serving_watch(work, "--targets-file", str(work / "targets.yaml"), "--interval", "2s") as (url, _):
             leaky_id: list[str] = []
 
             def ready() -> bool:
@@ -138,9 +138,10 @@ def test_fleet_to_instance_to_flame_graph(fleet: Fleet, browser: BrowserContext)
     assert page.locator("#buckets tbody tr").count() >= 1
     page.screenshot(path=fleet.shots / "instance.png", full_page=True)
 
-    page.locator("#downloads a", has_text="flame graph").first.click()
-    page.wait_for_selector("#chart")
-    assert "flame" in page.content() and page.locator("#chart *").count() > 5
+    heap_row = page.locator("#downloads tbody tr", has=page.locator("td", has_text=re.compile("^heap$"))).first
+    heap_row.locator("a", has_text="flame graph").click()
+    page.wait_for_function("document.querySelectorAll('#chart .frame').length > 3")
+    assert "heap" in page.title() and page.locator("#legend").count() == 0  # one profile, not a diff
     page.screenshot(path=fleet.shots / "flame.png")
 
 
@@ -164,7 +165,7 @@ def test_a_diff_picked_on_the_chart(fleet: Fleet, browser: BrowserContext) -> No
     assert href is not None and "&base=" in href
     page.screenshot(path=fleet.shots / "picked.png")
     diff.click()
-    page.wait_for_selector("#legend")
+    page.wait_for_function("document.querySelectorAll('#chart .frame').length > 3")
     assert "grew" in page.text_content("#legend")  # a diff flame graph: growth red, shrink blue
     assert "−" in page.title()
     page.screenshot(path=fleet.shots / "diff.png")

@@ -5,6 +5,7 @@ targets picked up by the others within 2 heartbeat intervals plus the round that
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import time
 from pathlib import Path
@@ -84,6 +85,11 @@ def test_three_replicas_watch_every_target_once_and_take_over_a_killed_ones(gole
 
         wait_for(settled, timeout=60, interval=0.5, what="the targets divided among three replicas")
         shares = _divided(replicas, urls)  # and it holds
+        for replica in replicas:  # any replica's pages show every target, with a verdict (its own or a stored one)
+            rows = httpx.get(f"{replica}/fleet/rows", headers=AUTH, timeout=5).text
+            verdicts = re.findall(r'<tr class="instance" data-target="([^"]+)" data-verdict="([^"]+)"', rows)
+            assert {url for url, _ in verdicts} == urls and "not watched" not in {word for _, word in verdicts}
+            assert rows.count('class="muted judged-by"') == len(urls) - len(shares[replica])
         victim = max(replicas, key=lambda r: len(shares[r]))  # the one with most to hand over
         assert shares[victim], shares
         processes[replicas.index(victim)].send_signal(signal.SIGKILL)

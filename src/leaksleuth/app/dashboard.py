@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from leaksleuth.app.instance import InstanceState
     from leaksleuth.app.live import LiveFleet
     from leaksleuth.store.db import ReportRow, SnapshotRow, Store, TargetRow
+    from leaksleuth.store.replicas import VerdictRow
 
 SPARK_POINTS = 40  # recent values a sparkline draws
 CHART_SERIES = ("goroutines", "heap_inuse", "rss_bytes", "num_gc")
@@ -46,6 +48,7 @@ class FleetRow:
     status: str
     error: str | None
     last_seen: float | None
+    judged_by: str = ""  # another replica (--scale-out) whose stored verdict this row shows
 
     def matches(self, needle: str) -> bool:
         text = [self.url, self.service, self.verdict, self.status]
@@ -99,14 +102,27 @@ def _sort_key(sort: str) -> Any:
 
 
 def fleet_rows(store: Store, live: LiveFleet | None) -> list[FleetRow]:
+    """Every target in the store: this process's live verdict, else the one another replica stored."""
     verdicts = {t.target: t for t in live.report.targets} if live else {}
     states = live.watcher.instances if live else {}
+    stored = store.verdicts()
     rows = []
     for known in store.targets():
         verdict = verdicts.get(known.url)
-        state = states.get(known.url)
-        rows.append(_row(known, verdict, state))
+        judged_by = ""
+        if verdict is None and known.url in stored:
+            verdict, judged_by = stored_report(stored[known.url]), stored[known.url].member
+        row = _row(known, verdict, states.get(known.url))
+        row.judged_by = judged_by
+        rows.append(row)
     return rows
+
+
+def stored_report(row: VerdictRow) -> TargetReport:
+    document = row.document
+    suspects = [Suspect.from_json(s) for s in document.get("suspects", [])]
+    extra = {name: document.get(name) for name in ("service", "goroutines", "heap_inuse_bytes", "restarts")}
+    return TargetReport(row.url, document["status"], int(document["snapshots"]), document.get("error"), suspects, extra)
 
 
 def _row(known: TargetRow, verdict: TargetReport | None, state: InstanceState | None) -> FleetRow:
@@ -194,6 +210,14 @@ def instance_view(store: Store, live: LiveFleet | None, target_id: int) -> Insta
         return None
     verdict = live.target(known.url) if live else None
     state = live.watcher.instances.get(known.url) if live else None
+    notes = list(verdict.extra.get("notes") or []) if verdict else []
+    if verdict is None and (stored := store.verdicts().get(known.url)) is not None:
+        verdict = stored_report(stored)
+        notes.insert(
+            0,
+            f"Watched by replica {stored.member}: its verdict as of {_clock(stored.updated_at)} "
+            "(goroutine buckets and heap sites are on its own page).",
+        )
     heap_snapshots = store.snapshots(target=known.url, kind="heap", newest_first=False)
     captures = [r for r in store.reports(limit=1000) if r.target == known.url]
     chart = chart_data(store.series(known.url, [*CHART_SERIES, *_RESTART_SERIES]))
@@ -211,8 +235,12 @@ def instance_view(store: Store, live: LiveFleet | None, target_id: int) -> Insta
         store.snapshots(target=known.url, limit=MAX_DOWNLOADS),
         captures,
         watched=verdict is not None,
-        notes=list(verdict.extra.get("notes") or []) if verdict else [],
+        notes=notes,
     )
+
+
+def _clock(moment: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(moment))
 
 
 def chart_data(series: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:

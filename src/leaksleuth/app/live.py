@@ -17,17 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from leaksleuth.app.membership import Membership, default_member_id
 from leaksleuth.model.report import Report, TargetReport, iso_z, verdict_of
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from leaksleuth.app.membership import Membership
     from leaksleuth.app.watch import RoundSummary, Watcher
 
 Event = dict[str, Any]
 QUEUE_EVENTS = 512  # events one SSE reader may lag behind before it is dropped (a round of a big fleet fits)
 MAX_SUBSCRIBERS = 64  # open dashboard tabs at once; more get 503 rather than memory
+VERDICT_REFRESH = 60.0  # seconds: an unchanged verdict is written to the store again this often (its "as of")
+STORED_SUSPECTS = 5  # the top suspects of a stored verdict (other replicas' pages show them)
 
 
 @dataclass(slots=True, eq=False)  # hashed by identity: one per reader
@@ -93,11 +95,15 @@ class LiveFleet:
         self.sink = sink
         self.clock = clock
         self.hub = EventHub()
+        self.store_error: str | None = None  # the last verdict write that failed (the watch's own writes fail too)
         self.report = Report([])  # the latest round's verdicts
         self.round = 0
         self.round_at: float | None = None
         self.verdicts: dict[str, str] = {}  # url -> verdict word of the latest round
         self._services: dict[str, str] = {}
+        self._written: dict[str, float] = {}  # url -> when its verdict was last written to the store
+        self._writes: set[asyncio.Future[None]] = set()
+        self.member = membership.member if membership else default_member_id()
         watcher.on_round = self._on_round
         per_target = ["target", "service"]
         self.confidence = Gauge(
@@ -148,14 +154,21 @@ class LiveFleet:
     def _on_round(self, summary: RoundSummary) -> None:
         report = self.watcher.report(departed=False)
         self.report, self.round, self.round_at = report, summary.number, summary.started
+        now = self.clock()
+        to_store = []
         for target in report.targets:
             word = verdict_of(target.status, target.snapshots, target.top_confidence)
             previous = self.verdicts.get(target.target)
             self._gauges(target, word, previous)
             if word != previous:
                 self.verdicts[target.target] = word
-                self._emit(verdict_event(target, word, previous, summary.number, self.clock()))
+                self._emit(verdict_event(target, word, previous, summary.number, now))
+            if word != previous or now - self._written.get(target.target, 0.0) >= VERDICT_REFRESH:
+                self._written[target.target] = now
+                to_store.append((target.target, word, target.top_confidence, stored_verdict(target)))
+        self._store_verdicts(to_store, now)
         for url in summary.departed:
+            self._written.pop(url, None)
             previous = self.verdicts.pop(url, None)
             service = self._services.pop(url, "")
             for gauge in (self.confidence, self.up, self.goroutines, self.heap_inuse):
@@ -177,6 +190,20 @@ class LiveFleet:
             log=False,  # log shippers want changes, not a heartbeat every interval
         )
 
+    def _store_verdicts(self, verdicts: list[tuple[str, str, float, dict[str, Any]]], now: float) -> None:
+        """In a thread, beside the watch: pages of every replica read them (``app.dashboard``)."""
+        store = self.watcher.store
+        if store is None or not verdicts:
+            return
+        write = asyncio.get_running_loop().run_in_executor(None, store.record_verdicts, self.member, now, verdicts)
+        self._writes.add(write)
+        write.add_done_callback(self._written_done)
+
+    def _written_done(self, write: asyncio.Future[None]) -> None:
+        self._writes.discard(write)
+        if not write.cancelled() and write.exception() is not None:
+            self.store_error = f"{type(write.exception()).__name__}: {write.exception()}"
+
     def _gauges(self, target: TargetReport, word: str, previous: str | None) -> None:
         service = str(target.extra.get("service") or "")
         self._services[target.target] = service
@@ -197,6 +224,19 @@ class LiveFleet:
         self.hub.publish(event)
         if log and self.sink is not None:
             self.sink(event)
+
+
+def stored_verdict(target: TargetReport) -> dict[str, Any]:
+    """The part of a verdict other replicas show: status, top suspects, the latest numbers (not the history)."""
+    extra = target.extra
+    return {
+        "target": target.target,
+        "status": target.status,
+        "snapshots": target.snapshots,
+        "error": target.error,
+        "suspects": [s.to_json() for s in target.ranked()[:STORED_SUSPECTS]],
+        **{name: extra.get(name) for name in ("service", "goroutines", "heap_inuse_bytes", "rss_bytes", "restarts")},
+    }
 
 
 def verdict_event(target: TargetReport, word: str, previous: str | None, round_number: int, now: float) -> Event:

@@ -80,6 +80,21 @@ class Suspect:
         """Names a line to fix (series findings name none)."""
         return bool(self.file) and self.line > 0
 
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> Suspect:
+        """The inverse of ``to_json`` (a stored verdict read back)."""
+        return cls(
+            document["kind"],
+            str(document["category"]),
+            str(document["function"]),
+            str(document["file"]),
+            int(document["line"]),
+            float(document["confidence"]),
+            str(document["summary"]),
+            dict(document.get("evidence") or {}),
+            [cls.from_json(related) for related in document.get("related") or []],
+        )
+
     def to_json(self) -> dict[str, Any]:
         document = {
             "kind": self.kind,

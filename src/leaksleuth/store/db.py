@@ -25,9 +25,9 @@ from sqlalchemy.engine import Engine
 from leaksleuth.errors import ConfigError, LeaksleuthError
 from leaksleuth.extras import require_extra
 from leaksleuth.store.blobs import BlobStore, canonical_url, same_location
+from leaksleuth.store.replicas import ReplicaTables
 from leaksleuth.store.schema import (
     blobs_table,
-    members_table,
     metadata,
     reports_table,
     series_table,
@@ -95,7 +95,7 @@ def database_url(store: str) -> str:
     return store
 
 
-class Store:
+class Store(ReplicaTables):
     def __init__(self, engine: Engine, blobs_url: str | None, description: str) -> None:
         self.engine = engine
         self.blobs_url = blobs_url
@@ -141,29 +141,6 @@ class Store:
     def has_blobs(self) -> bool:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(blobs_table.c.sha256).limit(1)).first() is not None
-
-    # ---- replicas ------------------------------------------------------------------------------------------------
-    def heartbeat(self, member: str, now: float, lease_until: float, started_at: float) -> list[str]:
-        """Renew ``member``'s lease and return every member whose lease has not run out at ``now`` (sorted).
-
-        Replicas compare leases written by each other's clocks: keep them in sync (NTP) to well under a lease."""
-        values = {"heartbeat_at": now, "lease_until": lease_until}
-        with self._lock, self.engine.begin() as connection:
-            renewed = connection.execute(
-                members_table.update().where(members_table.c.member == member).values(**values)
-            ).rowcount
-            if not renewed:
-                connection.execute(members_table.insert().values(member=member, started_at=started_at, **values))
-            connection.execute(members_table.delete().where(members_table.c.lease_until < now - 3600))  # long gone
-            alive = connection.execute(
-                sa.select(members_table.c.member).where(members_table.c.lease_until >= now).order_by("member")
-            ).scalars()
-            return [str(name) for name in alive]
-
-    def leave(self, member: str) -> None:
-        """A replica stopping: its targets go to the others at their next heartbeat, not after its lease."""
-        with self._lock, self.engine.begin() as connection:
-            connection.execute(members_table.delete().where(members_table.c.member == member))
 
     # ---- writing -------------------------------------------------------------------------------------------------
     def target_id(self, url: str, service: str = "", labels: dict[str, str] | None = None) -> int:

@@ -74,3 +74,13 @@ members_table = sa.Table(  # serve replicas sharing this store: a heartbeat row 
     sa.Column("heartbeat_at", sa.Float, nullable=False),
     sa.Column("lease_until", sa.Float, nullable=False),
 )
+verdicts_table = sa.Table(  # the latest verdict of each watched target, so every replica's pages show every target
+    "verdicts",
+    metadata,
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("targets.id"), primary_key=True),
+    sa.Column("member", sa.String(256), nullable=False),  # the replica that judged it
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("verdict", sa.String(32), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),  # report@1 target: status, error, top suspects, restarts…
+)
