@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from leaksleuth.cli import demo
 from tests.support.browser import chromium
@@ -76,3 +77,7 @@ def test_demo_serves_the_dashboard_with_the_leak_flagged(go: str, tmp_path: Path
     finally:
         process.terminate()
         process.wait(timeout=30)
+    assert process.returncode == 0
+    for instance in modes.values():  # SIGTERM stops the demo's Go processes too (uvicorn re-raises the signal)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(instance, timeout=2)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import typer
@@ -62,10 +65,34 @@ def run(app: FastAPI, host: str, port: int, live: LiveFleet | None, *, duration:
     if live is None:
         server.run()
         return
-    failure = asyncio.run(_serve_and_watch(server, live, duration))
+    failure = None
+    # a SIGTERM/SIGINT stop ends in _Stopped once the watch has finished its writes (_serve_and_watch's finally)
+    with _stop_signals_raise(), contextlib.suppress(_Stopped):
+        failure = asyncio.run(_serve_and_watch(server, live, duration))
     if failure is not None:
         typer.echo(f"leaksleuth serve: the watch stopped: {type(failure).__name__}: {failure}", err=True)
         raise typer.Exit(EXIT_ERROR)
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGINT, raised where uvicorn re-raises the signal after its graceful shutdown."""
+
+
+@contextlib.contextmanager
+def _stop_signals_raise() -> Iterator[None]:
+    """uvicorn catches SIGTERM/SIGINT, shuts down, then raises the signal again for the handler it found: with the
+    default one SIGTERM kills the process on the spot, before the watch stops and the demo's Go processes are
+    ended. Our handler turns it into an exception, so every ``finally`` runs."""
+
+    def stopped(signum: int, frame: object) -> None:
+        raise _Stopped(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 async def _serve_and_watch(server: uvicorn.Server, live: LiveFleet, duration: float | None) -> BaseException | None:
