@@ -117,6 +117,7 @@ def _handler(fleet: Fleet) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        _counted = False
 
         def do_GET(self) -> None:
             name, _, rest = self.path[1:].partition("/")
@@ -126,9 +127,17 @@ def _handler(fleet: Fleet) -> type[BaseHTTPRequestHandler]:
                 fleet.in_flight += 1
                 fleet.max_in_flight = max(fleet.max_in_flight, fleet.in_flight)
                 earlier = sum(1 for _, n, p in fleet.requests if n == name and p == path)
+            self._counted = True
             try:
                 self._answer(name, path, earlier)
             finally:
+                self._answered()
+
+        def _answered(self) -> None:
+            """The request stops counting as in flight when its answer is about to be written: once the client has
+            read it, it may send the next one, before this thread has even returned from writing."""
+            if self._counted:
+                self._counted = False
                 with fleet.lock:
                     fleet.in_flight -= 1
 
@@ -147,6 +156,7 @@ def _handler(fleet: Fleet) -> type[BaseHTTPRequestHandler]:
             self._send(200, (CAPTURES / file).read_bytes())
 
         def _send(self, status: int, body: bytes) -> None:
+            self._answered()
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -8,6 +8,7 @@ dump stops the world while it is written, which is why big processes only get th
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -43,13 +44,18 @@ class Collected:
 class Services:
     """Fetches services the way ``watch`` does, with one scraper for the whole command: connections are reused and
     what a target does not serve (goroutineleak on Go < 1.26, found by a 404) is asked once, not every round.
-    Nothing is set up until the first fetch: reading files pays for no HTTP stack."""
+    Nothing is set up until the first fetch: reading files pays for no HTTP stack.
+
+    The command is synchronous (it sleeps between samples, reads files), the scraper is not: one event loop (an
+    ``asyncio.Runner``) lives as long as this object, and the scraper's ``async with`` is held open on it by an
+    ``AsyncExitStack`` that ``__exit__`` closes on the same loop, before the loop itself."""
 
     def __init__(self, *, timeout: float, similarity: Similarity, debug2_threshold: int = DEBUG2_THRESHOLD) -> None:
         self.timeout, self.similarity, self.debug2_threshold = timeout, similarity, debug2_threshold
         self.notes: list[str] = []
         self._runner: asyncio.Runner | None = None
         self._scraper: Scraper | None = None
+        self._open = contextlib.AsyncExitStack()
 
     def __enter__(self) -> Services:
         return self
@@ -58,15 +64,12 @@ class Services:
         if self._runner is None:
             return
         try:
-            if self._scraper is not None:
-                self._runner.run(self._scraper.__aexit__())
+            self._runner.run(self._open.aclose())
         finally:
             self._runner.close()
 
-    def fetch(self, roots: Sequence[str]) -> list[GoroutineSnapshot]:
-        """One snapshot per service root, fetched concurrently; the first failure raises."""
+    def _scraping(self) -> tuple[asyncio.Runner, Scraper]:
         from leaksleuth.collect.scraper import ScrapeConfig, Scraper
-        from leaksleuth.model.target import make_target
 
         if self._runner is None:
             import asyncio  # URLs only: a file source never starts an event loop
@@ -76,8 +79,15 @@ class Services:
             config = ScrapeConfig(
                 timeout=self.timeout, debug2_threshold=self.debug2_threshold, heap_every=0, metrics=False
             )
-            self._scraper = self._runner.run(Scraper(config).__aenter__())
-        results = self._runner.run(self._scraper.scrape_all([make_target(root) for root in roots]))
+            self._scraper = self._runner.run(self._open.enter_async_context(Scraper(config)))
+        return self._runner, self._scraper
+
+    def fetch(self, roots: Sequence[str]) -> list[GoroutineSnapshot]:
+        """One snapshot per service root, fetched concurrently; the first failure raises."""
+        from leaksleuth.model.target import make_target
+
+        runner, scraper = self._scraping()
+        results = runner.run(scraper.scrape_all([make_target(root) for root in roots]))
         snapshots = []
         for result in results:
             if result.status != "ok":

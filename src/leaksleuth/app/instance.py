@@ -1,16 +1,19 @@
-"""What leaksleuth knows about one running instance over a watch: bounded history and its live verdict.
+"""What leaksleuth knows about one target over a watch: bounded history, its live verdict, and its place in the
+watch (missed rounds, rounds absent from discovery, the scrape in flight, its departure), in one object.
 
-Pure: the watcher feeds it parsed observations (goroutine snapshot, MemStats, heap profile) and asks for a
-``TargetReport``. Restarts (a new process start time, a counter reset, a new build id) cut the history, so a
-restarted process is judged on its own.
+The histories are fed parsed observations (goroutine snapshot, runtime series, heap sites) worked out off the event
+loop, and asked for a ``TargetReport``. One ``RestartDetector`` decides from every signal of a round (process start
+time, lifetime counters of the metrics and of the heap profile, build id, goroutine ids) whether the process
+restarted, and then every history is cut at that round: goroutines, heap and series judge the newest process alike,
+and ``restarts`` is one number.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
-import sys
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,14 +22,14 @@ import numpy as np
 from leaksleuth.analysis.attribution import attribute
 from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot, Window
 from leaksleuth.analysis.goroutines.verdict import Options, evaluate
-from leaksleuth.analysis.heap.sites import Site
-from leaksleuth.analysis.heap.trend import HeapHistory, SiteKey
-from leaksleuth.analysis.series.fleet import COUNTERS, PROCESS_START, InstanceSeries, started_over
+from leaksleuth.analysis.heap.trend import HeapHistory, HeapRow, Reload
+from leaksleuth.analysis.restarts import RestartDetector, Signals
+from leaksleuth.analysis.ring import RingColumns
+from leaksleuth.analysis.series.fleet import InstanceSeries
 from leaksleuth.model.report import Suspect, TargetReport
 
 if TYPE_CHECKING:
     from leaksleuth.analysis.heap.sites import SourceLines
-    from leaksleuth.model.profile import Int64Array, Profile
 
 
 class SeriesBuffer:
@@ -35,162 +38,57 @@ class SeriesBuffer:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.times = array("d")
-        self.columns: dict[str, array[float]] = {}
+        self._rows = RingColumns[str](capacity, {"time": "d", "restart": "b"}, keyed="d", fill=math.nan, sparse=False)
+        self._starting_over = False
+
+    @property
+    def times(self) -> array[float]:
+        return self._rows.values("time")
+
+    @property
+    def columns(self) -> dict[str, array[float]]:
+        return self._rows.columns
+
+    @property
+    def restarts(self) -> list[bool]:
+        return [bool(flag) for flag in self._rows.values("restart")]
+
+    def start_over(self) -> None:
+        """The process restarted: the next point begins a new segment."""
+        self._starting_over = True
 
     def append(self, taken_at: float, values: dict[str, float]) -> None:
-        before = len(self.times)
-        self.times.append(taken_at)
-        for name, column in self.columns.items():
-            column.append(values.get(name, math.nan))
-        for name, value in values.items():
-            if name not in self.columns:
-                self.columns[name] = array("d", [math.nan] * before + [value])
-        if len(self.times) > self.capacity:
-            del self.times[0]
-            for column in self.columns.values():
-                del column[0]
+        restarted, self._starting_over = self._starting_over and len(self._rows) > 0, False
+        self._rows.append({"time": taken_at, "restart": restarted}, values)
 
     def latest(self, name: str) -> float | None:
-        column = self.columns.get(name)
-        if not column or math.isnan(column[-1]):
-            return None
-        return column[-1]
+        value = self._rows.latest(name)
+        return None if value is None or math.isnan(value) else float(value)
 
     def values(self, name: str) -> list[float]:
         return [v for v in self.columns.get(name, ()) if not math.isnan(v)]
 
 
-_INT32 = (-(1 << 31), (1 << 31) - 1)
+@dataclass(slots=True)
+class Observation:
+    """One successful round of a target, parsed and reduced (off the event loop) to what the histories keep."""
+
+    taken_at: float
+    snapshot: GoroutineSnapshot | None
+    values: dict[str, float]  # runtime series (memstats_series)
+    build_id: str | None = None
+    heap: HeapRow | None = None
+    reload_heap: Reload | None = None  # gives the heap profile back (parsed again from its bytes) for leak paths
+    heap_estimate: float | None = None  # the heap profile's inuse_space total (an estimate: sampled)
+    notes: Sequence[str] = ()
 
 
-class SiteColumns:
-    """The rows of a ``HeapHistory`` (in-use bytes per site, one row per snapshot), kept column-wise.
+@dataclass(slots=True)
+class Flight:
+    """The scrape of a target in progress (at most one: a target still busy skips rounds)."""
 
-    At steady state the per-snapshot site rows are most of a watched instance's memory, and most of a row is zeros:
-    sites whose objects are all freed (a Go heap profile keeps them) and sites seen in other snapshots. Here a site
-    that holds nothing in the whole window costs nothing, and a column is int32 until a value needs more (a site
-    holding over 2 GiB). The values read back are exactly the ones appended. It offers what HeapHistory does with
-    its list of rows: append a row, drop the oldest, count, and iterate the rows in order.
-    """
-
-    def __init__(self) -> None:
-        self.length = 0
-        self.width = 0  # the widest row appended: rows read back are all this wide
-        self.columns: dict[int, array[int]] = {}
-
-    def append(self, row: Int64Array) -> None:
-        self.length += 1
-        self.width = max(self.width, int(row.size))
-        for known in self.columns.values():
-            known.append(0)
-        for index, value in zip(np.flatnonzero(row).tolist(), row[row != 0].tolist(), strict=True):
-            column = self.columns.get(index)
-            if column is None:  # zeros until now
-                column = array("i", bytes(4 * self.length))
-            if column.typecode == "i" and not _INT32[0] <= value <= _INT32[1]:
-                column = array("q", column)
-            self.columns[index] = column
-            column[-1] = value
-
-    def __delitem__(self, index: int) -> None:
-        if index != 0:
-            raise IndexError("a history only drops its oldest row")
-        self.length -= 1
-        for key, column in list(self.columns.items()):
-            del column[0]
-            if not any(column):
-                del self.columns[key]
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __iter__(self) -> Iterator[Int64Array]:
-        matrix = np.zeros((self.length, self.width), dtype=np.int64)
-        for index, column in self.columns.items():
-            matrix[:, index] = column
-        return iter(matrix)
-
-
-class _Packed:
-    """An attribute that is assigned lists (``HeapHistory`` starts and restarts its series with ``[]``) and keeps
-    them as an array of one C type: 8 bytes a number instead of a pointer to a Python object."""
-
-    def __init__(self, typecode: str) -> None:
-        self.typecode = typecode
-        self.name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = f"_{name}"
-
-    def __get__(self, instance: object, owner: type | None = None) -> array[Any]:
-        packed: array[Any] = getattr(instance, self.name)
-        return packed
-
-    def __set__(self, instance: object, values: Sequence[Any]) -> None:
-        setattr(instance, self.name, array(self.typecode, values))
-
-
-class CompactHeapHistory(HeapHistory):
-    """A ``HeapHistory`` whose rows are ``SiteColumns``, whose time and total columns are arrays of 8-byte numbers
-    instead of lists of Python objects, and whose site names are interned, so every instance of a service shares
-    them. The analysis reads the same numbers."""
-
-    times = _Packed("d")  # type: ignore[assignment]
-    totals = _Packed("q")  # type: ignore[assignment]
-
-    @property  # type: ignore[override]
-    def rows(self) -> SiteColumns:
-        return self._rows
-
-    @rows.setter
-    def rows(self, rows: Sequence[Int64Array]) -> None:
-        self._rows = SiteColumns()
-        for row in rows:
-            self._rows.append(row)
-
-    def add(self, taken_at: float, profile: Profile, *, raw: bytes | None = None, restarted: bool = False) -> bool:
-        known = len(self.sites)
-        restarted = super().add(taken_at, profile, raw=raw, restarted=restarted)
-        if restarted:  # a new series: every site is new
-            known = 0
-            self.columns = {}
-        for index in range(known, len(self.sites)):  # new sites: share them, so the profile's own strings can go
-            site, key = _shared_site(self.sites[index])
-            self.sites[index] = site
-            self.columns.pop(key, None)  # an equal key stays in a dict: drop the profile's own, keep the shared one
-            self.columns[key] = index
-        return restarted
-
-
-_SHARED_SITES: dict[tuple[str, str, int, bool], tuple[Site, SiteKey]] = {}
-_MAX_SHARED_SITES = 1 << 16  # a fleet's code has far fewer; past this, sites are only interned
-
-
-def _shared_site(site: Site) -> tuple[Site, SiteKey]:
-    """One ``Site`` and one column key per allocation site for the whole process: every instance of a service
-    allocates at the same sites. Only a dict of small immutable objects, bounded; new entries stop at the bound."""
-    identity = (site.function, site.file, site.line, site.user_code)
-    shared = _SHARED_SITES.get(identity)
-    if shared is None:
-        site = Site(sys.intern(site.function), sys.intern(site.file), site.line, site.user_code)
-        shared = (site, (site.function, site.file, site.line))
-        if len(_SHARED_SITES) < _MAX_SHARED_SITES:
-            _SHARED_SITES[identity] = shared
-    return shared
-
-
-class CompactWindow(Window):
-    """A goroutine ``Window`` with int32 counts (a process cannot hold 2**31 goroutines) and interned bucket keys,
-    shared by every instance running the same code."""
-
-    def add(self, snapshot: GoroutineSnapshot, *, restarted: bool = False) -> None:
-        for bucket in snapshot.buckets.values():
-            bucket.key = sys.intern(bucket.key)
-        super().add(snapshot, restarted=restarted)
-        for key, counts in self.counts.items():
-            if counts.typecode != "i":  # a key first seen in this snapshot
-                self.counts[key] = array("i", counts)
+    task: asyncio.Task[Any]
+    scraping: bool = True  # False once its result is being absorbed (analysis + store write: never cancelled)
 
 
 @dataclass(slots=True)
@@ -207,14 +105,29 @@ class InstanceState:
     failures: int = 0
     restarts: int = 0
     notes: list[str] = field(default_factory=list)
-    process_start: float | None = None
-    build_id: str | None = None
     extra_suspects: list[Suspect] = field(default_factory=list)  # heap / series findings from other analyses
+    missed: int = 0  # rounds skipped because the previous scrape was still in flight
+    absent: int = 0  # consecutive rounds discovery did not return it
+    heap_estimate: float | None = None  # inuse_space total of the last heap profile
+    flight: Flight | None = None
+    departed: TargetReport | None = None  # its last verdict, once discovery dropped it (histories freed)
+    detector: RestartDetector = field(default_factory=RestartDetector)
 
     def __post_init__(self) -> None:
-        self.window = CompactWindow(self.max_snapshots)
-        self.heap = CompactHeapHistory(self.max_snapshots)
-        self.series = SeriesBuffer(self.max_snapshots)
+        self._histories(self.max_snapshots)
+
+    def _histories(self, capacity: int) -> None:
+        self.window = Window(capacity)
+        self.heap = HeapHistory(capacity)
+        self.series = SeriesBuffer(capacity)
+
+    @property
+    def process_start(self) -> float | None:
+        return self.detector.process_start
+
+    @property
+    def build_id(self) -> str | None:
+        return self.detector.build_id
 
     # ---- feeding ---------------------------------------------------------------------------------------------
     def fail(self, status: str, error: str | None) -> None:
@@ -222,48 +135,34 @@ class InstanceState:
         self.failures += 1
         self.status, self.error = status, error
 
-    def observe(
-        self,
-        taken_at: float,
-        snapshot: GoroutineSnapshot | None,
-        values: dict[str, float],
-        *,
-        build_id: str | None = None,
-        heap: Profile | None = None,
-        heap_raw: bytes | None = None,
-        notes: Sequence[str] = (),
-    ) -> bool:
+    def observe(self, seen: Observation) -> bool:
         """Record one successful round; returns True when the process restarted since the last one."""
         self.rounds += 1
         self.status, self.error = "ok", None
-        for note in notes:
+        for note in seen.notes:
             if note not in self.notes:
                 self.notes.append(note)
-        restarted = self._restarted(values, build_id)
-        if restarted:
+        max_id = seen.snapshot.max_goroutine_id if seen.snapshot is not None else None
+        heap = seen.heap.lifetime if seen.heap is not None else None
+        restarted = bool(self.detector.observe(Signals(seen.values, seen.build_id, heap, max_id)))
+        if restarted:  # every history at once: they judge the same process
             self.restarts += 1
-        if heap is not None:
-            restarted = self.heap.add(taken_at, heap, raw=heap_raw, restarted=restarted) or restarted
-        if snapshot is not None:
-            self.window.add(snapshot, restarted=restarted)
-        self.series.append(taken_at, values)
+            self.window.start_over()
+            self.heap.start_over()
+            self.series.start_over()
+        if seen.heap is not None:
+            self.heap.add(seen.taken_at, seen.heap, reload=seen.reload_heap)
+        if seen.heap_estimate is not None:
+            self.heap_estimate = seen.heap_estimate
+        if seen.snapshot is not None:
+            self.window.add(seen.snapshot)
+        self.series.append(seen.taken_at, seen.values)
         return restarted
 
-    def _restarted(self, values: dict[str, float], build_id: str | None) -> bool:
-        restarted = False
-        start = values.get(PROCESS_START)
-        if start is not None:
-            restarted = self.process_start is not None and started_over(PROCESS_START, self.process_start, start)
-            self.process_start = start
-        for counter in COUNTERS:
-            previous = self.series.latest(counter)
-            if previous is not None and counter in values and started_over(counter, previous, values[counter]):
-                restarted = True
-        if build_id:
-            if self.build_id is not None and build_id != self.build_id:
-                restarted = True
-            self.build_id = build_id
-        return restarted
+    def depart(self, verdict: TargetReport) -> None:
+        """Discovery dropped it: keep its last verdict for the final report, free its history."""
+        self.departed = verdict
+        self._histories(0)
 
     # ---- judging ---------------------------------------------------------------------------------------------
     def latest(self, name: str) -> float | None:
@@ -278,7 +177,8 @@ class InstanceState:
             return None
         values = {name: np.array(column, dtype=np.float64) for name, column in self.series.columns.items()}
         times = np.array(self.series.times, dtype=np.float64)  # copies: an exported buffer would pin the array
-        return InstanceSeries(self.url, times, values, group=self.service or self.url)
+        restarts = self.series.restarts  # cut where the detector saw a restart, whatever signal told it
+        return InstanceSeries(self.url, times, values, group=self.service or self.url, restarts=restarts)
 
     def report(
         self,

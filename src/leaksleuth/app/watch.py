@@ -12,35 +12,57 @@ store transaction, so stopping the watcher at any moment loses at most the round
 end of ``duration``) cancels the scrapes in flight and keeps what completed; ``max_rounds`` lets the last round's
 scrapes finish. Targets discovery stops returning are dropped after ``depart_after`` rounds: their last verdict is
 kept for the final report (with ``departed_at``) but they leave the live view and the peer groups, and their
-history is freed.
+history is freed. Everything known of a target is one ``InstanceState`` in ``instances``.
+
+Parsing (in the scraper), the analysis of each result and the final verdict run in threads, never on the event
+loop: one large dump must not stall the other targets (or, in ``serve``, every request). The clock and the scraper
+are injected, so the schedule can be tested on a fake clock with a fake scraper.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot
 from leaksleuth.analysis.goroutines.verdict import Options
+from leaksleuth.analysis.heap.trend import HeapRow
 from leaksleuth.analysis.series.fleet import memstats_series
 from leaksleuth.app.goroutine_sources import goroutine_snapshot
-from leaksleuth.app.instance import InstanceState
+from leaksleuth.app.instance import Flight, InstanceState, Observation
+from leaksleuth.clock import SYSTEM_CLOCK, Clock
 from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
+from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.model.report import Report, TargetReport
 from leaksleuth.model.target import Target, TargetSource
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from leaksleuth.model.profile import Profile
     from leaksleuth.store.db import NewSnapshot, Store
 
 T = TypeVar("T")
+
+
+class ScrapesTargets(Protocol):
+    """What the watcher needs of a scraper (``collect.scraper.Scraper``; tests give a fake)."""
+
+    async def __aenter__(self) -> ScrapesTargets: ...
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None: ...
+
+    async def forget(self, keep: Iterable[str]) -> None: ...
+
+    async def scrape(self, target: Target) -> ScrapeResult: ...
 
 
 @dataclass(slots=True)
@@ -55,6 +77,7 @@ class WatchConfig:
     retention_age: float | None = None  # seconds; prune the store at start, every retention_every and at the end
     retention_count: int | None = None  # snapshots kept per target and kind
     retention_every: float = 300.0  # pruning scans every blob: not more often than this
+    analysis_threads: int = 2  # analysis of results and verdicts off the event loop (0: on it, for fake clocks)
 
 
 @dataclass(slots=True)
@@ -67,12 +90,6 @@ class RoundSummary:
     departed: list[str] = field(default_factory=list)  # dropped this round: discovery no longer returns them
 
 
-@dataclass(slots=True)
-class _Flight:
-    task: asyncio.Task[ScrapeResult | None]
-    scraping: bool = True  # False once the result is being absorbed (analysis + store write: never cancelled)
-
-
 class Watcher:
     def __init__(
         self,
@@ -82,23 +99,32 @@ class Watcher:
         *,
         store: Store | None = None,
         on_round: Callable[[RoundSummary], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        scraper: Callable[[ScrapeConfig], ScrapesTargets] | None = None,
     ) -> None:
         self.targets = targets
         self.scrape_config = scrape
         self.config = config
         self.store = store
         self.on_round = on_round
+        self.clock = clock
+        self._make_scraper = scraper or functools.partial(Scraper, clock=clock)
+        # every target ever seen, by URL: the current ones and, with their last verdict, those discovery dropped
         self.instances: dict[str, InstanceState] = {}
-        self.departed: dict[str, TargetReport] = {}  # url -> last verdict, for the final report only
-        self.missed: Counter[str] = Counter()  # rounds skipped per target because it was still busy
         self.rounds = 0
-        self._absent: dict[str, int] = {}  # consecutive rounds a known target was missing from discovery
-        self._heap_estimate: dict[str, float] = {}  # inuse_space total of the last heap profile, per target
-        self._flights: dict[str, _Flight] = {}
         self._round_tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._failure: BaseException | None = None
         self._store_thread: ThreadPoolExecutor | None = None
+        self._analysis: ThreadPoolExecutor | None = None
+
+    def current(self) -> list[InstanceState]:
+        """The targets being watched now (discovery still returns them)."""
+        return [state for state in self.instances.values() if state.departed is None]
+
+    def departed(self) -> list[InstanceState]:
+        """The targets discovery dropped, in the order they left."""
+        return [state for state in self.instances.values() if state.departed is not None]
 
     def stop(self) -> None:
         """Stop now: no new round, scrapes in flight are cancelled; ``run`` returns the report of what completed."""
@@ -116,12 +142,14 @@ class Watcher:
     # ---- the schedule ------------------------------------------------------------------------------------------
     async def run(self) -> Report:
         loop = asyncio.get_running_loop()
-        ending = loop.call_later(self.config.duration, self._stop.set) if self.config.duration is not None else None
+        ending = loop.create_task(self._end_after(self.config.duration)) if self.config.duration is not None else None
         if self.store is not None:  # one thread for the store: writes and pruning never interleave
             self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="leaksleuth-store")
+        if self.config.analysis_threads > 0:
+            self._analysis = ThreadPoolExecutor(self.config.analysis_threads, thread_name_prefix="leaksleuth-analysis")
         retention = loop.create_task(self._retention()) if self._prunes else None
         try:
-            async with Scraper(replace(self.scrape_config, deadline=self.scrape_deadline)) as scraper:
+            async with self._make_scraper(replace(self.scrape_config, deadline=self.scrape_deadline)) as scraper:
                 try:
                     await self._schedule(scraper)
                     await self._drain()
@@ -133,20 +161,31 @@ class Watcher:
                 await asyncio.gather(retention, return_exceptions=True)
                 if self._failure is None:
                     await self._in_store_thread(self._prune)  # and once more at the end
+            if self._failure is None:
+                return await self._off_loop(self.report)  # nothing is absorbed any more: no one else reads them
         finally:
-            if ending is not None:
-                ending.cancel()
-            if retention is not None:
-                retention.cancel()
-            if self._store_thread is not None:
-                await asyncio.to_thread(self._store_thread.shutdown)  # waits for a write in progress
-        if self._failure is not None:
-            raise self._failure
-        return self.report()
+            for task in (ending, retention):
+                if task is not None:
+                    task.cancel()
+            for pool in (self._store_thread, self._analysis):
+                if pool is not None:
+                    await asyncio.to_thread(pool.shutdown)  # waits for a write in progress
+        assert self._failure is not None
+        raise self._failure
 
-    async def _schedule(self, scraper: Scraper) -> None:
-        loop = asyncio.get_running_loop()
-        next_start = loop.time()
+    async def _end_after(self, seconds: float) -> None:
+        await self.clock.sleep(seconds)
+        self._stop.set()
+
+    async def _off_loop(self, work: Callable[[], T]) -> T:
+        """``work()`` in an analysis thread (on the loop when there is none: ``analysis_threads=0``)."""
+        if self._analysis is None:
+            return work()
+        return await asyncio.get_running_loop().run_in_executor(self._analysis, work)
+
+    async def _schedule(self, scraper: ScrapesTargets) -> None:
+        clock = self.clock
+        next_start = clock.monotonic()
         while not self._stop.is_set():
             targets = await self._unless_stopped(self.targets())
             if targets is None:
@@ -155,9 +194,8 @@ class Watcher:
             if self.config.max_rounds is not None and self.rounds >= self.config.max_rounds:
                 return
             # a late round (slow discovery, a busy event loop) shifts the schedule rather than bursting to catch up
-            next_start = max(next_start + self.config.interval, loop.time())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=next_start - loop.time())
+            next_start = max(next_start + self.config.interval, clock.monotonic())
+            await self._unless_stopped(clock.sleep(next_start - clock.monotonic()))
 
     async def _drain(self) -> None:
         """Let the last round's scrapes finish (max_rounds), unless stop() or the end of duration comes first."""
@@ -173,9 +211,9 @@ class Watcher:
             self._cancel_scrapes()
 
     def _cancel_scrapes(self) -> None:
-        for flight in self._flights.values():
-            if flight.scraping:
-                flight.task.cancel()
+        for state in self.instances.values():
+            if state.flight is not None and state.flight.scraping:
+                state.flight.task.cancel()
 
     async def _unless_stopped(self, awaitable: Awaitable[T]) -> T | None:
         """The awaitable's result, or None (and it is cancelled) if stop() comes first."""
@@ -190,35 +228,39 @@ class Watcher:
                 await asyncio.gather(work, return_exceptions=True)
         return None if work.cancelled() else work.result()
 
-    async def _start_round(self, scraper: Scraper, targets: list[Target]) -> None:
+    async def _start_round(self, scraper: ScrapesTargets, targets: list[Target]) -> None:
         self.rounds += 1
-        started_wall, started = time.time(), time.monotonic()
+        started_wall, started = self.clock.wall(), self.clock.monotonic()
         departed = self._track(targets)
-        await scraper.forget([*(target.url for target in targets), *self._flights])
+        in_flight = [state.url for state in self.instances.values() if state.flight is not None]
+        await scraper.forget([*(target.url for target in targets), *in_flight])
         loop = asyncio.get_running_loop()
         busy: list[str] = []
         tasks: list[asyncio.Task[ScrapeResult | None]] = []
         for target in targets:
-            if target.url in self._flights:
+            state = self.instances[target.url]
+            if state.flight is not None:
                 busy.append(target.url)
-                self.missed[target.url] += 1
+                state.missed += 1
                 continue
-            task = loop.create_task(self._scrape(scraper, target))
-            self._flights[target.url] = _Flight(task)
-            task.add_done_callback(functools.partial(self._landed, target.url))
+            task = loop.create_task(self._scrape(scraper, target, state))
+            state.flight = Flight(task)
+            task.add_done_callback(functools.partial(self._landed, state))
             tasks.append(task)
         finished = loop.create_task(self._finish_round(self.rounds, started_wall, started, tasks, busy, departed))
         self._round_tasks.add(finished)
         finished.add_done_callback(self._round_tasks.discard)
 
-    def _landed(self, url: str, _task: asyncio.Task[ScrapeResult | None]) -> None:
-        self._flights.pop(url, None)
+    @staticmethod
+    def _landed(state: InstanceState, _task: asyncio.Task[ScrapeResult | None]) -> None:
+        state.flight = None
 
-    async def _scrape(self, scraper: Scraper, target: Target) -> ScrapeResult | None:
+    async def _scrape(self, scraper: ScrapesTargets, target: Target, state: InstanceState) -> ScrapeResult | None:
         result = await scraper.scrape(target)  # the only part stop() cancels
-        self._flights[target.url].scraping = False
+        if state.flight is not None:
+            state.flight.scraping = False
         try:
-            await self._absorb(result)
+            await self._absorb(result, state)
         except Exception as exc:  # the store failing (disk full, database gone) ends the watch, as it should
             self._fail(exc)
             return None
@@ -238,7 +280,8 @@ class Watcher:
         if self.on_round is None or self._failure is not None:
             return
         try:
-            self.on_round(RoundSummary(number, started_wall, time.monotonic() - started, results, busy, departed))
+            seconds = self.clock.monotonic() - started
+            self.on_round(RoundSummary(number, started_wall, seconds, results, busy, departed))
         except Exception as exc:  # a renderer's bug must end the watch with its error, not vanish in a task
             self._fail(exc)
 
@@ -253,57 +296,41 @@ class Watcher:
         present = set()
         for target in targets:
             present.add(target.url)
-            self._absent.pop(target.url, None)
-            if target.url not in self.instances:
-                self.departed.pop(target.url, None)  # back again (or an address reused): judged afresh
+            state = self.instances.get(target.url)
+            if state is None or state.departed is not None:  # new, back again (or an address reused): afresh
+                self.instances.pop(target.url, None)
                 self.instances[target.url] = InstanceState(target.url, target.service, self.config.history)
+            else:
+                state.absent = 0
         leaving = []
-        for url in self.instances:
-            if url in present:
+        for state in self.current():
+            if state.url in present:
                 continue
-            self._absent[url] = self._absent.get(url, 0) + 1
-            if self._absent[url] >= self.config.depart_after and url not in self._flights:
-                leaving.append(url)
+            state.absent += 1
+            if state.absent >= self.config.depart_after and state.flight is None:
+                leaving.append(state.url)
         if leaving:
-            departed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            departed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.wall()))
             for verdict in self._judge(leaving):
                 verdict.extra["departed_at"] = departed_at
-                self.departed[verdict.target] = verdict
-            for url in leaving:
-                del self.instances[url]
-                self._absent.pop(url, None)
-                self._heap_estimate.pop(url, None)
-                self.missed.pop(url, None)
+                state = self.instances.pop(verdict.target)
+                state.depart(verdict)
+                self.instances[verdict.target] = state  # last: the departed are reported in the order they left
         return leaving
 
     # ---- results -----------------------------------------------------------------------------------------------
-    async def _absorb(self, result: ScrapeResult) -> None:
-        state = self.instances.get(result.target.url)
-        if state is None:  # dropped while its scrape was in flight: nothing left to judge it with
+    async def _absorb(self, result: ScrapeResult, state: InstanceState) -> None:
+        if state.departed is not None:  # dropped while its scrape was in flight: nothing left to judge it with
             return
         if result.status != "ok":
             state.fail(result.status, result.error)
             if self.store is not None:
                 await self._in_store_thread(self._store_failure, result)
-        else:
-            snapshot = goroutine_snapshot(result)
-            values = memstats_series(result.memstats, snapshot.total if snapshot else None)
-            heap = result.heap
-            if heap is not None and (estimate := _inuse_space(heap)) is not None:
-                self._heap_estimate[result.target.url] = estimate
-            build_id = heap.mappings[0].build_id if heap is not None and heap.mappings else None
-            fetched_heap = result.get("heap")
-            state.observe(
-                result.taken_at,
-                snapshot,
-                values,
-                build_id=build_id or None,
-                heap=heap,
-                heap_raw=fetched_heap.data if fetched_heap else None,
-                notes=result.notes,
-            )
-            if self.store is not None:
-                await self._in_store_thread(self._store_result, result, snapshot, values, state)
+            return
+        seen = await self._off_loop(functools.partial(observation, result, state.heap.sample_index))
+        state.observe(seen)  # cheap: appends to the histories, on the loop, so no verdict reads them half-written
+        if self.store is not None:
+            await self._in_store_thread(self._store_result, result, seen.snapshot, seen.values, state)
 
     async def _in_store_thread(self, function: Callable[..., Any], *args: Any) -> Any:
         assert self._store_thread is not None
@@ -354,14 +381,14 @@ class Watcher:
             except Exception as exc:
                 self._fail(exc)
                 return
-            await asyncio.sleep(self.config.retention_every)
+            await self.clock.sleep(self.config.retention_every)
 
     # ---- verdicts --------------------------------------------------------------------------------------------
     def report(self, *, departed: bool = True) -> Report:
         """Every instance's verdict (and, with ``departed``, the last verdict of each one discovery dropped)."""
-        verdicts = self._judge(self.instances)
+        verdicts = self._judge([state.url for state in self.current()])
         if departed:
-            verdicts.extend(self.departed.values())
+            verdicts.extend(state.departed for state in self.departed() if state.departed is not None)
         return Report(verdicts)
 
     def _judge(self, urls: Collection[str]) -> list[TargetReport]:
@@ -369,7 +396,7 @@ class Watcher:
         from leaksleuth.analysis.series.fleet import analyze_fleet
         from leaksleuth.collect.source import LocalSourceLines
 
-        states = list(self.instances.values())
+        states = self.current()
         groups: defaultdict[str, list[InstanceState]] = defaultdict(list)
         for state in states:
             groups[state.service or state.url].append(state)
@@ -385,15 +412,34 @@ class Watcher:
                 source,
                 by_url.get(state.url),
             )
-            if self.missed[url]:
-                verdict.extra["missed_rounds"] = self.missed[url]
-            if verdict.extra.get("heap_inuse_bytes") is None and url in self._heap_estimate:
+            if state.missed:
+                verdict.extra["missed_rounds"] = state.missed
+            if verdict.extra.get("heap_inuse_bytes") is None and state.heap_estimate is not None:
                 # no runtime metric (pprof mounted without /metrics or /debug/vars): the heap profile's total,
                 # an estimate from MemProfileRate sampling
-                verdict.extra["heap_inuse_bytes"] = self._heap_estimate[url]
+                verdict.extra["heap_inuse_bytes"] = state.heap_estimate
                 verdict.extra["heap_inuse_estimated"] = True
             verdicts.append(verdict)
         return verdicts
+
+
+def observation(result: ScrapeResult, sample_index: str = "inuse_space") -> Observation:
+    """What the histories keep of an ok scrape: the CPU-heavy part of absorbing it (bucketing a dump, finding heap
+    sites), pure, so it runs in an analysis thread. The heap profile is kept as its fetched bytes and parsed again
+    only if a suspect needs its leak paths."""
+    snapshot = goroutine_snapshot(result)
+    seen = Observation(
+        result.taken_at, snapshot, memstats_series(result.memstats, snapshot.total if snapshot else None)
+    )
+    seen.notes = result.notes
+    heap = result.heap
+    if heap is not None:
+        seen.heap = HeapRow.of(heap, sample_index)
+        fetched = result.get("heap")
+        seen.reload_heap = functools.partial(parse_pprof, fetched.data) if fetched is not None else None
+        seen.heap_estimate = _inuse_space(heap)
+        seen.build_id = (heap.mappings[0].build_id if heap.mappings else None) or None
+    return seen
 
 
 def _inuse_space(heap: Profile) -> float | None:

@@ -213,7 +213,7 @@ async def run_watch(
             if json_lines:
                 render.write_events(sys.stdout, render.finding_events(report, seen, 0.5))
             if live is not None:
-                series = {url: state.series.values("goroutines") for url, state in watcher.instances.items()}
+                series = {state.url: state.series.values("goroutines") for state in watcher.current()}
                 live.update(
                     render.live_table(
                         report,
@@ -221,7 +221,7 @@ async def run_watch(
                         round_number=summary.number,
                         seconds=summary.seconds,
                         busy=len(summary.busy),
-                        departed=len(watcher.departed),
+                        departed=len(watcher.departed()),
                     )
                 )
         for name, error in discovery.errors.items():

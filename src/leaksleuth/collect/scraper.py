@@ -10,18 +10,24 @@ failures are retried with exponential backoff and jitter. What a target does not
 ``ScrapeConfig.deadline`` bounds one target's whole scrape — every request, retry and back-off — so the watcher can
 promise a scrape is over before that target's next round. Time spent queued for a ``concurrency`` slot is not
 charged to it: waiting for the collector is not the target's slowness.
+
+Bodies are parsed in the scraper's own threads, never on the event loop: a 64 MiB goroutine dump takes a second or
+more to parse, and in ``serve`` every request would wait for it. A scraper lives in ``async with`` (its HTTP clients
+and parse threads are closed at the end); the clock it stamps results and times deadlines with is injected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
-import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from leaksleuth.clock import SYSTEM_CLOCK, Clock
 from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError, ParseError
 from leaksleuth.formats import Format, Parsed, parse
@@ -117,23 +123,29 @@ class _Capabilities:
 class _Budget:
     """What is left of one scrape's ``deadline``: charged for time holding a request slot and for back-off sleeps."""
 
-    __slots__ = ("left",)
+    __slots__ = ("clock", "left")
 
-    def __init__(self, seconds: float | None) -> None:
+    def __init__(self, seconds: float | None, clock: Clock) -> None:
         self.left = seconds if seconds is not None else float("inf")
+        self.clock = clock
 
     def charge(self, since: float) -> None:
-        self.left -= time.monotonic() - since
+        self.left -= self.clock.monotonic() - since
+
+
+PARSE_THREADS = 2  # parsing holds the GIL: more threads add no throughput; two keep one huge dump from holding up all
 
 
 class Scraper:
     """One small connection pool per target: httpcore scans its whole pool on every request, so one shared pool
     for a fleet of thousands costs O(connections) per request; a pool per target keeps that constant."""
 
-    def __init__(self, config: ScrapeConfig) -> None:
+    def __init__(self, config: ScrapeConfig, *, clock: Clock = SYSTEM_CLOCK) -> None:
         if config.concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {config.concurrency}")  # Semaphore(0): deadlock
         self.config = config
+        self.clock = clock
+        self._parser: ThreadPoolExecutor | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._verify: Any = None
         self._slots = asyncio.Semaphore(config.concurrency)
@@ -142,10 +154,16 @@ class Scraper:
 
     async def __aenter__(self) -> Scraper:
         self._verify = tls_verify(self.config)  # one SSL context for every client: building one costs milliseconds
+        self._parser = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="leaksleuth-parse")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.forget(())
+        try:
+            await self.forget(())
+        finally:
+            if self._parser is not None:  # a parse still running (a cancelled scrape's) finishes on its own
+                self._parser.shutdown(wait=False, cancel_futures=True)
+                self._parser = None
 
     async def forget(self, keep: Iterable[str]) -> None:
         """Close the clients of targets no longer watched (discovery dropped them)."""
@@ -165,20 +183,22 @@ class Scraper:
         return list(await asyncio.gather(*(self.scrape(target) for target in targets)))
 
     async def scrape(self, target: Target) -> ScrapeResult:
-        started = time.monotonic()
-        result = ScrapeResult(target, time.time())
+        if self._parser is None:
+            raise RuntimeError("Scraper.scrape outside `async with Scraper(...)`")
+        started = self.clock.monotonic()
+        result = ScrapeResult(target, self.clock.wall())
         capabilities = self._capabilities.setdefault(target.url, _Capabilities())
         round_number = self._rounds.get(target.url, 0)
         self._rounds[target.url] = round_number + 1
         try:
-            await self._scrape(target, result, capabilities, round_number, _Budget(self.config.deadline))
+            await self._scrape(target, result, capabilities, round_number, _Budget(self.config.deadline, self.clock))
         except Unreachable as exc:
             result.status, result.error = "unreachable", str(exc)
         except LeaksleuthError as exc:
             result.status, result.error = "error", str(exc)
         except Exception as exc:  # one target's surprise must never end the watch of the others
             result.status, result.error = "error", f"{target.url}: unexpected {type(exc).__name__}: {reason(exc)}"
-        result.seconds = time.monotonic() - started
+        result.seconds = self.clock.monotonic() - started
         return result
 
     async def _scrape(
@@ -248,8 +268,9 @@ class Scraper:
     async def _fetch(self, target: Target, path: str, kind: str, expected: Format, budget: _Budget) -> Fetched:
         url = target.url + path
         data = await self._get(self._client(target), url, budget)
+        parsing = functools.partial(parse, data, format=expected, max_size=self.config.max_body * 8)
         try:
-            parsed = parse(data, format=expected, max_size=self.config.max_body * 8)
+            parsed = await asyncio.get_running_loop().run_in_executor(self._parser, parsing)
         except LeaksleuthError as exc:
             raise exc.with_context(f"GET {url}") from None
         return Fetched(kind, data, parsed)
@@ -264,7 +285,7 @@ class Scraper:
             timeout = min(self.config.timeout, budget.left)
             try:
                 async with self._slots:  # queued time is not charged: the collector is busy, not the target
-                    started = time.monotonic()
+                    started = self.clock.monotonic()
                     try:
                         return await asyncio.wait_for(self._read(client, url), timeout=timeout)
                     finally:
@@ -294,8 +315,8 @@ class Scraper:
                     f"{error.args[0]} (no time left for a retry within the {self.config.deadline:g}s deadline)",
                 )
                 raise error
-            started = time.monotonic()
-            await asyncio.sleep(delay)
+            started = self.clock.monotonic()
+            await self.clock.sleep(delay)
             budget.charge(started)
             attempt += 1
 

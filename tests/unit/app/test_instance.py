@@ -1,22 +1,20 @@
-"""Per-instance watch state: restarts cut the history, series stay compact, findings are not repeated."""
+"""Per-instance watch state: restarts cut every history at once, series stay compact, findings are not repeated."""
 
 from __future__ import annotations
 
-import json
+import functools
+from typing import Any
 
 import numpy as np
 import pytest
 
 from leaksleuth.analysis.goroutines.buckets import Window, snapshot_from_dump
-from leaksleuth.analysis.heap.trend import HeapHistory
+from leaksleuth.analysis.heap.trend import HeapHistory, HeapRow, HeapSnapshot, site_trends, trend_sample_index
+from leaksleuth.analysis.ring import RingColumns
 from leaksleuth.analysis.series.fleet import memstats_series
-from leaksleuth.app.instance import (
-    CompactHeapHistory,
-    CompactWindow,
-    InstanceState,
-    SiteColumns,
-)
+from leaksleuth.app.instance import InstanceState, Observation
 from leaksleuth.formats import parse
+from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.model.profile import Profile
 from tests.conftest import CAPTURES
 
@@ -26,14 +24,26 @@ HEAP = (CAPTURES / "heapkinds.heap.pb.gz").read_bytes()
 GROWN = (CAPTURES / "heapkinds.heap.grown.pb.gz").read_bytes()
 
 
-def _observe(state: InstanceState, at: float, heap: bytes | None = None, **overrides: float) -> bool:
+def _observe(
+    state: InstanceState,
+    at: float,
+    heap: bytes | Profile | None = None,
+    max_goroutine_id: int | None = None,
+    **overrides: float,
+) -> bool:
     assert DUMP is not None
     values = memstats_series(METRICS, len(DUMP.goroutines)) | overrides
     build_id = str(overrides.get("build", "b1"))
-    profile = parse(heap).profile if heap is not None else None
-    return state.observe(
-        at, snapshot_from_dump(DUMP, taken_at=at), values, build_id=build_id, heap=profile, heap_raw=heap
-    )
+    snapshot = snapshot_from_dump(DUMP, taken_at=at)
+    if max_goroutine_id is not None:
+        snapshot.max_goroutine_id = max_goroutine_id
+    seen = Observation(at, snapshot, values, build_id=build_id)
+    if heap is not None:
+        profile = parse(heap).profile if isinstance(heap, bytes) else heap
+        assert profile is not None
+        seen.heap = HeapRow.of(profile)
+        seen.reload_heap = functools.partial(parse_pprof, heap) if isinstance(heap, bytes) else lambda: profile
+    return state.observe(seen)
 
 
 def test_restarts_from_start_time_counters_and_build() -> None:
@@ -72,6 +82,43 @@ def test_each_restart_signal_cuts_goroutine_and_heap_history(change: dict[str, f
     assert state.window.last_segment() == (2 if restart else 0)
 
 
+def _heap_allocated_less() -> Profile:
+    """The captured heap profile as a new process would serve it: the same in-use sites, lower lifetime totals."""
+    profile = parse(HEAP).profile
+    assert profile is not None
+    for index, sample_type in enumerate(profile.sample_types):
+        if sample_type.type.startswith("alloc_"):
+            profile.samples.values[:, index] //= 2
+    return profile
+
+
+# a restart only one history could see: the metrics say nothing (same start time, counters rising)
+@pytest.mark.parametrize(
+    "seen_by",
+    ["heap-lifetime-counters", "goroutine-ids"],
+)
+def test_a_restart_seen_by_one_signal_cuts_every_history_and_is_counted_once(seen_by: str) -> None:
+    """Before the one RestartDetector, the heap's lifetime counters cut only the heap series (extra["restarts"] 0,
+    extra["heap"]["restarts"] 1) and falling goroutine ids cut only the goroutine window (both 0, heap and series
+    judged across the restart)."""
+    state = InstanceState("http://x", "svc")
+    same = {"process_start_seconds": 100.0}
+    for at, num_gc in ((1.0, 10.0), (2.0, 11.0)):
+        assert not _observe(state, at, heap=HEAP, max_goroutine_id=500, num_gc=num_gc, **same)
+    changed: dict[str, Any] = (
+        {"heap": _heap_allocated_less(), "max_goroutine_id": 500}
+        if seen_by == "heap-lifetime-counters"
+        else {"heap": HEAP, "max_goroutine_id": 20}
+    )
+    assert _observe(state, 3.0, num_gc=12.0, **changed, **same)
+    report = state.report()
+    assert report.extra["restarts"] == report.extra["heap"]["restarts"] == 1
+    assert state.window.last_segment() == 2  # the goroutine window is cut at the same round
+    assert report.extra["heap"]["snapshots_analysed"] == 1  # and the heap series
+    series = state.to_series()
+    assert series is not None and series.restarts == [False, False, True]  # and the runtime series
+
+
 def test_series_buffer_is_bounded_and_aligned() -> None:
     state = InstanceState("http://x", "svc", max_snapshots=5)
     for at in range(8):
@@ -94,19 +141,26 @@ def test_watch_keeps_every_series_the_detectors_read() -> None:
         METRICS.gomemlimit_bytes = None
 
 
-def test_site_columns_read_back_the_rows_appended() -> None:
-    rows = [np.array(r, dtype=np.int64) for r in ([0, 5, 0], [0, 6, 0, 0, 7], [0, 0, 0, 0, 0], [1, 3 << 33, 0, 0, 7])]
-    columns = SiteColumns()
-    for row in rows:
-        columns.append(row)
+def test_column_store_reads_back_the_rows_appended() -> None:
+    rows = [{1: 5}, {1: 6, 4: 7}, {}, {0: 1, 1: 3 << 33, 4: 7}]
+    columns = RingColumns[int](4, {"time": "d"})
+    for at, row in enumerate(rows):
+        assert columns.append({"time": float(at)}, row) == []
     assert len(columns) == 4 and sorted(columns.columns) == [0, 1, 4]  # columns 2 and 3 hold nothing: no storage
-    assert [list(r) for r in columns] == [list(r) + [0] * (5 - r.size) for r in rows]
+    assert columns.matrix(range(5)).tolist() == [[row.get(key, 0) for key in range(5)] for row in rows]
     assert columns.columns[1].typecode == "q" and columns.columns[4].typecode == "i"  # 8 bytes only past 2**31
-    del columns[0]
-    del columns[0]
-    assert len(columns) == 2 and sorted(columns.columns) == [0, 1, 4]
-    with pytest.raises(IndexError):
-        del columns[1]
+    for at in (4.0, 5.0, 6.0):  # past the capacity: the oldest row leaves every column at once
+        assert columns.append({"time": at}, {}) == []
+    assert len(columns) == 4 and list(columns.values("time")) == [3.0, 4.0, 5.0, 6.0]
+    assert sorted(columns.append({"time": 7.0}, {})) == [0, 1, 4] and not columns.columns  # their last values left
+
+
+def test_column_store_drops_a_key_when_its_last_value_leaves() -> None:
+    columns = RingColumns[str](2, {"time": "d"})
+    assert columns.append({"time": 1.0}, {"a": 1, "b": 2}) == []
+    assert columns.append({"time": 2.0}, {"b": 3}) == []
+    assert columns.append({"time": 3.0}, {"b": 4}) == ["a"]  # a's only count was in the row that left
+    assert sorted(columns.columns) == ["b"] and list(columns.columns["b"]) == [3, 4]
 
 
 def _growing_heap(round_number: int) -> Profile:
@@ -129,26 +183,38 @@ def _growing_heap(round_number: int) -> Profile:
     return profile
 
 
-def test_compact_histories_judge_exactly_like_the_plain_ones() -> None:
+def test_histories_keep_exactly_what_the_snapshots_hold() -> None:
+    """The column-wise histories against the plain functions over the snapshots they keep: per-site series and
+    trends (site_series/site_trends over the heap profiles), bucket counts (Window.of over the dumps)."""
     assert DUMP is not None
-    plain_heap, compact_heap = HeapHistory(6), CompactHeapHistory(6)
-    plain_window, compact_window = Window(6), CompactWindow(6)
+    heap, window = HeapHistory(6), Window(6)
+    kept: list[HeapSnapshot] = []
+    dumps = []
     for round_number in range(20):
         at = 60.0 * round_number
-        restarted = round_number == 13  # told by the caller (process start time): both cut their series
-        for history in (plain_heap, compact_heap):
-            history.add(at, _growing_heap(round_number), raw=HEAP, restarted=restarted)
-        for window in (plain_window, compact_window):
-            snapshot = snapshot_from_dump(DUMP, taken_at=at)
-            for position, bucket in enumerate(sorted(snapshot.buckets.values(), key=lambda b: b.key)):
-                bucket.count += round_number * (position % 3)
-            window.add(snapshot, restarted=restarted)
-        plain, compact = plain_heap.report("http://x"), compact_heap.report("http://x")
-        assert json.dumps(compact.to_json(), sort_keys=True) == json.dumps(plain.to_json(), sort_keys=True)
-        assert [(h.key, h.counts, h.times) for h in compact_window.histories()] == [
-            (h.key, h.counts, h.times) for h in plain_window.histories()
-        ]
-    assert plain.suspects  # the growth was judged, not skipped
-    assert compact_heap.restarts == plain_heap.restarts == 1
-    kept = compact_heap.rows.columns
-    assert {c.typecode for c in kept.values()} == {"i", "q"} and len(kept) < len(compact_heap.sites)
+        profile = _growing_heap(round_number)
+        if round_number == 13:  # told by the caller (the RestartDetector): every history cuts its series
+            heap.start_over()
+            window.start_over()
+            kept = []
+        heap.add(at, profile, reload=functools.partial(parse_pprof, HEAP))
+        kept = [*kept, HeapSnapshot(at, profile)][-6:]
+        snapshot = snapshot_from_dump(DUMP, taken_at=at)
+        for position, bucket in enumerate(sorted(snapshot.buckets.values(), key=lambda b: b.key)):
+            bucket.count += round_number * (position % 3)
+        window.add(snapshot)
+        dumps = [*dumps, snapshot][-6:]
+        expected = site_trends(kept, trend_sample_index(profile, "inuse_space"))
+        # (sites in another order: the history numbers them as first seen in it, not in the window)
+        assert sorted((t.site.where(), t.values, t.confidence) for t in heap.trends()) == sorted(
+            (t.site.where(), t.values, t.confidence) for t in expected
+        )
+        assert [t.site for t in heap.trends()][:3] == [t.site for t in expected][:3]  # the top ones are the same
+        plain = Window.of(dumps)
+        assert sorted((h.key, h.counts, h.times) for h in window.histories()) == sorted(
+            (h.key, h.counts, h.times) for h in plain.histories()
+        )
+    assert heap.report("http://x").suspects  # the growth was judged, not skipped
+    assert heap.restarts == 1 and window.last_segment() == 0  # the round that restarted has left the window
+    stored = heap._rows.columns
+    assert {c.typecode for c in stored.values()} == {"i", "q"} and len(stored) < len(heap.sites)

@@ -14,6 +14,7 @@ import enum
 import hashlib
 import itertools
 import re
+import sys
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from leaksleuth.analysis.goroutines.states import BLOCKING_CLASSES, classify_state
+from leaksleuth.analysis.restarts import RestartDetector, Signals
+from leaksleuth.analysis.ring import RingColumns
 from leaksleuth.analysis.segments import last_segment
 from leaksleuth.analysis.symbols import is_runtime, is_stdlib, location_frames, normalize_function
 from leaksleuth.model.goroutines import Frame, Goroutine, GoroutineDump, Stack
@@ -158,77 +161,83 @@ class History:
 
 
 class Window:
-    """The recent history of one instance, kept incrementally: per stable key a count per snapshot, plus the latest
-    bucket seen for it. Holding counts instead of whole snapshots keeps a long watch of a big fleet small.
+    """The recent history of one instance, kept incrementally and column-wise: per stable key a count per snapshot
+    (int32: a process cannot hold 2**31 goroutines), plus the latest bucket seen for it. Holding counts instead of
+    whole snapshots keeps a long watch of a big fleet small; bucket keys are interned, so every instance running the
+    same code shares them.
+
+    Restarts are the caller's to tell (``add(restarted=True)`` or ``start_over()`` before the next snapshot): a
+    ``RestartDetector`` sees them from every signal at once. ``Window.of`` runs one over the snapshots it is given.
     """
 
     def __init__(self, max_snapshots: int = 120) -> None:
         self.max_snapshots = max_snapshots
-        self.times: list[float] = []
-        self.load: list[int] = []  # open server connections (net/http's one goroutine each): a proxy for load
-        self.restarts: list[bool] = []
-        self.counts: dict[str, array[int]] = {}  # arrays of int64: 8 bytes a count, not a Python int
+        # load: open server connections (net/http's one goroutine each), a proxy for load
+        self._rows = RingColumns[str](max_snapshots, {"time": "d", "load": "q", "restart": "b"})
         self.latest: dict[str, Bucket] = {}
-        self._last_max_id: int | None = None
+        self._starting_over = False
 
     @classmethod
     def of(cls, snapshots: Sequence[GoroutineSnapshot]) -> Window:
         window = cls(max(len(snapshots), 1))
+        detector = RestartDetector()
         for snapshot in snapshots:
-            window.add(snapshot)
+            restarted = detector.observe(Signals(max_goroutine_id=snapshot.max_goroutine_id))
+            window.add(snapshot, restarted=bool(restarted))
         return window
 
     def __len__(self) -> int:
-        return len(self.times)
+        return len(self._rows)
+
+    @property
+    def counts(self) -> dict[str, array[int]]:
+        return self._rows.columns  # keyed columns of int32 (or int64) arrays
+
+    @property
+    def times(self) -> list[float]:
+        return self._rows.values("time").tolist()
+
+    @property
+    def load(self) -> list[int]:
+        return [int(count) for count in self._rows.values("load")]
+
+    @property
+    def restarts(self) -> list[bool]:
+        """Per snapshot: the first of a new process (never the oldest kept: nothing before it to cut from)."""
+        return [bool(flag) and position > 0 for position, flag in enumerate(self._rows.values("restart"))]
+
+    def start_over(self) -> None:
+        """The process restarted: the next snapshot begins a new segment."""
+        self._starting_over = True
 
     def add(self, snapshot: GoroutineSnapshot, *, restarted: bool = False) -> None:
-        """Append a snapshot. A restart is known from the caller (process start time, build id) or seen here:
-        goroutine ids only grow within one process."""
-        current = snapshot.max_goroutine_id
-        if current is not None and self._last_max_id is not None and current < self._last_max_id:
-            restarted = True
-        if current is not None:
-            self._last_max_id = current
-        position = len(self.times)
-        self.times.append(snapshot.taken_at)
-        self.restarts.append(restarted and position > 0)
-        self.load.append(sum(b.count for b in snapshot.buckets.values() if b.serves_connection))
-        for known in self.counts.values():
-            known.append(0)
+        """Append a snapshot (``restarted``: the first of a new process)."""
+        restarted, self._starting_over = restarted or self._starting_over, False
+        counts: dict[str, int] = {}
         largest: dict[str, Bucket] = {}
+        load = 0
         for bucket in snapshot.buckets.values():
-            counts = self.counts.get(bucket.key)
-            if counts is None:
-                counts = self.counts[bucket.key] = array("q", bytes(8 * (position + 1)))
-            counts[-1] += bucket.count
-            if bucket.key not in largest or bucket.count > largest[bucket.key].count:
-                largest[bucket.key] = bucket
+            key = bucket.key = sys.intern(bucket.key)
+            counts[key] = counts.get(key, 0) + bucket.count
+            load += bucket.count if bucket.serves_connection else 0
+            if bucket.count and (key not in largest or bucket.count > largest[key].count):
+                largest[key] = bucket
         for key, bucket in largest.items():
             earlier = self.latest.get(key)
             if bucket.origin is None and earlier is not None and earlier.origin is not None and not restarted:
                 bucket.origin = earlier.origin  # a proto round above the debug=2 threshold does not show creators
         self.latest.update(largest)
-        if len(self.times) > self.max_snapshots:
-            self._drop_oldest()
-
-    def _drop_oldest(self) -> None:
-        for column in (self.times, self.load, self.restarts):
-            del column[0]
-        if self.restarts:
-            self.restarts[0] = False
-        for key in list(self.counts):
-            series = self.counts[key]
-            del series[0]
-            if not any(series):
-                del self.counts[key]
-                del self.latest[key]
+        row = {"time": snapshot.taken_at, "load": load, "restart": restarted and len(self) > 0}
+        for key in self._rows.append(row, counts):
+            del self.latest[key]
 
     def last_segment(self) -> int:
         """Index where the newest process' snapshots start."""
         return last_segment(self.times, self.restarts)
 
     def histories(self) -> list[History]:
-        return [History(key, self.latest[key], list(counts), self.times) for key, counts in self.counts.items()]
+        times = self.times
+        return [History(key, self.latest[key], list(counts), times) for key, counts in self.counts.items()]
 
 
 def histories(snapshots: Sequence[GoroutineSnapshot]) -> list[History]:

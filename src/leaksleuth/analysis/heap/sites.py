@@ -12,6 +12,7 @@ the runtime and marked as not user code.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -35,6 +36,24 @@ class Site:
 
     def where(self) -> str:
         return f"{self.file}:{self.line}"
+
+
+_SHARED_SITES: dict[tuple[str, str, int, bool], tuple[Site, tuple[str, str, int]]] = {}
+_MAX_SHARED_SITES = 1 << 16  # a fleet's code has far fewer; past this, sites are only interned
+
+
+def shared_site(site: Site) -> tuple[Site, tuple[str, str, int]]:
+    """One ``Site`` and one ``(function, file, line)`` key per allocation site for the whole process, so the
+    histories of every instance of a service (they allocate at the same sites) share them. A cache of small
+    immutable objects, like ``sys.intern``, and bounded: past the bound, new sites are only interned."""
+    identity = (site.function, site.file, site.line, site.user_code)
+    shared = _SHARED_SITES.get(identity)
+    if shared is None:
+        site = Site(sys.intern(site.function), sys.intern(site.file), site.line, site.user_code)
+        shared = (site, (site.function, site.file, site.line))
+        if len(_SHARED_SITES) < _MAX_SHARED_SITES:
+            _SHARED_SITES[identity] = shared
+    return shared
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,13 +8,14 @@ the profile's own sampling noise. Warm-up and bounded caches rise and then hold;
   scales it up, so a site holding B bytes of small objects is known to about ±sqrt(B·rate). Growth is judged
   against that, and sites that never reach a few sampling periods are ignored, so tiny sites do not flap.
 * **Restarts.** ``alloc_space``/``alloc_objects`` count up for the life of a process: a drop (or another build id)
-  means a restart, and only the newest run of snapshots is analysed.
+  means a restart (``analysis.restarts``), and only the newest run of snapshots is analysed.
 * **In use only.** Because those counters only rise, a trend of them would call pure GC churn a leak: a trend
   follows ``inuse_space`` or ``inuse_objects`` (what the heap holds), and refuses the cumulative types.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -34,9 +35,11 @@ from leaksleuth.analysis.heap.kinds import (
     STRING_CONVERSION,
 )
 from leaksleuth.analysis.heap.paths import Cluster, LeakPath, clusters, leak_paths
-from leaksleuth.analysis.heap.sites import Site, SiteAnnotation, SourceLines, annotate
+from leaksleuth.analysis.heap.sites import Site, SiteAnnotation, SourceLines, annotate, shared_site
 from leaksleuth.analysis.heap.top import resolve_sample_index
 from leaksleuth.analysis.humanize import human_bytes, human_duration, human_rate
+from leaksleuth.analysis.restarts import HeapLifetime
+from leaksleuth.analysis.ring import RingColumns
 from leaksleuth.analysis.segments import last_segment
 from leaksleuth.analysis.trend import FloatArray
 from leaksleuth.errors import ConfigError
@@ -88,26 +91,8 @@ def profile_sampling_rate(profile: Profile) -> int:
 
 def restarts(snapshots: Sequence[HeapSnapshot]) -> list[bool]:
     """Per snapshot: did the process restart since the previous one? (lifetime counters went down, or new build)"""
-    lifetimes = [_lifetime(snapshot.profile) for snapshot in snapshots]
-    return [False] + [_new_process(before, after) for before, after in itertools.pairwise(lifetimes)]
-
-
-_Lifetime = tuple[list[str], list[int], str]  # sample types, their totals, build id
-
-
-def _lifetime(profile: Profile) -> _Lifetime:
-    """What tells one process of a binary from the next: lifetime allocation counters and the build id."""
-    build = profile.mappings[0].build_id if profile.mappings else ""
-    return [t.type for t in profile.sample_types], profile.totals(), build
-
-
-def _new_process(before: _Lifetime, after: _Lifetime) -> bool:
-    """Lifetime allocation counters only fall when a new process started (or the profile changed shape); a new
-    build is a new process too."""
-    types, totals, build = before
-    if types != after[0] or build != after[2]:
-        return True
-    return any(after[1][i] < totals[i] for i, name in enumerate(types) if name in ("alloc_space", "alloc_objects"))
+    lifetimes = [HeapLifetime.of(snapshot.profile) for snapshot in snapshots]
+    return [False] + [after.new_process_since(before) is not None for before, after in itertools.pairwise(lifetimes)]
 
 
 SiteKey = tuple[str, str, int]
@@ -298,93 +283,131 @@ def _report(
     return report
 
 
+@dataclass(frozen=True, slots=True)
+class HeapRow:
+    """What a ``HeapHistory`` keeps of one heap profile, found without touching the history (so it can be worked
+    out off the event loop): in-use per user allocation site, the total, and how the profile samples."""
+
+    sites: dict[SiteKey, tuple[Site, int]]
+    total: int
+    index: int  # the sample index followed
+    sample_type: str
+    rate: int  # MemProfileRate
+    lifetime: HeapLifetime
+
+    @classmethod
+    def of(cls, profile: Profile, sample_index: str = "inuse_space") -> HeapRow:
+        index = trend_sample_index(profile, sample_index)
+        return cls(
+            site_totals(profile, index),
+            int(profile.samples.values[:, index].sum()),
+            index,
+            profile.sample_types[index].type,
+            profile_sampling_rate(profile),
+            HeapLifetime.of(profile),
+        )
+
+
+Reload = Callable[[], Profile]  # gives a kept profile back (parsed again from its bytes by the caller's loader)
+
+
 class HeapHistory:
-    """The heap side of a long watch of one process, kept small (a few kB per snapshot): per snapshot the in-use
-    total of every site as one int64 array, plus the first and the latest profile as their compressed bytes,
-    parsed again only when a suspect needs leak paths and size/kind clusters."""
+    """The heap side of a long watch of one process, kept small and column-wise: per snapshot the in-use value of
+    every site that holds anything in the window (one bounded column store: int32 until a site holds 2 GiB), plus
+    the first and the latest profile as loaders the caller gives (``reload``: e.g. its compressed bytes and a
+    parser), called only when a suspect needs leak paths and size/kind clusters.
+
+    Restarts are the caller's to tell (``start_over``): one ``RestartDetector`` cuts every history of an instance
+    at the same round. Site names are shared by every history of the process (one ``Site`` per line of code)."""
 
     def __init__(self, max_snapshots: int = 120, sample_index: str = "inuse_space") -> None:
         self.max_snapshots = max_snapshots
         self.sample_index = sample_index
-        self.times: list[float] = []
-        self.rows: list[Int64Array] = []  # row[i] = in-use value of sites[i] (shorter rows: sites seen later)
-        self.columns: dict[SiteKey, int] = {}
-        self.sites: list[Site] = []
-        self.totals: list[int] = []
-        self.first: tuple[float, bytes | Profile] | None = None
-        self.last: tuple[float, bytes | Profile] | None = None
         self.restarts = 0
         self.seen = 0
-        self._last_lifetime: _Lifetime | None = None
+        self._start()
         self._sample_type = ""
         self._index = 0  # the sample index resolved on the latest profile
         self._rate = DEFAULT_MEMPROFILERATE
 
-    def add(self, taken_at: float, profile: Profile, *, raw: bytes | None = None, restarted: bool = False) -> bool:
-        """Record a heap profile (``raw``: its bytes as fetched, kept instead of the parsed model). A restart (told
-        by the caller, or lifetime counters falling, or a new build) starts a new series; returns whether it did."""
-        lifetime = _lifetime(profile)
-        if self._last_lifetime is not None and (restarted or _new_process(self._last_lifetime, lifetime)):
-            self.restarts += 1
-            self.times, self.rows, self.totals, self.first = [], [], [], None
-            self.columns, self.sites = {}, []
-            restarted = True
-        index = trend_sample_index(profile, self.sample_index)
-        row: dict[int, int] = {}
-        for key, (site, total) in site_totals(profile, index).items():
+    def _start(self) -> None:
+        self._rows = RingColumns[int](self.max_snapshots, {"time": "d", "total": "q"})  # keyed: site column
+        self.columns: dict[SiteKey, int] = {}
+        self.sites: list[Site] = []
+        self.first: tuple[float, Reload] | None = None
+        self.last: tuple[float, Reload] | None = None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def times(self) -> list[float]:
+        return self._rows.values("time").tolist()
+
+    @property
+    def totals(self) -> list[int]:
+        return [int(total) for total in self._rows.values("total")]
+
+    def start_over(self) -> None:
+        """The process restarted: a new series begins (the old one is freed)."""
+        self.restarts += 1
+        self._start()
+
+    def add(self, taken_at: float, heap: Profile | HeapRow, *, reload: Reload | None = None) -> None:
+        """Record a heap profile, or the ``HeapRow`` already found in one (then ``reload`` gives the profile back
+        when leak paths need it; without it a profile is kept as it is)."""
+        if isinstance(heap, HeapRow):
+            if reload is None:
+                raise ValueError("a HeapRow needs the loader of its profile")
+            row = heap
+        else:
+            row = HeapRow.of(heap, self.sample_index)
+            reload = reload or functools.partial(_same, heap)
+        values: dict[int, int] = {}
+        for key, (site, total) in row.sites.items():
             column = self.columns.get(key)
-            if column is None:
-                column = self.columns[key] = len(self.sites)
-                self.sites.append(site)
-            row[column] = total
-        values = np.zeros(len(self.sites), dtype=np.int64)
-        values[list(row)] = list(row.values())
-        self.times.append(taken_at)
-        self.rows.append(values)
-        self.totals.append(int(profile.samples.values[:, index].sum()))
-        kept = (taken_at, raw if raw is not None else profile)
+            if column is None:  # a new site: shared, so the profile's own strings can go
+                shared, shared_key = shared_site(site)
+                column = self.columns[shared_key] = len(self.sites)
+                self.sites.append(shared)
+            values[column] = total
+        self._rows.append({"time": taken_at, "total": row.total}, values)
+        kept = (taken_at, reload)
         self.first = self.first or kept
         self.last = kept
-        self._last_lifetime = lifetime
-        self._index = index
-        self._sample_type = profile.sample_types[index].type
-        self._rate = profile_sampling_rate(profile)
+        self._index, self._sample_type, self._rate = row.index, row.sample_type, row.rate
         self.seen += 1
-        if len(self.times) > self.max_snapshots:
-            del self.times[0], self.rows[0], self.totals[0]
-        return restarted
+
+    def trends(self) -> list[SiteTrend]:
+        """A trend per site that held anything in the window, most confident first (a site holding nothing has
+        none: it cannot have grown)."""
+        if len(self._rows) < 2:
+            return []
+        held = sorted(self._rows.columns)
+        matrix = self._rows.matrix(held)
+        return _trends([self.sites[c] for c in held], matrix, np.asarray(self.times, dtype=np.float64), self._rate)
 
     def report(self, target: str, *, source_lines: SourceLines | None = None, max_suspects: int = 5) -> TargetReport:
         if self.last is None or self.first is None:
             return TargetReport(target=target, snapshots=0)
-        trends: list[SiteTrend] = []
-        if len(self.rows) >= 2:
-            matrix = np.zeros((len(self.rows), len(self.sites)), dtype=np.int64)
-            for position, row in enumerate(self.rows):
-                matrix[position, : row.size] = row
-            trends = _trends(self.sites, matrix, np.asarray(self.times, dtype=np.float64), self._rate)
-        first, last = self.first, self.last
-        ends = _Ends(first[0], last[0], lambda: (_profile(first[1]), _profile(last[1])), self._sample_type, self._rate)
+        (first_time, first), (last_time, last) = self.first, self.last
+        ends = _Ends(first_time, last_time, lambda: (first(), last()), self._sample_type, self._rate)
         return _report(
             target,
             self.seen,
-            trends,
+            self.trends(),
             ends,
             self._index,
             self.restarts,
-            list(self.totals),
-            len(self.rows),
+            self.totals,
+            len(self._rows),
             source_lines,
             max_suspects,
         )
 
 
-def _profile(kept: bytes | Profile) -> Profile:
-    if isinstance(kept, bytes):
-        from leaksleuth.formats.pprof import parse_pprof
-
-        return parse_pprof(kept)
-    return kept
+def _same(profile: Profile) -> Profile:
+    return profile
 
 
 def _suspect(site_trend: SiteTrend, span: float, groups: Sequence[Cluster], paths: Sequence[LeakPath]) -> Suspect:

@@ -25,6 +25,7 @@ from leaksleuth.analysis import trend
 from leaksleuth.analysis.advice import advice_for
 from leaksleuth.analysis.evidence import fuse
 from leaksleuth.analysis.humanize import series_words
+from leaksleuth.analysis.restarts import COUNTERS, PROCESS_START, started_over
 from leaksleuth.analysis.segments import segment_bounds
 from leaksleuth.analysis.series.detectors import (
     baseline_exceeded,
@@ -59,8 +60,6 @@ SERIES_NAMES = (
     "container_limit_bytes",
     "load",
 )
-COUNTERS = ("num_gc", "total_alloc")  # a decrease means the process restarted
-PROCESS_START = "process_start_seconds"
 # more specific diagnoses first: they name the category when several growth detectors agree
 _KINDS: tuple[SuspectKind, ...] = ("heap", "goroutine")
 _CATEGORY_ORDER = ("rss-up-gc-stalled", "non-heap-growth", "step-growth", "heap-growth", "goroutine-growth")
@@ -92,9 +91,12 @@ class InstanceSeries:
     baselines: dict[str, float] = field(default_factory=dict)  # P95 over a long window before ``times``
     status: TargetStatus = "ok"
     error: str | None = None
+    restarts: Sequence[bool] | None = None  # per time: a new process began there, known from other signals (watch)
 
     def __post_init__(self) -> None:
         self.times = np.asarray(self.times, dtype=np.float64)
+        if self.restarts is not None and len(self.restarts) != self.times.size:
+            raise ValueError(f"{self.instance}: {len(self.restarts)} restart flags, times has {self.times.size}")
         self.values = {name: np.asarray(v, dtype=np.float64) for name, v in self.values.items()}
         for name, column in self.values.items():
             if column.shape != self.times.shape:
@@ -121,17 +123,10 @@ class InstanceSeries:
         return cls(instance, np.asarray([t for t, _ in ordered], dtype=np.float64), values, group, labels or {})
 
 
-def started_over(name: str, previous: float, value: float) -> bool:
-    """Between two readings of series ``name``, a new process began: its start time moved (by more than a second),
-    or a lifetime counter went down."""
-    if name == PROCESS_START:
-        return abs(value - previous) > 1.0
-    return name in COUNTERS and value < previous
-
-
 def restart_flags(series: InstanceSeries) -> list[bool]:
-    """True where a new process began: its start time changed, or a counter went down."""
-    flags = [False] * series.times.size
+    """True where a new process began: its start time changed, or a counter went down (or the caller knew it from
+    other signals: ``series.restarts``)."""
+    flags = [bool(flag) for flag in series.restarts] if series.restarts is not None else [False] * series.times.size
     for name in (PROCESS_START, *COUNTERS):
         column = series.values.get(name)
         if column is None:
