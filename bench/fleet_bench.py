@@ -159,9 +159,9 @@ async def _steady_state(
                 result = await scraper.scrape(target)
             if result.status != "ok":
                 raise SystemExit(f"bench: pre-fill scrape of {target.url} failed: {result.error}")
-            filler.instances[target.url] = InstanceState(target.url, target.service, history)
+            state = filler.instances[target.url] = InstanceState(target.url, target.service, history)
             for age in range(history, 0, -1):
-                await filler._absorb(dataclasses.replace(result, taken_at=result.taken_at - age * interval))
+                await filler._absorb(dataclasses.replace(result, taken_at=result.taken_at - age * interval), state)
 
         await asyncio.gather(*(prefill(target) for target in targets))
     prefill_cpu = time.process_time() - prefill_cpu
@@ -196,7 +196,7 @@ async def _steady_state(
         "target_rounds": sum(state.rounds for state in kept) - history * len(kept),
         "failed_rounds": sum(state.failures for state in kept),
         "history_min": min(len(state.window) for state in kept),
-        "heap_history_min": min(len(state.heap.rows) for state in kept),
+        "heap_history_min": min(len(state.heap) for state in kept),
         "suspects_over_half": sum(1 for t in report.targets if any(s.confidence >= 0.5 for s in t.suspects)),
     }
 

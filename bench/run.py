@@ -36,6 +36,7 @@ from common import (
     run_measured,
 )
 from fleet_bench import bench_goroutine_buckets, bench_goroutine_diff, bench_watch_scale
+from loop_bench import bench_loop_lag
 
 # ---- child mode: time one operation in-process -----------------------------------------------------------------
 
@@ -256,6 +257,7 @@ BENCHMARKS: dict[str, Callable[[int], list[Row]]] = {
     "heap-diff": bench_heap_diff,
     "inspect-bomb": bench_inspect_bomb,
     "watch-fleet": bench_watch_scale,
+    "loop-lag": bench_loop_lag,
 }
 
 

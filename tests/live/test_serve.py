@@ -8,7 +8,9 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,10 @@ import pytest
 
 from leaksleuth.app.capture import target_url
 from leaksleuth.errors import ConfigError
-from tests.conftest import ROOT
+from tests.conftest import CAPTURES, ROOT
+from tests.support import loopback
 from tests.support.golive import GO_MODULE, build, marker_line, running
+from tests.support.hostile import GO_1_26
 from tests.support.prometheus_live import running_alertmanager, wait_for
 
 SCHEMA = json.loads((ROOT / "src/leaksleuth/report/report.schema.json").read_text())
@@ -361,3 +365,107 @@ async def test_each_capture_replaces_its_targets_confidence_series(tmp_path: Pat
     # the failed capture leaves no old confidence behind for its target; other targets keep theirs
     assert series() == [f'leaksleuth_leak_confidence{{category="growth",kind="heap",target="{other}"}}']
     store.close()
+
+
+def big_dump(size: int) -> bytes:
+    """A debug=2 dump of at most ``size`` bytes (the runtime caps one at 64 MiB): goroutines parked on a channel
+    under a deep call chain, in 64 distinct stacks, numbered like the runtime numbers them."""
+    frames = "".join(
+        f"main.level{depth}(0xc000{depth:06x}, 0x{depth:x})\n\t/src/app/deep.go:{100 + depth} +0x{depth * 16:x}\n"
+        for depth in range(24)
+    )
+    blocks = []
+    written, number = 0, 0
+    while True:
+        number += 1
+        block = (
+            f"goroutine {number + 100} [chan receive, {number % 90} minutes]:\nruntime.gopark(0x0?, 0x0?, 0x0?)\n"
+            f"\t/usr/local/go/src/runtime/proc.go:435 +0xce\nmain.handler{number % 64}(0xc0001{number:08x})\n"
+            f"\t/src/app/main.go:{200 + number % 64} +0x4d\n{frames}created by main.serve in goroutine 1\n"
+            "\t/src/app/main.go:30 +0x55\n\n"
+        ).encode()
+        if written + len(block) > size:
+            return b"".join(blocks)
+        blocks.append(block)
+        written += len(block)
+
+
+class _DumpTarget(BaseHTTPRequestHandler):
+    """A Go service as pprof serves it (real captures), except that its debug=2 dump is ``DUMP``."""
+
+    DUMP = b""
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path == "/debug/pprof/goroutineleak?debug=2":
+            body = self.DUMP
+        elif (file := GO_1_26.get(self.path.replace("heap?gc=1", "heap"))) is not None:
+            body = (CAPTURES / file).read_bytes()
+        else:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_serve_answers_while_a_64_mib_dump_is_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An alert's capture fetches a 64 MiB debug=2 dump; while it is parsed, GET /healthz (real HTTP, loopback) is
+    answered. Parsing on the event loop answered it only once the parse was over."""
+    import uvicorn
+
+    from leaksleuth.app.capture import AlertService, CaptureConfig
+    from leaksleuth.collect import scraper
+    from leaksleuth.store.db import open_store
+    from leaksleuth.web.app import create_app
+
+    _DumpTarget.DUMP = big_dump(64 << 20)
+    parsing, parsed = threading.Event(), threading.Event()
+    parse = scraper.parse
+
+    def watched(data: bytes, **options: Any) -> Any:  # the real parse, and when the big one starts and ends
+        big = len(data) > 32 << 20
+        if big:
+            parsing.set()
+        try:
+            return parse(data, **options)
+        finally:
+            if big:
+                parsed.set()
+
+    monkeypatch.setattr(scraper, "parse", watched)
+    store = open_store(str(tmp_path / "s"))
+    service = AlertService(store, token=None, capture=CaptureConfig(template="{instance}", samples=1, timeout=60))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    url = f"http://127.0.0.1:{port}"
+    with loopback.serving(_DumpTarget) as target:
+        thread.start()
+        try:
+            wait_for(lambda: server.started, timeout=30, what="serve started")
+            accepted = httpx.post(f"{url}/alerts", json=_alert(target.removeprefix("http://")), timeout=10)
+            assert accepted.status_code == 202 and accepted.json()["accepted"], accepted.text
+            assert parsing.wait(timeout=120), "the capture never parsed the dump"
+            answer = httpx.get(f"{url}/healthz", timeout=120)
+            answered_while_parsing = not parsed.is_set()
+            assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+            assert answered_while_parsing, "GET /healthz waited for the 64 MiB dump to be parsed"
+            assert parsed.wait(timeout=120)
+            wait_for(
+                lambda: httpx.get(f"{url}/reports", timeout=10).json()[0]["status"] != "capturing",
+                timeout=120,
+                what="the capture's report",
+            )
+            report = httpx.get(f"{url}/reports", timeout=10).json()[0]
+            assert report["status"] == "done", report  # the dump was analysed, not given up on
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+            store.close()

@@ -108,11 +108,9 @@ def test_leaks_named_healthy_quiet_and_bad_targets_isolated(services: dict[str, 
     with hostile_server() as hostile:
         bad = {name: f"{hostile}/{name}" for name in BEHAVIOURS}
         dead = "http://127.0.0.1:9"
-        started = time.monotonic()
         _, targets = _watch([*services.values(), *bad.values(), dead], tmp_path, rounds=8, console=console)
-        elapsed = time.monotonic() - started
-    # rounds start on schedule: the slow and endless targets (1.5 s each) skip rounds instead of stretching them
-    assert elapsed < 8 * 0.4 + 1.5 + 6
+    # (that rounds start on schedule, the slow and endless targets skipping rounds instead of stretching them, is
+    # tests/unit/app/test_watch_schedule.py::test_slow_and_endless_targets_skip_rounds_instead_of_stretching_them)
     send = targets[services["timeout-send"]]["suspects"][0]
     assert (Path(send["file"]), send["line"]) == (SOURCE, marker_line(SOURCE, "timeout-send"))
     assert send["confidence"] >= 0.8 and "runtime-proven" in send["evidence"]["used"]

@@ -11,6 +11,7 @@ and ``restarts`` is one number.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from array import array
 from collections.abc import Sequence
@@ -25,11 +26,15 @@ from leaksleuth.analysis.goroutines.verdict import Options, evaluate
 from leaksleuth.analysis.heap.trend import HeapHistory, HeapRow, Reload
 from leaksleuth.analysis.restarts import RestartDetector, Signals
 from leaksleuth.analysis.ring import RingColumns
-from leaksleuth.analysis.series.fleet import InstanceSeries
+from leaksleuth.analysis.series.fleet import InstanceSeries, memstats_series
+from leaksleuth.app.goroutine_sources import goroutine_snapshot
+from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.model.report import Suspect, TargetReport
 
 if TYPE_CHECKING:
     from leaksleuth.analysis.heap.sites import SourceLines
+    from leaksleuth.collect.scraper import ScrapeResult
+    from leaksleuth.model.profile import Profile
 
 
 class SeriesBuffer:
@@ -215,3 +220,29 @@ class InstanceState:
         report = TargetReport(self.url, status, len(self.window), self.error, suspects, extra)  # type: ignore[arg-type]
         report.sort()
         return report
+
+
+def observation(result: ScrapeResult, sample_index: str = "inuse_space") -> Observation:
+    """What the histories keep of an ok scrape: the CPU-heavy part of absorbing it (bucketing a dump, finding heap
+    sites), pure, so it runs in an analysis thread. The heap profile is kept as its fetched bytes and parsed again
+    only if a suspect needs its leak paths."""
+    snapshot = goroutine_snapshot(result)
+    seen = Observation(
+        result.taken_at, snapshot, memstats_series(result.memstats, snapshot.total if snapshot else None)
+    )
+    seen.notes = result.notes
+    heap = result.heap
+    if heap is not None:
+        seen.heap = HeapRow.of(heap, sample_index)
+        fetched = result.get("heap")
+        seen.reload_heap = functools.partial(parse_pprof, fetched.data) if fetched is not None else None
+        seen.heap_estimate = _inuse_space(heap)
+        seen.build_id = (heap.mappings[0].build_id if heap.mappings else None) or None
+    return seen
+
+
+def _inuse_space(heap: Profile) -> float | None:
+    for index, value_type in enumerate(heap.sample_types):
+        if value_type.type == "inuse_space":
+            return float(heap.totals()[index])
+    return None

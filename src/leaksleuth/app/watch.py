@@ -14,8 +14,9 @@ scrapes finish. Targets discovery stops returning are dropped after ``depart_aft
 kept for the final report (with ``departed_at``) but they leave the live view and the peer groups, and their
 history is freed. Everything known of a target is one ``InstanceState`` in ``instances``.
 
-Parsing (in the scraper), the analysis of each result and the final verdict run in threads, never on the event
-loop: one large dump must not stall the other targets (or, in ``serve``, every request). The clock and the scraper
+Parsing a big body (in the scraper), the analysis of a big result and the final verdict run in threads, off the
+event loop: one large dump must not stall the other targets (or, in ``serve``, every request). Small ones stay on
+the loop: they take milliseconds, less than the hand-off to a thread costs. The clock and the scraper
 are injected, so the schedule can be tested on a fake clock with a fake scraper.
 """
 
@@ -32,20 +33,15 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot
 from leaksleuth.analysis.goroutines.verdict import Options
-from leaksleuth.analysis.heap.trend import HeapRow
-from leaksleuth.analysis.series.fleet import memstats_series
-from leaksleuth.app.goroutine_sources import goroutine_snapshot
-from leaksleuth.app.instance import Flight, InstanceState, Observation
+from leaksleuth.app.instance import Flight, InstanceState, observation
 from leaksleuth.clock import SYSTEM_CLOCK, Clock
 from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
-from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.model.report import Report, TargetReport
 from leaksleuth.model.target import Target, TargetSource
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from leaksleuth.model.profile import Profile
     from leaksleuth.store.db import NewSnapshot, Store
 
 T = TypeVar("T")
@@ -77,7 +73,8 @@ class WatchConfig:
     retention_age: float | None = None  # seconds; prune the store at start, every retention_every and at the end
     retention_count: int | None = None  # snapshots kept per target and kind
     retention_every: float = 300.0  # pruning scans every blob: not more often than this
-    analysis_threads: int = 2  # analysis of results and verdicts off the event loop (0: on it, for fake clocks)
+    analysis_threads: int = 2  # big results and the final verdict are analysed off the event loop (0: on it)
+    thread_analysis_bytes: int = 256 << 10  # a result that fetched this much is analysed in a thread
 
 
 @dataclass(slots=True)
@@ -327,7 +324,9 @@ class Watcher:
             if self.store is not None:
                 await self._in_store_thread(self._store_failure, result)
             return
-        seen = await self._off_loop(functools.partial(observation, result, state.heap.sample_index))
+        work = functools.partial(observation, result, state.heap.sample_index)
+        big = sum(len(fetched.data) for fetched in result.fetched) >= self.config.thread_analysis_bytes
+        seen = await self._off_loop(work) if big else work()
         state.observe(seen)  # cheap: appends to the histories, on the loop, so no verdict reads them half-written
         if self.store is not None:
             await self._in_store_thread(self._store_result, result, seen.snapshot, seen.values, state)
@@ -421,29 +420,3 @@ class Watcher:
                 verdict.extra["heap_inuse_estimated"] = True
             verdicts.append(verdict)
         return verdicts
-
-
-def observation(result: ScrapeResult, sample_index: str = "inuse_space") -> Observation:
-    """What the histories keep of an ok scrape: the CPU-heavy part of absorbing it (bucketing a dump, finding heap
-    sites), pure, so it runs in an analysis thread. The heap profile is kept as its fetched bytes and parsed again
-    only if a suspect needs its leak paths."""
-    snapshot = goroutine_snapshot(result)
-    seen = Observation(
-        result.taken_at, snapshot, memstats_series(result.memstats, snapshot.total if snapshot else None)
-    )
-    seen.notes = result.notes
-    heap = result.heap
-    if heap is not None:
-        seen.heap = HeapRow.of(heap, sample_index)
-        fetched = result.get("heap")
-        seen.reload_heap = functools.partial(parse_pprof, fetched.data) if fetched is not None else None
-        seen.heap_estimate = _inuse_space(heap)
-        seen.build_id = (heap.mappings[0].build_id if heap.mappings else None) or None
-    return seen
-
-
-def _inuse_space(heap: Profile) -> float | None:
-    for index, value_type in enumerate(heap.sample_types):
-        if value_type.type == "inuse_space":
-            return float(heap.totals()[index])
-    return None

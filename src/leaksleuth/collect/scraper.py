@@ -11,8 +11,9 @@ failures are retried with exponential backoff and jitter. What a target does not
 promise a scrape is over before that target's next round. Time spent queued for a ``concurrency`` slot is not
 charged to it: waiting for the collector is not the target's slowness.
 
-Bodies are parsed in the scraper's own threads, never on the event loop: a 64 MiB goroutine dump takes a second or
-more to parse, and in ``serve`` every request would wait for it. A scraper lives in ``async with`` (its HTTP clients
+Big bodies are parsed in the scraper's own threads, off the event loop: a 64 MiB goroutine dump takes a second or
+more to parse, and in ``serve`` every request would wait for it. (A body under ``thread_parse_bytes`` parses in a
+few milliseconds, less than handing it to a thread costs in CPU.) A scraper lives in ``async with`` (its HTTP clients
 and parse threads are closed at the end); the clock it stamps results and times deadlines with is injected.
 """
 
@@ -54,6 +55,7 @@ class ScrapeConfig:
     heap_every: int = 1  # fetch the heap profile every N rounds (0: never)
     metrics: bool = True  # fetch /metrics (or /debug/vars)
     heap_gc: bool = False  # ask for a GC first (?gc=1): exact live heap, at the price of a collection
+    thread_parse_bytes: int = 256 << 10  # bodies this big are parsed in a thread, smaller ones (a few ms) right away
     headers: dict[str, str] = field(default_factory=dict)
     bearer_token: str | None = None
     client_cert: str | None = None
@@ -270,7 +272,10 @@ class Scraper:
         data = await self._get(self._client(target), url, budget)
         parsing = functools.partial(parse, data, format=expected, max_size=self.config.max_body * 8)
         try:
-            parsed = await asyncio.get_running_loop().run_in_executor(self._parser, parsing)
+            if len(data) >= self.config.thread_parse_bytes:
+                parsed = await asyncio.get_running_loop().run_in_executor(self._parser, parsing)
+            else:
+                parsed = parsing()
         except LeaksleuthError as exc:
             raise exc.with_context(f"GET {url}") from None
         return Fetched(kind, data, parsed)
