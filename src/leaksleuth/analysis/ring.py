@@ -9,17 +9,17 @@ past ``capacity`` rows, appending drops the oldest row of every column at once, 
 * **Keyed columns** (a bucket key, a site, a series name) come and go: a key absent from a row reads ``fill``
   there. With ``sparse`` (``fill`` must be 0) a key that holds nothing in the whole window costs nothing: it is not
   stored until it holds something, and it leaves when its last non-zero value is dropped. Integer keyed columns are
-  int32 until a value needs int64 (a site holding over 2 GiB).
+  int32 until a value needs int64 (a site holding over 2 GiB). Plain ``array`` columns: numpy only for ``matrix``.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 K = TypeVar("K", bound=Hashable)
 
@@ -95,8 +95,10 @@ class RingColumns(Generic[K]):
         column = self.columns.get(key)
         return column[-1] if column is not None else self._fill
 
-    def matrix(self, keys: Iterable[K], dtype: npt.DTypeLike = np.int64) -> npt.NDArray[Any]:
+    def matrix(self, keys: Iterable[K], dtype: npt.DTypeLike = "int64") -> npt.NDArray[Any]:
         """The keyed columns ``keys`` as one (rows x keys) matrix, built once (absent keys read ``fill``)."""
+        import numpy as np  # a one-dump command keeps goroutine counts here and never imports numpy
+
         ordered: Sequence[K] = list(keys)
         matrix = np.full((self.length, len(ordered)), self._fill, dtype=dtype)
         for position, key in enumerate(ordered):
