@@ -8,7 +8,13 @@ every history of an instance (goroutine counts, heap sites, runtime series) must
 * a lifetime counter went down: ``num_gc`` and ``total_alloc`` from the metrics, ``alloc_space`` and
   ``alloc_objects`` totals of the heap profile (they only grow within one process);
 * the heap profile changed shape (other sample types), or another build id (another binary);
-* goroutine ids went down (the runtime hands them out in increasing order for the life of a process).
+* goroutine ids went down (the runtime hands them out in increasing order for the life of a process). The weakest
+  signal: the highest id *present* also falls within one process when its newest goroutines exit (a server's
+  connection goroutines), so it only counts in a round that carries none of the others (dump files, a target
+  without metrics between two heap profiles).
+
+Once a restart is declared, what the round did not say is forgotten: a heap profile or a build id that arrives a
+round later is compared with the new process, not the old one, so one restart is counted once.
 
 Series of a whole fleet read from Prometheus have no such rounds; they flag restarts per series with the same
 primitive, ``started_over``.
@@ -88,6 +94,23 @@ class RestartDetector:
 
     def observe(self, signals: Signals) -> tuple[str, ...]:
         """The reasons to think the process restarted since the last round (empty: the same process)."""
+        reasons = self._strong(signals)
+        current = signals.max_goroutine_id
+        strong_signal = signals.heap is not None or any(n in signals.values for n in (PROCESS_START, *COUNTERS))
+        if current is not None:
+            went_down = self._max_goroutine_id is not None and current < self._max_goroutine_id
+            if went_down and not strong_signal:
+                reasons.append("goroutine ids went down")
+            self._max_goroutine_id = current
+        if reasons:  # a new process: what this round did not say belongs to the old one
+            self._heap = signals.heap
+            self.build_id = signals.build_id or None
+            self._max_goroutine_id = current
+            if PROCESS_START not in signals.values:
+                self.process_start = None
+        return tuple(dict.fromkeys(reasons))
+
+    def _strong(self, signals: Signals) -> list[str]:
         reasons: list[str] = []
         start = signals.values.get(PROCESS_START)
         if start is not None:
@@ -107,9 +130,4 @@ class RestartDetector:
             if self._heap is not None and (why := signals.heap.new_process_since(self._heap)) is not None:
                 reasons.append(why)
             self._heap = signals.heap
-        current = signals.max_goroutine_id
-        if current is not None:
-            if self._max_goroutine_id is not None and current < self._max_goroutine_id:
-                reasons.append("goroutine ids went down")
-            self._max_goroutine_id = current
-        return tuple(dict.fromkeys(reasons))
+        return reasons

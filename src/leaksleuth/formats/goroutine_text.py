@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import gc
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -343,7 +344,16 @@ class _Parser:
 
 
 _CACHE_LIMIT = 100_000
-_SHARED = _Parser()
+# One parser, and its caches, per thread: a parse trusts the stacks its own generation checked, so two parses at
+# once (the scraper parses big bodies in threads) must not share a generation.
+_PARSERS = threading.local()
+
+
+def _parser() -> _Parser:
+    parser: _Parser | None = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = _Parser()
+    return parser
 
 
 def _is_hex(text: str) -> bool:
@@ -454,7 +464,7 @@ def parse_goroutine_dump(data: bytes | str, *, require_goroutines: bool = True) 
             text += "\n"  # a FILE line with its offset is whole: the dump was saved without its final newline
         else:
             text, partial = text[:cut_at], text[cut_at:]  # a partial last line carries nothing we can trust
-    parser = _SHARED
+    parser = _parser()
     parser.begin()
     goroutines: list[Goroutine] = []
     other: list[str] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import numpy as np
 import pytest
@@ -92,7 +91,7 @@ def _heap_allocated_less() -> Profile:
     return profile
 
 
-# a restart only one history could see: the metrics say nothing (same start time, counters rising)
+# a restart only one history could see: the metrics say nothing (same start time, counters rising), or are not there
 @pytest.mark.parametrize(
     "seen_by",
     ["heap-lifetime-counters", "goroutine-ids"],
@@ -102,21 +101,33 @@ def test_a_restart_seen_by_one_signal_cuts_every_history_and_is_counted_once(see
     extra["heap"]["restarts"] 1) and falling goroutine ids cut only the goroutine window (both 0, heap and series
     judged across the restart)."""
     state = InstanceState("http://x", "svc")
-    same = {"process_start_seconds": 100.0}
     for at, num_gc in ((1.0, 10.0), (2.0, 11.0)):
-        assert not _observe(state, at, heap=HEAP, max_goroutine_id=500, num_gc=num_gc, **same)
-    changed: dict[str, Any] = (
-        {"heap": _heap_allocated_less(), "max_goroutine_id": 500}
-        if seen_by == "heap-lifetime-counters"
-        else {"heap": HEAP, "max_goroutine_id": 20}
-    )
-    assert _observe(state, 3.0, num_gc=12.0, **changed, **same)
+        assert not _observe(state, at, heap=HEAP, max_goroutine_id=500, num_gc=num_gc, process_start_seconds=100.0)
+    if seen_by == "heap-lifetime-counters":
+        assert _observe(state, 3.0, heap=_heap_allocated_less(), max_goroutine_id=500, num_gc=12.0)
+    else:  # a round with nothing but the goroutines (no metrics, no heap profile this round): the ids tell
+        seen = Observation(3.0, snapshot_from_dump(DUMP, taken_at=3.0), {"goroutines": 5.0})
+        assert seen.snapshot is not None
+        seen.snapshot.max_goroutine_id = 20
+        assert state.observe(seen)
+        # the next heap profile is of the new process: not compared with the old one's (that would count it twice)
+        assert not _observe(state, 4.0, heap=_heap_allocated_less(), max_goroutine_id=25)
     report = state.report()
     assert report.extra["restarts"] == report.extra["heap"]["restarts"] == 1
     assert state.window.last_segment() == 2  # the goroutine window is cut at the same round
-    assert report.extra["heap"]["snapshots_analysed"] == 1  # and the heap series
+    assert report.extra["heap"]["snapshots_analysed"] == 1  # and the heap series: only the new process's profile
     series = state.to_series()
-    assert series is not None and series.restarts == [False, False, True]  # and the runtime series
+    assert series is not None and series.restarts == [False, False, True, *[False] * (len(series.times) - 3)]
+
+
+def test_goroutine_ids_going_down_is_no_restart_when_the_metrics_say_the_same_process() -> None:
+    """The highest goroutine id present falls whenever a server's newest goroutines exit (a scrape's connection):
+    the first RestartDetector took that for a restart every few rounds of a live heap leak and cut its heap series
+    to one snapshot, so the leak was never named."""
+    state = InstanceState("http://x", "svc")
+    for at, max_id in ((1.0, 47), (2.0, 21), (3.0, 31), (4.0, 25)):
+        assert not _observe(state, at, heap=HEAP, max_goroutine_id=max_id, process_start_seconds=100.0, num_gc=at)
+    assert state.restarts == 0 and state.heap.report("http://x").extra["heap"]["snapshots_analysed"] == 4
 
 
 def test_series_buffer_is_bounded_and_aligned() -> None:

@@ -345,7 +345,8 @@ def _first_sight(*, line_by_line: bool) -> Iterator[mock.MagicMock]:
     """Parse with empty caches, so that every stack is read at first sight (the caches outlive a parse); with
     ``line_by_line`` the whole-list reading is off. Yields a spy on the line-by-line reading."""
     with contextlib.ExitStack() as patches:
-        patches.enter_context(mock.patch.object(goroutine_text, "_SHARED", goroutine_text._Parser()))
+        fresh = goroutine_text._Parser()  # this thread's parser, with empty caches
+        patches.enter_context(mock.patch.object(goroutine_text._PARSERS, "parser", fresh, create=True))
         if line_by_line:
             patches.enter_context(mock.patch.object(goroutine_text._Parser, "goroutine_pairs", return_value=None))
         yield patches.enter_context(
