@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from leaksleuth.analysis.advice import advice_for
-from leaksleuth.analysis.series.fleet import COUNTERS, PROCESS_START, started_over
+from leaksleuth.analysis.restarts import COUNTERS, PROCESS_START, started_over
 from leaksleuth.model.report import Suspect, TargetReport, verdict_of
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ def _sort_key(sort: str) -> Any:
 def fleet_rows(store: Store, live: LiveFleet | None) -> list[FleetRow]:
     """Every target in the store: this process's live verdict, else the one another replica stored."""
     verdicts = {t.target: t for t in live.report.targets} if live else {}
-    states = live.watcher.instances if live else {}
+    states = {state.url: state for state in live.watcher.current()} if live else {}
     stored = store.verdicts()
     rows = []
     for known in store.targets():
@@ -209,7 +209,7 @@ def instance_view(store: Store, live: LiveFleet | None, target_id: int) -> Insta
     if known is None:
         return None
     verdict = live.target(known.url) if live else None
-    state = live.watcher.instances.get(known.url) if live else None
+    state = live.watcher.watching(known.url) if live else None
     notes = list(verdict.extra.get("notes") or []) if verdict else []
     if verdict is None and (stored := store.verdicts().get(known.url)) is not None:
         verdict = stored_report(stored)
@@ -316,17 +316,9 @@ def _buckets(state: InstanceState) -> list[BucketView]:
 
 
 def _sites(state: InstanceState) -> list[SiteView]:
-    heap = state.heap
-    rows = list(heap.rows)
-    if not rows:
-        return []
-    last, first = rows[-1], rows[0]
     views = []
-    for index, site in enumerate(heap.sites):
-        now = int(last[index]) if index < len(last) else 0
-        if now <= 0:
-            continue
-        before = int(first[index]) if index < len(first) else 0
-        views.append(SiteView(site.function, site.where(), now, now - before, site.user_code))
+    for site, before, now in state.heap.site_ends():
+        if now > 0:
+            views.append(SiteView(site.function, site.where(), now, now - before, site.user_code))
     views.sort(key=lambda s: (-s.inuse, s.where))
     return views[:MAX_SITES]

@@ -119,6 +119,11 @@ class Watcher:
         """The targets being watched now (discovery still returns them)."""
         return [state for state in self.instances.values() if state.departed is None]
 
+    def watching(self, url: str) -> InstanceState | None:
+        """The state of a target watched now (None: never seen, or discovery dropped it)."""
+        state = self.instances.get(url)
+        return state if state is not None and state.departed is None else None
+
     def departed(self) -> list[InstanceState]:
         """The targets discovery dropped, in the order they left."""
         return [state for state in self.instances.values() if state.departed is not None]

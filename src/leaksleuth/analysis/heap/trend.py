@@ -378,6 +378,11 @@ class HeapHistory:
         self._index, self._sample_type, self._rate = row.index, row.sample_type, row.rate
         self.seen += 1
 
+    def site_ends(self) -> list[tuple[Site, int, int]]:
+        """Every site holding anything in the window: (site, in use in the oldest snapshot kept, in the newest)."""
+        held = sorted(self._rows.columns.items())
+        return [(self.sites[key], int(column[0]), int(column[-1])) for key, column in held]
+
     def trends(self) -> list[SiteTrend]:
         """A trend per site that held anything in the window, most confident first (a site holding nothing has
         none: it cannot have grown)."""
