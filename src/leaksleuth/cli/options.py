@@ -3,9 +3,12 @@ options every command validates the same way (click takes ``nan``, ``inf`` and `
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -90,3 +93,14 @@ def parse_headers(items: list[str]) -> dict[str, str]:
             raise ConfigError(f"--header must look like 'Name: value', got {item!r}")
         headers[name.strip()] = value.strip()
     return headers
+
+
+@contextlib.contextmanager
+def stop_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM while the block runs; the previous handlers come back after it."""
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from leaksleuth.cli import EXIT_ERROR
+from leaksleuth.cli.options import stop_signals
 
 if TYPE_CHECKING:
     import uvicorn
@@ -87,12 +88,8 @@ def _stop_signals_raise() -> Iterator[None]:
     def stopped(signum: int, frame: object) -> None:
         raise _Stopped(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with stop_signals(stopped):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 async def _serve_and_watch(server: uvicorn.Server, live: LiveFleet, duration: float | None) -> BaseException | None:

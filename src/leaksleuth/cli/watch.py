@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import typer
 from leaksleuth.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from leaksleuth.cli import discovery_options as found
 from leaksleuth.cli.discovery_options import build_discovery
-from leaksleuth.cli.options import MinGrowth, positive_duration, positive_seconds
+from leaksleuth.cli.options import MinGrowth, positive_duration, positive_seconds, stop_signals
 from leaksleuth.collect import DEBUG2_THRESHOLD
 
 if TYPE_CHECKING:
@@ -286,9 +285,5 @@ def _stop_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None], con
         os.write(2, b"\nleaksleuth: interrupted twice: exiting without a report\n")
         os._exit(EXIT_INTERRUPTED)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_signals(handler):
         yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
