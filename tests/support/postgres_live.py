@@ -37,7 +37,7 @@ def postgres_server() -> Iterator[str]:
     if os.geteuid() == 0:  # postgres refuses to run as root
         shutil.chown(root, "postgres")
         shutil.chown(sockets, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
+        as_user = [shutil.which("runuser") or "/usr/sbin/runuser", "-u", "postgres", "--"]  # sbin: not on every PATH
     port = _free_port()
     process = None
     try:

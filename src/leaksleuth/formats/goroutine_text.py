@@ -177,13 +177,10 @@ class _Parser:
         offset = -1
         if extra.startswith("+0x"):
             hex_text = extra[3:].partition(" ")[0]
-            if strict:
-                try:
-                    offset = int(hex_text, 16)
-                except ValueError:
-                    return None
-            elif _is_hex(hex_text):
+            if _is_hex(hex_text):  # never int(…, 16) alone: it reads "-1d", "+1d" and "1_d" as numbers
                 offset = int(hex_text, 16)
+            elif strict:
+                return None
         # an odd line, or one with `` fp=… sp=… pc=…`` after the offset (GOTRACEBACK=system): share by value
         frame = Frame(function, file, int(line_text), offset, inlined)
         return self.frames.setdefault((function, file, frame.line, offset, inlined), frame)

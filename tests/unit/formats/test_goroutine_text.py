@@ -505,3 +505,22 @@ def test_a_parse_leaves_the_cycle_collector_as_it_found_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_signed_pc_offset_is_not_read_as_a_number() -> None:
+    # found by the invariant fuzzing: int(text, 16) reads "-1d" as -29, so "+0x-1d" gave a frame a negative offset
+    from leaksleuth.errors import ParseError
+
+    dump = (
+        "goroutine 8 [IO wait]:\n"
+        "internal/poll.(*FD).Accept(0x2a11a76e4100)\n"
+        "\t/usr/lib/go/src/internal/poll/fd_unix.go:618 +0x-1d\n"
+        "main.main()\n"
+        "\t/src/main.go:18 +0x78\n"
+    )
+    try:
+        parsed = parse_goroutine_dump(dump)
+    except ParseError as exc:
+        assert "+0x-1d" in str(exc)
+        return
+    assert all(frame.pc_offset >= -1 for g in parsed.goroutines for frame in g.frames)
