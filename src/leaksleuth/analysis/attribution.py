@@ -27,13 +27,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from leaksleuth.analysis.evidence import fuse
+from leaksleuth.analysis.evidence import EXPLAINS_ENOUGH, SUSPECT_CONFIDENCE, fuse
 from leaksleuth.analysis.humanize import human_bytes, human_count
 from leaksleuth.model.report import Suspect
 
 DEFAULT_STACK_BYTES = 8192  # a goroutine's stack starts at 8 KiB; parked leaks rarely grow it
-EXPLAINS_ENOUGH = 0.5  # a series finding belongs to the sites that explain at least this share of its growth
-STANDING = 0.5  # a suspect at or above this is a verdict, below it a hint (ARCHITECTURE.md: healthy < 0.5)
 
 # which metric of a series finding the sites are compared with: (heap site factor, counts goroutine stacks)
 _BYTES_METRICS = {"next_gc": (2.0, True), "heap_inuse": (1.0, False), "heap_alloc": (1.0, False)}
@@ -120,7 +118,7 @@ def _fold_same_function(heap: Sequence[Suspect]) -> list[Suspect]:
 
 def _fold_heap_into_goroutines(goroutines: list[Suspect], heap: list[Suspect]) -> list[Suspect]:
     """Heap sites that are the goroutine leak seen in the heap go to that suspect's ``related``; the rest stay."""
-    leaking = [g for g in goroutines if g.confidence >= STANDING]
+    leaking = [g for g in goroutines if g.confidence >= SUSPECT_CONFIDENCE]
     if not leaking:
         return heap
     strongest = max(leaking, key=lambda g: g.confidence)

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from leaksleuth.model.report import LEAKING_CONFIDENCE, REPORT_THRESHOLD, SUSPECT_CONFIDENCE, Verdict
 
 __all__ = [
+    "EXPLAINS_ENOUGH",
+    "HINT_CEILING",
     "LEAKING_CONFIDENCE",
     "REPORT_THRESHOLD",
     "SUSPECT_CONFIDENCE",
@@ -37,6 +39,12 @@ if TYPE_CHECKING:  # numpy only where growth is judged: one dump's verdict (insp
 PLATEAU_DISCOUNT = 0.3  # growth that flattened out is warm-up or a bounded cache far more often than a leak
 BOUNCE_DISCOUNT = 0.3  # growth that gave back half its rise: a sawtooth or a bounded structure
 LOAD_DISCOUNT = 0.3  # growth that moves with the load, down as well as up
+BOUNCE_SHARE = 1 / 2  # a gauge that gave back this share of its rise is a sawtooth or bounded, not a leak
+# a cause explains a growth when it accounts for at least this share of it (a heap site a series finding, the heap
+# an RSS rise): the finding then belongs to that cause
+EXPLAINS_ENOUGH = 1 / 2
+# evidence that does not stand on its own (no growth test passed, a by-design park) stays a hint, just below a suspect
+HINT_CEILING = SUSPECT_CONFIDENCE - 0.05
 
 
 @dataclass(slots=True)
@@ -81,9 +89,9 @@ class Growth:
 
 def growth(times: Sequence[float] | FloatArray, values: Sequence[float] | FloatArray, rule: GrowthRule,
            load: FloatArray | None = None) -> Growth | None:  # fmt: skip
-    """Significant, persistent growth of at least ``rule.floor``: its evidence weight (0.5 for a bare pass, up to
-    0.95), discounted when it flattened out (warm-up, a filling cache), gave back half its rise (gauges) or follows
-    the ``load`` (aligned to ``values``). None when it does not pass."""
+    """Significant, persistent growth of at least ``rule.floor``: its evidence weight (``SUSPECT_CONFIDENCE`` for a
+    bare pass, up to 0.95), discounted when it flattened out (warm-up, a filling cache), gave back half its rise
+    (gauges) or follows the ``load`` (aligned to ``values``). None when it does not pass."""
     import numpy as np
 
     from leaksleuth.analysis import trend
@@ -125,7 +133,7 @@ def growth(times: Sequence[float] | FloatArray, values: Sequence[float] | FloatA
     if flattened:
         weight *= PLATEAU_DISCOUNT
         discounts.append("growth has flattened out (warm-up or a bounded cache)")
-    if rule.gauge and drawdown(smoothed) >= 0.5 * max(float(smoothed.max() - smoothed.min()), 1e-9):
+    if rule.gauge and drawdown(smoothed) >= BOUNCE_SHARE * max(float(smoothed.max() - smoothed.min()), 1e-9):
         weight *= BOUNCE_DISCOUNT
         discounts.append("came back down by half its rise (sawtooth or bounded)")
     if (followed := follows_load(t, v, load)) is not None:
@@ -138,8 +146,9 @@ def growth(times: Sequence[float] | FloatArray, values: Sequence[float] | FloatA
 
 
 def growth_weight(p_value: float, rising_steps: float, relative_growth: float, *, persistence: float) -> float:
-    """Evidence weight of growth that passed the significance, size and ``persistence`` tests: 0.5 for the bare
-    pass, up to 0.95 with a tiny p-value, steps that nearly all rise or hold, and a doubling."""
+    """Evidence weight of growth that passed the significance, size and ``persistence`` tests:
+    ``SUSPECT_CONFIDENCE`` for the bare pass, up to 0.95 with a tiny p-value, steps that nearly all rise or hold,
+    and a doubling."""
     significance = min(1.0, max(0.0, (-math.log10(max(p_value, 1e-300)) - 1.3) / 2.0))
     persisted = max(0.0, (rising_steps - persistence) / (1 - persistence))
     magnitude = min(1.0, max(0.0, relative_growth))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from leaksleuth.analysis.advice import advice_for
 from leaksleuth.analysis.restarts import COUNTERS, PROCESS_START, started_over
 from leaksleuth.model.report import Suspect, TargetReport, verdict_of
+from leaksleuth.model.views import InstanceFacts
 
 if TYPE_CHECKING:
     from leaksleuth.app.instance import InstanceState
@@ -121,8 +122,10 @@ def fleet_rows(store: Store, live: LiveFleet | None) -> list[FleetRow]:
 def stored_report(row: VerdictRow) -> TargetReport:
     document = row.document
     suspects = [Suspect.from_json(s) for s in document.get("suspects", [])]
-    extra = {name: document.get(name) for name in ("service", "goroutines", "heap_inuse_bytes", "restarts")}
-    return TargetReport(row.url, document["status"], int(document["snapshots"]), document.get("error"), suspects, extra)
+    facts = InstanceFacts.from_json(document)
+    return TargetReport(
+        row.url, document["status"], int(document["snapshots"]), document.get("error"), suspects, instance=facts
+    )
 
 
 def _row(known: TargetRow, verdict: TargetReport | None, state: InstanceState | None) -> FleetRow:
@@ -147,13 +150,13 @@ def _row(known: TargetRow, verdict: TargetReport | None, state: InstanceState | 
     return FleetRow(
         known.id,
         known.url,
-        known.service or str(verdict.extra.get("service") or ""),
+        known.service or (verdict.instance.service if verdict.instance else ""),
         verdict_of(verdict.status, verdict.snapshots, verdict.top_confidence),
         verdict.top_confidence,
         ranked[0] if ranked else None,
         goroutines,
         heap,
-        int(verdict.extra.get("restarts") or 0),
+        verdict.instance.restarts if verdict.instance else 0,
         verdict.status,
         verdict.error,
         known.last_seen,
@@ -210,7 +213,7 @@ def instance_view(store: Store, live: LiveFleet | None, target_id: int) -> Insta
         return None
     verdict = live.target(known.url) if live else None
     state = live.watcher.watching(known.url) if live else None
-    notes = list(verdict.extra.get("notes") or []) if verdict else []
+    notes = list(verdict.instance.notes) if verdict and verdict.instance else []
     if verdict is None and (stored := store.verdicts().get(known.url)) is not None:
         verdict = stored_report(stored)
         notes.insert(

@@ -11,6 +11,7 @@ and ``restarts`` is one number.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import math
 from array import array
@@ -30,6 +31,7 @@ from leaksleuth.analysis.series.fleet import InstanceSeries, memstats_series
 from leaksleuth.app.goroutine_sources import goroutine_snapshot
 from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.model.report import Suspect, TargetReport
+from leaksleuth.model.views import InstanceFacts
 
 if TYPE_CHECKING:
     from leaksleuth.analysis.heap.sites import SourceLines
@@ -164,8 +166,10 @@ class InstanceState:
         self.series.append(seen.taken_at, seen.values)
         return restarted
 
-    def depart(self, verdict: TargetReport) -> None:
-        """Discovery dropped it: keep its last verdict for the final report, free its history."""
+    def depart(self, verdict: TargetReport, departed_at: str) -> None:
+        """Discovery dropped it: keep its last verdict (marked with when) for the final report, free its history."""
+        if verdict.instance is not None:
+            verdict.instance = dataclasses.replace(verdict.instance, departed_at=departed_at)
         self.departed = verdict
         self._histories(0)
 
@@ -205,19 +209,31 @@ class InstanceState:
         )
         suspects.extend(self.extra_suspects)
         status = self.status if self.status != "pending" else "error"
-        extra: dict[str, Any] = {
-            "service": self.service,
-            "goroutines": int(self.latest("goroutines") or 0),
-            "heap_inuse_bytes": self.latest("heap_inuse"),
-            "rss_bytes": self.latest("rss_bytes"),
-            "restarts": self.restarts,
-            "rounds": self.rounds,
-            "failed_rounds": self.failures,
-            "notes": self.notes,
-        }
-        if "heap" in heap_report.extra:
-            extra["heap"] = heap_report.extra["heap"]
-        report = TargetReport(self.url, status, len(self.window), self.error, suspects, extra)  # type: ignore[arg-type]
+        heap_inuse = self.latest("heap_inuse")
+        # no runtime metric (pprof mounted without /metrics or /debug/vars): the heap profile's total, an estimate
+        # from MemProfileRate sampling
+        estimated = heap_inuse is None and self.heap_estimate is not None
+        facts = InstanceFacts(
+            service=self.service,
+            goroutines=int(self.latest("goroutines") or 0),
+            heap_inuse_bytes=self.heap_estimate if estimated else heap_inuse,
+            heap_inuse_estimated=estimated,
+            rss_bytes=self.latest("rss_bytes"),
+            restarts=self.restarts,
+            rounds=self.rounds,
+            failed_rounds=self.failures,
+            notes=tuple(self.notes),
+            missed_rounds=self.missed,
+        )
+        report = TargetReport(
+            self.url,
+            status,  # type: ignore[arg-type]
+            len(self.window),
+            self.error,
+            suspects,
+            instance=facts,
+            heap=heap_report.heap,
+        )
         report.sort()
         return report
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from leaksleuth.app.membership import Membership, default_member_id
 from leaksleuth.model.report import Report, TargetReport, iso_z, verdict_of
+from leaksleuth.model.views import InstanceFacts
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -205,15 +206,15 @@ class LiveFleet:
             self.store_error = f"{type(write.exception()).__name__}: {write.exception()}"
 
     def _gauges(self, target: TargetReport, word: str, previous: str | None) -> None:
-        service = str(target.extra.get("service") or "")
+        facts = target.instance or InstanceFacts()
+        service = facts.service
         self._services[target.target] = service
         labels = (target.target, service)
         self.confidence.labels(*labels).set(target.top_confidence)
         self.up.labels(*labels).set(1.0 if target.status == "ok" else 0.0)
-        self.goroutines.labels(*labels).set(float(target.extra.get("goroutines") or 0))
-        heap = target.extra.get("heap_inuse_bytes")
-        if heap is not None:
-            self.heap_inuse.labels(*labels).set(float(heap))
+        self.goroutines.labels(*labels).set(float(facts.goroutines))
+        if facts.heap_inuse_bytes is not None:
+            self.heap_inuse.labels(*labels).set(facts.heap_inuse_bytes)
         if previous is not None and previous != word:
             _remove(self.verdict_gauge, *labels, previous)
         self.verdict_gauge.labels(*labels, word).set(1.0)
@@ -228,14 +229,18 @@ class LiveFleet:
 
 def stored_verdict(target: TargetReport) -> dict[str, Any]:
     """The part of a verdict other replicas show: status, top suspects, the latest numbers (not the history)."""
-    extra = target.extra
+    facts = target.instance or InstanceFacts()
     return {
         "target": target.target,
         "status": target.status,
         "snapshots": target.snapshots,
         "error": target.error,
         "suspects": [s.to_json() for s in target.ranked()[:STORED_SUSPECTS]],
-        **{name: extra.get(name) for name in ("service", "goroutines", "heap_inuse_bytes", "rss_bytes", "restarts")},
+        "service": facts.service,
+        "goroutines": facts.goroutines,
+        "heap_inuse_bytes": facts.heap_inuse_bytes,
+        "rss_bytes": facts.rss_bytes,
+        "restarts": facts.restarts,
     }
 
 
@@ -243,12 +248,13 @@ def verdict_event(target: TargetReport, word: str, previous: str | None, round_n
     """One verdict change: the new word, the old one (None at first sight) and the top suspect behind it."""
     ranked = target.ranked()
     top = ranked[0] if ranked else None
+    facts = target.instance or InstanceFacts()
     return {
         "event": "verdict",
         "time": iso_z(now),
         "round": round_number,
         "target": target.target,
-        "service": target.extra.get("service", ""),
+        "service": facts.service,
         "verdict": word,
         "previous": previous,
         "status": target.status,
@@ -260,8 +266,8 @@ def verdict_event(target: TargetReport, word: str, previous: str | None, round_n
         "file": top.file if top else None,
         "line": top.line if top else None,
         "summary": top.summary if top else None,
-        "goroutines": target.extra.get("goroutines"),
-        "heap_inuse_bytes": target.extra.get("heap_inuse_bytes"),
+        "goroutines": facts.goroutines,
+        "heap_inuse_bytes": facts.heap_inuse_bytes,
     }
 
 

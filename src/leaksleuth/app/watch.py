@@ -314,9 +314,8 @@ class Watcher:
         if leaving:
             departed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.wall()))
             for verdict in self._judge(leaving):
-                verdict.extra["departed_at"] = departed_at
                 state = self.instances.pop(verdict.target)
-                state.depart(verdict)
+                state.depart(verdict, departed_at)
                 self.instances[verdict.target] = state  # last: the departed are reported in the order they left
         return leaving
 
@@ -416,12 +415,5 @@ class Watcher:
                 source,
                 by_url.get(state.url),
             )
-            if state.missed:
-                verdict.extra["missed_rounds"] = state.missed
-            if verdict.extra.get("heap_inuse_bytes") is None and state.heap_estimate is not None:
-                # no runtime metric (pprof mounted without /metrics or /debug/vars): the heap profile's total,
-                # an estimate from MemProfileRate sampling
-                verdict.extra["heap_inuse_bytes"] = state.heap_estimate
-                verdict.extra["heap_inuse_estimated"] = True
             verdicts.append(verdict)
         return verdicts

@@ -17,6 +17,7 @@ from leaksleuth.cli import discovery_options as found
 from leaksleuth.cli.discovery_options import build_discovery
 from leaksleuth.cli.options import MinGrowth, positive_duration, positive_seconds, stop_signals
 from leaksleuth.collect import DEBUG2_THRESHOLD
+from leaksleuth.model.report import SUSPECT_CONFIDENCE
 
 if TYPE_CHECKING:
     import asyncio
@@ -210,7 +211,7 @@ async def run_watch(
         if live is not None or json_lines:  # a whole-fleet verdict each round only when someone reads it
             report = watcher.report(departed=False)  # the live view is of what is still there
             if json_lines:
-                render.write_events(sys.stdout, render.finding_events(report, seen, 0.5))
+                render.write_events(sys.stdout, render.finding_events(report, seen, SUSPECT_CONFIDENCE))
             if live is not None:
                 series = {state.url: state.series.values("goroutines") for state in watcher.current()}
                 live.update(

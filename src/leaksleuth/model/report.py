@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
+
+from leaksleuth.model.views import GoroutineFacts, HeapFleetFacts, HeapTrendFacts, InstanceFacts, SeriesFacts
 
 SCHEMA = "leaksleuth/report@1"
 SuspectKind = Literal["goroutine", "heap"]
@@ -118,7 +122,12 @@ class TargetReport:
     snapshots: int = 0
     error: str | None = None
     suspects: list[Suspect] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)  # command-specific members (buckets, service, series…)
+    # what the command knows beside its suspects, typed (model/views.py); each None when it did not produce it
+    instance: InstanceFacts | None = None  # watch, serve
+    goroutine_facts: GoroutineFacts | None = None  # goroutines
+    series: SeriesFacts | None = None  # fleet
+    heap: HeapTrendFacts | None = None  # heap trend, and the heap half of a watch verdict
+    fleet: HeapFleetFacts | None = None  # heap fleet
 
     @property
     def top_confidence(self) -> float:
@@ -133,6 +142,25 @@ class TargetReport:
     def sort(self) -> None:
         self.suspects[:] = self.ranked()
 
+    @property
+    def extra(self) -> Mapping[str, Any]:
+        """The command-specific report@1 members as JSON, read-only (renderers read the typed fields instead)."""
+        return MappingProxyType(self.members_json())
+
+    def members_json(self) -> dict[str, Any]:
+        """The one place the view-models become report@1 members of a target, in the contract's order."""
+        document: dict[str, Any] = {}
+        for facts in (self.goroutine_facts, self.series, self.instance):
+            if facts is not None:
+                document.update(facts.to_json())
+        if self.heap is not None:
+            document["heap"] = self.heap.to_json()
+        if self.fleet is not None:
+            document["fleet"] = self.fleet.to_json()
+        if self.instance is not None:
+            document.update(self.instance.marks_json())
+        return document
+
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
             "target": self.target,
@@ -141,7 +169,7 @@ class TargetReport:
             "error": self.error,
             "suspects": [s.to_json() for s in self.ranked()],
         }
-        document.update(self.extra)
+        document.update(self.members_json())
         return document
 
 

@@ -39,12 +39,12 @@ def rows(view: FleetView) -> list[dict[str, Any]]:
             {
                 "rank": rank,
                 "instance": report.target,
-                "group": str(report.extra.get("group", "")),
-                "verdict": str(report.extra.get("verdict", "healthy")),
+                "group": report.series.group if report.series else "",
+                "verdict": report.series.verdict if report.series else "healthy",
                 "confidence": top.confidence if top else 0.0,
                 "category": top.category if top else "",
                 "evidence": [f"{s.category}: {s.summary}" for s in report.suspects],
-                "restarts": int(report.extra.get("restarts", 0)),
+                "restarts": report.series.restarts if report.series else 0,
                 "status": report.status,
             }
         )

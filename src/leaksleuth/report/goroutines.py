@@ -9,8 +9,9 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 
 from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot, History
-from leaksleuth.model.report import Report, Suspect, TargetReport
-from leaksleuth.report.terminal import LINE_BREAK, data_text
+from leaksleuth.model.report import SUSPECT_CONFIDENCE, Report, Suspect, TargetReport
+from leaksleuth.model.views import GoroutineFacts
+from leaksleuth.report.terminal import LINE_BREAK, confidence_colour, data_text
 
 
 def bucket_rows(histories: Sequence[History], limit: int | None = None) -> list[dict[str, Any]]:
@@ -60,13 +61,13 @@ def build_report(
     histories: Sequence[History],
     notes: Sequence[str],
 ) -> Report:
-    extra = {
-        "goroutines": snapshots[-1].total if snapshots else 0,
-        "evidence_available": evidence_available(snapshots),
-        "notes": list(notes),
-        "buckets": bucket_rows(histories),
-    }
-    return Report([TargetReport(target, "ok", len(snapshots), None, suspects, extra)])
+    facts = GoroutineFacts(
+        snapshots[-1].total if snapshots else 0,
+        tuple(evidence_available(snapshots)),
+        tuple(notes),
+        tuple(bucket_rows(histories)),
+    )
+    return Report([TargetReport(target, "ok", len(snapshots), None, suspects, goroutine_facts=facts)])
 
 
 def _base(path: str) -> str:
@@ -137,7 +138,7 @@ def render(
     verdicts.add_column("category")
     verdicts.add_column("why")
     for suspect in suspects:
-        colour = "red" if suspect.confidence >= 0.8 else "yellow" if suspect.confidence >= 0.5 else "dim"
+        colour = confidence_colour(suspect.confidence)
         evidence = ", ".join(suspect.evidence.get("used", []))
         verdicts.add_row(
             data_text(f"{suspect.confidence:.2f}", style=colour),
@@ -148,7 +149,7 @@ def render(
     console.print("[bold]What to do[/]")
     seen: set[str] = set()
     for suspect in suspects:
-        if suspect.confidence >= 0.5 and suspect.category not in seen:
+        if suspect.confidence >= SUSPECT_CONFIDENCE and suspect.category not in seen:
             seen.add(suspect.category)
             advice = suspect.evidence["advice"]
             console.print(data_text("  ", (suspect.category, "bold"), f" ({suspect.file}:{suspect.line}): {advice}"))

@@ -163,13 +163,13 @@ def clusters_text(clusters: Sequence[Cluster], unit: str, *, is_diff: bool, limi
 def trend_text(report: Report) -> str:
     lines = []
     for target in report.targets:
-        heap = target.extra.get("heap", {})
+        heap = target.heap
+        analysed = heap.snapshots_analysed if heap else target.snapshots
         lines.append(
-            f"{printable(target.target)}: {heap.get('snapshots_analysed', target.snapshots)} snapshots over "
-            f"{heap.get('span_seconds', 0):.0f}s, MemProfileRate {heap.get('memprofilerate', '?')}"
-            + (f", {heap['restarts']} restart(s): analysed the newest run" if heap.get("restarts") else "")
+            f"{printable(target.target)}: {analysed} snapshots over "
+            f"{heap.span_seconds if heap else 0:.0f}s, MemProfileRate {heap.memprofilerate if heap else '?'}"
+            + (f", {heap.restarts} restart(s): analysed the newest run" if heap and heap.restarts else "")
         )
-        analysed = heap.get("snapshots_analysed", target.snapshots)
         if not target.suspects and analysed < 4:
             lines.append(f"  {analysed} snapshot(s): too few to judge growth (take at least 4: --every 10s --count 6)")
         elif not target.suspects:
@@ -184,16 +184,16 @@ def fleet_text(report: Report) -> str:
     """One row per node in the unit of the compared sample type (the heading names it unless it is inuse_space)."""
     names = [printable(t.target) for t in report.targets]
     width = max([len("node"), *map(len, names)])
-    fleets = [target.extra.get("fleet", {}) for target in report.targets]
-    sample_type = next((fleet["sample_index"] for fleet in fleets if "sample_index" in fleet), "inuse_space")
+    fleets = [target.fleet for target in report.targets]
+    sample_type = next((fleet.sample_index for fleet in fleets if fleet is not None), "inuse_space")
     heading = "in use" if sample_type == "inuse_space" else sample_type
     lines = [f"{'node':<{width}} {heading:>10} {'vs median':>11} {'z':>6}  verdict"]
     for target, name, fleet in zip(report.targets, names, fleets, strict=True):
-        unit = fleet.get("unit", "bytes")
-        verdict = "OUTLIER" if fleet.get("outlier") else "ok"
+        unit = fleet.unit if fleet else "bytes"
+        verdict = "OUTLIER" if fleet and fleet.outlier else "ok"
+        value, excess, robust_z = (fleet.value, fleet.excess, fleet.robust_z) if fleet else (0, 0, 0.0)
         lines.append(
-            f"{name:<{width}} {auto_scaled(fleet.get('value', 0), unit):>10} "
-            f"{_signed(fleet.get('excess', 0), unit):>11} {fleet.get('robust_z', 0):>6.1f}  {verdict}"
+            f"{name:<{width}} {auto_scaled(value, unit):>10} {_signed(excess, unit):>11} {robust_z:>6.1f}  {verdict}"
         )
         lines.extend(f"    {s.confidence:.2f}  {printable(s.summary)}" for s in target.suspects)
     return "\n".join(lines)

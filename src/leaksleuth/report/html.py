@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from leaksleuth.analysis.humanize import human_bytes
-from leaksleuth.model.report import verdict_of
+from leaksleuth.model.report import LEAKING_CONFIDENCE, SUSPECT_CONFIDENCE, verdict_of
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d1d1f;background:#fafafa}
@@ -31,7 +31,9 @@ td,th{text-align:left;padding:.35rem .5rem;border-top:1px solid #eee;vertical-al
 
 
 def _colour(confidence: float) -> str:
-    return "#c62828" if confidence >= 0.8 else "#ef8f00" if confidence >= 0.5 else "#9e9e9e"
+    if confidence >= LEAKING_CONFIDENCE:
+        return "#c62828"
+    return "#ef8f00" if confidence >= SUSPECT_CONFIDENCE else "#9e9e9e"
 
 
 def _suspect_row(suspect: dict[str, Any]) -> str:
@@ -89,13 +91,14 @@ def _target(target: dict[str, Any]) -> str:
 
 def render_report(document: dict[str, Any], *, title: str = "leaksleuth report") -> str:
     targets = document.get("targets", [])
-    flagged = sum(1 for t in targets if _top_confidence(t) >= 0.5)
+    flagged = sum(1 for t in targets if _top_confidence(t) >= SUSPECT_CONFIDENCE)
     ordered = sorted(targets, key=lambda t: -_top_confidence(t))
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<meta name=viewport content='width=device-width,initial-scale=1'><title>{escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body>"
         f"<h1>{escape(title)}</h1><div class=meta>{escape(str(document.get('generated_at', '')))} · "
-        f"{len(targets)} targets · {flagged} with a suspect ≥ 0.5 · schema {escape(str(document.get('schema', '')))}"
+        f"{len(targets)} targets · {flagged} with a suspect ≥ {SUSPECT_CONFIDENCE} · "
+        f"schema {escape(str(document.get('schema', '')))}"
         "</div>" + "".join(_target(t) for t in ordered) + "</body></html>"
     )

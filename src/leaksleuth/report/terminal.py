@@ -17,12 +17,20 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
+from leaksleuth.model.report import LEAKING_CONFIDENCE, SUSPECT_CONFIDENCE
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
 # the verdict words (report.watch.verdict_of) as every terminal output colours them; others ("too early") are dim
 VERDICT_STYLE = {"leaking": "bold red", "likely leak": "yellow", "watch": "dim yellow", "healthy": "green"}
+
+
+def confidence_colour(confidence: float) -> str:
+    """A suspect's confidence as the terminal colours it: red for a leak, yellow for a suspect, dim for a hint."""
+    return "red" if confidence >= LEAKING_CONFIDENCE else "yellow" if confidence >= SUSPECT_CONFIDENCE else "dim"
+
 
 # C0 (tab and newline too: a name must not forge lines or columns), DEL, C1, and the invisible format characters
 # that reorder or hide text (zero-width spaces and joiners, bidi embeddings, overrides and isolates, BOM)

@@ -17,7 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from leaksleuth.analysis.humanize import human_bytes
-from leaksleuth.model.report import Report, Suspect, TargetReport, verdict_of
+from leaksleuth.model.report import SUSPECT_CONFIDENCE, Report, Suspect, TargetReport, verdict_of
+from leaksleuth.model.views import InstanceFacts
 from leaksleuth.report.terminal import LINE_BREAK, VERDICT_STYLE, data_text
 
 
@@ -30,6 +31,10 @@ def _trend(points: Sequence[float]) -> str:
     low, high = min(recent), max(recent)
     span = (high - low) or 1.0
     return "".join(blocks[min(7, int((value - low) / span * 7.999))] for value in recent)
+
+
+def _facts(target: TargetReport) -> InstanceFacts:
+    return target.instance or InstanceFacts()
 
 
 def verdict_word(target: TargetReport) -> str:
@@ -54,8 +59,8 @@ def live_table(
     title = f"leaksleuth watch — round {round_number} ({seconds:.1f}s)"
     title += "".join(f", {count} {what}" for count, what in ((busy, "busy"), (departed, "departed")) if count)
     table = Table(title=Text(title), title_justify="left")
-    services = any(t.extra.get("service") for t in report.targets)
-    missed = any(t.extra.get("missed_rounds") for t in report.targets)
+    services = any(_facts(t).service for t in report.targets)
+    missed = any(_facts(t).missed_rounds for t in report.targets)
     columns = [
         ("target", "left"),
         ("service", "left"),
@@ -82,14 +87,14 @@ def _severity(target: TargetReport) -> tuple[float, str]:
 
 
 def _row(target: TargetReport, goroutine_points: Sequence[float]) -> list[Text]:
-    extra = target.extra
+    facts = _facts(target)
     word = verdict_word(target)
-    missed = Text(str(extra.get("missed_rounds") or ""), style="yellow")
+    missed = Text(str(facts.missed_rounds or ""), style="yellow")
     if target.status != "ok":
         empty = Text()
         return [
             data_text(target.target),
-            data_text(extra.get("service", "")),
+            data_text(facts.service),
             empty,
             empty,
             empty,
@@ -97,11 +102,11 @@ def _row(target: TargetReport, goroutine_points: Sequence[float]) -> list[Text]:
             data_text(word, style="red"),
             data_text(target.error or ""),
         ]
-    top = target.suspects[0] if target.suspects and target.suspects[0].confidence >= 0.5 else None
+    top = target.suspects[0] if target.suspects and target.suspects[0].confidence >= SUSPECT_CONFIDENCE else None
     return [
         data_text(target.target),
-        data_text(extra.get("service", "")),
-        Text(f"{extra.get('goroutines', 0):,}"),
+        data_text(facts.service),
+        Text(f"{facts.goroutines:,}"),
         Text(_trend(goroutine_points)),
         Text(heap_cell(target)),
         missed,
@@ -112,10 +117,10 @@ def _row(target: TargetReport, goroutine_points: Sequence[float]) -> list[Text]:
 
 def heap_cell(target: TargetReport) -> str:
     """The heap in use; ``~`` marks the heap profile's sampled estimate (the target serves no runtime metrics)."""
-    heap = target.extra.get("heap_inuse_bytes")
-    if heap is None:
+    facts = _facts(target)
+    if facts.heap_inuse_bytes is None:
         return ""
-    return ("~" if target.extra.get("heap_inuse_estimated") else "") + human_bytes(heap)
+    return ("~" if facts.heap_inuse_estimated else "") + human_bytes(facts.heap_inuse_bytes)
 
 
 def _coloured(word: str) -> Text:
@@ -132,10 +137,10 @@ def _suspect_cell(suspect: Suspect) -> str:
     return f"{suspect.confidence:.2f} {suspect.kind} {where}"
 
 
-def summary_line(report: Report, threshold: float = 0.5) -> str:
+def summary_line(report: Report, threshold: float = SUSPECT_CONFIDENCE) -> str:
     flagged = sum(1 for t in report.targets if any(s.confidence >= threshold for s in t.suspects))
     failing = sum(1 for t in report.targets if t.status != "ok")
-    departed = sum(1 for t in report.targets if t.extra.get("departed_at"))
+    departed = sum(1 for t in report.targets if _facts(t).departed_at)
     return (
         f"leaksleuth watch: {_plural(len(report.targets), 'target')}"
         f"{f' ({departed} departed)' if departed else ''}, {flagged} with a suspect ≥ {threshold}, "
@@ -146,7 +151,7 @@ def summary_line(report: Report, threshold: float = 0.5) -> str:
 _MANY_TARGETS = 40
 
 
-def verdict_table(report: Report, threshold: float = 0.5) -> Table:
+def verdict_table(report: Report, threshold: float = SUSPECT_CONFIDENCE) -> Table:
     """Every target for small fleets; for big ones only the flagged and failing targets (the rest are counted)."""
     many = len(report.targets) > _MANY_TARGETS
     table = Table(title="Verdicts", title_justify="left", caption=summary_line(report, threshold) if many else None)
@@ -158,13 +163,14 @@ def verdict_table(report: Report, threshold: float = 0.5) -> Table:
             continue
         word = verdict_word(target)
         name = data_text(target.target)
-        if target.extra.get("departed_at"):  # discovery dropped it: this is its last verdict
-            name.append_text(data_text(LINE_BREAK, (f"departed {target.extra['departed_at']}", "dim")))
+        if departed_at := _facts(target).departed_at:  # discovery dropped it: this is its last verdict
+            name.append_text(data_text(LINE_BREAK, (f"departed {departed_at}", "dim")))
         if target.status != "ok":
             table.add_row(name, data_text(word, style="red"), "", "", "", data_text(target.error or ""))
             continue
         if not strong:
-            why = f"only {_plural(target.snapshots, 'snapshot')}" if word == "too early" else "no suspect ≥ 0.5"
+            too_early = word == "too early"
+            why = f"only {_plural(target.snapshots, 'snapshot')}" if too_early else f"no suspect ≥ {SUSPECT_CONFIDENCE}"
             table.add_row(name, _coloured(word), "", "", "", why)
         for suspect in strong:
             where = data_text(suspect.function, LINE_BREAK, (site(suspect), "dim")) if suspect.file else None
@@ -193,20 +199,21 @@ def finding_events(
                 continue
             seen[key] = suspect.confidence
             wait = suspect.evidence.get("wait_minutes") or [None, None]
+            facts = _facts(target)
             yield {
                 "event": "finding",
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "target": target.target,
-                "service": target.extra.get("service", ""),
+                "service": facts.service,
                 "kind": suspect.kind,
                 "category": suspect.category,
                 "function": suspect.function,
                 "file": suspect.file,
                 "line": suspect.line,
                 "confidence": suspect.confidence,
-                "goroutine_count": suspect.evidence.get("count", target.extra.get("goroutines")),
+                "goroutine_count": suspect.evidence.get("count", facts.goroutines),
                 "blocked_minutes": wait[1],
-                "heap_inuse_bytes": target.extra.get("heap_inuse_bytes"),
+                "heap_inuse_bytes": facts.heap_inuse_bytes,
                 "summary": suspect.summary,
             }
 

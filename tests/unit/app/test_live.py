@@ -7,6 +7,7 @@ import asyncio
 from leaksleuth.app import live
 from leaksleuth.app.live import EventHub, verdict_event
 from leaksleuth.model.report import Suspect, TargetReport
+from leaksleuth.model.views import InstanceFacts
 
 
 def test_a_reader_that_falls_behind_is_dropped_not_buffered() -> None:
@@ -40,7 +41,9 @@ def test_subscribers_are_capped_and_close_ends_every_stream() -> None:
 def test_verdict_event_names_the_top_suspect() -> None:
     weak = Suspect("heap", "map-growth", "main.cache", "/src/cache.go", 10, 0.3, "grows")
     strong = Suspect("goroutine", "chan-send", "main.f.func1", "/src/f.go", 83, 0.95, "687 blocked")
-    target = TargetReport("http://10.0.0.7:6060", "ok", 5, None, [weak, strong], {"service": "checkout"})
+    target = TargetReport(
+        "http://10.0.0.7:6060", "ok", 5, None, [weak, strong], instance=InstanceFacts.from_json({"service": "checkout"})
+    )
     event = verdict_event(target, "leaking", "too early", 7, 0.0)
     assert (event["verdict"], event["previous"], event["round"]) == ("leaking", "too early", 7)
     assert (event["file"], event["line"], event["confidence"]) == ("/src/f.go", 83, 0.95)

@@ -21,6 +21,7 @@ from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.formats.pprof_write import write_pprof
 from leaksleuth.model.profile import Profile
 from leaksleuth.model.report import Report, Suspect, TargetReport
+from leaksleuth.model.views import InstanceFacts
 from leaksleuth.report.watch import live_table, summary_line, verdict_table
 from leaksleuth.store.db import NewSnapshot, open_store
 from tests.conftest import CAPTURES
@@ -137,9 +138,21 @@ def _watch_fleet() -> Report:
     return Report(
         [
             TargetReport(
-                f"http://[fd00::7]:6060/{HOSTILE}", "error", 0, f"HTTP 500: {HOSTILE}", [], {"service": HOSTILE}
+                f"http://[fd00::7]:6060/{HOSTILE}",
+                "error",
+                0,
+                f"HTTP 500: {HOSTILE}",
+                [],
+                instance=InstanceFacts.from_json({"service": HOSTILE}),
             ),
-            TargetReport("http://[::1]:6060", "ok", 5, None, [suspect], {"service": HOSTILE, "goroutines": 3000}),
+            TargetReport(
+                "http://[::1]:6060",
+                "ok",
+                5,
+                None,
+                [suspect],
+                instance=InstanceFacts.from_json({"service": HOSTILE, "goroutines": 3000}),
+            ),
         ]
     )
 

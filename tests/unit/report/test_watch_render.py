@@ -7,6 +7,7 @@ import io
 from rich.console import Console, RenderableType
 
 from leaksleuth.model.report import Report, Suspect, TargetReport
+from leaksleuth.model.views import InstanceFacts
 from leaksleuth.report.watch import live_table, summary_line, verdict_table
 
 ERROR = "GET http://[fd00::7]:6060/debug/pprof/goroutine: HTTP 500: upstream said [/oops] and [bold]"
@@ -31,14 +32,18 @@ def _fleet() -> Report:
     )
     return Report(
         [
-            TargetReport("http://[fd00::7]:6060", "error", 0, ERROR, [], {"service": "api"}),
+            TargetReport(
+                "http://[fd00::7]:6060", "error", 0, ERROR, [], instance=InstanceFacts.from_json({"service": "api"})
+            ),
             TargetReport(
                 "http://[::1]:6060",
                 "ok",
                 5,
                 None,
                 [suspect],
-                {"service": "api[blue]", "goroutines": 3000, "heap_inuse_bytes": 2 << 20, "missed_rounds": 2},
+                instance=InstanceFacts.from_json(
+                    {"service": "api[blue]", "goroutines": 3000, "heap_inuse_bytes": 2 << 20, "missed_rounds": 2}
+                ),
             ),
         ]
     )
@@ -59,14 +64,21 @@ def test_verdict_table_shows_function_and_file_names_verbatim() -> None:
 
 
 def test_departed_targets_and_estimated_heap_are_marked() -> None:
-    gone = TargetReport("http://10.0.0.9:6060", "ok", 6, None, [], {"departed_at": "2026-11-28T01:02:03Z"})
+    gone = TargetReport(
+        "http://10.0.0.9:6060",
+        "ok",
+        6,
+        None,
+        [],
+        instance=InstanceFacts.from_json({"departed_at": "2026-11-28T01:02:03Z"}),
+    )
     estimated = TargetReport(
         "http://10.0.0.8:6060",
         "ok",
         6,
         None,
         [],
-        {"goroutines": 7, "heap_inuse_bytes": 3 << 20, "heap_inuse_estimated": True},
+        instance=InstanceFacts.from_json({"goroutines": 7, "heap_inuse_bytes": 3 << 20, "heap_inuse_estimated": True}),
     )
     report = Report([gone, estimated])
     assert "departed 2026-11-28T01:02:03Z" in _text(verdict_table(report))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from leaksleuth.analysis.advice import advice_for
-from leaksleuth.analysis.evidence import Evidence, GrowthRule, fuse, growth
+from leaksleuth.analysis.evidence import HINT_CEILING, Evidence, GrowthRule, fuse, growth
 from leaksleuth.analysis.goroutines.buckets import BLOCKING_CLASSES, Bucket, GoroutineSnapshot, History, Window
 from leaksleuth.analysis.goroutines.signatures import match_signature
 from leaksleuth.analysis.goroutines.states import classify_source
@@ -214,7 +214,7 @@ def _collect(
 
 PARKED_FOREVER = "parked-forever"
 PARKED_WEIGHT = 0.3
-PARKED_CEILING = 0.45  # a by-design park stays a hint (< 0.5) whatever else agrees: it is not what anyone is paged for
+PARKED_CEILING = HINT_CEILING  # a by-design park stays a hint whatever else agrees: nobody is paged for it
 
 
 def _parked_flat(counts: Sequence[int], options: Options) -> bool:

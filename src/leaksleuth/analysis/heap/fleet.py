@@ -25,6 +25,7 @@ from leaksleuth.analysis.humanize import human_bytes, human_count
 from leaksleuth.errors import ConfigError
 from leaksleuth.model.profile import Profile, ValueType
 from leaksleuth.model.report import Report, Suspect, TargetReport
+from leaksleuth.model.views import HeapFleetFacts
 
 MIN_NODES = 3
 OUTLIER_Z = 3.0
@@ -126,7 +127,7 @@ def fleet_report(
     report = Report()
     for standing in standings:
         target = TargetReport(target=standing.name, snapshots=1)
-        target.extra["fleet"] = _fleet_extra(standing, value_type, len(nodes))
+        target.fleet = _fleet_facts(standing, value_type, len(nodes))
         if standing.outlier:
             profile = profiles[standing.name]
             index = resolve_sample_index(profile, sample_index)
@@ -145,24 +146,17 @@ def _value_type(profile: Profile, sample_index: str | int | None) -> ValueType:
     return profile.sample_types[resolve_sample_index(profile, sample_index)]
 
 
-def _fleet_extra(standing: NodeStanding, value_type: ValueType, nodes: int) -> dict[str, object]:
-    extra: dict[str, object] = {
-        "sample_index": value_type.type,
-        "unit": value_type.unit,
-        "value": standing.total,
-        "fleet_median": round(standing.fleet_median),
-        "excess": round(standing.excess),
-        "robust_z": standing.robust_z,
-        "outlier": standing.outlier,
-        "nodes": nodes,
-    }
-    if value_type.unit == "bytes":  # the names heap readers of this document already use
-        extra.update(
-            inuse_bytes=standing.total,
-            fleet_median_bytes=round(standing.fleet_median),
-            excess_bytes=round(standing.excess),
-        )
-    return extra
+def _fleet_facts(standing: NodeStanding, value_type: ValueType, nodes: int) -> HeapFleetFacts:
+    return HeapFleetFacts(
+        value_type.type,
+        value_type.unit,
+        standing.total,
+        round(standing.fleet_median),
+        round(standing.excess),
+        standing.robust_z,
+        standing.outlier,
+        nodes,
+    )
 
 
 def _amount(value: float, unit: str, *, signed: bool = False) -> str:

@@ -46,6 +46,7 @@ from leaksleuth.errors import ConfigError
 from leaksleuth.model.profile import Int64Array, Profile
 from leaksleuth.model.profile_ops import diff
 from leaksleuth.model.report import Suspect, TargetReport
+from leaksleuth.model.views import HeapTrendFacts
 
 DEFAULT_MEMPROFILERATE = 512 * 1024
 REPORT_FLOOR = 0.2  # suspects weaker than this are left out of the report
@@ -272,14 +273,8 @@ def _report(
         paths = leak_paths(growth, index, top=50, source_lines=source_lines)
         groups = clusters(last, index, source_lines=source_lines, annotation=ends.last_annotation)
         report.suspects.extend(_suspect(site_trend, span, groups, paths) for site_trend in reported)
-    report.extra["heap"] = {
-        "sample_index": ends.sample_type,
-        "snapshots_analysed": analysed,
-        "restarts": restart_count,
-        "memprofilerate": ends.rate,
-        "span_seconds": round(span, 3),
-        "inuse_total": inuse_total,
-    }
+    totals = tuple(inuse_total)
+    report.heap = HeapTrendFacts(ends.sample_type, analysed, restart_count, ends.rate, round(span, 3), totals)
     return report
 
 

@@ -1,6 +1,6 @@
 """Detectors over one segment of one instance's metric series (no restart inside a segment). Pure.
 
-Growth detectors (primary evidence, weight >= 0.5 when they stand on their own):
+Growth detectors (primary evidence, weight >= SUSPECT_CONFIDENCE when they stand on their own):
 
 - heap-growth: the heap goal (``next_gc``: twice the live heap after the last GC, so free of the GC sawtooth)
   grows significantly (Theil–Sen + Mann–Kendall), persistently, without flattening or coming back down.
@@ -10,7 +10,7 @@ Growth detectors (primary evidence, weight >= 0.5 when they stand on their own):
 - goroutine-growth: the goroutine count grows the same way.
 - step-growth: growth in 2–5 jumps with flat stretches between and no drop: something leaks per event.
 
-Supporting evidence (never >= 0.5 alone): above-baseline (now vs the P95 of a long window before), oom-forecast
+Supporting evidence (never a suspect alone): above-baseline (now vs the P95 of a long window before), oom-forecast
 (time until the container limit or GOMEMLIMIT at the current slope). Peers are compared in ``series``.
 
 Quiet on purpose: warm-up (growth that flattened out), sawtooth and bounded caches (came back down), memory that
@@ -26,7 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from leaksleuth.analysis import trend
-from leaksleuth.analysis.evidence import smooth, window_points
+from leaksleuth.analysis.evidence import EXPLAINS_ENOUGH, SUSPECT_CONFIDENCE, smooth, window_points
 from leaksleuth.analysis.humanize import human_bytes, human_count, human_duration, human_rate, series_words
 from leaksleuth.analysis.series.signals import (
     GC_OFF_GOAL,
@@ -41,6 +41,12 @@ from leaksleuth.analysis.series.signals import (
     latest_level,
 )
 from leaksleuth.model.report import SuspectKind
+
+STEP_SHARE = 1 / 2  # one jump of step-growth is at least half the relative growth the whole must show
+# oom-forecast's weight: 0.6 when the limit is less than an hour away, one step less past each further horizon
+FORECAST_NEAREST_WEIGHT = 0.6
+FORECAST_WEIGHT_STEP = 0.1
+FORECAST_HORIZONS = (3600, 6 * 3600, 86400)
 
 # ---- growth detectors -----------------------------------------------------------------------------------------
 
@@ -76,7 +82,7 @@ def non_heap_growth(segment: Segment, options: Options) -> Finding | None:
         return None
     signal = heap_signal(segment)
     heap_rise = _rise(signal[1], signal[2]) if signal else 0.0
-    if heap_rise >= 0.5 * found.fitted.growth:
+    if heap_rise >= EXPLAINS_ENOUGH * found.fitted.growth:
         return None  # the heap grows too: heap-growth tells that story
     summary = (
         f"memory outside the Go heap +{human_bytes(found.fitted.growth)} "
@@ -112,7 +118,7 @@ def gc_stalled(segment: Segment, options: Options) -> Finding | None:
     ):
         start -= 1
     found = growth(times[start:], resident[start:], floor=options.min_rss_growth_bytes, options=options)
-    if found is None or found.weight < 0.5:
+    if found is None or found.weight < SUSPECT_CONFIDENCE:
         return None
     goal = latest_level(segment, "next_gc")
     heap = latest_level(segment, "heap_alloc") or latest_level(segment, "heap_inuse")
@@ -128,7 +134,7 @@ def gc_stalled(segment: Segment, options: Options) -> Finding | None:
     else:
         signal = heap_signal(Segment(times[start:], {k: v[keep][start:] for k, v in segment.values.items()}))
         heap_rise = _rise(signal[1], signal[2]) if signal else 0.0
-        if heap_rise >= 0.5 * rise:
+        if heap_rise >= EXPLAINS_ENOUGH * rise:
             return None  # the heap grows toward its goal between GCs: normal
         cap, why = 0.75, "the growth is outside the Go heap, so nothing triggers a GC (cgo, mmap)"
     evidence = {
@@ -191,7 +197,7 @@ def _steps(times: FloatArray, values: FloatArray, floor: float, options: Options
     medians = np.median(windows, axis=1)
     jumps = medians[w:] - medians[: n - 2 * w + 1]  # jumps[k]: level after point k+w minus level before it
     noise = 1.4826 * float(np.median(np.abs(values - smooth(values, w))))
-    threshold = max(floor, 6 * noise, options.min_relative_growth * 0.5 * float(np.median(np.abs(values))))
+    threshold = max(floor, 6 * noise, options.min_relative_growth * STEP_SHARE * float(np.median(np.abs(values))))
     warm_up_end = times[0] + 0.15 * (times[-1] - times[0])
     order = np.argsort(-np.abs(jumps))
     taken: list[int] = []
@@ -244,13 +250,13 @@ def limit_forecast(segment: Segment, options: Options) -> Finding | None:
     if memory is None or limit is None or not 0 < limit < NO_LIMIT:
         return None
     found = growth(memory[0], memory[1], floor=options.min_rss_growth_bytes, options=options)
-    if found is None or found.weight < 0.5 or found.fitted.slope <= 0:
+    if found is None or found.weight < SUSPECT_CONFIDENCE or found.fitted.slope <= 0:
         return None
     now = float(memory[1][-1])
     seconds = max(0.0, (limit - found.fitted.last) / found.fitted.slope)
     if seconds > options.forecast_horizon_seconds:
         return None
-    weight = 0.6 if seconds <= 3600 else 0.5 if seconds <= 6 * 3600 else 0.4 if seconds <= 86400 else 0.3
+    weight = round(FORECAST_NEAREST_WEIGHT - FORECAST_WEIGHT_STEP * sum(seconds > h for h in FORECAST_HORIZONS), 1)
     summary = (
         f"reaches the {source} ({human_bytes(limit)}) in ~{human_duration(seconds)} at "
         f"{human_rate(found.fitted.slope, bytes_=True)} ({now / limit:.0%} used)"

@@ -8,7 +8,8 @@ names are the ``MemStats`` attribute names (``goroutines``, ``heap_inuse``, ``ne
 Each instance is cut into segments at restarts (process start time changes, counters reset) and judged per segment
 by the detectors in ``series_detectors``. Growth (heap, non-heap, GC stalled, goroutines, steps) is the primary
 evidence; peers, the dynamic baseline and the time-to-limit forecast only support it: a level alone is a hint
-(< 0.5), never a verdict. Output: one ``TargetReport`` per instance (``leaksleuth/report@1``), ranked.
+(below SUSPECT_CONFIDENCE), never a verdict. Output: one ``TargetReport`` per instance (``leaksleuth/report@1``),
+ranked.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from leaksleuth.analysis import trend
 from leaksleuth.analysis.advice import advice_for
-from leaksleuth.analysis.evidence import fuse
+from leaksleuth.analysis.evidence import HINT_CEILING, REPORT_THRESHOLD, SUSPECT_CONFIDENCE, Verdict, fuse
 from leaksleuth.analysis.humanize import series_words
 from leaksleuth.analysis.restarts import COUNTERS, PROCESS_START, started_over
 from leaksleuth.analysis.segments import segment_bounds
@@ -38,6 +39,7 @@ from leaksleuth.analysis.series.detectors import (
 )
 from leaksleuth.analysis.series.signals import Finding, Options, Segment, latest_level
 from leaksleuth.model.report import Suspect, SuspectKind, TargetReport, TargetStatus
+from leaksleuth.model.views import SeriesFacts, SeriesWindow
 
 if TYPE_CHECKING:
     from leaksleuth.model.memstats import MemStats
@@ -62,6 +64,8 @@ SERIES_NAMES = (
 )
 # more specific diagnoses first: they name the category when several growth detectors agree
 _KINDS: tuple[SuspectKind, ...] = ("heap", "goroutine")
+# a just-restarted instance is judged on the process before: what it showed counts, a little less than now
+PREVIOUS_PROCESS_DISCOUNT = 4 / 5
 _CATEGORY_ORDER = ("rss-up-gc-stalled", "non-heap-growth", "step-growth", "heap-growth", "goroutine-growth")
 
 
@@ -190,14 +194,15 @@ def _judge(series: InstanceSeries, cut: Sequence[Segment], peers: Sequence[_Leve
         findings += growth_by_segment[-1]
         earlier = growth_by_segment[:-1]
     elif growth_by_segment:  # just restarted: judge the process that ran before (it may have been OOM-killed)
-        findings += [
-            f.discounted(0.8, "judged on the process before the latest restart") for f in growth_by_segment[-1]
-        ]
+        before = "judged on the process before the latest restart"
+        findings += [f.discounted(PREVIOUS_PROCESS_DISCOUNT, before) for f in growth_by_segment[-1]]
         earlier = growth_by_segment[:-1]
     else:
         earlier = []
     # per kind: how many earlier runs (segments) grew on their own too
-    repeated = Counter(kind for found in earlier for kind in {f.kind for f in found if f.primary and f.weight >= 0.5})
+    repeated = Counter(
+        kind for found in earlier for kind in {f.kind for f in found if f.primary and f.weight >= SUSPECT_CONFIDENCE}
+    )
     if cut and cut[-1].points >= options.min_points:
         latest = cut[-1]
         forecast = limit_forecast(latest, options)
@@ -205,7 +210,7 @@ def _judge(series: InstanceSeries, cut: Sequence[Segment], peers: Sequence[_Leve
         findings += _peer_findings(_levels(latest), peers, options)
     suspects = [s for s in (_suspect(findings, kind, repeated[kind]) for kind in _KINDS) if s]
     report = TargetReport(series.instance, series.status, int(series.times.size), series.error, suspects)
-    report.extra = _extra(series, cut, suspects)
+    report.series = _facts(series, cut, suspects)
     report.sort()
     return report
 
@@ -221,7 +226,7 @@ def _suspect(findings: Sequence[Finding], kind: SuspectKind, repeated_segments: 
     """One suspect per kind: the strongest growth, reinforced by supporting evidence (noisy-OR).
 
     Supporting evidence (peers, baseline, forecast) only reinforces a growth finding that stands on its own
-    (>= 0.5); without one, everything together stays a hint below 0.5.
+    (>= SUSPECT_CONFIDENCE); without one, everything together stays a hint (HINT_CEILING).
     """
     mine = [f for f in findings if f.kind == kind]
     growth = [f for f in mine if f.primary]
@@ -229,7 +234,7 @@ def _suspect(findings: Sequence[Finding], kind: SuspectKind, repeated_segments: 
     if not mine:
         return None
     strongest = max(growth, key=lambda f: f.weight, default=None)
-    if repeated_segments and strongest is not None and strongest.weight >= 0.5:
+    if repeated_segments and strongest is not None and strongest.weight >= SUSPECT_CONFIDENCE:
         cycle = Finding(
             kind,
             "restart-cycle",
@@ -242,9 +247,9 @@ def _suspect(findings: Sequence[Finding], kind: SuspectKind, repeated_segments: 
         support.append(cycle)
     weights = [f.weight for f in support] + ([strongest.weight] if strongest else [])
     confidence = fuse(weights)
-    if strongest is None or strongest.weight < 0.5:
-        confidence = min(confidence, 0.45)
-    if confidence < 0.2:
+    if strongest is None or strongest.weight < SUSPECT_CONFIDENCE:
+        confidence = min(confidence, HINT_CEILING)
+    if confidence < REPORT_THRESHOLD:
         return None
     named = _named(growth) or max(mine, key=lambda f: f.weight)
     ordered = [named] + [f for f in sorted(mine, key=lambda f: -f.weight) if f is not named]
@@ -261,7 +266,7 @@ def _suspect(findings: Sequence[Finding], kind: SuspectKind, repeated_segments: 
 
 def _named(growth: Sequence[Finding]) -> Finding | None:
     """The most specific growth finding that stands on its own, else the strongest."""
-    standing = [f for f in growth if f.weight >= 0.5]
+    standing = [f for f in growth if f.weight >= SUSPECT_CONFIDENCE]
     for category in _CATEGORY_ORDER:
         for finding in standing:
             if finding.category == category:
@@ -315,7 +320,7 @@ def _peer_findings(mine: _Levels, peers: Sequence[_Levels], options: Options) ->
     return list(best.values())
 
 
-def _extra(series: InstanceSeries, cut: Sequence[Segment], suspects: Sequence[Suspect]) -> dict[str, Any]:
+def _facts(series: InstanceSeries, cut: Sequence[Segment], suspects: Sequence[Suspect]) -> SeriesFacts:
     top = max((s.confidence for s in suspects), default=0.0)
     latest = cut[-1] if cut else None
     now: dict[str, float] = {}
@@ -324,27 +329,15 @@ def _extra(series: InstanceSeries, cut: Sequence[Segment], suspects: Sequence[Su
             level = latest_level(latest, name)
             if level is not None:
                 now[name] = level
-    return {
-        "group": series.group,
-        "labels": dict(series.labels),
-        "verdict": verdict(top),
-        "restarts": max(0, len(cut) - 1),
-        "window": _window(series.times),
-        "latest": now,
-    }
+    return SeriesFacts(
+        series.group,
+        dict(series.labels),
+        str(Verdict.from_confidence(top)),
+        max(0, len(cut) - 1),
+        _window(series.times),
+        now,
+    )
 
 
-def verdict(confidence: float) -> str:
-    if confidence >= 0.8:
-        return "leaking"
-    if confidence >= 0.5:
-        return "likely leak"
-    if confidence >= 0.2:
-        return "watch"
-    return "healthy"
-
-
-def _window(times: FloatArray) -> dict[str, float]:
-    if times.size == 0:
-        return {"start": 0.0, "end": 0.0, "seconds": 0.0}
-    return {"start": float(times[0]), "end": float(times[-1]), "seconds": float(times[-1] - times[0])}
+def _window(times: FloatArray) -> SeriesWindow:
+    return SeriesWindow(float(times[0]), float(times[-1])) if times.size else SeriesWindow()

@@ -21,6 +21,7 @@ FloatArray = trend.FloatArray
 MiB = float(1 << 20)
 GC_OFF_GOAL = float(1 << 60)  # next_gc reads ~8.9e18 when the GC is disabled
 NO_LIMIT = float(1 << 62)  # GOMEMLIMIT unset = math.MaxInt64
+GC_RUNS_SHARE = 4 / 5  # the GC ran when at least this share of heap-goal samples is a real goal, not GC_OFF_GOAL
 
 
 @dataclass(slots=True)
@@ -91,7 +92,7 @@ def latest_level(segment: Segment, name: str) -> float | None:
 def heap_signal(segment: Segment) -> tuple[str, FloatArray, FloatArray] | None:
     """The heap goal when the GC runs (steady between GCs), else heap in use."""
     goal = segment.finite("next_gc")
-    if goal is not None and float(np.mean(goal[1] < GC_OFF_GOAL)) >= 0.8:
+    if goal is not None and float(np.mean(goal[1] < GC_OFF_GOAL)) >= GC_RUNS_SHARE:
         keep = goal[1] < GC_OFF_GOAL
         return "next_gc", goal[0][keep], goal[1][keep]
     for name in ("heap_inuse", "heap_alloc"):

@@ -1,0 +1,174 @@
+"""What a ``TargetReport`` carries beside its suspects, per command, as typed view-models.
+
+Analysis and the app build these; renderers (terminal, HTML, web, metrics, events) read their fields. The report@1
+members they stand for are written by the ``to_json`` beside each type, put together in the contract's order in one
+place (``TargetReport.to_json``), and read back by ``from_json`` where a stored document is read (a verdict another
+replica stored).
+
+- ``InstanceFacts``: one watched instance (``watch``, ``serve``): service, latest levels, rounds, departure;
+- ``GoroutineFacts``: one ``goroutines`` run: what the dumps showed and the bucket rows;
+- ``SeriesFacts``: one instance of ``fleet`` (metric series): its group, verdict, restarts and window;
+- ``HeapTrendFacts``: ``heap trend`` (and the heap half of a watch verdict): what the profiles were;
+- ``HeapFleetFacts``: one node of ``heap fleet``: its total against the fleet's median.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceFacts:
+    service: str = ""
+    goroutines: int = 0
+    heap_inuse_bytes: float | None = None
+    heap_inuse_estimated: bool = False  # the heap profile's sampled total: the target serves no runtime metrics
+    rss_bytes: float | None = None
+    restarts: int = 0
+    rounds: int = 0
+    failed_rounds: int = 0
+    notes: tuple[str, ...] = ()
+    missed_rounds: int = 0  # rounds skipped because its previous scrape was still running
+    departed_at: str | None = None  # discovery dropped it: this is its last verdict
+
+    def to_json(self) -> dict[str, Any]:
+        """The always-present members; ``marks_json`` has those that appear only when set."""
+        return {
+            "service": self.service,
+            "goroutines": self.goroutines,
+            "heap_inuse_bytes": self.heap_inuse_bytes,
+            "rss_bytes": self.rss_bytes,
+            "restarts": self.restarts,
+            "rounds": self.rounds,
+            "failed_rounds": self.failed_rounds,
+            "notes": list(self.notes),
+        }
+
+    def marks_json(self) -> dict[str, Any]:
+        marks: dict[str, Any] = {}
+        if self.missed_rounds:
+            marks["missed_rounds"] = self.missed_rounds
+        if self.heap_inuse_estimated:
+            marks["heap_inuse_estimated"] = True
+        if self.departed_at:
+            marks["departed_at"] = self.departed_at
+        return marks
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> InstanceFacts:
+        """The members of a report@1 target (a stored verdict keeps only some: the rest take their defaults)."""
+        return cls(
+            service=str(document.get("service") or ""),
+            goroutines=int(document.get("goroutines") or 0),
+            heap_inuse_bytes=_number(document.get("heap_inuse_bytes")),
+            heap_inuse_estimated=bool(document.get("heap_inuse_estimated")),
+            rss_bytes=_number(document.get("rss_bytes")),
+            restarts=int(document.get("restarts") or 0),
+            rounds=int(document.get("rounds") or 0),
+            failed_rounds=int(document.get("failed_rounds") or 0),
+            notes=tuple(str(note) for note in document.get("notes") or ()),
+            missed_rounds=int(document.get("missed_rounds") or 0),
+            departed_at=document.get("departed_at") or None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GoroutineFacts:
+    goroutines: int
+    evidence_available: tuple[str, ...]  # what the dumps could show: "wait times and creators (debug=2)", …
+    notes: tuple[str, ...]
+    buckets: tuple[Mapping[str, Any], ...]  # report.goroutines.bucket_rows: the table's rows are the JSON rows
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "goroutines": self.goroutines,
+            "evidence_available": list(self.evidence_available),
+            "notes": list(self.notes),
+            "buckets": [dict(row) for row in self.buckets],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesWindow:
+    start: float = 0.0
+    end: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+    def to_json(self) -> dict[str, float]:
+        return {"start": self.start, "end": self.end, "seconds": self.seconds}
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesFacts:
+    group: str
+    labels: Mapping[str, str]
+    verdict: str  # Verdict.from_confidence of the top suspect
+    restarts: int
+    window: SeriesWindow
+    latest: Mapping[str, float] = field(default_factory=dict)  # the latest level per series name
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "labels": dict(self.labels),
+            "verdict": self.verdict,
+            "restarts": self.restarts,
+            "window": self.window.to_json(),
+            "latest": dict(self.latest),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HeapTrendFacts:
+    sample_index: str
+    snapshots_analysed: int
+    restarts: int  # restarts seen in the window: the newest run is what was analysed
+    memprofilerate: int
+    span_seconds: float
+    inuse_total: tuple[int, ...]  # per analysed snapshot
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sample_index": self.sample_index,
+            "snapshots_analysed": self.snapshots_analysed,
+            "restarts": self.restarts,
+            "memprofilerate": self.memprofilerate,
+            "span_seconds": self.span_seconds,
+            "inuse_total": list(self.inuse_total),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HeapFleetFacts:
+    sample_index: str
+    unit: str
+    value: float
+    fleet_median: int
+    excess: int
+    robust_z: float
+    outlier: bool
+    nodes: int
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "sample_index": self.sample_index,
+            "unit": self.unit,
+            "value": self.value,
+            "fleet_median": self.fleet_median,
+            "excess": self.excess,
+            "robust_z": self.robust_z,
+            "outlier": self.outlier,
+            "nodes": self.nodes,
+        }
+        if self.unit == "bytes":  # the names heap readers of this document already use
+            document.update(inuse_bytes=self.value, fleet_median_bytes=self.fleet_median, excess_bytes=self.excess)
+        return document
