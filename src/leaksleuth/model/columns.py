@@ -63,6 +63,12 @@ def take_samples(table: SampleTable, keep: BoolArray, values: Int64Array | None 
     )
 
 
+def weighted_count(index: Int64Array | Int32Array, weights: Int64Array, count: int) -> Int64Array:
+    """``out[i] = sum(weights[index == i])`` for ``i < count``, exactly while the sums stay below 2**53 (9 PB of
+    heap): float64 bincount is far faster than ``np.add.at``."""
+    return np.rint(np.bincount(index, weights=weights.astype(np.float64), minlength=count)).astype(np.int64)
+
+
 def frame_positions(starts: Int64Array, depths: Int64Array) -> Int64Array:
     """Frame indices ``starts[i] + 0 .. depths[i] - 1`` for every i, concatenated."""
     run_starts = np.repeat(starts - np.concatenate(([0], np.cumsum(depths)[:-1])), depths)

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from leaksleuth.analysis.heap.inline import inline_labels
 from leaksleuth.errors import ConfigError, ParseError
 from leaksleuth.model import columns, profile_ops
-from leaksleuth.model.columns import BoolArray
+from leaksleuth.model.columns import BoolArray, UInt64Array, weighted_count
 from leaksleuth.model.profile import Int32Array, Int64Array, Location, Profile
 
 DEFAULT_NODE_FRACTION = 0.005  # pprof's default for -top
@@ -168,7 +169,7 @@ def flat_values(profile: Profile, index: int, nodes: NodeIndex) -> Int64Array:
         return np.zeros(count, dtype=np.int64)
     has_stack = table.depths() > 0
     leaf_locations = table.loc_index[table.loc_offsets[:-1][has_stack]]
-    return _weighted_count(nodes.first_nodes()[leaf_locations], table.values[has_stack, index], count)
+    return weighted_count(nodes.first_nodes()[leaf_locations], table.values[has_stack, index], count)
 
 
 def flat_and_cum(profile: Profile, index: int, nodes: NodeIndex) -> tuple[Int64Array, Int64Array]:
@@ -176,9 +177,54 @@ def flat_and_cum(profile: Profile, index: int, nodes: NodeIndex) -> tuple[Int64A
     table = profile.samples
     count = len(nodes.names)
     flat = flat_values(profile, index, nodes)
-    cum = np.zeros(count, dtype=np.int64)
     if len(table) == 0 or count == 0:
-        return flat, cum
+        return flat, np.zeros(count, dtype=np.int64)
+    if count <= 64 * MASK_WORDS:
+        return flat, _cum_by_masks(profile, index, nodes)
+    return flat, _cum_by_sorting(profile, index, nodes)
+
+
+MASK_WORDS = 4  # up to 256 nodes a sample's node set is a bitmask: one OR-reduction per 64 nodes, no sort
+
+
+def location_masks(nodes: NodeIndex, words: int) -> UInt64Array:
+    """``masks[w, loc]``: the set of nodes ``64w .. 64w + 63`` on location ``loc``'s lines, as bits."""
+    locations = nodes.line_offsets.size - 1
+    masks = np.zeros((words, locations), dtype=np.uint64)
+    line_location = np.repeat(np.arange(locations, dtype=np.int64), nodes.line_counts)
+    bits = np.left_shift(np.uint64(1), (nodes.line_nodes % 64).astype(np.uint64))
+    np.bitwise_or.at(masks, (nodes.line_nodes // 64, line_location), bits)
+    return masks
+
+
+def _cum_by_masks(profile: Profile, index: int, nodes: NodeIndex) -> Int64Array:
+    """cum from each sample's node set: the OR of its locations' node masks, then every sample's value added to
+    the nodes of its set (a bits-by-values product per chunk; float64 is exact below 2**53, as in weighted_count)."""
+    table = profile.samples
+    words = -(-len(nodes.names) // 64)
+    masks = location_masks(nodes, words)
+    values = table.values[:, index]
+    cum = np.zeros(words * 64, dtype=np.float64)
+    for first, end in columns.sample_chunks(table):
+        offsets = table.loc_offsets[first : end + 1]
+        stacked = np.flatnonzero(offsets[1:] > offsets[:-1])  # reduceat needs non-empty segments
+        if stacked.size == 0:
+            continue
+        locs = table.loc_index[int(offsets[0]) : int(offsets[-1])]
+        segments = offsets[stacked] - offsets[0]
+        weights = values[first:end][stacked].astype(np.float64)
+        for word in range(words):
+            sets = np.bitwise_or.reduceat(masks[word][locs], segments).astype("<u8")
+            bits = np.unpackbits(sets.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+            cum[word * 64 : (word + 1) * 64] += weights @ bits
+    return np.rint(cum[: len(nodes.names)]).astype(np.int64)
+
+
+def _cum_by_sorting(profile: Profile, index: int, nodes: NodeIndex) -> Int64Array:
+    """cum for many nodes: the distinct (sample, node) pairs of each chunk by sorting their keys."""
+    table = profile.samples
+    count = len(nodes.names)
+    cum = np.zeros(count, dtype=np.int64)
     single_node = single_line_nodes(nodes)
     values = table.values[:, index]
     for first, end in columns.sample_chunks(table):
@@ -192,69 +238,7 @@ def flat_and_cum(profile: Profile, index: int, nodes: NodeIndex) -> tuple[Int64A
             else:
                 keys = frames.owners.astype(np.int64) * count + frames.nodes
             cum += _distinct_weighted(keys, chunk_values, count)
-    return flat, cum
-
-
-def inline_labels(profile: Profile, index: int, nodes: NodeIndex, kept: Int64Array, edge_cutoff: int) -> dict[int, str]:
-    """pprof's ``(inline)`` / ``(partial-inline)`` markers for the kept nodes.
-
-    pprof marks a node by its incoming edges in the final graph: edges from the nearest *kept* caller, counted once
-    per sample (the outermost occurrence decides whether it is inlined), weighted by the samples through them, and
-    dropped below the edge cutoff. Only nodes that ever occur as an inlined call can be marked, so only edges into
-    those are computed.
-    """
-    count = len(nodes.names)
-    is_kept = np.zeros(count, dtype=np.bool_)
-    is_kept[kept] = True
-    inline_capable = np.zeros(count, dtype=np.bool_)
-    inner_lines = np.ones(nodes.line_nodes.size, dtype=np.bool_)
-    inner_lines[nodes.line_offsets[1:] - 1] = False  # a location's last line is its physical frame
-    inline_capable[nodes.line_nodes[inner_lines]] = True
-    targets = is_kept & inline_capable
-    if not targets.any():
-        return {}
-    table = profile.samples
-    values = table.values[:, index]
-    single_node = single_line_nodes(nodes)
-    weights: dict[int, int] = {}
-    called_normally: dict[int, bool] = {}
-    for first, end in columns.sample_chunks(table):
-        frames = chunk_frames(profile, nodes, first, end, single_node)
-        chunk_values = values[first:end]
-        keep = is_kept[frames.nodes] & (chunk_values != 0)[frames.owners]  # pprof skips zero-valued samples
-        child = frames.nodes[keep].astype(np.int64)
-        owner = frames.owners[keep].astype(np.int64)
-        inlined = frames.inlined[keep] if frames.inlined is not None else np.zeros(child.size, dtype=np.bool_)
-        if child.size < 2:
-            continue
-        # in the kept-only sequence (leaf first) a frame's caller is the next entry of the same sample
-        edge = np.flatnonzero(targets[child[:-1]] & (owner[1:] == owner[:-1]) & (child[1:] != child[:-1]))
-        if edge.size == 0:
-            continue
-        pair = child[edge + 1] * count + child[edge]
-        sample_pair = owner[edge] * count * count + pair
-        order = np.lexsort((-edge, sample_pair))  # per (sample, edge) the outermost occurrence comes first
-        ordered = sample_pair[order]
-        first_seen = np.ones(ordered.size, dtype=np.bool_)
-        first_seen[1:] = ordered[1:] != ordered[:-1]
-        chosen = order[first_seen]
-        for pair_key, weight, normal in zip(
-            pair[chosen].tolist(),
-            chunk_values[owner[edge[chosen]]].tolist(),
-            (~inlined[edge[chosen]]).tolist(),
-            strict=True,
-        ):
-            weights[pair_key] = weights.get(pair_key, 0) + weight
-            called_normally[pair_key] = called_normally.get(pair_key, False) or normal
-    marks: dict[int, tuple[bool, bool]] = {}
-    for pair_key, weight in weights.items():
-        if abs(weight) < edge_cutoff:
-            continue
-        child_node = pair_key % count
-        inline_seen, normal_seen = marks.get(child_node, (False, False))
-        normal = called_normally[pair_key]
-        marks[child_node] = (inline_seen or not normal, normal_seen or normal)
-    return {node: ("partial-inline" if normal else "inline") for node, (inline, normal) in marks.items() if inline}
+    return cum
 
 
 def _distinct_weighted(keys: Int32Array | Int64Array, sample_values: Int64Array, count: int) -> Int64Array:
@@ -264,12 +248,7 @@ def _distinct_weighted(keys: Int32Array | Int64Array, sample_values: Int64Array,
     distinct[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=distinct[1:])
     unique = np.asarray(ordered[distinct], dtype=np.int64)  # widened after the sort: int32 sorts twice as fast
-    return _weighted_count(unique % count, sample_values[unique // count], count)
-
-
-def _weighted_count(node: Int64Array | Int32Array, weights: Int64Array, count: int) -> Int64Array:
-    # float64 sums are exact below 2**53 (9 PB of heap), and bincount is far faster than np.add.at
-    return np.rint(np.bincount(node, weights=weights.astype(np.float64), minlength=count)).astype(np.int64)
+    return weighted_count(unique % count, sample_values[unique // count], count)
 
 
 # ---- the report ----------------------------------------------------------------------------------------------------
