@@ -15,16 +15,29 @@ location, and the samples are only visited at the few frames whose location can 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from leaksleuth.model import columns
 from leaksleuth.model.columns import BoolArray, weighted_count
-from leaksleuth.model.profile import Int64Array, Profile
+from leaksleuth.model.profile import Int32Array, Int64Array, Profile
 
-if TYPE_CHECKING:
-    from leaksleuth.analysis.heap.top import NodeIndex
+
+class NodeIndex(Protocol):
+    """What this module reads of ``top.NodeIndex`` (a protocol: top.py imports this module, not the reverse)."""
+
+    @property
+    def names(self) -> list[str]: ...
+
+    @property
+    def line_offsets(self) -> Int64Array: ...
+
+    @property
+    def line_nodes(self) -> Int32Array: ...
+
+    @property
+    def line_counts(self) -> Int64Array: ...
 
 
 @dataclass(frozen=True, slots=True)
