@@ -36,6 +36,7 @@ from leaksleuth.analysis.goroutines.verdict import Options
 from leaksleuth.app.instance import Flight, InstanceState, observation
 from leaksleuth.clock import SYSTEM_CLOCK, Clock
 from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
+from leaksleuth.collect.source import SourceFiles, SourceRoot
 from leaksleuth.model.report import Report, TargetReport
 from leaksleuth.model.target import Target, TargetSource
 
@@ -75,6 +76,7 @@ class WatchConfig:
     retention_every: float = 300.0  # pruning scans every blob: not more often than this
     analysis_threads: int = 2  # big results and the final verdict are analysed off the event loop (0: on it)
     thread_analysis_bytes: int = 256 << 10  # a result that fetched this much is analysed in a thread
+    source_roots: tuple[SourceRoot, ...] = ()  # where the watched services' source is checked out (--source-root)
 
 
 @dataclass(slots=True)
@@ -114,6 +116,7 @@ class Watcher:
         self._failure: BaseException | None = None
         self._store_thread: ThreadPoolExecutor | None = None
         self._analysis: ThreadPoolExecutor | None = None
+        self._source = SourceFiles(config.source_roots)  # read when the verdict names a line (each file once)
 
     def current(self) -> list[InstanceState]:
         """The targets being watched now (discovery still returns them)."""
@@ -397,13 +400,13 @@ class Watcher:
     def _judge(self, urls: Collection[str]) -> list[TargetReport]:
         """Verdicts of ``urls``; peers are the other current instances of their service (no service: alone)."""
         from leaksleuth.analysis.series.fleet import analyze_fleet
-        from leaksleuth.collect.source import LocalSourceLines
+        from leaksleuth.analysis.source.fusion import explain
 
         states = self.current()
         groups: defaultdict[str, list[InstanceState]] = defaultdict(list)
         for state in states:
             groups[state.service or state.url].append(state)
-        source = LocalSourceLines()  # names allocation kinds when the watched binaries were built here
+        source = self._source.lines  # names allocation kinds when the watched source is readable here
         series = [s for s in (state.to_series() for state in states) if s is not None]
         by_url = {report.target: report for report in analyze_fleet(series)}  # peers: the whole fleet's groups
         verdicts = []
@@ -415,5 +418,6 @@ class Watcher:
                 source,
                 by_url.get(state.url),
             )
+            verdict.suspects = explain(verdict.suspects, self._source.read)
             verdicts.append(verdict)
         return verdicts

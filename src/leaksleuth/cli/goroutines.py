@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from leaksleuth.cli import EXIT_FINDINGS
-from leaksleuth.cli.options import MinGrowth, Timeout
+from leaksleuth.cli.options import MinGrowth, SourceRoots, Timeout
 from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.errors import ConfigError
 
@@ -48,6 +48,7 @@ def command(
         int, typer.Option(help="Fetch a debug=2 dump (stops the world) only below this many goroutines.")
     ] = DEBUG2_THRESHOLD,
     min_growth: MinGrowth = 5,
+    source_root: SourceRoots = None,
     timeout: Timeout = 30.0,
 ) -> None:
     """Rank goroutine leak suspects: where goroutines are stuck, where they were created, how sure, what to do."""
@@ -58,6 +59,7 @@ def command(
             "--fail-on": fail_on,
             "--ignore-function": ignore_function,
             "--ignore-created-by": ignore_created_by,
+            "--source-root": source_root,
         }
         unused = [name for name, value in extra.items() if value]
         if unused:
@@ -65,13 +67,15 @@ def command(
         _diff(sources[1:], json_output=json_output, similarity=similarity, top=top, timeout=timeout)
         return
     from leaksleuth.analysis.goroutines.verdict import Options, evaluate
+    from leaksleuth.analysis.source.fusion import explain
     from leaksleuth.app.goroutine_sources import collect
-    from leaksleuth.collect.source import source_line
+    from leaksleuth.collect.source import SourceFiles
     from leaksleuth.durations import parse_duration
     from leaksleuth.report import goroutines as render
     from leaksleuth.report.terminal import stderr_console, stdout_console
 
     level = parse_similarity(similarity)
+    files = SourceFiles.from_options(source_root)  # a bad --source-root fails before any sampling
     err = stderr_console()
 
     def progress(index: int, total: int, snapshot: object) -> None:
@@ -92,7 +96,8 @@ def command(
         ignore_functions=tuple(ignore_function or ()),
         ignore_created_by=tuple(ignore_created_by or ()),
     )
-    suspects, histories = evaluate(collected.snapshots, options=options, source_line=source_line)
+    suspects, histories = evaluate(collected.snapshots, options=options, source_line=files.line)
+    suspects = explain(suspects, files.read)
     target = sources[0] if len(set(sources)) == 1 else ", ".join(sources)
     if json_output:
         report = render.build_report(target, collected.snapshots, suspects, histories, collected.notes)

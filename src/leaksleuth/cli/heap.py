@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from leaksleuth.cli import EXIT_FINDINGS
-from leaksleuth.cli.options import Timeout, fraction
+from leaksleuth.cli.options import SourceRoots, Timeout, fraction
 from leaksleuth.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def diff_command(
     from leaksleuth.analysis.heap.paths import clusters, leak_paths
     from leaksleuth.analysis.heap.sites import annotate
     from leaksleuth.analysis.heap.top import resolve_sample_index, top
-    from leaksleuth.collect.source import LocalSourceLines
+    from leaksleuth.collect.source import LOCAL
     from leaksleuth.formats import profile_kind
     from leaksleuth.model.profile_ops import diff
     from leaksleuth.report import heap as render
@@ -189,7 +189,7 @@ def diff_command(
         hide=hide_re,
     )
     index = resolve_sample_index(difference, sample_index)
-    source_lines = LocalSourceLines()
+    source_lines = LOCAL.lines
     annotation = annotate(difference)
     found_paths = leak_paths(difference, index, top=paths, source_lines=source_lines, annotation=annotation)
     found_clusters = (
@@ -218,7 +218,7 @@ def _fleet(
     sources: Sequence[str], *, sample_index: str | None, json_output: bool, fail_on: float | None, timeout: float
 ) -> None:
     from leaksleuth.analysis.heap.fleet import fleet_report
-    from leaksleuth.collect.source import LocalSourceLines
+    from leaksleuth.collect.source import LOCAL
     from leaksleuth.report import heap as render
 
     repeated = sorted({s for s in sources if sources.count(s) > 1})
@@ -229,7 +229,7 @@ def _fleet(
     report = fleet_report(
         list(zip(sources, profiles, strict=True)),
         sample_index=sample_index,
-        source_lines=LocalSourceLines(),
+        source_lines=LOCAL.lines,
     )
     if json_output:
         typer.echo(json.dumps(report.to_json(), indent=2))
@@ -254,17 +254,20 @@ def trend_command(
     fail_on: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="Exit 1 when a suspect reaches this confidence (a CI gate).")
     ] = None,
+    source_root: SourceRoots = None,
     timeout: Timeout = 30.0,
 ) -> None:
     """Which allocation sites keep growing across snapshots: Theil–Sen + Mann–Kendall, plateau and noise aware."""
     from leaksleuth.analysis.heap.trend import HeapSnapshot, heap_trend_report, trend_sample_index
     from leaksleuth.analysis.humanize import human_bytes
+    from leaksleuth.analysis.source.fusion import explain
     from leaksleuth.collect.sampling import iter_sources
-    from leaksleuth.collect.source import LocalSourceLines
+    from leaksleuth.collect.source import SourceFiles
     from leaksleuth.durations import parse_duration
     from leaksleuth.model.report import Report
     from leaksleuth.report import heap as render
 
+    files = SourceFiles.from_options(source_root)
     snapshots: list[HeapSnapshot] = []
     interval = parse_duration(every) if every is not None else None
     for number, total, snapshot in iter_sources(sources, interval, count, default_path=HEAP_GC_PATH, timeout=timeout):
@@ -281,7 +284,8 @@ def trend_command(
             in_use = human_bytes(int(profile.totals()[-1]))
             typer.echo(f"snapshot {number}/{total}: {in_use} in use", err=True)
     target = sources[0] if len(sources) == 1 else f"{sources[0]} … {sources[-1]}"
-    entry = heap_trend_report(snapshots, target=target, sample_index=sample_index, source_lines=LocalSourceLines())
+    entry = heap_trend_report(snapshots, target=target, sample_index=sample_index, source_lines=files.lines)
+    entry.suspects = explain(entry.suspects, files.read)
     report = Report(targets=[entry])
     if json_output:
         typer.echo(json.dumps(report.to_json(), indent=2))

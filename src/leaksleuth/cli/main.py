@@ -15,6 +15,7 @@ from leaksleuth.cli import goroutines as goroutines_command
 from leaksleuth.cli import heal as heal_command
 from leaksleuth.cli import heap as heap_command
 from leaksleuth.cli import inspect as inspect_command
+from leaksleuth.cli import lint as lint_command
 from leaksleuth.cli import rules as rules_command
 from leaksleuth.cli import serve as serve_command
 from leaksleuth.cli import snapshots as snapshots_command
@@ -55,6 +56,7 @@ app.add_typer(snapshots_command.app, name="snapshots")
 app.add_typer(heap_command.app, name="heap")
 app.add_typer(heal_command.app, name="heal")
 app.command("flame")(flame_command.command)
+app.command("lint")(lint_command.command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,6 +53,18 @@ MinGrowth = Annotated[
 ]
 
 
+# goroutines, heap trend and watch explain suspects with the Go source when it is readable here
+SourceRoots = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--source-root",
+        help="Where the profiled source is checked out: PREFIX=DIR maps a build path prefix (or a -trimpath module "
+        "path) to DIR; a bare DIR is searched for the file's trailing path components, like pprof -source_path "
+        "(repeatable). Files named by the profile are also read where they are.",
+    ),
+]
+
+
 def positive_duration(option: str, text: str) -> float:
     """Seconds in ``text`` (``10s``, ``5m``…), a usage error unless longer than zero."""
     from leaksleuth.durations import parse_duration

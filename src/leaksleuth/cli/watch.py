@@ -15,7 +15,7 @@ import typer
 from leaksleuth.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from leaksleuth.cli import discovery_options as found
 from leaksleuth.cli.discovery_options import build_discovery
-from leaksleuth.cli.options import MinGrowth, positive_duration, positive_seconds, stop_signals
+from leaksleuth.cli.options import MinGrowth, SourceRoots, positive_duration, positive_seconds, stop_signals
 from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.model.report import SUSPECT_CONFIDENCE
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from leaksleuth.collect.discovery import Discovery
     from leaksleuth.collect.scraper import ScrapeConfig
+    from leaksleuth.collect.source import SourceRoot
     from leaksleuth.store.db import Store
 
 Opt = typer.Option
@@ -84,11 +85,13 @@ def command(
     ca: Annotated[str | None, Opt(help="CA bundle to verify targets.")] = None,
     insecure: Annotated[bool, Opt("--insecure", help="Do not verify TLS certificates.")] = False,
     min_growth: MinGrowth = 5,
+    source_root: SourceRoots = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No live table.")] = False,
 ) -> None:
     """Watch Go services: scrape goroutine and heap profiles each interval, store them, judge each instance live."""
     from leaksleuth.cli.options import check_writable, parse_headers, read_secret
     from leaksleuth.collect.scraper import ScrapeConfig, tls_verify
+    from leaksleuth.collect.source import SourceRoot
 
     every = positive_duration("--interval", interval)
     stop_after = positive_duration("--duration", duration) if duration else None
@@ -107,6 +110,7 @@ def command(
         ca_file=ca,
         insecure=insecure,
     )
+    roots = tuple(SourceRoot.parse(text) for text in source_root or ())
     tls_verify(scrape)  # a missing or mismatched --cert/--key/--ca is a usage error now, not a failure per target
     discovery = build_discovery(
         urls or [],
@@ -146,6 +150,7 @@ def command(
                 retention_count,
             ),
             min_growth=min_growth,
+            source_roots=roots,
         )
     )
     if code:
@@ -173,6 +178,7 @@ async def run_watch(
     quiet: bool,
     retention: tuple[float | None, int | None],
     min_growth: int = 5,
+    source_roots: tuple[SourceRoot, ...] = (),
 ) -> int:
     import asyncio
 
@@ -191,6 +197,7 @@ async def run_watch(
         retention_age=retention[0],
         retention_count=retention[1],
         options=Options(min_growth=min_growth),
+        source_roots=source_roots,
     )
     watcher = Watcher(discovery, scrape, config, store=store)
     seen: dict[tuple[str, str, str, int], float] = {}

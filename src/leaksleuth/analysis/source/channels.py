@@ -119,10 +119,19 @@ def send_no_receiver(go: GoFile) -> list[Finding]:
                 if literal is None or not owned_by(statement, function):
                     continue
                 for send in _sends_on(go, channel.name, literal):
+                    if _can_give_up(send):
+                        continue
                     early = _early_receiver(go, channel.name, function, literal)
                     if early is not None:
                         found.append(_send_finding(go, function, channel, send, early))
     return found
+
+
+def _can_give_up(send: Node) -> bool:
+    """The send is one case of a select with another way out (``ctx.Done()``, a timeout, ``default``): the sender
+    gives up too (LeakProf's select-with-timeout filter)."""
+    select = _select_of(send)
+    return select is not None and len(_select_cases(select)) > 1
 
 
 def _early_receiver(go: GoFile, name: str, function: Node, literal: Node) -> Node | None:
@@ -304,7 +313,13 @@ def _receive_loop(go: GoFile, loop: Node) -> bool:
     clause = loop.named_children[0] if loop.named_children else None
     if clause is not None and clause.type == "range_clause":
         ranged = text(clause.child_by_field_name("right"))
-        return ranged in channels_made(go, None) or ranged in channels_made(go, enclosing_function(loop))
+        owner = enclosing_function(loop)
+        parameters = text(owner.child_by_field_name("parameters")) if owner is not None else ""
+        return (
+            ranged in channels_made(go, None)
+            or ranged in channels_made(go, owner)
+            or re.search(rf"\b{re.escape(ranged)}\s+(<-\s*)?chan\b", parameters) is not None
+        )
     if clause is not None and clause.type != "block":
         return False  # a counted loop (for i := 0; i < n; i++) or a condition: bounded by it
     header = text(loop)

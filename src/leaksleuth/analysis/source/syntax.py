@@ -65,7 +65,7 @@ def _parser() -> tuple[Language, Parser]:
         import tree_sitter_go
     except ImportError as exc:  # pragma: no cover - both are base dependencies
         raise ConfigError(
-            f"reading Go source needs the tree-sitter Go grammar ({exc})", hint="pip install 'leaksleuth[source]'"
+            f"reading Go source needs the tree-sitter Go grammar ({exc})", hint="pip install tree-sitter tree-sitter-go"
         ) from None
     language = tree_sitter.Language(tree_sitter_go.language())
     return language, tree_sitter.Parser(language)
