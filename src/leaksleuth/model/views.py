@@ -15,12 +15,28 @@ replica stored).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
 def _number(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, Mapping):
+        return dict(value)  # one level: rows and labels are already plain
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _fields_json(facts: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A view-model's fields as report@1 members, in declaration order (the contract's order): tuples become lists,
+    mappings dicts, nested view-models their own ``to_json``."""
+    return {f.name: _plain(getattr(facts, f.name)) for f in fields(facts) if f.name not in skip}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +55,7 @@ class InstanceFacts:
 
     def to_json(self) -> dict[str, Any]:
         """The always-present members; ``marks_json`` has those that appear only when set."""
-        return {
-            "service": self.service,
-            "goroutines": self.goroutines,
-            "heap_inuse_bytes": self.heap_inuse_bytes,
-            "rss_bytes": self.rss_bytes,
-            "restarts": self.restarts,
-            "rounds": self.rounds,
-            "failed_rounds": self.failed_rounds,
-            "notes": list(self.notes),
-        }
+        return _fields_json(self, skip=("heap_inuse_estimated", "missed_rounds", "departed_at"))
 
     def marks_json(self) -> dict[str, Any]:
         marks: dict[str, Any] = {}
@@ -86,12 +93,7 @@ class GoroutineFacts:
     buckets: tuple[Mapping[str, Any], ...]  # report.goroutines.bucket_rows: the table's rows are the JSON rows
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "goroutines": self.goroutines,
-            "evidence_available": list(self.evidence_available),
-            "notes": list(self.notes),
-            "buckets": [dict(row) for row in self.buckets],
-        }
+        return _fields_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +119,7 @@ class SeriesFacts:
     latest: Mapping[str, float] = field(default_factory=dict)  # the latest level per series name
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "group": self.group,
-            "labels": dict(self.labels),
-            "verdict": self.verdict,
-            "restarts": self.restarts,
-            "window": self.window.to_json(),
-            "latest": dict(self.latest),
-        }
+        return _fields_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,14 +132,7 @@ class HeapTrendFacts:
     inuse_total: tuple[int, ...]  # per analysed snapshot
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "sample_index": self.sample_index,
-            "snapshots_analysed": self.snapshots_analysed,
-            "restarts": self.restarts,
-            "memprofilerate": self.memprofilerate,
-            "span_seconds": self.span_seconds,
-            "inuse_total": list(self.inuse_total),
-        }
+        return _fields_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,16 +147,7 @@ class HeapFleetFacts:
     nodes: int
 
     def to_json(self) -> dict[str, Any]:
-        document: dict[str, Any] = {
-            "sample_index": self.sample_index,
-            "unit": self.unit,
-            "value": self.value,
-            "fleet_median": self.fleet_median,
-            "excess": self.excess,
-            "robust_z": self.robust_z,
-            "outlier": self.outlier,
-            "nodes": self.nodes,
-        }
+        document = _fields_json(self)
         if self.unit == "bytes":  # the names heap readers of this document already use
             document.update(inuse_bytes=self.value, fleet_median_bytes=self.fleet_median, excess_bytes=self.excess)
         return document
