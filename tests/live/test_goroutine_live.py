@@ -29,6 +29,17 @@ LEAKS = {
     "http-body": "http-body-not-closed",
     "handler-lock": "mutex",  # inside net/http's (*conn).serve: a stuck handler is not an open connection
 }
+# the lint pattern each leak's source explanation names (http-body's suspect is net/http's own code: no source here)
+SOURCE_SLUGS = {
+    "timeout-send": "send-no-receiver",
+    "done-never-closed": "chan-never-closed",
+    "waitgroup": "waitgroup-misuse",
+    "nil-range": "chan-never-closed",
+    "ticker": "ticker-not-stopped",
+    "semaphore": "unbounded-goroutines",
+    "lock": "unlock-missing",
+    "handler-lock": "unlock-missing",
+}
 PROVABLE = {"timeout-send", "done-never-closed", "waitgroup", "nil-range"}  # blocking object unreachable
 HEALTHY = ["worker-pool", "burst", "server-conns", "fixed-loops"]
 SAMPLES = ["--every", "0.5s", "--count", "16"]
@@ -73,6 +84,22 @@ def test_each_leak_is_the_top_suspect(verdicts: dict[str, dict[str, Any]], mode:
         assert Path(top["file"]) == SOURCE
         assert top["line"] == marker_line(SOURCE, mode), top
     assert top["evidence"]["advice"]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("mode", list(LEAKS))
+def test_each_leak_carries_its_source_explanation(verdicts: dict[str, dict[str, Any]], mode: str) -> None:
+    # the binary was built from testdata/go here, so the files the stacks name are readable
+    top = verdicts[mode]["suspects"][0]
+    source = top["evidence"].get("source")
+    if mode not in SOURCE_SLUGS:
+        assert source is None, top
+        return
+    assert source is not None and source["slug"] == SOURCE_SLUGS[mode], top
+    assert source["why"] in top["summary"] and source["fix"]
+    near = abs(top["line"] - source["line"]) <= 6  # fusion.NEAR_LINES: a finding in the same function
+    assert top["line"] in source["lines"] or near, top
+    assert "source-pattern" in top["evidence"]["used"]
 
 
 @pytest.mark.live

@@ -110,6 +110,9 @@ def test_trend_finds_the_leaks_and_stays_quiet_on_look_alikes(binaries: Path) ->
             assert best["evidence"]["growth_bytes"] > 5 * best["evidence"]["noise_bytes"]
             assert any(frame.endswith(f"{file}:{line}") for frame in best["evidence"]["leak_path"])
             assert code == 1  # --fail-on 0.5 gates
+            # built here, so the source is readable: the lint pattern at the allocation line explains it
+            assert best["evidence"]["source"]["slug"] == "grow-only-global", (name, best)
+            assert best["evidence"]["source"]["why"] in best["summary"]
         else:
             assert all(s["confidence"] < 0.5 for s in suspects), (name, suspects)
             assert code == 0

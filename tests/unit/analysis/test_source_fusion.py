@@ -53,6 +53,14 @@ def test_a_pattern_at_the_blocked_line_explains_the_suspect_and_raises_it() -> N
     assert "source" not in suspect.evidence and suspect.confidence == 0.6  # the input is left as it was
 
 
+def test_a_pattern_alone_makes_no_suspect() -> None:
+    # a hint (0.4) that the source explains stays a hint: 0.58 would make a warm-up cache a "likely leak"
+    line = _line(GLOBAL, 'sessions[id] = data // want "grow-only-global"')
+    hint = Suspect("heap", "map-growth", "lintcorpus/grow-only-global.remember", str(GLOBAL), line, 0.4, "plateau")
+    [explained] = explain([hint], _read)
+    assert explained.confidence == 0.49 and explained.evidence["source"]["slug"] == "grow-only-global"
+
+
 def test_inference_never_passes_the_runtime_proof() -> None:
     line = _line(SEND, 'result <- compute() // want "send-no-receiver"')
     [explained] = explain([_goroutine(SEND, line, 0.92)], _read)  # noisy-OR: 0.944

@@ -5,7 +5,9 @@ A goroutine bucket names the line it is blocked on, a heap site the line that al
 suspect: its evidence (``source``: slug, why, fix, the lines involved), its summary and its advice. Confidence:
 
 - a pattern that explains the line raises it (one more independent signal, ``SOURCE_WEIGHT`` in the noisy-OR), but
-  never past ``INFERRED_CEILING``: the source says how it *can* leak, only the runtime proves that it did;
+  never past ``INFERRED_CEILING`` (the source says how it *can* leak, only the runtime proves that it did), and
+  never from below ``SUSPECT_CONFIDENCE`` to it: a pattern alone makes no suspect (a warm-up cache is a map that
+  only grows, and its plateau says it is done);
 - a send the source proves cannot block for ever (a select with a default case; a channel buffered for all its
   senders — LeakProf's AST filter) lowers it by ``BOUNDED_FACTOR``, unless the runtime proved the goroutines leaked.
 
@@ -22,7 +24,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from leaksleuth.analysis.evidence import fuse
-from leaksleuth.model.report import Suspect
+from leaksleuth.model.report import SUSPECT_CONFIDENCE, Suspect
 
 if TYPE_CHECKING:
     from leaksleuth.analysis.source.findings import Finding
@@ -136,8 +138,9 @@ def _attach(suspect: Suspect, finding: Finding) -> None:
     fix = finding.fix[:1].upper() + finding.fix[1:]
     suspect.evidence["advice"] = f"{fix} ({finding.slug}, {base}:{finding.line})." + (f" {advice}" if advice else "")
     _used(suspect, SOURCE_KIND, SOURCE_WEIGHT)
+    ceiling = INFERRED_CEILING if suspect.confidence >= SUSPECT_CONFIDENCE else SUSPECT_CONFIDENCE - 0.01
     raised = fuse([suspect.confidence, SOURCE_WEIGHT])
-    suspect.confidence = round(max(suspect.confidence, min(raised, INFERRED_CEILING)), 3)
+    suspect.confidence = round(max(suspect.confidence, min(raised, ceiling)), 3)
 
 
 def _lower(suspect: Suspect, reason: str) -> None:

@@ -11,6 +11,7 @@ one function and its file, like ``go vet``'s syntactic passes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -100,6 +101,8 @@ def parse(path: str, source: bytes) -> GoFile:
     import tree_sitter
 
     _, parser = _parser()
+    enclosing_function.cache_clear()  # the last file's nodes are of no use to this one: let its tree go
+    callee.cache_clear()
     tree = parser.parse(source)
     query = _query()
     assert isinstance(query, tree_sitter.Query)
@@ -121,6 +124,13 @@ def inside(node: Node, outer: Node) -> bool:
     return outer.start_byte <= node.start_byte and node.end_byte <= outer.end_byte
 
 
+# The checks ask for the function around a node and a call's callee text over and over (every pattern, every
+# candidate pair): memoised by node (tree-sitter nodes hash and compare by tree and position, so a node of another
+# tree never answers for this one). Emptied by each parse and bounded, so it holds one file's tree at most.
+_MEMO = 16384
+
+
+@functools.lru_cache(maxsize=_MEMO)
 def enclosing_function(node: Node) -> Node | None:
     """The innermost function declaration, method or literal around ``node``."""
     parent = node.parent
@@ -149,6 +159,7 @@ def function_name(function: Node) -> str:
     return text(function.child_by_field_name("name")) if function.type != "func_literal" else ""
 
 
+@functools.lru_cache(maxsize=_MEMO)
 def callee(call: Node) -> str:
     """``time.NewTicker`` for ``time.NewTicker(d)``, ``wg.Add`` for ``wg.Add(1)``."""
     return text(call.child_by_field_name("function"))
