@@ -9,26 +9,23 @@ first, and the runtime series), stored, analysed, and kept as a ``leaksleuth/rep
 from __future__ import annotations
 
 import asyncio
-import functools
 import hmac
 import math
-import string
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from leaksleuth.app.targeting import KUBERNETES, TargetPolicy, target_url, template_fields
 from leaksleuth.errors import ConfigError, LeaksleuthError
-from leaksleuth.integrations.promql import is_label_name
-from leaksleuth.model.target import Target, make_target, normalize_url
+from leaksleuth.model.target import Target, make_target
 from leaksleuth.store.db import ReportRow, Store
+
+__all__ = ["KUBERNETES", "AlertPayloadError", "AlertService", "CaptureConfig", "Receipt", "target_url"]
 
 
 class AlertPayloadError(LeaksleuthError):
     """The request body is not an Alertmanager webhook (version 4)."""
-
-
-KUBERNETES = "kubernetes"  # the template that resolves the alert's namespace/pod labels through the Kubernetes API
 
 
 @dataclass(slots=True)
@@ -40,6 +37,7 @@ class CaptureConfig:
     concurrency: int = 4  # captures running at once
     kubeconfig: str | None = None
     kubernetes_client: Any = None  # an ApiClient (tests); default: in-cluster or kubeconfig
+    policy: TargetPolicy = field(default_factory=TargetPolicy.from_options)  # what an alert may make us fetch
 
     def __post_init__(self) -> None:
         # at startup, not per alert: a bad template would otherwise fail every alert that arrives
@@ -69,93 +67,6 @@ class Receipt:
             "resolved_ignored": self.resolved,
             "rejected": self.rejected,
         }
-
-
-# placeholders split from the ``instance`` label; instance_ip reads better for IP:port instances (same value)
-INSTANCE_PLACEHOLDERS = ("instance_host", "instance_port", "instance_ip")
-PLACEHOLDER_HELP = (
-    "placeholders: any alert label ({instance}, {job}, {pod}, …), or {instance_host} / {instance_ip} and "
-    "{instance_port} split from the instance label"
-)
-
-
-@functools.lru_cache(maxsize=16)  # one template per server: checked at startup, not parsed again per alert
-def template_fields(template: str) -> tuple[str, ...]:
-    """The placeholders of a target template; ConfigError (quoting it) for anything but plain ``{label}``."""
-
-    def bad(why: str) -> ConfigError:
-        return ConfigError(
-            f"--target-template {template!r}: {why}",
-            hint=f"e.g. http://{{instance_host}}:6060 or 'kubernetes'; {PLACEHOLDER_HELP}; write {{{{ }}}} for a "
-            "literal brace",
-        )
-
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:  # "Single '}' encountered", "expected '}' before end of string"
-        raise bad(f"unbalanced braces ({exc})") from None
-    fields = []
-    for _, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        if not is_label_name(name):
-            raise bad(f"{{{name}}} is not a label name" if name else "{} needs a label name")
-        if spec:
-            raise bad(f"{{{name}:{spec}}} has a format spec: close the brace before the ':'")
-        if conversion:
-            raise bad(f"{{{name}!{conversion}}}: conversions are not supported, only plain {{label}}")
-        fields.append(name)
-    # "6060" reads as a host or as a port, wherever a label lands in the URL
-    example = {name: "10.0.0.7" if name in ("instance_host", "instance_ip") else "6060" for name in fields}
-    try:  # an example alert's URL: "ftp://{instance}" or "http://[{instance_host}" fail here, not per alert
-        normalize_url(template.format_map(example))
-    except ConfigError as exc:
-        raise bad(f"gives {template.format_map(example)!r} for an example alert: {exc}") from None
-    return tuple(fields)
-
-
-def target_url(template: str, labels: Mapping[str, str]) -> str:
-    """Fill the template from the alert's labels, plus ``instance_host``/``instance_port`` split from ``instance``
-    (``instance_ip`` is another name for ``instance_host``).
-
-    With the ``kubernetes`` template the result is ``k8s://NAMESPACE/POD``, resolved to the pod's IP and
-    ``leaksleuth.io/port`` when the capture starts (container alerts carry pod labels, not a Go instance)."""
-    if template == KUBERNETES:
-        namespace, pod = labels.get("namespace"), labels.get("pod")
-        if not namespace or not pod:
-            raise ConfigError("alert has no namespace and pod labels for the kubernetes target template")
-        return f"k8s://{namespace}/{pod}"
-    fields = template_fields(template)
-    values = dict(labels)
-    instance = values.get("instance", "")
-    if instance:
-        host, colon, port = instance.rpartition(":")
-        if not (colon and port.isdigit()):
-            host, port = instance, ""
-        values.setdefault("instance_host", host)  # IPv6 keeps its brackets: it goes back into a URL
-        values.setdefault("instance_ip", values["instance_host"])
-        if port:
-            values.setdefault("instance_port", port)
-    missing = [name for name in dict.fromkeys(fields) if name not in values]
-    if missing:
-        raise ConfigError(_missing(missing, template, labels))
-    return template.format_map(values)
-
-
-def _missing(names: list[str], template: str, labels: Mapping[str, str]) -> str:
-    derived = [name for name in names if name in INSTANCE_PLACEHOLDERS]
-    plain = [name for name in names if name not in INSTANCE_PLACEHOLDERS]
-    reasons = []
-    if plain:
-        reasons.append(f"no label {', '.join(plain)}")
-    if derived and not labels.get("instance"):
-        reasons.append(f"no label instance (for {', '.join('{' + n + '}' for n in derived)})")
-    elif derived:  # only the port can be missing: the host is always there
-        reasons.append(f"instance {labels['instance']!r}, without a port (for {{instance_port}})")
-    return (
-        f"alert has {'; '.join(reasons)} for the target template {template!r} "
-        f"(labels: {', '.join(sorted(labels)) or 'none'}; {PLACEHOLDER_HELP})"
-    )
 
 
 def parse_webhook(payload: Any) -> list[dict[str, Any]]:
@@ -267,9 +178,11 @@ class AlertService:
             try:
                 target = await self._resolve(url, labels)
                 url = target.url
+                await config.policy.check(url)  # after resolving: a pod's address is checked like any other
                 watcher = Watcher(
                     Discovery([target]),
-                    ScrapeConfig(timeout=config.timeout, heap_gc=True),
+                    # the alert chose the target: no redirect leaves its origin, and no body it answers is quoted
+                    ScrapeConfig(timeout=config.timeout, heap_gc=True, redirects="same-origin", quote_bodies=False),
                     # the process an alert points at is often sick and slow (heap?gc=1 runs a GC): give each
                     # sample the whole --timeout, even past --every, rather than cut it at the interval
                     WatchConfig(interval=config.every, max_rounds=config.samples, scrape_deadline=config.timeout),

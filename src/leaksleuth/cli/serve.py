@@ -27,6 +27,19 @@ def command(
         ),
     ] = "http://{instance_host}:6060",
     kubeconfig: Annotated[str | None, typer.Option(help="kubeconfig for --target-template kubernetes.")] = None,
+    allow_cidr: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Networks an alert's target may be in (repeat; default: 10/8, 172.16/12, 192.168/16, fc00::/7 "
+            "and loopback)."
+        ),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None, typer.Option(help="Host names allowed whatever they resolve to (repeat; *.suffix).")
+    ] = None,
+    allow_port: Annotated[
+        list[int] | None, typer.Option(help="Ports an alert's target may use (repeat; default: any).")
+    ] = None,
     samples: Annotated[int, typer.Option(help="Snapshots per capture.")] = 3,
     every: Annotated[str, typer.Option(help="Time between snapshots of a capture.")] = "5s",
     timeout: Annotated[float, typer.Option(help="Seconds per request to the instance.")] = 10.0,
@@ -61,6 +74,7 @@ def command(
     require_extra("service", "fastapi", "uvicorn", "sqlalchemy", "fsspec")  # before any option is acted on
     from leaksleuth.app.capture import AlertService, CaptureConfig
     from leaksleuth.app.membership import default_member_id
+    from leaksleuth.app.targeting import TargetPolicy
     from leaksleuth.cli.discovery_options import build_discovery
     from leaksleuth.cli.options import positive_duration, read_secret
     from leaksleuth.cli.serve_watch import live_fleet, run
@@ -87,6 +101,7 @@ def command(
         every=parse_duration(every),
         timeout=timeout,
         kubeconfig=kubeconfig,
+        policy=TargetPolicy.from_options(allow_cidr, allow_host or (), allow_port or ()),
     )
     discovery = None
     if watch:  # every usage error before the store opens and the port is taken

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from leaksleuth.clock import SYSTEM_CLOCK, Clock
 from leaksleuth.collect import DEBUG2_THRESHOLD
-from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError, ParseError
+from leaksleuth.errors import ConfigError, FetchError, InputTooLargeError, LeaksleuthError, ParseError
 from leaksleuth.formats import Format, Parsed, parse
 from leaksleuth.httpio import RETRY_STATUS, CappedBody, backoff_delay, reason
 from leaksleuth.model.target import Target
@@ -62,6 +62,10 @@ class ScrapeConfig:
     client_key: str | None = None
     ca_file: str | None = None
     insecure: bool = False
+    # a redirect to another origin (scheme, host, port): "strip" follows it without --header or the bearer token,
+    # "same-origin" refuses it (serve: the alert chose the target)
+    redirects: str = "strip"
+    quote_bodies: bool = True  # False: errors name a body's status and length, never its text (serve's reports)
 
 
 @dataclass(slots=True)
@@ -276,7 +280,11 @@ class Scraper:
                 parsed = await asyncio.get_running_loop().run_in_executor(self._parser, parsing)
             else:
                 parsed = parsing()
+        except InputTooLargeError as exc:
+            raise exc.with_context(f"GET {url}") from None
         except LeaksleuthError as exc:
+            if not self.config.quote_bodies:  # a parser's message quotes the input: name its length only
+                raise ParseError(f"GET {url}: {len(data):,} bytes that do not parse as {expected.value}") from None
             raise exc.with_context(f"GET {url}") from None
         return Fetched(kind, data, parsed)
 
@@ -309,7 +317,7 @@ class Scraper:
                 error = FetchError(f"GET {url}: {type(exc).__name__} ({reason(exc)})")
                 transient = False
             except _HTTPStatus as exc:
-                message = f"GET {url}: HTTP {exc.status}{': ' + exc.snippet if exc.snippet else ''}"
+                message = f"GET {url}: HTTP {exc.status}{exc.size}{': ' + exc.snippet if exc.snippet else ''}"
                 error = FetchError(message, status=exc.status)
                 transient = exc.status in RETRY_STATUS
             if not transient or attempt >= self.config.retries:
@@ -326,25 +334,59 @@ class Scraper:
             attempt += 1
 
     async def _read(self, client: httpx.AsyncClient, url: str) -> bytes:
-        async with client.stream("GET", url) as response:
-            if response.status_code >= 400:
-                body = b""
+        request = client.build_request("GET", url)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await client.send(request, stream=True)
+            try:
+                if response.next_request is not None:  # a redirect: followed here, one origin check per hop
+                    request = self._redirected(url, request, response.next_request)
+                    continue
+                if response.status_code >= 400:
+                    raise await self._status(response)
+                capped = CappedBody(self.config.max_body, f"GET {url}")
                 async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > 512:
-                        break
-                raise _HTTPStatus(response.status_code, body[:200].decode("utf-8", "replace").strip())
-            capped = CappedBody(self.config.max_body, f"GET {url}")
-            async for chunk in response.aiter_bytes():
-                capped.add(chunk)
-            return capped.value()
+                    capped.add(chunk)
+                return capped.value()
+            finally:
+                await response.aclose()
+        raise FetchError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
+
+    def _redirected(self, url: str, previous: httpx.Request, following: httpx.Request) -> httpx.Request:
+        if _origin(following.url) == _origin(previous.url):
+            return following
+        if self.config.redirects == "same-origin":
+            raise FetchError(f"GET {url}: redirect to another origin ({_origin(following.url)}) refused")
+        for name in [*self.config.headers, "Authorization", "Cookie"]:  # the user's headers stay with the origin
+            following.headers.pop(name, None)
+        return following
+
+    async def _status(self, response: httpx.Response) -> _HTTPStatus:
+        """The error for an HTTP error answer: a short quote of the body, or (``quote_bodies=False``) its length."""
+        body = b""
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > ERROR_BODY_READ:
+                break
+        if self.config.quote_bodies:
+            return _HTTPStatus(response.status_code, body[:200].decode("utf-8", "replace").strip())
+        size = f"over {ERROR_BODY_READ:,}" if len(body) > ERROR_BODY_READ else str(len(body))
+        return _HTTPStatus(response.status_code, "", f" ({size} bytes)")
+
+
+MAX_REDIRECTS = 5
+ERROR_BODY_READ = 64 << 10  # bytes of an error answer read, to quote it or to say how long it was
+
+
+def _origin(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
 
 
 class _HTTPStatus(Exception):
-    def __init__(self, status: int, snippet: str) -> None:
+    def __init__(self, status: int, snippet: str, size: str = "") -> None:
         super().__init__(status)
         self.status = status
         self.snippet = snippet
+        self.size = size
 
 
 def tls_verify(config: ScrapeConfig) -> Any:
@@ -388,5 +430,5 @@ def _make_client(config: ScrapeConfig, verify: Any) -> httpx.AsyncClient:
         verify=verify,
         limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
         timeout=httpx.Timeout(config.timeout),
-        follow_redirects=True,
+        follow_redirects=False,  # Scraper._read follows them, checking each hop's origin
     )

@@ -1,0 +1,115 @@
+"""issue 12 items 1-5 replayed against a real ``leaksleuth serve`` on loopback (real HTTP; a little Python server
+plays the 'secret' internal host). Every request loop is bounded (``wait_for`` has a timeout)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.live.test_serve import _alert, _auth, serving
+from tests.support.prometheus_live import wait_for
+
+SECRET = b"INTERNAL-SECRET: aws_key=AKIAEXAMPLEEXAMPLE"
+DEFAULT_TEMPLATE = "http://{instance_host}:6060"
+
+
+class _Secret(BaseHTTPRequestHandler):
+    """An internal host that must never be reached through serve: every path answers the secret (HTTP 500), or a
+    redirect to ``redirect`` when set. ``seen`` records each request's path and headers."""
+
+    seen: list[tuple[str, dict[str, str]]]
+    redirect = ""
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, dict(self.headers)))
+        if self.redirect:
+            self.send_response(302)
+            self.send_header("Location", self.redirect + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(SECRET)))
+        self.end_headers()
+        self.wfile.write(SECRET)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def secret_host(address: str = "127.0.0.2", redirect: str = "") -> Iterator[tuple[str, int, list[Any]]]:
+    """A _Secret server on ``address``: yields its host, port and the list of requests it saw."""
+    seen: list[tuple[str, dict[str, str]]] = []
+    handler = type("Secret", (_Secret,), {"seen": seen, "redirect": redirect})
+    server = ThreadingHTTPServer((address, 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield address, int(server.server_address[1]), seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _post(serve: str, payload: Any, **headers: str) -> httpx.Response:
+    return httpx.post(f"{serve}/alerts", json=payload, headers={**_auth(), **headers}, timeout=10)
+
+
+def _settled(serve: str, report_id: int) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def done() -> bool:
+        found.update(httpx.get(f"{serve}/reports/{report_id}", headers=_auth(), timeout=5).json())
+        return found.get("status") != "capturing"
+
+    wait_for(done, timeout=30, what=f"report {report_id} settled")
+    return found
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("instance", ["{host}:{port}/secret?", "{host}:{port}/x#", "u:pw@{host}:{port}/x?"])
+def test_alert_labels_cannot_steer_serve_to_another_url(instance: str, tmp_path: Path) -> None:
+    """item 1: '?' or '#' swallowed the template's ':6060' and '/' added a path; '@' sent Basic auth. The alert is
+    now refused with the reason and nothing is fetched."""
+    with secret_host() as (host, port, seen), serving(tmp_path, "--target-template", DEFAULT_TEMPLATE) as serve:
+        labels = instance.format(host=host, port=port)
+        receipt = _post(serve, _alert(labels)).json()
+        assert receipt["accepted"] == [] and len(receipt["rejected"]) == 1, receipt
+        assert "instance" in receipt["rejected"][0] and "not allowed in" in receipt["rejected"][0]
+    assert seen == []
+
+
+@pytest.mark.live
+def test_serve_fetches_only_allowed_addresses_and_never_stores_bodies(tmp_path: Path) -> None:
+    """item 1: the allow-lists (default: private ranges and loopback; --allow-cidr, --allow-port), no redirects to
+    another origin, and a body the target answers never reaches the report: its status and length only."""
+    with secret_host() as (host, port, seen), secret_host("127.0.0.3") as (other, other_port, elsewhere):
+        args = ("--target-template", "http://{instance}", "--allow-cidr", "127.0.0.2/32", "--allow-port", str(port))
+        with secret_host(redirect=f"http://{other}:{other_port}") as (_, hop_port, hops):
+            args += ("--allow-port", str(hop_port))
+            with serving(tmp_path, *args) as serve:
+                first = _post(serve, _alert(f"{host}:{port}")).json()["accepted"][0]
+                report = _settled(serve, first)
+                text = json.dumps(report)
+                assert "INTERNAL-SECRET" not in text, text
+                assert f"HTTP 500 ({len(SECRET)} bytes)" in text, text
+                loopback = _post(serve, _alert(f"127.0.0.1:{port}", starts="2026-11-27T11:00:00Z")).json()
+                assert "not in --allow-cidr" in (_settled(serve, loopback["accepted"][0])["error"] or "")
+                other_port_alert = _post(serve, _alert(f"{host}:{port + 1}", starts="2026-11-27T12:00:00Z")).json()
+                assert "not in --allow-port" in (_settled(serve, other_port_alert["accepted"][0])["error"] or "")
+                redirected = _post(serve, _alert(f"{host}:{hop_port}", starts="2026-11-27T13:00:00Z")).json()
+                error = _settled(serve, redirected["accepted"][0])["error"] or ""
+                assert "redirect to another origin" in error and "refused" in error, error
+    assert seen and all(path.startswith("/debug/pprof/") for path, _ in seen)
+    assert hops and elsewhere == []  # the redirect was not followed
