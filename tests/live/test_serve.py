@@ -29,6 +29,7 @@ from tests.support.prometheus_live import running_alertmanager, wait_for
 SCHEMA = json.loads((ROOT / "src/leaksleuth/report/report.schema.json").read_text())
 SOURCE = GO_MODULE / "goleaks" / "main.go"
 TOKEN = "s3cret-token"
+JSON = {"Content-Type": "application/json"}
 
 
 def _free_port() -> int:
@@ -38,10 +39,11 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(tmp_path: Path, *extra: str) -> Iterator[str]:
+def serving(tmp_path: Path, *extra: str, token: bool = True) -> Iterator[str]:
     port = _free_port()
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
+    auth = ["--token-file", str(token_file)] if token else ["--no-auth"]
     process = subprocess.Popen(
         [
             sys.executable,
@@ -50,8 +52,7 @@ def serving(tmp_path: Path, *extra: str) -> Iterator[str]:
             "serve",
             "--listen",
             f"127.0.0.1:{port}",
-            "--token-file",
-            str(token_file),
+            *auth,
             "--target-template",
             "http://{instance}",
             "--samples",
@@ -199,7 +200,8 @@ def test_auth_dedupe_resolved_metrics(leaking_service: str, tmp_path: Path) -> N
             "no label instance"
             in httpx.post(f"{serve}/alerts", json=unmapped, headers=_auth(), timeout=5).json()["rejected"][0]
         )
-        assert httpx.post(f"{serve}/alerts", content=b"{not json", headers=_auth(), timeout=5).status_code == 400
+        not_json = httpx.post(f"{serve}/alerts", content=b"{not json", headers={**_auth(), **JSON}, timeout=5)
+        assert not_json.status_code == 400
         assert (
             httpx.post(f"{serve}/alerts", json={"version": "3", "alerts": []}, headers=_auth(), timeout=5).status_code
             == 400

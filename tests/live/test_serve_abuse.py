@@ -113,3 +113,25 @@ def test_serve_fetches_only_allowed_addresses_and_never_stores_bodies(tmp_path: 
                 assert "redirect to another origin" in error and "refused" in error, error
     assert seen and all(path.startswith("/debug/pprof/") for path, _ in seen)
     assert hops and elsewhere == []  # the redirect was not followed
+
+
+@pytest.mark.live
+def test_a_browser_page_cannot_post_alerts_to_a_no_auth_serve(tmp_path: Path) -> None:
+    """item 2: with --no-auth on loopback a web page could POST text/plain (no preflight) to /alerts, or reach serve
+    through a rebound DNS name. Now: application/json only, no Origin, and Host must be the listen address."""
+    with secret_host() as (host, port, seen), serving(tmp_path, token=False) as serve:
+        body = json.dumps(_alert(f"{host}:{port}"))
+        plain = httpx.post(f"{serve}/alerts", content=body, headers={"Content-Type": "text/plain"}, timeout=5)
+        assert plain.status_code == 415, plain.text
+        form = httpx.post(f"{serve}/alerts", content=body, timeout=5)  # no Content-Type at all
+        assert form.status_code == 415, form.text
+        headers = {"Content-Type": "application/json", "Origin": "https://evil.example"}
+        assert httpx.post(f"{serve}/alerts", content=body, headers=headers, timeout=5).status_code == 403
+        rebound = {"Content-Type": "application/json", "Host": f"evil.example:{serve.rsplit(':', 1)[1]}"}
+        assert httpx.post(f"{serve}/alerts", content=body, headers=rebound, timeout=5).status_code == 421
+        assert httpx.get(f"{serve}/reports", headers={"Host": "evil.example"}, timeout=5).status_code == 421
+        local = serve.replace("127.0.0.1", "localhost")
+        assert httpx.get(f"{local}/reports", timeout=5).status_code == 200  # loopback names are this server
+        ok = httpx.post(f"{serve}/alerts", content=body, headers={"Content-Type": "application/json"}, timeout=5)
+        assert ok.status_code == 202 and len(ok.json()["accepted"]) == 1
+    assert seen  # only the JSON request reached the target

@@ -115,7 +115,7 @@ def command(
     elif urls or targets_file or dns or dns_srv or k8s or prometheus_targets or scale_out:
         raise ConfigError("targets to watch need --watch", hint="leaksleuth serve --watch http://127.0.0.1:6060")
     service = AlertService(open_store(store, blobs), token=token, capture=capture)
-    app = create_app(service)
+    app = create_app(service, (host, int(port)))
     live = None
     if discovery is not None:
         live = live_fleet(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
@@ -11,8 +13,17 @@ from leaksleuth import __version__
 from leaksleuth.app.capture import AlertPayloadError, AlertService
 
 
-def create_app(service: AlertService) -> FastAPI:
+def create_app(service: AlertService, listen: tuple[str, int] | None = None) -> FastAPI:
+    """The API; with ``listen`` (HOST, PORT) and no token, requests must name this server in ``Host`` (a page
+    reaching a --no-auth serve through a rebound DNS name is refused)."""
     app = FastAPI(title="leaksleuth", version=__version__, docs_url="/docs", redoc_url=None)
+    hosts = this_server(*listen) if listen is not None and not service.token else None
+
+    @app.middleware("http")
+    async def same_host(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if hosts is not None and request.headers.get("host", "").lower() not in hosts:
+            return JSONResponse({"error": "Host does not name this server (its listen address)"}, status_code=421)
+        return await call_next(request)
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
@@ -29,6 +40,12 @@ def create_app(service: AlertService) -> FastAPI:
     @app.post("/alerts", status_code=202)
     async def alerts(request: Request) -> JSONResponse:
         require_token(request)
+        # a browser page can POST text/plain or a form anywhere without asking; only JSON from a non-browser passes
+        if request.headers.get("origin") is not None:
+            return JSONResponse({"error": "requests from a web page (with Origin) are refused"}, status_code=403)
+        media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media != "application/json":
+            return JSONResponse({"error": "Content-Type must be application/json"}, status_code=415)
         try:
             payload = await request.json()
         except ValueError:
@@ -62,3 +79,18 @@ def create_app(service: AlertService) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def this_server(host: str, port: int) -> frozenset[str]:
+    """The ``Host`` values naming a server listening on HOST:PORT (a loopback server also by its loopback names)."""
+    import ipaddress
+
+    bare = host.strip("[]").lower()
+    names = {bare}
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(bare).is_loopback:
+            names |= {"localhost", "127.0.0.1", "::1"}
+    if bare == "localhost":
+        names |= {"127.0.0.1", "::1"}
+    shown = {f"[{name}]" if ":" in name else name for name in names}
+    return frozenset({f"{name}:{port}" for name in shown} | (shown if port == 80 else set()))
