@@ -290,7 +290,7 @@ async def test_serve_hands_its_capture_to_the_healer(kmock: Any, goleaks: Path, 
         capture = CaptureConfig(template="kubernetes", samples=2, every=1.0, kubernetes_client=cluster.api_client)
         service = AlertService(store, token=None, capture=capture, on_report=healer.on_alert)
         labels = {"alertname": "ContainerMemoryLimitForecast", "namespace": NAMESPACE, "pod": leaking}
-        receipt = service.receive({"version": "4", "alerts": [{"status": "firing", "labels": labels}]})
+        receipt = await service.receive({"version": "4", "alerts": [{"status": "firing", "labels": labels}]})
         await service.drain()
         (decision,) = healer.decisions
         assert decision.result == "dry-run" and decision.report_id == receipt.accepted[0]

@@ -256,7 +256,7 @@ async def test_kubernetes_template_resolves_the_alerting_pod(kmock: Any, leaking
         "pod": "checkout-7d9f",
         "container": "app",
     }
-    receipt = service.receive(payload)
+    receipt = await service.receive(payload)
     assert len(receipt.accepted) == 1
     await service.drain()
     found = service.report(receipt.accepted[0])
@@ -266,7 +266,7 @@ async def test_kubernetes_template_resolves_the_alerting_pod(kmock: Any, leaking
     missing = _alert("ignored")
     missing["alerts"][0]["labels"] = {"alertname": "X"}
     missing["alerts"][0]["fingerprint"] = "other"
-    assert "namespace and pod" in service.receive(missing).rejected[0]
+    assert "namespace and pod" in (await service.receive(missing)).rejected[0]
     store.close()
 
 
@@ -359,7 +359,7 @@ async def test_each_capture_replaces_its_targets_confidence_series(tmp_path: Pat
         f'leaksleuth_leak_confidence{{category="chan-send",kind="goroutine",target="{dead}"}}',
         f'leaksleuth_leak_confidence{{category="growth",kind="heap",target="{other}"}}',
     ]
-    receipt = service.receive(_alert(dead.removeprefix("http://")))
+    receipt = await service.receive(_alert(dead.removeprefix("http://")))
     assert len(receipt.accepted) == 1
     await service.drain()
     found = service.report(receipt.accepted[0])

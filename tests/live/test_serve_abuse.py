@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.live.test_serve import _alert, _auth, serving
+from tests.live.test_serve import JSON, TOKEN, _alert, _auth, _free_port, serving
 from tests.support.prometheus_live import wait_for
 
 SECRET = b"INTERNAL-SECRET: aws_key=AKIAEXAMPLEEXAMPLE"
@@ -135,3 +140,140 @@ def test_a_browser_page_cannot_post_alerts_to_a_no_auth_serve(tmp_path: Path) ->
         ok = httpx.post(f"{serve}/alerts", content=body, headers={"Content-Type": "application/json"}, timeout=5)
         assert ok.status_code == 202 and len(ok.json()["accepted"]) == 1
     assert seen  # only the JSON request reached the target
+
+
+class _Hanging(BaseHTTPRequestHandler):
+    """A sick instance: each request waits ``HOLD`` seconds, then HTTP 500 (a capture of it stays running)."""
+
+    HOLD = 4.0
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        time.sleep(self.HOLD)
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def hanging_hosts(count: int) -> Iterator[list[str]]:
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Hanging) for _ in range(count)]
+    for server in servers:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield [f"127.0.0.1:{server.server_address[1]}" for server in servers]
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def _alerts(instances: list[str], starts: str = "2026-11-27T10:00:00Z") -> dict[str, Any]:
+    payload = _alert(instances[0], starts=starts)
+    template = payload["alerts"][0]
+    payload["alerts"] = [
+        {**template, "labels": {**template["labels"], "instance": i}, "fingerprint": f"fp-{n}"}
+        for n, i in enumerate(instances)
+    ]
+    return payload
+
+
+@pytest.mark.live
+def test_intake_is_bounded(tmp_path: Path) -> None:
+    """item 3: a 200 MB body was read whole (RSS 98 -> 724 MB) and 20,000 alerts blocked the loop 6.5 s. Now the
+    body is refused past 1 MiB (413, by Content-Length or while it streams), more than --max-alerts alerts in one
+    webhook are refused (413), and a full capture queue defers new targets (429 + Retry-After) while alerts about
+    a target already queued join its capture."""
+    with hanging_hosts(3) as hosts, serving(tmp_path, "--capture-queue", "2") as serve:
+        big = json.dumps({"version": "4", "alerts": [], "pad": "x" * (3 << 20)}).encode()
+        declared = httpx.post(f"{serve}/alerts", content=big, headers={**_auth(), **JSON}, timeout=10)
+        assert declared.status_code == 413, declared.text
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: refused while streaming
+            for _ in range(200):
+                yield b" " * (64 << 10)
+
+        with contextlib.suppress(httpx.HTTPError):  # the server may close before the client finished writing
+            streamed = httpx.post(f"{serve}/alerts", content=chunks(), headers={**_auth(), **JSON}, timeout=10)
+            assert streamed.status_code == 413, streamed.text
+        small = json.dumps(
+            {"version": "4", "alerts": [{"labels": {"instance": "a:1"}}] * 20_000}, separators=(",", ":")
+        )
+        assert len(small) < 1 << 20  # under the body cap: the alert count is what is refused
+        many = httpx.post(f"{serve}/alerts", content=small, headers={**_auth(), **JSON}, timeout=10)
+        assert many.status_code == 413 and "20,000 alerts" in many.json()["error"]
+        assert httpx.get(f"{serve}/healthz", timeout=5).status_code == 200
+        full = _post(serve, _alerts(hosts))  # three targets, room for two
+        assert full.status_code == 429 and full.headers["Retry-After"], full.text
+        assert len(full.json()["accepted"]) == 2 and full.json()["deferred"] == 1
+        same = _post(serve, _alerts([hosts[0]] * 50, starts="2026-11-27T11:00:00Z"))
+        assert same.status_code == 202 and len(same.json()["accepted"]) == 50  # merged into the queued capture
+        metrics = httpx.get(f"{serve}/metrics", headers=_auth(), timeout=5).text
+        assert 'leaksleuth_alerts_total{outcome="deferred"} 1.0' in metrics
+
+
+def _serve(tmp_path: Path, port: int, *extra: str) -> subprocess.Popen[str]:
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    args = ["--listen", f"127.0.0.1:{port}", "--token-file", str(token), "--target-template", "http://{instance}"]
+    args += ["--samples", "3", "--every", "0.5s", "--timeout", "6", "--store", str(tmp_path / "s"), *extra]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "leaksleuth", "serve", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200, timeout=30, what="serve ready")
+    return process
+
+
+def _statuses(serve: str) -> list[str]:
+    return [r["status"] for r in httpx.get(f"{serve}/reports", headers=_auth(), timeout=5).json()]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_serve_leaves_no_capture_claimed_forever(stop: signal.Signals, tmp_path: Path) -> None:
+    """item 3: after SIGTERM with a backlog, reports stayed `capturing` forever and the alerts sent again were
+    dropped as duplicates. SIGTERM now drains (queued claims released, running ones given --drain-grace, then
+    released); after kill -9 the next start fails this host's orphaned claims. Either way the re-sent alert is
+    captured."""
+    port = _free_port()
+    serve = f"http://127.0.0.1:{port}"
+    with hanging_hosts(6) as hosts:
+        process = _serve(tmp_path, port, "--drain-grace", "1")
+        try:
+            first = _post(serve, _alerts(hosts))
+            assert first.status_code == 202 and len(first.json()["accepted"]) == 6, first.text
+            started = time.monotonic()
+            os.kill(process.pid, stop)
+            process.wait(timeout=30)
+            stopped = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        if stop == signal.SIGTERM:  # drained: nothing left capturing before any restart
+            from leaksleuth.store.db import open_store
+
+            store = open_store(str(tmp_path / "s"))
+            try:
+                assert store.capturing_reports("alert") == []
+                assert all("serve stopped" in (row.document.get("error") or "") for row in store.reports())
+            finally:
+                store.close()
+        process = _serve(tmp_path, port)
+        try:
+            assert "capturing" not in _statuses(serve), _statuses(serve)
+            again = _post(serve, _alerts(hosts))
+            assert again.status_code == 202 and len(again.json()["accepted"]) == 6, again.text
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    if stop == signal.SIGTERM:
+        assert stopped < 15, stopped  # the grace period, not the captures' own 20 s

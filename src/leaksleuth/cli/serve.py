@@ -40,6 +40,14 @@ def command(
     allow_port: Annotated[
         list[int] | None, typer.Option(help="Ports an alert's target may use (repeat; default: any).")
     ] = None,
+    max_body: Annotated[int, typer.Option(min=1, help="Bytes accepted in one webhook (413 past it).")] = 1 << 20,
+    max_alerts: Annotated[int, typer.Option(min=1, help="Alerts accepted in one webhook (413 past it).")] = 1000,
+    capture_queue: Annotated[
+        int, typer.Option(min=1, help="Targets queued or being captured; more alerts get 429 (Alertmanager retries).")
+    ] = 256,
+    drain_grace: Annotated[
+        float, typer.Option(min=0, help="Seconds running captures may finish in after SIGTERM.")
+    ] = 10.0,
     samples: Annotated[int, typer.Option(help="Snapshots per capture.")] = 3,
     every: Annotated[str, typer.Option(help="Time between snapshots of a capture.")] = "5s",
     timeout: Annotated[float, typer.Option(help="Seconds per request to the instance.")] = 10.0,
@@ -102,6 +110,10 @@ def command(
         timeout=timeout,
         kubeconfig=kubeconfig,
         policy=TargetPolicy.from_options(allow_cidr, allow_host or (), allow_port or ()),
+        max_body=max_body,
+        max_alerts=max_alerts,
+        queue=capture_queue,
+        drain_grace=drain_grace,
     )
     discovery = None
     if watch:  # every usage error before the store opens and the port is taken

@@ -305,8 +305,9 @@ class Store(ReplicaTables):
         return out
 
     # ---- reports ---------------------------------------------------------------------------------------------------
-    def claim_report(self, source: str, source_key: str, target: str) -> int | None:
-        """Reserve a report for ``source_key`` (e.g. an alert's fingerprint@startsAt); None if already claimed."""
+    def claim_report(self, source: str, source_key: str, target: str, owner: str | None = None) -> int | None:
+        """Reserve a report for ``source_key`` (e.g. an alert's fingerprint@startsAt); None if already claimed.
+        ``owner`` (host:pid) is kept in the claim, so a restarted server can tell its own orphaned claims."""
         with self._lock, self.engine.begin() as connection:
             exists = connection.execute(
                 sa.select(reports_table.c.id).where(reports_table.c.source_key == source_key)
@@ -320,7 +321,7 @@ class Store(ReplicaTables):
                     source_key=source_key,
                     target=target,
                     max_confidence=0.0,
-                    document=json.dumps({"status": "capturing"}),
+                    document=json.dumps({"status": "capturing", **({"owner": owner} if owner else {})}),
                 )
             )
             return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -333,6 +334,28 @@ class Store(ReplicaTables):
             values["target"] = target  # a target resolved while capturing (a pod's address)
         with self._lock, self.engine.begin() as connection:
             connection.execute(reports_table.update().where(reports_table.c.id == report_id).values(**values))
+
+    def capturing_reports(self, source: str) -> list[tuple[int, float, str | None]]:
+        """Claims of ``source`` still capturing: (id, created_at, owner)."""
+        query = sa.select(reports_table.c.id, reports_table.c.created_at, reports_table.c.document).where(
+            reports_table.c.source == source, reports_table.c.document.like('{"status": "capturing"%')
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [(row.id, row.created_at, json.loads(row.document).get("owner")) for row in rows]
+
+    def release_reports(self, report_ids: Iterable[int], error: str) -> None:
+        """Fail claims that will never finish and free their keys: the alert, sent again, is captured."""
+        ids = list(report_ids)
+        if not ids:
+            return
+        document = json.dumps({"schema": "leaksleuth/report@1", "targets": [], "error": error})
+        with self._lock, self.engine.begin() as connection:
+            connection.execute(
+                reports_table.update()
+                .where(reports_table.c.id.in_(ids))
+                .values(document=document, source_key=None, max_confidence=0.0)
+            )
 
     def reports(self, *, limit: int = 100, source: str | None = None) -> list[ReportRow]:
         """The newest reports, of one ``source`` ("alert", "heal", …) if given."""

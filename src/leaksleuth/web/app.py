@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from leaksleuth import __version__
-from leaksleuth.app.capture import AlertPayloadError, AlertService
+from leaksleuth.app.capture import AlertService, ServiceBusy
+from leaksleuth.app.webhook import AlertPayloadError, parse_body
+
+RETRY_AFTER = "10"  # seconds, for a 429 (capture queue full) or 503 (stopping)
+MAX_ID = 2**63 - 1  # the largest id a database integer holds
 
 
 def create_app(service: AlertService, listen: tuple[str, int] | None = None) -> FastAPI:
     """The API; with ``listen`` (HOST, PORT) and no token, requests must name this server in ``Host`` (a page
     reaching a --no-auth serve through a rebound DNS name is refused)."""
-    app = FastAPI(title="leaksleuth", version=__version__, docs_url="/docs", redoc_url=None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await service.recover()  # claims an earlier server left capturing
+        service.start()
+        try:
+            yield
+        finally:
+            await service.close()  # SIGTERM: queued captures released, running ones given their grace
+
+    app = FastAPI(title="leaksleuth", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan)
     hosts = this_server(*listen) if listen is not None and not service.token else None
 
     @app.middleware("http")
@@ -47,26 +62,28 @@ def create_app(service: AlertService, listen: tuple[str, int] | None = None) -> 
         if media != "application/json":
             return JSONResponse({"error": "Content-Type must be application/json"}, status_code=415)
         try:
-            payload = await request.json()
-        except ValueError:
-            return JSONResponse({"error": "body is not JSON"}, status_code=400)
-        try:
-            receipt = service.receive(payload)
+            payload = parse_body(await _body(request, service.capture_config.max_body))
+            receipt = await service.receive(payload)
         except AlertPayloadError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except ServiceBusy as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": RETRY_AFTER})
+        if receipt.deferred:  # the capture queue is full: Alertmanager retries a 429, the accepted are duplicates
+            return JSONResponse(receipt.to_json(), status_code=429, headers={"Retry-After": RETRY_AFTER})
         return JSONResponse(receipt.to_json(), status_code=202)
 
     @app.get("/reports")
     async def reports(request: Request, limit: int = 100) -> list[dict[str, Any]]:
         require_token(request)
-        return service.reports(limit=min(max(limit, 1), 1000))
+        return await asyncio.to_thread(service.reports, limit=min(max(limit, 1), 1000))
 
     @app.get("/reports/{report_id}")
     async def report(request: Request, report_id: int) -> dict[str, Any]:
         require_token(request)
-        found = service.report(report_id)
+        # an id past the database's integer overflowed in the driver (a 500): no such report
+        found = await asyncio.to_thread(service.report, report_id) if 0 < report_id <= MAX_ID else None
         if found is None:
-            raise HTTPException(status_code=404, detail=f"no report {report_id}")
+            raise HTTPException(status_code=404, detail=f"no report {str(report_id)[:24]}")
         return found
 
     @app.get("/metrics")
@@ -94,3 +111,17 @@ def this_server(host: str, port: int) -> frozenset[str]:
         names |= {"127.0.0.1", "::1"}
     shown = {f"[{name}]" if ":" in name else name for name in names}
     return frozenset({f"{name}:{port}" for name in shown} | (shown if port == 80 else set()))
+
+
+async def _body(request: Request, cap: int) -> bytes:
+    """The request body, refused (413) past ``cap`` bytes: by its Content-Length, else while it streams in."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise AlertPayloadError(f"body of {int(declared):,} bytes, more than the {cap:,} accepted", status=413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise AlertPayloadError(f"body of more than the {cap:,} bytes accepted", status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
