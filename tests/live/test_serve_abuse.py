@@ -277,3 +277,36 @@ def test_a_stopped_serve_leaves_no_capture_claimed_forever(stop: signal.Signals,
             process.wait(timeout=30)
     if stop == signal.SIGTERM:
         assert stopped < 15, stopped  # the grace period, not the captures' own 20 s
+
+
+@pytest.mark.live
+def test_malformed_requests_get_one_line_4xx(tmp_path: Path) -> None:
+    """item 4: each of these was a 500 (or worse, stored): a report id past the database's integers
+    (OverflowError), JSON 100,000 deep (RecursionError), annotations 700 deep (stored, then every GET of the report
+    500d), ``instance: null`` (captured as http://None:6060), 50 MB of annotations (stored verbatim)."""
+    with serving(tmp_path) as serve:
+        huge_id = httpx.get(f"{serve}/reports/99999999999999999999999", headers=_auth(), timeout=5)
+        assert huge_id.status_code == 404 and huge_id.json()["error"].startswith("no report"), huge_id.text
+        deep = b'{"alerts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        nested = httpx.post(f"{serve}/alerts", content=deep, headers={**_auth(), **JSON}, timeout=10)
+        assert nested.status_code == 400 and "nested too deep" in nested.json()["error"], nested.text
+
+        def alert_with(**fields: Any) -> dict[str, Any]:
+            payload = _alert("10.0.0.7:6060")
+            payload["alerts"][0].update(fields)
+            return payload
+
+        deep_note: Any = "x"
+        for _ in range(700):
+            deep_note = {"a": deep_note}
+        cases = [
+            (alert_with(annotations={"summary": deep_note}), 400, "annotation 'summary' is a JSON object"),
+            (alert_with(labels={"alertname": "X", "instance": None}), 400, "label 'instance' is null"),
+            (alert_with(annotations={"description": "d" * 100_000}), 400, "more than 8,192"),
+            (alert_with(annotations={"description": "d" * (50 << 20)}), 413, "more than the 1,048,576"),
+        ]
+        for payload, status, words in cases:
+            answer = _post(serve, payload)
+            assert answer.status_code == status and words in answer.json()["error"], answer.text
+            assert "\n" not in answer.json()["error"]
+        assert httpx.get(f"{serve}/reports", headers=_auth(), timeout=5).json() == []  # nothing was stored

@@ -22,7 +22,8 @@ from leaksleuth.app.targeting import KUBERNETES, TargetPolicy, target_url, templ
 from leaksleuth.app.webhook import MAX_ALERTS, MAX_BODY, Alert, AlertPayloadError, Receipt, parse_webhook
 from leaksleuth.errors import ConfigError, LeaksleuthError
 from leaksleuth.model.target import Target, make_target
-from leaksleuth.store.db import ReportRow, Store
+from leaksleuth.store.db import Store
+from leaksleuth.store.reports import ReportRow
 
 __all__ = ["KUBERNETES", "AlertPayloadError", "AlertService", "CaptureConfig", "Receipt", "ServiceBusy", "target_url"]
 
@@ -265,7 +266,9 @@ class AlertService:
         status = document["targets"][0]["status"] if document.get("targets") else "error"
         for report_id, alert in job.alerts:
             kept = {**document, "alert": alert.to_json()}
-            await asyncio.to_thread(self.store.save_report, report_id, kept, confidence, target=url)
+            await asyncio.to_thread(
+                self.store.save_report, report_id, kept, confidence, target=url, summary=_thin(kept)
+            )
             self.captures_total.labels(status).inc()
             if self.on_report is not None:
                 try:
@@ -329,7 +332,7 @@ class AlertService:
 
     # ---- reading -------------------------------------------------------------------------------------------------
     def reports(self, limit: int = 100) -> list[dict[str, Any]]:
-        return [_summary(row) for row in self.store.reports(limit=limit)]
+        return [_summary(row) for row in self.store.report_summaries(limit=limit)]
 
     def report(self, report_id: int) -> dict[str, Any] | None:
         row = self.store.report(report_id)
@@ -340,6 +343,17 @@ class AlertService:
 
         data: bytes = generate_latest(self.registry)
         return data
+
+
+def _thin(document: dict[str, Any]) -> dict[str, Any]:
+    """What ``_summary`` reads of a document, kept beside it so list views never load whole documents."""
+    thin: dict[str, Any] = {
+        "targets": [{"status": t.get("status"), "error": t.get("error")} for t in document.get("targets", [])],
+        "alert": {"labels": {"alertname": document.get("alert", {}).get("labels", {}).get("alertname")}},
+    }
+    if "error" in document:
+        thin["error"] = document["error"]
+    return thin
 
 
 def _summary(row: ReportRow) -> dict[str, Any]:
@@ -369,7 +383,7 @@ def _orphan(owner: str | None, created_at: float, now: float) -> bool:
         return True
     if host != socket.gethostname():
         return now - created_at > STALE_CLAIM
-    if int(pid) == os.getpid():
+    if int(pid) <= 0 or int(pid) == os.getpid():  # os.kill(0, …) would signal our own process group
         return True
     try:
         os.kill(int(pid), 0)

@@ -23,8 +23,9 @@ from leaksleuth.model.views import InstanceFacts
 if TYPE_CHECKING:
     from leaksleuth.app.instance import InstanceState
     from leaksleuth.app.live import LiveFleet
-    from leaksleuth.store.db import ReportRow, SnapshotRow, Store, TargetRow
+    from leaksleuth.store.db import SnapshotRow, Store, TargetRow
     from leaksleuth.store.replicas import VerdictRow
+    from leaksleuth.store.reports import ReportRow
 
 SPARK_POINTS = 40  # recent values a sparkline draws
 CHART_SERIES = ("goroutines", "heap_inuse", "rss_bytes", "num_gc")
@@ -222,7 +223,7 @@ def instance_view(store: Store, live: LiveFleet | None, target_id: int) -> Insta
             "(goroutine buckets and heap sites are on its own page).",
         )
     heap_snapshots = store.snapshots(target=known.url, kind="heap", newest_first=False)
-    captures = [r for r in store.reports(limit=1000) if r.target == known.url]
+    captures = [r for r in store.report_summaries(limit=1000) if r.target == known.url]
     chart = chart_data(store.series(known.url, [*CHART_SERIES, *_RESTART_SERIES]))
     chart["captures"] = [r.created_at for r in captures]
     chart["heap"] = [[s.taken_at, s.id] for s in heap_snapshots]
