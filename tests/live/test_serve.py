@@ -207,7 +207,8 @@ def test_auth_dedupe_resolved_metrics(leaking_service: str, tmp_path: Path) -> N
             == 400
         )
         _finished_report(serve)
-        metrics = httpx.get(f"{serve}/metrics", timeout=5).text
+        assert httpx.get(f"{serve}/metrics", timeout=5).status_code == 401  # it names every target
+        metrics = httpx.get(f"{serve}/metrics", headers=_auth(), timeout=5).text
         assert (
             f'leaksleuth_leak_confidence{{category="chan-send",kind="goroutine",target="http://{leaking_service}"}}'
             in metrics

@@ -310,3 +310,16 @@ def test_malformed_requests_get_one_line_4xx(tmp_path: Path) -> None:
             assert answer.status_code == status and words in answer.json()["error"], answer.text
             assert "\n" not in answer.json()["error"]
         assert httpx.get(f"{serve}/reports", headers=_auth(), timeout=5).json() == []  # nothing was stored
+
+
+@pytest.mark.live
+def test_metrics_need_the_token_unless_told_otherwise(tmp_path: Path) -> None:
+    """item 5: /metrics named every target URL to anyone; now it asks for the token (--no-metrics-auth opens it)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with serving(tmp_path / "a") as serve:
+        assert httpx.get(f"{serve}/metrics", timeout=5).status_code == 401
+        assert "leaksleuth_alerts" in httpx.get(f"{serve}/metrics", headers=_auth(), timeout=5).text
+    with serving(tmp_path / "b", "--no-metrics-auth") as serve:
+        assert "leaksleuth_alerts" in httpx.get(f"{serve}/metrics", timeout=5).text
+        assert httpx.get(f"{serve}/reports", timeout=5).status_code == 401  # the rest still needs it

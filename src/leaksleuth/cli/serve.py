@@ -18,6 +18,12 @@ def command(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Accept webhooks without a token (loopback only!).")
     ] = False,
+    metrics_auth: Annotated[
+        bool,
+        typer.Option(
+            "--metrics-auth/--no-metrics-auth", help="/metrics (it names every target) needs the bearer token too."
+        ),
+    ] = True,
     target_template: Annotated[
         str,
         typer.Option(
@@ -127,7 +133,7 @@ def command(
     elif urls or targets_file or dns or dns_srv or k8s or prometheus_targets or scale_out:
         raise ConfigError("targets to watch need --watch", hint="leaksleuth serve --watch http://127.0.0.1:6060")
     service = AlertService(open_store(store, blobs), token=token, capture=capture)
-    app = create_app(service, (host, int(port)))
+    app = create_app(service, (host, int(port)), metrics_auth=metrics_auth)
     live = None
     if discovery is not None:
         live = live_fleet(

@@ -18,9 +18,10 @@ RETRY_AFTER = "10"  # seconds, for a 429 (capture queue full) or 503 (stopping)
 MAX_ID = 2**63 - 1  # the largest id a database integer holds
 
 
-def create_app(service: AlertService, listen: tuple[str, int] | None = None) -> FastAPI:
+def create_app(service: AlertService, listen: tuple[str, int] | None = None, *, metrics_auth: bool = True) -> FastAPI:
     """The API; with ``listen`` (HOST, PORT) and no token, requests must name this server in ``Host`` (a page
-    reaching a --no-auth serve through a rebound DNS name is refused)."""
+    reaching a --no-auth serve through a rebound DNS name is refused). ``/metrics`` names every target: it asks for
+    the token too unless ``metrics_auth`` is False (a Prometheus without the token)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -87,7 +88,9 @@ def create_app(service: AlertService, listen: tuple[str, int] | None = None) -> 
         return found
 
     @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if metrics_auth:
+            require_token(request)
         return Response(service.metrics(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/healthz")
