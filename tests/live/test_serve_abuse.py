@@ -9,10 +9,9 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from tests.live.test_serve import JSON, TOKEN, _alert, _auth, _free_port, serving
+from tests.support import loopback
 from tests.support.prometheus_live import wait_for
 
 SECRET = b"INTERNAL-SECRET: aws_key=AKIAEXAMPLEEXAMPLE"
@@ -55,16 +55,8 @@ class _Secret(BaseHTTPRequestHandler):
 def secret_host(address: str = "127.0.0.2", redirect: str = "") -> Iterator[tuple[str, int, list[Any]]]:
     """A _Secret server on ``address``: yields its host, port and the list of requests it saw."""
     seen: list[tuple[str, dict[str, str]]] = []
-    handler = type("Secret", (_Secret,), {"seen": seen, "redirect": redirect})
-    server = ThreadingHTTPServer((address, 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield address, int(server.server_address[1]), seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback.serving(type("Secret", (_Secret,), {"seen": seen, "redirect": redirect}), address=address) as url:
+        yield address, int(url.rsplit(":", 1)[1]), seen
 
 
 def _post(serve: str, payload: Any, **headers: str) -> httpx.Response:
@@ -160,16 +152,8 @@ class _Hanging(BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def hanging_hosts(count: int) -> Iterator[list[str]]:
-    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Hanging) for _ in range(count)]
-    for server in servers:
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield [f"127.0.0.1:{server.server_address[1]}" for server in servers]
-    finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(loopback.serving(_Hanging)).removeprefix("http://") for _ in range(count)]
 
 
 def _alerts(instances: list[str], starts: str = "2026-11-27T10:00:00Z") -> dict[str, Any]:

@@ -32,6 +32,7 @@ from leaksleuth.clock import SYSTEM_CLOCK, Clock
 from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.errors import ConfigError, FetchError, InputTooLargeError, LeaksleuthError, ParseError
 from leaksleuth.formats import Format, Parsed, parse
+from leaksleuth.formats.compression import resolve_max_size
 from leaksleuth.httpio import RETRY_STATUS, CappedBody, backoff_delay, reason
 from leaksleuth.model.target import Target
 
@@ -50,6 +51,7 @@ class ScrapeConfig:
     retries: int = 2  # extra attempts after a transient failure
     backoff: float = 0.25  # first retry delay; doubles each time, with jitter
     max_body: int = 64 << 20
+    max_decompressed: int | None = None  # what a body may inflate to (None: LEAKSLEUTH_MAX_DECOMPRESSED or 256 MiB)
     concurrency: int = 64
     debug2_threshold: int = DEBUG2_THRESHOLD
     heap_every: int = 1  # fetch the heap profile every N rounds (0: never)
@@ -154,12 +156,14 @@ class Scraper:
         self._parser: ThreadPoolExecutor | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._verify: Any = None
+        self._max_size = 0
         self._slots = asyncio.Semaphore(config.concurrency)
         self._capabilities: dict[str, _Capabilities] = {}
         self._rounds: dict[str, int] = {}
 
     async def __aenter__(self) -> Scraper:
         self._verify = tls_verify(self.config)  # one SSL context for every client: building one costs milliseconds
+        self._max_size = resolve_max_size(self.config.max_decompressed)[0]  # one cap, resolved once
         self._parser = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="leaksleuth-parse")
         return self
 
@@ -274,7 +278,7 @@ class Scraper:
     async def _fetch(self, target: Target, path: str, kind: str, expected: Format, budget: _Budget) -> Fetched:
         url = target.url + path
         data = await self._get(self._client(target), url, budget)
-        parsing = functools.partial(parse, data, format=expected, max_size=self.config.max_body * 8)
+        parsing = functools.partial(parse, data, format=expected, max_size=self._max_size)
         try:
             if len(data) >= self.config.thread_parse_bytes:
                 parsed = await asyncio.get_running_loop().run_in_executor(self._parser, parsing)
