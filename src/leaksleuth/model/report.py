@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from leaksleuth.model.runtime import RuntimeFacts
 from leaksleuth.model.views import GoroutineFacts, HeapFleetFacts, HeapTrendFacts, InstanceFacts, SeriesFacts
 
 SCHEMA = "leaksleuth/report@1"
@@ -128,6 +129,7 @@ class TargetReport:
     series: SeriesFacts | None = None  # fleet
     heap: HeapTrendFacts | None = None  # heap trend, and the heap half of a watch verdict
     fleet: HeapFleetFacts | None = None  # heap fleet
+    runtime: RuntimeFacts | None = None  # runtime-config and gc-health findings, the GC's numbers: never a suspect
 
     @property
     def top_confidence(self) -> float:
@@ -159,6 +161,8 @@ class TargetReport:
             document["fleet"] = self.fleet.to_json()
         if self.instance is not None:
             document.update(self.instance.marks_json())
+        if self.runtime is not None:  # additive: "findings" and "gc"
+            document.update(self.runtime.to_json())
         return document
 
     def to_json(self) -> dict[str, Any]:
