@@ -31,6 +31,17 @@ class RuntimeFinding:
             "fix": list(self.fix),
         }
 
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> RuntimeFinding:
+        klass = document.get("class")
+        return cls(
+            klass if klass in ("runtime-config", "gc-health") else "runtime-config",
+            str(document.get("category", "")),
+            str(document.get("summary", "")),
+            dict(document.get("evidence") or {}),
+            tuple(str(x) for x in document.get("fix") or ()),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class GcFacts:
@@ -56,6 +67,13 @@ class GcFacts:
                 document[name] = list(value) if isinstance(value, tuple) else value
         return document
 
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> GcFacts:
+        known: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in document.items() if k in cls.__slots__
+        }
+        return cls(**known)
+
 
 @dataclass(frozen=True, slots=True)
 class RuntimeFacts:
@@ -73,22 +91,6 @@ class RuntimeFacts:
         """Read back from a stored report@1 target (None when it had neither member)."""
         if "findings" not in document and "gc" not in document:
             return None
-        findings = tuple(
-            RuntimeFinding(
-                f.get("class", "runtime-config"),
-                str(f.get("category", "")),
-                str(f.get("summary", "")),
-                dict(f.get("evidence") or {}),
-                tuple(str(x) for x in f.get("fix") or ()),
-            )
-            for f in document.get("findings") or ()
-            if isinstance(f, Mapping)
-        )
+        findings = tuple(RuntimeFinding.from_json(f) for f in document.get("findings") or () if isinstance(f, Mapping))
         gc = document.get("gc")
-        gc_facts = None
-        if isinstance(gc, Mapping):
-            known: dict[str, Any] = {
-                k: (tuple(v) if isinstance(v, list) else v) for k, v in gc.items() if k in GcFacts.__slots__
-            }
-            gc_facts = GcFacts(**known)
-        return cls(findings, gc_facts)
+        return cls(findings, GcFacts.from_json(gc) if isinstance(gc, Mapping) else None)

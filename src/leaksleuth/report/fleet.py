@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from leaksleuth.model.report import Report, TargetReport, iso_z
+from leaksleuth.report.runtime import gc_line, runtime_table
 from leaksleuth.report.terminal import VERDICT_STYLE, data_lines, data_text
 
 
@@ -45,6 +46,7 @@ def rows(view: FleetView) -> list[dict[str, Any]]:
                 "category": top.category if top else "",
                 "evidence": [f"{s.category}: {s.summary}" for s in report.suspects],
                 "restarts": report.series.restarts if report.series else 0,
+                "gc": gc_line(report.runtime.gc) if report.runtime and report.runtime.gc else "",
                 "status": report.status,
             }
         )
@@ -89,6 +91,8 @@ def render(console: Console, view: FleetView, *, top: int = 20) -> None:
                 evidence.append(f"({row['restarts']} restart{'s' if row['restarts'] > 1 else ''} in the window)")
             if row["status"] != "ok":
                 evidence.append(f"[{row['status']}]")
+            if row["gc"]:
+                evidence.append(row["gc"])
             table.add_row(
                 str(row["rank"]),
                 data_text(row["instance"]),
@@ -102,6 +106,9 @@ def render(console: Console, view: FleetView, *, top: int = 20) -> None:
     if hidden:
         console.print(f"[dim]… and {hidden} more instances with lower confidence (--top, --json for all)[/]")
     console.print(_tally(table_rows))
+    runtime = runtime_table(view.reports)
+    if runtime is not None:
+        console.print(runtime)
     for note in view.notes:
         console.print(data_text(f"note: {note}", style="dim"))
 
