@@ -56,6 +56,7 @@ def command(
 ) -> None:
     """Rank the instances of a fleet by how likely they leak goroutines or memory, from Prometheus metrics."""
     from leaksleuth.analysis.series.fleet import analyze_fleet
+    from leaksleuth.analysis.series.knockon import find_incidents
     from leaksleuth.cli.options import parse_headers, read_secret
     from leaksleuth.durations import parse_duration
     from leaksleuth.integrations.prometheus import PrometheusClient
@@ -92,7 +93,8 @@ def command(
             progress=None if json_output else lambda m: err.print(data_text(m, style="dim")),
         )
     reports = analyze_fleet(data.instances)
-    view = render.FleetView(client.url, query.selector, data.start, data.end, data.step, reports, data.notes)
+    incidents = find_incidents(data.instances, {r.target: r for r in reports})
+    view = render.FleetView(client.url, query.selector, data.start, data.end, data.step, reports, data.notes, incidents)
     if json_output:
         typer.echo(json.dumps(render.to_json(view), indent=2))
     else:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from leaksleuth.model.incidents import Incident
 from leaksleuth.model.runtime import RuntimeFacts
 from leaksleuth.model.views import GoroutineFacts, HeapFleetFacts, HeapTrendFacts, InstanceFacts, SeriesFacts
 
@@ -181,14 +182,18 @@ class TargetReport:
 class Report:
     targets: list[TargetReport] = field(default_factory=list)
     generated_at: dt.datetime | None = None
+    incidents: list[Incident] = field(default_factory=list)  # service-level: knock-on, restart cascades
 
     def to_json(self) -> dict[str, Any]:
         when = self.generated_at or dt.datetime.now(dt.UTC)
-        return {
+        document: dict[str, Any] = {
             "schema": SCHEMA,
             "generated_at": iso_z(when),
             "targets": [t.to_json() for t in self.targets],
         }
+        if self.incidents:  # additive: readers that do not know it ignore it
+            document["incidents"] = [incident.to_json() for incident in self.incidents]
+        return document
 
     def max_confidence(self) -> float:
         return max((t.top_confidence for t in self.targets), default=0.0)

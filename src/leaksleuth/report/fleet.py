@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from leaksleuth.model.incidents import Incident
 from leaksleuth.model.report import Report, TargetReport, iso_z
-from leaksleuth.report.runtime import gc_line, runtime_table
+from leaksleuth.report.runtime import gc_line, incident_text, runtime_table
 from leaksleuth.report.terminal import VERDICT_STYLE, data_lines, data_text
 
 
@@ -28,6 +29,7 @@ class FleetView:
     step: float
     reports: list[TargetReport]
     notes: list[str] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
 
 
 def rows(view: FleetView) -> list[dict[str, Any]]:
@@ -54,7 +56,7 @@ def rows(view: FleetView) -> list[dict[str, Any]]:
 
 
 def to_json(view: FleetView) -> dict[str, Any]:
-    document = Report(view.reports, dt.datetime.fromtimestamp(view.end, dt.UTC)).to_json()
+    document = Report(view.reports, dt.datetime.fromtimestamp(view.end, dt.UTC), list(view.incidents)).to_json()
     document["source"] = {
         "prometheus": view.prometheus,
         "selector": view.selector,
@@ -106,6 +108,8 @@ def render(console: Console, view: FleetView, *, top: int = 20) -> None:
     if hidden:
         console.print(f"[dim]… and {hidden} more instances with lower confidence (--top, --json for all)[/]")
     console.print(_tally(table_rows))
+    for incident in view.incidents:
+        console.print(incident_text(incident))
     runtime = runtime_table(view.reports)
     if runtime is not None:
         console.print(runtime)

@@ -9,7 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from leaksleuth.analysis.humanize import human_bytes, human_duration
-from leaksleuth.model.report import TargetReport
+from leaksleuth.model.incidents import Incident
+from leaksleuth.model.report import TargetReport, iso_z
 from leaksleuth.model.runtime import GcFacts, RuntimeFinding
 from leaksleuth.report.terminal import LINE_BREAK, data_text
 
@@ -64,3 +65,18 @@ def runtime_table(targets: Sequence[TargetReport], *, title: str = "Runtime find
     for target, finding in rows:
         table.add_row(data_text(target), finding_text(finding))
     return table
+
+
+def incident_text(incident: Incident) -> Text:
+    """``incident knock-on on api (2026-…Z): <summary>`` and one dim line per affected peer."""
+    text = data_text(
+        ("incident ", "bold red"), (incident.kind, "bold"), f" on {incident.service} ({iso_z(incident.started_at)}): ",
+        incident.summary,
+    )  # fmt: skip
+    for peer in incident.peers:
+        line = (
+            f"  {peer.instance}: {peer.metric} {human_bytes(peer.before_bytes)} → {human_bytes(peer.peak_bytes)} "
+            f"(+{peer.rise_share:.0%}) {human_duration(peer.delay_seconds)} after {incident.victim} went down"
+        )
+        text.append_text(data_text(LINE_BREAK, (line, "dim")))
+    return text

@@ -58,6 +58,11 @@ var (
 	namespace = flag.String("namespace", "default", "cAdvisor labels of this container")
 	pod       = flag.String("pod", "memfleet-0", "")
 	container = flag.String("container", "memfleet", "")
+
+	oomAt     = flag.Int("oom-at", 0, "MiB of live heap at which the process SIGKILLs itself (0: never)")
+	stormFrom = flag.String("storm-from", "", "peer whose death sends its retries here")
+	stormMiB  = flag.Int("storm-mib", 24, "MiB the retry storm holds")
+	stormHold = flag.Duration("storm-hold", 20*time.Second, "how long the retry storm's memory is held")
 )
 
 const tick = 50 * time.Millisecond // traffic is simulated in 20 rounds per second
@@ -88,6 +93,9 @@ func main() {
 	if *cpuQuota > 0 {
 		go accountCFS()
 	}
+	if *stormFrom != "" {
+		go watchPeer(*stormFrom)
+	}
 	warmUp()
 	fmt.Println("READY")
 	for round := 0; ; round++ {
@@ -97,6 +105,10 @@ func main() {
 		}
 		traffic(load)
 		leak(round)
+		if *oomAt > 0 && runtimeMetric("/memory/classes/heap/objects:bytes") >= int64(*oomAt)<<20 {
+			fmt.Fprintln(os.Stderr, "OOM: live heap reached", *oomAt, "MiB")
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
 		time.Sleep(tick)
 	}
 }
@@ -336,4 +348,44 @@ func serveCadvisor(w http.ResponseWriter, _ *http.Request) {
 		"# TYPE container_spec_cpu_period gauge\ncontainer_spec_cpu_period{%s} %d\n", labels, period)
 	fmt.Fprintf(w, "# HELP container_spec_cpu_quota CPU quota of the container.\n"+
 		"# TYPE container_spec_cpu_quota gauge\ncontainer_spec_cpu_quota{%s} %d\n", labels, int64(*cpuQuota*float64(period)))
+}
+
+// ---- the retry storm after a peer's OOM kill ----------------------------------------------------
+
+var stormHeld [][]byte
+
+// watchPeer polls the peer every 250 ms; the first failed poll after a
+// successful one starts one storm, re-armed once the peer answers again.
+func watchPeer(peer string) {
+	client := &http.Client{Timeout: 200 * time.Millisecond}
+	armed := false
+	for range time.Tick(250 * time.Millisecond) {
+		resp, err := client.Get("http://" + peer + "/metrics")
+		if err == nil {
+			resp.Body.Close()
+			armed = true
+			continue
+		}
+		if armed {
+			armed = false
+			fmt.Fprintln(os.Stderr, "storm: peer", peer, "is down:", err)
+			go storm()
+		}
+	}
+}
+
+// storm takes the dead peer's retries: buffers built up over ~2 s, held, then
+// released (the connection pools settle, the retries drain).
+func storm() {
+	chunks := *stormMiB * 16 // 64 KiB each
+	for i := 0; i < chunks; i++ {
+		inFlightMu.Lock()
+		stormHeld = append(stormHeld, filled(64<<10))
+		inFlightMu.Unlock()
+		time.Sleep(2 * time.Second / time.Duration(chunks))
+	}
+	time.Sleep(*stormHold)
+	inFlightMu.Lock()
+	stormHeld = nil
+	inFlightMu.Unlock()
 }

@@ -1,0 +1,67 @@
+"""Service-level incidents: what happened to a service as a whole, beside the per-instance verdicts.
+
+A ``knock-on`` is the seed's cross-node side effect: one instance restarts (often OOM-killed by its own leak) and
+its peers' memory jumps within minutes (retry storms, rebuilt connection pools). A ``restart-cascade`` is several
+instances of one service restarting one after the other. Either is one incident of the service — the victim, the
+peers affected (their rise and delay), the instances that restarted — with the victim's leak as its root cause,
+not N unrelated findings. report@1 member ``incidents`` (top level, additive).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+IncidentKind = Literal["knock-on", "restart-cascade"]
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRise:
+    instance: str
+    metric: str  # the memory series compared: container working set, RSS or heap in use
+    before_bytes: float  # its level just before the victim went down
+    peak_bytes: float
+    rise_bytes: float  # above what its own trend before predicted
+    rise_share: float  # rise_bytes / before_bytes
+    delay_seconds: float  # from the victim's last sample alive to the rise passing the threshold
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "instance": self.instance,
+            "metric": self.metric,
+            "before_bytes": self.before_bytes,
+            "peak_bytes": self.peak_bytes,
+            "rise_bytes": self.rise_bytes,
+            "rise_share": round(self.rise_share, 3),
+            "delay_seconds": round(self.delay_seconds, 1),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    kind: IncidentKind
+    service: str
+    victim: str
+    started_at: float  # the victim's last sample alive (unix seconds)
+    restarted: tuple[str, ...]  # every instance that restarted in the incident, the victim first
+    peers: tuple[PeerRise, ...] = ()  # the peers whose memory rose
+    peers_checked: int = 0
+    reason: str = ""  # why the victim went down, when known: "OOMKilled", "memory limit reached", …
+    root_cause: Mapping[str, Any] = field(default_factory=dict)  # the victim's leak: category, kind, confidence
+    summary: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "service": self.service,
+            "victim": self.victim,
+            "started_at": dt.datetime.fromtimestamp(self.started_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "restarted": list(self.restarted),
+            "peers": [peer.to_json() for peer in self.peers],
+            "peers_checked": self.peers_checked,
+            "reason": self.reason,
+            "root_cause": dict(self.root_cause),
+            "summary": self.summary,
+        }
