@@ -48,6 +48,7 @@ class Incident:
     restarted: tuple[str, ...]  # every instance that restarted in the incident, the victim first
     peers: tuple[PeerRise, ...] = ()  # the peers whose memory rose
     peers_checked: int = 0
+    peers_leaking: tuple[str, ...] = ()  # peers not checked: they leak on their own (judged in their own verdict)
     reason: str = ""  # why the victim went down, when known: "OOMKilled", "memory limit reached", …
     root_cause: Mapping[str, Any] = field(default_factory=dict)  # the victim's leak: category, kind, confidence
     summary: str = ""
@@ -61,6 +62,7 @@ class Incident:
             "restarted": list(self.restarted),
             "peers": [peer.to_json() for peer in self.peers],
             "peers_checked": self.peers_checked,
+            "peers_leaking": list(self.peers_leaking),
             "reason": self.reason,
             "root_cause": dict(self.root_cause),
             "summary": self.summary,

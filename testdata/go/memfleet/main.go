@@ -105,7 +105,7 @@ func main() {
 		}
 		traffic(load)
 		leak(round)
-		if *oomAt > 0 && runtimeMetric("/memory/classes/heap/objects:bytes") >= int64(*oomAt)<<20 {
+		if *oomAt > 0 && runtimeMetric("/gc/heap/live:bytes") >= int64(*oomAt)<<20 {
 			fmt.Fprintln(os.Stderr, "OOM: live heap reached", *oomAt, "MiB")
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}

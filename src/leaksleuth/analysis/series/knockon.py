@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from leaksleuth.analysis import trend
-from leaksleuth.analysis.evidence import smooth
+from leaksleuth.analysis.evidence import LEAKING_CONFIDENCE, smooth
 from leaksleuth.analysis.humanize import human_bytes, human_duration
 from leaksleuth.analysis.series.fleet import InstanceSeries, analyze_instance, restart_flags
 from leaksleuth.model.incidents import Incident, IncidentKind, PeerRise
@@ -88,7 +88,10 @@ def _incident(
 ) -> Incident | None:
     victim, t0 = cluster[0].instance, cluster[0].t0
     restarted = tuple(dict.fromkeys(r.instance.instance for r in cluster))
-    peers = [m for m in members if m.instance not in restarted]
+    others = [m for m in members if m.instance not in restarted]
+    # a peer that leaks on its own is judged on its own: its rise is its leak's, not the victim's
+    leaking = tuple(m.instance for m in others if _leaks(reports.get(m.instance)))
+    peers = [m for m in others if m.instance not in leaking]
     rises = [rise for peer in peers if (rise := peer_rise(peer, t0, options)) is not None]
     if not rises and len(restarted) < 2:
         return None
@@ -105,6 +108,7 @@ def _incident(
         restarted,
         tuple(rises),
         len(peers),
+        leaking,
         reason,
         root,
         _summary(kind, victim.instance, restarted, rises, len(peers), root),
@@ -159,6 +163,10 @@ def _rise(
         rise / level,
         float(times[after][crossed] - t0),
     )
+
+
+def _leaks(report: TargetReport | None) -> bool:
+    return report is not None and report.top_confidence >= LEAKING_CONFIDENCE
 
 
 def _before(series: InstanceSeries, t0: float) -> TargetReport:
