@@ -23,7 +23,9 @@ from leaksleuth.model.runtime import GcFacts, RuntimeFacts, RuntimeFinding
 
 ADAPTIVE_GOMAXPROCS = (1, 25)  # Go 1.25: GOMAXPROCS follows the cgroup CPU limit
 THROTTLED_NOTABLE = 0.05  # 5% of CFS periods throttled: the quota bites
-LONG_PAUSE_SECONDS = 0.05  # a 50 ms stop-the-world pause is long for a service
+# a quarter of the pauses at 10 ms or more is a GC that stalls the service; one pause alone must be far longer
+# (a single 90 ms pause is what a descheduled process on a busy node shows)
+LONG_PAUSE_SECONDS = 0.25
 LONG_P75_SECONDS = 0.01
 GC_CPU_HEAVY = 0.25  # a quarter of the CPU in the GC (its background target is 25% while it runs)
 GOAL_RECEDE_SHARE = 0.10  # the goal moved up by 10% or more …

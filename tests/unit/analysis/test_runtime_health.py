@@ -110,3 +110,11 @@ def test_runtime_config_never_counts_toward_a_leaks_confidence() -> None:
     target = document["targets"][0]
     assert target["findings"][0]["class"] == "runtime-config" and target["gc"]["cycles"] > 0
     assert RuntimeFacts.from_json(target) == flagged.runtime
+
+
+def test_long_pauses_need_a_long_tail_not_one_descheduled_pause() -> None:
+    one = GcFacts(pause_p50_seconds=0.0002, pause_p75_seconds=0.0003, pause_max_seconds=0.091)  # seen live
+    assert gc_findings(one) == []
+    tail = GcFacts(pause_p50_seconds=0.004, pause_p75_seconds=0.012, pause_max_seconds=0.03)
+    [finding] = gc_findings(tail)
+    assert finding.category == "gc-long-pauses" and "p75 12.0 ms" in finding.summary
