@@ -150,6 +150,10 @@ def test_knock_on_incident_names_the_victim_and_the_peers_with_rise_and_delay(
         assert 0 < peer["delay_seconds"] <= 15, peer  # polls every 250 ms, 2 s to build up, 1 s scrapes
     assert shop["root_cause"]["kind"] == "heap" and shop["root_cause"]["instance"] == outbreak.addresses["victim"]
     assert "heap" in shop["root_cause"]["category"] or "growth" in shop["root_cause"]["category"]
+    victim = _targets(outbreak, report)["victim"]
+    [marked] = [s for s in victim["suspects"] if "root_cause_of" in s["evidence"]]
+    assert marked["category"] == shop["root_cause"]["category"]
+    assert marked["evidence"]["root_cause_of"]["incident"] == "knock-on"
 
 
 @pytest.mark.live
@@ -195,6 +199,7 @@ def test_table_shows_the_incident_the_gc_and_the_runtime_findings(outbreak: Outb
     result = _fleet(outbreak)
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    print(out)  # the README's transcript (pytest -s)
     assert "incident knock-on on shop" in out and outbreak.addresses["victim"] in out
     assert "GC: pauses p50" in out and "Runtime findings (not leaks)" in out
     assert "gomaxprocs-over-quota" in out and "gc-off" in out

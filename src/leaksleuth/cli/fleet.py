@@ -56,7 +56,7 @@ def command(
 ) -> None:
     """Rank the instances of a fleet by how likely they leak goroutines or memory, from Prometheus metrics."""
     from leaksleuth.analysis.series.fleet import analyze_fleet
-    from leaksleuth.analysis.series.knockon import find_incidents
+    from leaksleuth.analysis.series.knockon import find_incidents, mark_root_causes
     from leaksleuth.cli.options import parse_headers, read_secret
     from leaksleuth.durations import parse_duration
     from leaksleuth.integrations.prometheus import PrometheusClient
@@ -94,6 +94,7 @@ def command(
         )
     reports = analyze_fleet(data.instances)
     incidents = find_incidents(data.instances, {r.target: r for r in reports})
+    mark_root_causes(reports, incidents, data.instances)
     view = render.FleetView(client.url, query.selector, data.start, data.end, data.step, reports, data.notes, incidents)
     if json_output:
         typer.echo(json.dumps(render.to_json(view), indent=2))

@@ -8,7 +8,7 @@ import jsonschema
 import numpy as np
 
 from leaksleuth.analysis.series.fleet import InstanceSeries, analyze_fleet
-from leaksleuth.analysis.series.knockon import find_incidents
+from leaksleuth.analysis.series.knockon import find_incidents, mark_root_causes
 from leaksleuth.model.report import Report
 from tests.unit.analysis.test_series import POINTS, SCHEMA, STEP, T0, MiB, _times, flat, ramp, runtime
 
@@ -41,6 +41,10 @@ def test_peers_that_jump_after_the_victim_goes_down_are_one_knock_on_incident() 
     for peer in incident.peers:
         assert peer.rise_share >= 0.2 and 0 < peer.delay_seconds <= 4 * STEP
     assert incident.root_cause["category"] in ("heap-growth", "step-growth") and incident.root_cause["kind"] == "heap"
+    mark_root_causes(list(reports.values()), [incident], fleet)
+    marked = [s for s in reports["victim"].suspects if "root_cause_of" in s.evidence]
+    assert [s.category for s in marked] == [incident.root_cause["category"]]
+    assert set(marked[0].evidence["root_cause_of"]["peers_affected"]) == {"a", "b"}
     document = Report(list(reports.values()), incidents=[incident]).to_json()
     jsonschema.validate(document, SCHEMA)
     assert document["incidents"][0]["peers"][0]["delay_seconds"] > 0

@@ -14,14 +14,19 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from leaksleuth.analysis import trend
 from leaksleuth.analysis.evidence import LEAKING_CONFIDENCE, smooth
 from leaksleuth.analysis.humanize import human_bytes, human_duration
-from leaksleuth.analysis.series.fleet import InstanceSeries, analyze_instance, restart_flags
+from leaksleuth.analysis.series.fleet import (
+    PREVIOUS_PROCESS_DISCOUNT,
+    InstanceSeries,
+    analyze_instance,
+    restart_flags,
+)
 from leaksleuth.model.incidents import Incident, IncidentKind, PeerRise
 from leaksleuth.model.report import TargetReport
 
@@ -212,3 +217,35 @@ def _summary(
         f"{head}; {len(rises)} of {checked} peer(s) rose within {human_duration(max(r.delay_seconds for r in rises))}"
         f" (up to +{worst.rise_share:.0%}, +{human_bytes(worst.rise_bytes)} on {worst.instance})"
     )
+
+
+def mark_root_causes(
+    reports: Sequence[TargetReport], incidents: Sequence[Incident], instances: Sequence[InstanceSeries]
+) -> None:
+    """The victim's suspect that matches an incident's root cause says so (``evidence.root_cause_of``): the leak
+    that took the service down, not one more finding. When the victim's verdict judged only its new process (long
+    enough to be judged on its own), the leak of the process that went down is added to it, discounted as the
+    series detectors discount a previous process."""
+    by_target = {report.target: report for report in reports}
+    series_of = {series.instance: series for series in instances}
+    for incident in incidents:
+        report, series = by_target.get(incident.victim), series_of.get(incident.victim)
+        if report is None or not incident.root_cause:
+            continue
+        mark = {
+            "incident": incident.kind,
+            "service": incident.service,
+            "peers_affected": [peer.instance for peer in incident.peers],
+        }
+        cause = (incident.root_cause.get("kind"), incident.root_cause.get("category"))
+        matching = [s for s in report.suspects if (s.kind, s.category) == cause]
+        if not matching and series is not None:
+            before = _before(series, incident.started_at).ranked()
+            if before and (before[0].kind, before[0].category) == cause:
+                added = replace(before[0], confidence=round(before[0].confidence * PREVIOUS_PROCESS_DISCOUNT, 3))
+                added.evidence = {**added.evidence, "discount": "judged on the process before the restart"}
+                report.suspects.append(added)
+                report.sort()
+                matching = [added]
+        for suspect in matching:
+            suspect.evidence["root_cause_of"] = mark
