@@ -67,3 +67,43 @@ class Incident:
             "root_cause": dict(self.root_cause),
             "summary": self.summary,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRate:
+    instance: str
+    rate: float  # growth per second of the leaking series (bytes or goroutines)
+    load: float | None  # mean load over the same stretch (--load, or the allocation rate)
+    leaking: bool
+
+    def to_json(self) -> dict[str, Any]:
+        per_load = self.rate / self.load if self.load else None
+        return {"instance": self.instance, "rate": self.rate, "load": self.load, "rate_per_load": per_load,
+                "leaking": self.leaking}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class NodeComparison:
+    """Step growth per node (seed §1: same image, leak rates that differ by traffic): how a service's instances leak
+    next to their load. ``pattern``: ``proportional-to-load`` (a per-request leak: rate / load about equal),
+    ``one-node-only`` (one instance leaks, its peers at a comparable load do not), ``uneven`` (several leak, not in
+    proportion to their load)."""
+
+    service: str
+    kind: str  # "heap" or "goroutine"
+    unit: str  # "bytes" or "goroutines"
+    pattern: str
+    load_source: str  # "load" (--load) or "allocation rate"
+    nodes: tuple[NodeRate, ...]
+    summary: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "kind": self.kind,
+            "unit": self.unit,
+            "pattern": self.pattern,
+            "load_source": self.load_source,
+            "nodes": [node.to_json() for node in self.nodes],
+            "summary": self.summary,
+        }

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from leaksleuth.model.incidents import Incident
+from leaksleuth.model.incidents import Incident, NodeComparison
 from leaksleuth.model.runtime import RuntimeFacts
 from leaksleuth.model.views import GoroutineFacts, HeapFleetFacts, HeapTrendFacts, InstanceFacts, SeriesFacts
 
@@ -183,6 +183,7 @@ class Report:
     targets: list[TargetReport] = field(default_factory=list)
     generated_at: dt.datetime | None = None
     incidents: list[Incident] = field(default_factory=list)  # service-level: knock-on, restart cascades
+    node_comparisons: list[NodeComparison] = field(default_factory=list)  # how a service's nodes leak vs load
 
     def to_json(self) -> dict[str, Any]:
         when = self.generated_at or dt.datetime.now(dt.UTC)
@@ -193,6 +194,8 @@ class Report:
         }
         if self.incidents:  # additive: readers that do not know it ignore it
             document["incidents"] = [incident.to_json() for incident in self.incidents]
+        if self.node_comparisons:
+            document["node_comparisons"] = [comparison.to_json() for comparison in self.node_comparisons]
         return document
 
     def max_confidence(self) -> float:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from leaksleuth.model.incidents import Incident
+from leaksleuth.model.incidents import Incident, NodeComparison
 from leaksleuth.model.report import Report, TargetReport, iso_z
 from leaksleuth.report.runtime import gc_line, incident_text, runtime_table
 from leaksleuth.report.terminal import VERDICT_STYLE, data_lines, data_text
@@ -30,6 +30,7 @@ class FleetView:
     reports: list[TargetReport]
     notes: list[str] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
+    comparisons: list[NodeComparison] = field(default_factory=list)
 
 
 def rows(view: FleetView) -> list[dict[str, Any]]:
@@ -56,7 +57,9 @@ def rows(view: FleetView) -> list[dict[str, Any]]:
 
 
 def to_json(view: FleetView) -> dict[str, Any]:
-    document = Report(view.reports, dt.datetime.fromtimestamp(view.end, dt.UTC), list(view.incidents)).to_json()
+    document = Report(
+        view.reports, dt.datetime.fromtimestamp(view.end, dt.UTC), list(view.incidents), list(view.comparisons)
+    ).to_json()
     document["source"] = {
         "prometheus": view.prometheus,
         "selector": view.selector,
@@ -110,6 +113,8 @@ def render(console: Console, view: FleetView, *, top: int = 20) -> None:
     console.print(_tally(table_rows))
     for incident in view.incidents:
         console.print(incident_text(incident))
+    for comparison in view.comparisons:
+        console.print(data_text((f"{comparison.service} ", "bold"), f"[{comparison.pattern}] ", comparison.summary))
     runtime = runtime_table(view.reports)
     if runtime is not None:
         console.print(runtime)
