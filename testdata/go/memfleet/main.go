@@ -14,6 +14,7 @@
 //	load-follow     memory and goroutines go up and down with a varying load
 //	offheap         maps 1 MiB per second outside the Go heap (like a cgo leak)
 //	gc-off          runs with the GC disabled (GOGC=off), so garbage piles up
+//	request-leak    keeps 1 KiB of every request reachable: leaks in proportion to its load
 //
 // -cpu-quota N declares a container CPU quota of N CPUs (what a pod's
 // limits.cpu sets): /metrics/cadvisor then serves what the kubelet's cAdvisor
@@ -31,6 +32,7 @@
 package main
 
 import (
+	"errors"
 	_ "expvar" // registers /debug/vars
 	"flag"
 	"fmt"
@@ -52,6 +54,7 @@ import (
 var (
 	mode = flag.String("mode", "healthy", "healthy, heap-leak, goroutine-leak, load-follow, offheap or gc-off")
 	addr = flag.String("addr", "127.0.0.1:0", "listen address (port 0 = any free port)")
+	load = flag.Int("load", 20, "requests per 50 ms round (the traffic this replica gets)")
 
 	cpuQuota  = flag.Float64("cpu-quota", 0, "declared container CPU quota in CPUs (0: none, no /metrics/cadvisor)")
 	burn      = flag.Int("burn", 0, "goroutines that each keep a CPU busy 30% of the time")
@@ -78,6 +81,7 @@ func main() {
 		"load-follow":    followLoad,
 		"offheap":        leakOffHeap,
 		"gc-off":         func(int) {},
+		"request-leak":   leakPerRequest,
 	}[*mode]
 	if !ok {
 		fmt.Fprintln(os.Stderr, "unknown -mode", *mode)
@@ -99,11 +103,11 @@ func main() {
 	warmUp()
 	fmt.Println("READY")
 	for round := 0; ; round++ {
-		load := 20
+		requests := *load
 		if *mode == "load-follow" {
-			load = currentLoad(round)
+			requests = currentLoad(round)
 		}
-		traffic(load)
+		traffic(requests)
 		leak(round)
 		if *oomAt > 0 && runtimeMetric("/gc/heap/live:bytes") >= int64(*oomAt)<<20 {
 			fmt.Fprintln(os.Stderr, "OOM: live heap reached", *oomAt, "MiB")
@@ -208,6 +212,14 @@ var leaked [][]byte
 func leakHeap(round int) {
 	if round%4 == 0 { // 256 KiB every 200 ms = 1.25 MiB/s, reachable forever
 		leaked = append(leaked, filled(256<<10)) // LEAK: heap-leak
+	}
+}
+
+// leakPerRequest keeps 1 KiB of each of this round's requests forever (a
+// per-request cache entry nobody evicts): the leak rate follows the load.
+func leakPerRequest(int) {
+	for i := 0; i < *load; i++ {
+		leaked = append(leaked, filled(1<<10)) // LEAK: request-leak
 	}
 }
 
@@ -357,7 +369,7 @@ var stormHeld [][]byte
 // watchPeer polls the peer every 250 ms; the first failed poll after a
 // successful one starts one storm, re-armed once the peer answers again.
 func watchPeer(peer string) {
-	client := &http.Client{Timeout: 200 * time.Millisecond}
+	client := &http.Client{Timeout: time.Second}
 	armed := false
 	for range time.Tick(250 * time.Millisecond) {
 		resp, err := client.Get("http://" + peer + "/metrics")
@@ -366,7 +378,8 @@ func watchPeer(peer string) {
 			armed = true
 			continue
 		}
-		if armed {
+		// gone, not slow: its clients retry here once connections are refused (a slow peer keeps them)
+		if armed && errors.Is(err, syscall.ECONNREFUSED) {
 			armed = false
 			fmt.Fprintln(os.Stderr, "storm: peer", peer, "is down:", err)
 			go storm()
