@@ -27,7 +27,7 @@ def gc_line(gc: GcFacts) -> str:
         for name, value in (("p50", gc.pause_p50_seconds), ("p75", gc.pause_p75_seconds), ("max", gc.pause_max_seconds))
         if value is not None
     ]
-    if pauses:
+    if pauses and gc.pause_max_seconds != 0:  # no GC ran yet (or GOGC=off): the quantiles are all zero
         parts.append("pauses " + ", ".join(pauses))
     if gc.cycles is not None:
         parts.append(f"{gc.cycles} GCs" + (f" in {human_duration(gc.seconds)}" if gc.seconds else " since start"))
