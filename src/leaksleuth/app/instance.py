@@ -233,6 +233,7 @@ class InstanceState:
             suspects,
             instance=facts,
             heap=heap_report.heap,
+            runtime=series_report.runtime if series_report is not None else None,
         )
         report.sort()
         return report

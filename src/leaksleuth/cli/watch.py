@@ -187,6 +187,7 @@ async def run_watch(
     from leaksleuth.analysis.goroutines.verdict import Options
     from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
     from leaksleuth.report import watch as render
+    from leaksleuth.report.runtime import incident_text, runtime_table
     from leaksleuth.report.terminal import data_text, stderr_console, stdout_console
 
     console = stderr_console() if json_lines or quiet else stdout_console()
@@ -263,6 +264,11 @@ async def run_watch(
         console.print(render.summary_line(report), highlight=False, markup=False)
     else:
         console.print(render.verdict_table(report))
+        for incident in report.incidents:
+            console.print(incident_text(incident))
+        runtime = runtime_table(report.targets)
+        if runtime is not None:
+            console.print(runtime)
     if report_path or html_path:
         console.print(data_text(f"wrote {', '.join(str(p) for p in (report_path, html_path) if p)}", style="dim"))
     if report.targets and not any(t.status == "ok" for t in report.targets):

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from leaksleuth.analysis.summary import Summary
+from leaksleuth.model.runtime import GcFacts, RuntimeFinding
+from leaksleuth.report.runtime import finding_text, gc_line
 from leaksleuth.report.terminal import LINE_BREAK, data_text, human_value
 
 
@@ -83,6 +85,10 @@ def render(summary: Summary, console: Console) -> None:
         for name, value in summary.memstats.items():
             table.add_row(data_text(name), data_text(_stat(name, value)))
         console.print(table)
+    if summary.gc:
+        console.print(data_text(gc_line(GcFacts.from_json(summary.gc))))
+    for finding in summary.runtime_findings:
+        console.print(finding_text(RuntimeFinding.from_json(finding)))
     if summary.other_text:
         console.print("[bold]other text[/]")
         for line in summary.other_text:

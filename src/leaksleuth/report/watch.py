@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from leaksleuth.analysis.humanize import human_bytes
-from leaksleuth.model.report import SUSPECT_CONFIDENCE, Report, Suspect, TargetReport, verdict_of
+from leaksleuth.model.report import SUSPECT_CONFIDENCE, Report, Suspect, TargetReport, iso_z, verdict_of
 from leaksleuth.model.views import InstanceFacts
 from leaksleuth.report.terminal import LINE_BREAK, VERDICT_STYLE, data_text
 
@@ -215,6 +215,10 @@ def finding_events(
                 "blocked_minutes": wait[1],
                 "heap_inuse_bytes": facts.heap_inuse_bytes,
                 "summary": suspect.summary,
+                # which requests leak: label values holding the goroutines, a sample of their trace ids
+                "labels": suspect.evidence.get("by_label") or {},
+                "trace_ids": suspect.evidence.get("trace_ids") or [],
+                "first_seen": iso_z(first) if isinstance(first := suspect.evidence.get("first_seen"), float) else None,
             }
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from leaksleuth.analysis.advice import advice_for
 from leaksleuth.analysis.evidence import HINT_CEILING, Evidence, GrowthRule, fuse, growth
 from leaksleuth.analysis.goroutines.buckets import BLOCKING_CLASSES, Bucket, GoroutineSnapshot, History, Window
+from leaksleuth.analysis.goroutines.labels import label_evidence, label_phrase
 from leaksleuth.analysis.goroutines.signatures import match_signature
 from leaksleuth.analysis.goroutines.states import classify_source
 from leaksleuth.analysis.symbols import is_stdlib
@@ -265,6 +266,14 @@ def _site(frame: Frame | None) -> str:
     return f"{frame.file_base}:{frame.line}" if frame else "?"
 
 
+def _first_seen(history: History) -> float | None:
+    """When this bucket first held goroutines in the window (unix seconds; None before any snapshot time)."""
+    for taken_at, count in zip(history.times, history.counts, strict=False):
+        if count and taken_at:
+            return taken_at
+    return None
+
+
 def _suspect(
     history: History, evidence: list[Evidence], confidence: float, *, restarted: bool, source_line: SourceLine | None
 ) -> Suspect:
@@ -293,6 +302,10 @@ def _suspect(
     wait = next((e for e in evidence if e.kind == "long-wait"), None)
     if wait is not None:
         parts.append(f"waiting up to {bucket.wait_max} min")
+    labelled = label_evidence(bucket.labels)
+    phrase = label_phrase(labelled, count)
+    if phrase:
+        parts.append(phrase)
     details: dict[str, Any] = {
         "count": count,
         "state": bucket.state_class,
@@ -307,6 +320,8 @@ def _suspect(
         "advice": _advice(category, bucket, source_line),
         "restart_seen": restarted,
         "bucket": history.key,
+        "first_seen": _first_seen(history),
+        **labelled,
     }
     for item in evidence:
         if item.detail:
