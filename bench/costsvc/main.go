@@ -87,31 +87,21 @@ func stats(w http.ResponseWriter, _ *http.Request) {
 		{Name: "/memory/classes/heap/objects:bytes"},
 	}
 	metrics.Read(samples)
-	out := map[string]float64{
-		"gc_cycles":  float64(samples[0].Value.Uint64()),
-		"goroutines": float64(samples[2].Value.Uint64()),
-		"heap_bytes": float64(samples[3].Value.Uint64()),
+	out := map[string]any{
+		"gc_cycles":  samples[0].Value.Uint64(),
+		"goroutines": samples[2].Value.Uint64(),
+		"heap_bytes": samples[3].Value.Uint64(),
 	}
-	if samples[1].Value.Kind() == metrics.KindFloat64Histogram {
+	if samples[1].Value.Kind() == metrics.KindFloat64Histogram { // counts per bucket: the bench diffs two reads
 		h := samples[1].Value.Float64Histogram()
-		var count uint64
-		var total, worst float64
-		for i, c := range h.Counts {
-			if c == 0 {
-				continue
+		uppers := make([]float64, len(h.Counts))
+		for i := range h.Counts {
+			uppers[i] = h.Buckets[i+1]
+			if math.IsInf(uppers[i], 1) {
+				uppers[i] = h.Buckets[i]
 			}
-			lo, hi := h.Buckets[i], h.Buckets[i+1]
-			if math.IsInf(hi, 1) {
-				hi = lo
-			}
-			if math.IsInf(lo, -1) {
-				lo = hi
-			}
-			count += c
-			total += float64(c) * (lo + hi) / 2
-			worst = hi
 		}
-		out["pauses"], out["pause_seconds"], out["pause_max_seconds"] = float64(count), total, worst
+		out["pause_counts"], out["pause_uppers"] = h.Counts, uppers
 	}
 	_ = json.NewEncoder(w).Encode(out)
 }
