@@ -326,6 +326,7 @@ class Watcher:
     async def _absorb(self, result: ScrapeResult, state: InstanceState) -> None:
         if state.departed is not None:  # dropped while its scrape was in flight: nothing left to judge it with
             return
+        state.planned(result)
         if result.status != "ok":
             state.fail(result.status, result.error)
             if self.store is not None:
