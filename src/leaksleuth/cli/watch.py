@@ -214,7 +214,7 @@ async def run_watch(
         max_rounds=rounds,
         retention_age=retention[0],
         retention_count=retention[1],
-        options=Options(min_growth=min_growth),
+        options=Options(min_growth=min_growth, watching=True),
         source_roots=source_roots,
     )
     watcher = Watcher(discovery, scrape, config, store=store)
