@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,3 +112,24 @@ def heap200k_pair() -> tuple[Path, Path]:
     """Two 200k-sample heap profiles of the same stacks (the second with every 10th path grown), one binary."""
     heap = ("-mode", "heap", "-samples", "200000")
     return ensure("heap200k.pb.gz", *heap, "-grow", "0"), ensure("heap200k.grown.pb.gz", *heap, "-grow", "10")
+
+
+@contextlib.contextmanager
+def started(command: list[str], cwd: Path | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A Go helper that prints ``LISTEN host:port`` then ``READY``: yields (process, address); killed at the end."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=cwd)
+    try:
+        assert process.stdout is not None
+        address = ""
+        for _ in range(20):
+            line = process.stdout.readline()
+            if line.startswith("LISTEN "):
+                address = line.split()[1]
+            if line.strip() == "READY":
+                break
+        if not address:
+            raise SystemExit(f"bench: {command[0]} did not start")
+        yield process, address
+    finally:
+        process.kill()
+        process.wait(timeout=10)

@@ -69,7 +69,7 @@ class WatchConfig:
     duration: float | None = None  # seconds; None = until stopped
     max_rounds: int | None = None
     history: int = 120  # snapshots kept in memory per instance
-    options: Options = field(default_factory=Options)
+    options: Options = field(default_factory=lambda: Options(watching=True))  # first looks wait for a second
     scrape_deadline: float | None = None  # one target's whole scrape; None: min(interval, timeout)
     depart_after: int = 2  # rounds a target may be missing from discovery before it is dropped
     retention_age: float | None = None  # seconds; prune the store at start, every retention_every and at the end
@@ -328,6 +328,7 @@ class Watcher:
     async def _absorb(self, result: ScrapeResult, state: InstanceState) -> None:
         if state.departed is not None:  # dropped while its scrape was in flight: nothing left to judge it with
             return
+        state.planned(result)
         if result.status != "ok":
             state.fail(result.status, result.error)
             if self.store is not None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from leaksleuth.clock import SYSTEM_CLOCK, Clock
 from leaksleuth.collect import DEBUG2_THRESHOLD
+from leaksleuth.collect.plan import Plan, PlanConfig, TargetPlanner
 from leaksleuth.errors import ConfigError, FetchError, InputTooLargeError, LeaksleuthError, ParseError
 from leaksleuth.formats import Format, Parsed, parse
 from leaksleuth.formats.compression import resolve_max_size
@@ -57,6 +58,7 @@ class ScrapeConfig:
     heap_every: int = 1  # fetch the heap profile every N rounds (0: never)
     metrics: bool = True  # fetch /metrics (or /debug/vars)
     heap_gc: bool = False  # ask for a GC first (?gc=1): exact live heap, at the price of a collection
+    plan: PlanConfig | None = None  # adaptive fetches per target (collect/plan.py); None: everything every round
     thread_parse_bytes: int = 256 << 10  # bodies this big are parsed in a thread, smaller ones (a few ms) right away
     headers: dict[str, str] = field(default_factory=dict)
     bearer_token: str | None = None
@@ -86,6 +88,7 @@ class ScrapeResult:
     fetched: list[Fetched] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    plan: list[str] = field(default_factory=list)  # why this round fetched what it did (adaptive plan only)
 
     def get(self, kind: str) -> Fetched | None:
         return next((f for f in self.fetched if f.kind == kind), None)
@@ -131,14 +134,17 @@ class _Capabilities:
 class _Budget:
     """What is left of one scrape's ``deadline``: charged for time holding a request slot and for back-off sleeps."""
 
-    __slots__ = ("clock", "left")
+    __slots__ = ("clock", "left", "spent")
 
     def __init__(self, seconds: float | None, clock: Clock) -> None:
         self.left = seconds if seconds is not None else float("inf")
+        self.spent = 0.0  # seconds charged so far: how long the target took to answer
         self.clock = clock
 
     def charge(self, since: float) -> None:
-        self.left -= self.clock.monotonic() - since
+        taken = self.clock.monotonic() - since
+        self.left -= taken
+        self.spent += taken
 
 
 PARSE_THREADS = 2  # parsing holds the GIL: more threads add no throughput; two keep one huge dump from holding up all
@@ -160,6 +166,7 @@ class Scraper:
         self._slots = asyncio.Semaphore(config.concurrency)
         self._capabilities: dict[str, _Capabilities] = {}
         self._rounds: dict[str, int] = {}
+        self._planners: dict[str, TargetPlanner] = {}
 
     async def __aenter__(self) -> Scraper:
         self._verify = tls_verify(self.config)  # one SSL context for every client: building one costs milliseconds
@@ -182,6 +189,7 @@ class Scraper:
             await self._clients.pop(url).aclose()
             self._capabilities.pop(url, None)
             self._rounds.pop(url, None)
+            self._planners.pop(url, None)
 
     def _client(self, target: Target) -> httpx.AsyncClient:
         client = self._clients.get(target.url)
@@ -214,30 +222,31 @@ class Scraper:
     async def _scrape(
         self, target: Target, result: ScrapeResult, capabilities: _Capabilities, round_number: int, budget: _Budget
     ) -> None:
+        spent = budget.spent
         counts = await self._fetch(target, "/debug/pprof/goroutine", "goroutine", Format.PPROF, budget)
         result.fetched.append(counts)
         profile = counts.parsed.profile
         if profile is None or counts.parsed.kind != "goroutine":
             raise ParseError(f"{target.url}/debug/pprof/goroutine is a {counts.parsed.kind}, not a goroutine profile")
         total = int(profile.totals()[0])
-        if total <= self.config.debug2_threshold:
-            path = (
-                "/debug/pprof/goroutine?debug=2"
-                if capabilities.no_leak_profile
-                else ("/debug/pprof/goroutineleak?debug=2")
+        config = self.config
+        heap_due = bool(config.heap_every) and round_number % config.heap_every == 0
+        planner = self._planner(target.url)
+        if planner is None:  # everything every round: the dump under the threshold, else the leak profile
+            plan = Plan("dump" if total <= config.debug2_threshold else "proto", None)
+            plan.heap = ("gc" if config.heap_gc else "plain") if heap_due else None
+        else:
+            plan = planner.plan(
+                total,
+                budget.spent - spent,
+                debug2_threshold=config.debug2_threshold,
+                heap_due=heap_due,
+                heap_gc=config.heap_gc,
             )
-            try:
-                result.fetched.append(await self._fetch(target, path, "goroutine-dump", Format.GOROUTINE_DUMP, budget))
-            except FetchError as exc:
-                if not exc.status == 404 or capabilities.no_leak_profile:
-                    raise
-                capabilities.no_leak_profile = True
-                result.notes.append("no goroutineleak profile (Go < 1.26): no runtime proof of leaks")
-                dump_path = "/debug/pprof/goroutine?debug=2"
-                result.fetched.append(
-                    await self._fetch(target, dump_path, "goroutine-dump", Format.GOROUTINE_DUMP, budget)
-                )
-        elif not capabilities.no_leak_profile:
+            result.plan = plan.reasons
+        if plan.leak == "dump":
+            await self._fetch_dump(target, result, capabilities, budget)
+        elif plan.leak == "proto" and not capabilities.no_leak_profile:
             try:
                 result.fetched.append(
                     await self._fetch(target, "/debug/pprof/goroutineleak", "goroutineleak", Format.PPROF, budget)
@@ -246,11 +255,38 @@ class Scraper:
                 if not exc.status == 404:
                     raise
                 capabilities.no_leak_profile = True
-        if self.config.heap_every and round_number % self.config.heap_every == 0:
-            heap_path = "/debug/pprof/heap?gc=1" if self.config.heap_gc else "/debug/pprof/heap"
+        if plan.heap is not None:
+            heap_path = "/debug/pprof/heap?gc=1" if plan.heap == "gc" else "/debug/pprof/heap"
             result.fetched.append(await self._fetch(target, heap_path, "heap", Format.PPROF, budget))
-        if self.config.metrics:
+        if config.metrics:
             await self._fetch_metrics(target, result, capabilities, budget)
+        if planner is not None:
+            planner.saw(heap_bytes=_live_heap(result), leaked=_leaked(result))
+
+    def _planner(self, url: str) -> TargetPlanner | None:
+        if self.config.plan is None:
+            return None
+        planner = self._planners.get(url)
+        if planner is None:
+            planner = self._planners[url] = TargetPlanner(self.config.plan)
+        return planner
+
+    async def _fetch_dump(
+        self, target: Target, result: ScrapeResult, capabilities: _Capabilities, budget: _Budget
+    ) -> None:
+        """The debug=2 dump: from goroutineleak (with the runtime's leak marks), or plain goroutine before Go 1.26."""
+        path = (
+            "/debug/pprof/goroutine?debug=2" if capabilities.no_leak_profile else "/debug/pprof/goroutineleak?debug=2"
+        )
+        try:
+            result.fetched.append(await self._fetch(target, path, "goroutine-dump", Format.GOROUTINE_DUMP, budget))
+        except FetchError as exc:
+            if not exc.status == 404 or capabilities.no_leak_profile:
+                raise
+            capabilities.no_leak_profile = True
+            result.notes.append("no goroutineleak profile (Go < 1.26): no runtime proof of leaks")
+            dump_path = "/debug/pprof/goroutine?debug=2"
+            result.fetched.append(await self._fetch(target, dump_path, "goroutine-dump", Format.GOROUTINE_DUMP, budget))
 
     async def _fetch_metrics(
         self, target: Target, result: ScrapeResult, capabilities: _Capabilities, budget: _Budget
@@ -383,6 +419,26 @@ ERROR_BODY_READ = 64 << 10  # bytes of an error answer read, to quote it or to s
 
 def _origin(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+
+
+def _live_heap(result: ScrapeResult) -> float | None:
+    """The live heap this round saw: the runtime's heap-in-use metric, else the heap profile's inuse_space."""
+    memstats = result.memstats
+    if memstats is not None and memstats.heap_inuse is not None:
+        return float(memstats.heap_inuse)
+    heap = result.heap
+    if heap is None:
+        return None
+    index = next((i for i, value in enumerate(heap.sample_types) if value.type == "inuse_space"), None)
+    return float(heap.totals()[index]) if index is not None else None
+
+
+def _leaked(result: ScrapeResult) -> int | None:
+    """Goroutines this round's leak profile (or dump) proved leaked; None when neither was fetched."""
+    if result.leak_profile is not None:
+        return int(result.leak_profile.totals()[0]) if len(result.leak_profile.samples) else 0
+    dump = result.dump
+    return sum(1 for goroutine in dump.goroutines if goroutine.leaked) if dump is not None else None
 
 
 class _HTTPStatus(Exception):

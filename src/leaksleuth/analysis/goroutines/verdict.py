@@ -47,6 +47,9 @@ class Options:
     ignore_functions: tuple[str, ...] = ()  # regexes on any frame's function (goleak's IgnoreTopFunction, widened)
     ignore_created_by: tuple[str, ...] = ()  # regexes on the creator function (goleak's IgnoreCreatedBy)
     report_threshold: float = REPORT_THRESHOLD  # suspects below this are not reported
+    # a live watch: the first look at a few proven goroutines is not a verdict yet (a finished run loop parked in
+    # `select {}` looks exactly so); the next snapshot tells flat from growing. One-shot commands judge at once.
+    watching: bool = False
 
 
 _PROFILE_WRITERS = ("runtime/pprof.writeGoroutine", "runtime/pprof.writeRuntimeProfile", "runtime/pprof.(*Profile).")
@@ -161,7 +164,8 @@ def evaluate(
             continue
         evidence = _collect(history, start, load, peer_counts, options, source_line)
         confidence = _ranked(fuse([e.weight for e in evidence]), evidence)
-        if any(e.kind == PARKED_FOREVER for e in evidence) and not any(e.kind == "growth" for e in evidence):
+        parked = any(e.kind == PARKED_FOREVER for e in evidence) and not any(e.kind == "growth" for e in evidence)
+        if parked or (options.watching and bucket.leaked and _first_look(history.counts, options)):
             confidence = min(confidence, PARKED_CEILING)
         if confidence < options.report_threshold:
             continue
@@ -224,6 +228,11 @@ def _parked_flat(counts: Sequence[int], options: Options) -> bool:
     (a single dump with a leaked goroutine is judged as before); the first goroutine more makes it a leak again."""
     seen = [count for count in counts if count > 0]
     return len(seen) >= 2 and counts[-1] <= seen[0] and counts[-1] < options.min_growth
+
+
+def _first_look(counts: Sequence[int], options: Options) -> bool:
+    """Seen in one snapshot only, fewer than ``min_growth``: parked by design or the start of a leak, not known yet."""
+    return sum(1 for count in counts if count > 0) == 1 and counts[-1] < options.min_growth
 
 
 def _refined(bucket: Bucket, source_line: SourceLine | None) -> Bucket:
