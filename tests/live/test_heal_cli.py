@@ -94,11 +94,14 @@ async def test_heal_without_rbac_says_which_permission_is_missing(
 
 
 def test_the_rbac_manifest_grants_what_healing_calls() -> None:
-    """Every (verb, resource) kubernetes_call names in the client is granted by deploy/rbac/heal.yaml."""
+    """Every (verb, resource) kubernetes_call names in the client, and the OOM trigger's pod watch, is granted by
+    deploy/rbac/heal.yaml."""
     import re
 
+    from leaksleuth.integrations.kubernetes_watch import PERMISSION
+
     source = (ROOT / "src/leaksleuth/integrations/kubernetes.py").read_text()
-    called = set(re.findall(r'kubernetes_call\(\s*"(\w+)",\s*"([\w/.]+)"', source))
+    called = set(re.findall(r'kubernetes_call\(\s*"(\w+)",\s*"([\w/.]+)"', source)) | {PERMISSION}
     (role,) = [d for d in yaml.safe_load_all((ROOT / "deploy/rbac/heal.yaml").read_text()) if d["kind"] == "Role"]
     granted = {
         (verb, f"{resource}.{group}" if group else resource)

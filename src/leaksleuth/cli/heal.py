@@ -124,13 +124,17 @@ def _run(
             from prometheus_client import start_http_server
 
             server, _ = start_http_server(listen[1], listen[0], registry=healer.registry)
-        asyncio.run(heal_loop(healer, loop, api_client=api_client, on_decision=_say))
+        asyncio.run(heal_loop(healer, loop, api_client=api_client, on_decision=_say, on_notice=_notice))
     finally:
         if server is not None:
             server.shutdown()
         opened.close()
         if journal:
             out.close()
+
+
+def _notice(text: str) -> None:
+    typer.echo(f"leaksleuth heal: {text}", err=True)
 
 
 def _say(decision: Any) -> None:
