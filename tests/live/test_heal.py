@@ -262,7 +262,7 @@ async def test_an_oom_kill_is_heard_from_the_pod_watch_not_a_round_later(
 
     async with Cluster(kmock, goleaks) as cluster:
         killed, leaking = (await cluster.add_deployment("web", [HEALTHY, LEAK, HEALTHY, HEALTHY]))[:2]
-        healer = _healer(cluster, store, action="quarantine", keep=60.0, **QUICK)
+        healer = _healer(cluster, store, action="quarantine", keep=1.0, **QUICK)
         stop, made = asyncio.Event(), []
         config = LoopConfig(NAMESPACE, interval=300.0, timeout=5.0)
         loop = asyncio.get_running_loop().create_task(
