@@ -326,3 +326,41 @@ def _sites(state: InstanceState) -> list[SiteView]:
             views.append(SiteView(site.function, site.where(), now, now - before, site.user_code))
     views.sort(key=lambda s: (-s.inuse, s.where))
     return views[:MAX_SITES]
+
+
+# ---- self-healing ----------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class HealAction:
+    """One self-healing decision (``app.heal_records.Decision`` as stored): done, dry-run, refused, waiting, failed."""
+
+    id: int
+    at: float
+    pod: str  # namespace/name
+    workload: str
+    trigger: str
+    action: str
+    result: str
+    reason: str
+    report_id: int | None  # the capture it acted on
+
+
+def heal_actions(store: Store, *, limit: int = 500) -> list[HealAction]:
+    """The newest self-healing decisions in the store, whoever made them (``heal --k8s`` or ``serve --heal``)."""
+    actions = []
+    for row in store.reports(limit=limit, source="heal"):
+        entry = row.document
+        report_id = entry.get("report_id")
+        actions.append(
+            HealAction(
+                row.id,
+                row.created_at,
+                f"{entry.get('namespace', '')}/{entry.get('pod', '')}",
+                str(entry.get("workload") or ""),
+                str(entry.get("trigger", "")),
+                str(entry.get("action", "")),
+                str(entry.get("result", "")),
+                str(entry.get("reason", "")),
+                report_id if isinstance(report_id, int) else None,
+            )
+        )
+    return actions

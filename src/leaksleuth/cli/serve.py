@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from leaksleuth.cli import discovery_options as found
+from leaksleuth.cli import heal_options as policy
 from leaksleuth.errors import ConfigError
 
 
@@ -81,6 +82,19 @@ def command(
     retention_count: Annotated[
         int | None, typer.Option(min=1, help="--watch: snapshots kept per target, kind.")
     ] = None,
+    heal: Annotated[
+        bool, typer.Option("--heal", help="Self-healing of Kubernetes pods (the options below; leaksleuth heal).")
+    ] = False,
+    action: policy.Action = None,
+    dry_run: policy.DryRun = False,
+    keep: policy.Keep = None,
+    heal_on: policy.HealOn = None,
+    heal_at: policy.HealAt = None,
+    rate: policy.Rate = None,
+    max_actions: policy.MaxActions = None,
+    breaker: policy.Breaker = None,
+    allow_single: policy.AllowSingle = False,
+    opt_in_namespace: policy.OptInNamespace = None,
 ) -> None:
     """Serve POST /alerts (Alertmanager webhook v4), GET /reports, /reports/{id}, /metrics and /healthz."""
     from leaksleuth.extras import require_extra
@@ -121,6 +135,13 @@ def command(
         queue=capture_queue,
         drain_grace=drain_grace,
     )
+    healing = policy.HealOptions(
+        action, dry_run, keep, heal_on, heal_at, rate, max_actions, breaker, allow_single, opt_in_namespace
+    )
+    if not heal and healing.given():
+        raise ConfigError(f"{', '.join(healing.given())}: self-healing options need --heal")
+    if heal:
+        healing.config(samples=capture.samples, every=capture.every, timeout=capture.timeout)  # checked now
     discovery = None
     if watch:  # every usage error before the store opens and the port is taken
         every_round = positive_duration("--interval", interval)
@@ -144,6 +165,19 @@ def command(
             json_lines=json_lines,
             retention=(ages, retention_count),
             replica=(replica_id or default_member_id()) if scale_out else None,
+        )
+    if heal:
+        from leaksleuth.cli.serve_heal import attach_healing
+
+        attach_healing(
+            app,
+            service,
+            live,
+            healing,
+            kubeconfig=kubeconfig,
+            namespace=namespace,
+            selector=selector,
+            json_lines=json_lines,
         )
     mount_pages(app, service, live)
     auth = "bearer token required" if token else "no auth (loopback)"
