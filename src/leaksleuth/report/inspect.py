@@ -5,15 +5,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
-from leaksleuth.analysis.summary import Summary
 from leaksleuth.model.runtime import GcFacts, RuntimeFinding
-from leaksleuth.report.runtime import finding_text, gc_line
 from leaksleuth.report.terminal import LINE_BREAK, data_text, human_value
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from leaksleuth.analysis.summary import Summary
 
 
 def to_json(summary: Summary) -> str:
@@ -23,6 +23,10 @@ def to_json(summary: Summary) -> str:
 def render(summary: Summary, console: Console) -> None:
     """Every value from the input (names, states, sources, metrics) is ``data_text``: never markup, no control
     characters (report.terminal)."""
+    from rich.table import Table  # here: ``inspect --json`` does not pay for rich
+
+    from leaksleuth.report.runtime import finding_text, gc_line
+
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
