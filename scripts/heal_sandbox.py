@@ -44,22 +44,21 @@ async def sandbox(work: Path, limit: str) -> None:
     import kmock
 
     binary = build(go_binary(), "goleaks", work)
-    async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator):
-        async with Cluster(emulator, binary) as cluster:
-            pods = await cluster.add_deployment(
-                "checkout", ["timeout-send", "worker-pool", "worker-pool", "worker-pool"], limit=limit
-            )
-            config = kubeconfig(str(emulator.url).rstrip("/"), work / "kubeconfig")
-            print(f"sandbox: Deployment checkout in namespace {NAMESPACE}, pods {', '.join(pods)}", flush=True)
-            print(f"  {pods[0]} leaks goroutines; memory limit {limit} per pod", flush=True)
-            print(f"  kubeconfig: {config}\n\ntry, in another shell:", flush=True)
-            print(
-                f"  leaksleuth heal --k8s --kubeconfig {config} --namespace {NAMESPACE} --interval 10s --rounds 3 "
-                f"--heal-at 0.5 --store {work / 'store'} --journal {work / 'heal.jsonl'}",
-                flush=True,
-            )
-            print(f"  leaksleuth heal history --store {work / 'store'}\n\nCtrl-C stops the sandbox.", flush=True)
-            await asyncio.Event().wait()
+    async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator), Cluster(emulator, binary) as cluster:
+        pods = await cluster.add_deployment(
+            "checkout", ["timeout-send", "worker-pool", "worker-pool", "worker-pool"], limit=limit
+        )
+        config = kubeconfig(str(emulator.url).rstrip("/"), work / "kubeconfig")
+        print(f"sandbox: Deployment checkout in namespace {NAMESPACE}, pods {', '.join(pods)}", flush=True)
+        print(f"  {pods[0]} leaks goroutines; memory limit {limit} per pod", flush=True)
+        print(f"  kubeconfig: {config}\n\ntry, in another shell:", flush=True)
+        print(
+            f"  leaksleuth heal --k8s --kubeconfig {config} --namespace {NAMESPACE} --interval 10s --rounds 3 "
+            f"--heal-at 0.5 --store {work / 'store'} --journal {work / 'heal.jsonl'}",
+            flush=True,
+        )
+        print(f"  leaksleuth heal history --store {work / 'store'}\n\nCtrl-C stops the sandbox.", flush=True)
+        await asyncio.Event().wait()
 
 
 def main() -> None:
