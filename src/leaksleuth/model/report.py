@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from leaksleuth.model.evidence import NoEvidence, SuspectEvidence, evidence_from_json
 from leaksleuth.model.views import GoroutineFacts, HeapFleetFacts, HeapTrendFacts, InstanceFacts, SeriesFacts
 
 SCHEMA = "leaksleuth/report@1"
@@ -74,7 +75,7 @@ class Suspect:
     line: int
     confidence: float
     summary: str  # one line a person understands
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: SuspectEvidence = field(default_factory=NoEvidence)  # typed per family (model/evidence.py)
     # the other findings of the same root cause (a series finding this site explains, a heap site its goroutines
     # hold): reported inside this suspect so nothing is lost, not ranked beside it
     related: list[Suspect] = field(default_factory=list)
@@ -95,7 +96,7 @@ class Suspect:
             int(document["line"]),
             float(document["confidence"]),
             str(document["summary"]),
-            dict(document.get("evidence") or {}),
+            evidence_from_json(document.get("evidence"), category=str(document["category"])),
             [cls.from_json(related) for related in document.get("related") or []],
         )
 
@@ -108,7 +109,7 @@ class Suspect:
             "line": self.line,
             "confidence": round(float(self.confidence), 3),
             "summary": self.summary,
-            "evidence": self.evidence,
+            "evidence": self.evidence.to_json(),
         }
         if self.related:  # additive: report@1 readers that do not know it ignore it
             document["related"] = [related.to_json() for related in self.related]

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from leaksleuth.analysis.humanize import human_bytes
+from leaksleuth.model.evidence import GoroutineEvidence
 from leaksleuth.model.report import SUSPECT_CONFIDENCE, Report, Suspect, TargetReport, verdict_of
 from leaksleuth.model.views import InstanceFacts
 from leaksleuth.report.terminal import LINE_BREAK, VERDICT_STYLE, data_text
@@ -198,7 +199,8 @@ def finding_events(
             if previous is not None and suspect.confidence < previous + 0.1:
                 continue
             seen[key] = suspect.confidence
-            wait = suspect.evidence.get("wait_minutes") or [None, None]
+            evidence = suspect.evidence
+            wait = (evidence.wait_minutes if isinstance(evidence, GoroutineEvidence) else None) or (None, None)
             facts = _facts(target)
             yield {
                 "event": "finding",
@@ -211,7 +213,7 @@ def finding_events(
                 "file": suspect.file,
                 "line": suspect.line,
                 "confidence": suspect.confidence,
-                "goroutine_count": suspect.evidence.get("count", facts.goroutines),
+                "goroutine_count": evidence.count if isinstance(evidence, GoroutineEvidence) else facts.goroutines,
                 "blocked_minutes": wait[1],
                 "heap_inuse_bytes": facts.heap_inuse_bytes,
                 "summary": suspect.summary,

@@ -43,6 +43,7 @@ from leaksleuth.analysis.ring import RingColumns
 from leaksleuth.analysis.segments import last_segment
 from leaksleuth.analysis.trend import FloatArray
 from leaksleuth.errors import ConfigError
+from leaksleuth.model.evidence import HeapSiteEvidence
 from leaksleuth.model.profile import Int64Array, Profile
 from leaksleuth.model.profile_ops import diff
 from leaksleuth.model.report import Suspect, TargetReport
@@ -424,27 +425,27 @@ def _suspect(site_trend: SiteTrend, span: float, groups: Sequence[Cluster], path
         f"{trend.rising_steps:.0%} of steps{', flattening' if trend.plateaued else ''}); {kind}"
         + (f", {human_bytes(object_size)} objects" if object_size else "")
     )
-    evidence = {
-        "site": site.where(),
-        "user_code": site.user_code,
-        "kind": kind,
-        "kind_evidence": main.kind.evidence if main else "",
-        "size_class_bytes": object_size,
-        "slope_bytes_per_second": round(trend.slope, 1),
-        "growth_bytes": round(trend.growth),
-        "first_bytes": site_trend.values[0],
-        "last_bytes": site_trend.values[-1],
-        "tau": round(trend.tau, 3),
-        "p_value": float(f"{trend.p_value:.3g}"),
-        "rising_steps": round(trend.rising_steps, 3),
-        "plateaued": trend.plateaued,
-        "held_fraction": round(site_trend.held_fraction, 3),
-        "noise_bytes": round(site_trend.noise),
-        "snapshots": len(site_trend.values),
-        "series": site_trend.values,
-        "leak_path": [f"{frame.function} {frame.file}:{frame.line}" for frame in path.frames] if path else [],
-        "advice": advice_for(category),
-    }
+    evidence = HeapSiteEvidence(
+        site=site.where(),
+        user_code=site.user_code,
+        kind=kind,
+        kind_evidence=main.kind.evidence if main else "",
+        size_class_bytes=object_size,
+        slope_bytes_per_second=round(trend.slope, 1),
+        growth_bytes=round(trend.growth),
+        first_bytes=site_trend.values[0],
+        last_bytes=site_trend.values[-1],
+        tau=round(trend.tau, 3),
+        p_value=float(f"{trend.p_value:.3g}"),
+        rising_steps=round(trend.rising_steps, 3),
+        plateaued=trend.plateaued,
+        held_fraction=round(site_trend.held_fraction, 3),
+        noise_bytes=round(site_trend.noise),
+        snapshots=len(site_trend.values),
+        series=site_trend.values,
+        leak_path=[f"{frame.function} {frame.file}:{frame.line}" for frame in path.frames] if path else [],
+        advice=advice_for(category),
+    )
     return Suspect("heap", category, site.function, site.file, site.line, site_trend.confidence, summary, evidence)
 
 
