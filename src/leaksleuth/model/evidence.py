@@ -176,6 +176,11 @@ class SuspectEvidence:
         self.explained = Explained.from_json(explained) if isinstance(explained, Mapping) else None
         self.source = SourceNote.from_json(source) if isinstance(source, Mapping) else None
 
+    @property
+    def size(self) -> float:
+        """How big the leak is in the family's unit (goroutines, bytes grown): ranks suspects of equal confidence."""
+        return 0.0
+
     def rows(self) -> list[tuple[str, Any]]:
         """(member, value) in the report's order: what a generic evidence listing (the dashboard) shows."""
         return list(self.to_json().items())
@@ -204,6 +209,10 @@ class GoroutineEvidence(SuspectEvidence):
     related_count: int | None = None  # goroutines of the merged net/http twin bucket
 
     OWN: ClassVar[tuple[str, ...]] = ("used", "weights", "advice")
+
+    @property
+    def size(self) -> float:
+        return float(self.count)
 
     @property
     def gained(self) -> float:
@@ -284,6 +293,10 @@ class HeapSiteEvidence(SuspectEvidence):
     leak_path: list[str] = field(default_factory=list)  # "function file:line", allocation site first
 
     OWN: ClassVar[tuple[str, ...]] = ("advice",)
+
+    @property
+    def size(self) -> float:
+        return float(self.growth_bytes)
 
     def _own_json(self) -> dict[str, Any]:
         return {**fields_json(self, skip=_ADDED), "advice": self.advice}

@@ -137,8 +137,11 @@ class TargetReport:
 
     def ranked(self) -> list[Suspect]:
         """The suspects, most confident first; at equal confidence one that names a line before one that does not
-        (the user asked which line), then by kind, file, line so output is stable."""
-        return sorted(self.suspects, key=lambda s: (-s.confidence, not s.located, s.kind, s.file, s.line))
+        (the user asked which line), then by kind, the bigger leak first (two sites of one leak both at the growth
+        test's ceiling: the map before the keys stored in it), then file, line so output is stable."""
+        return sorted(
+            self.suspects, key=lambda s: (-s.confidence, not s.located, s.kind, -s.evidence.size, s.file, s.line)
+        )
 
     def sort(self) -> None:
         self.suspects[:] = self.ranked()
