@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck unit live bench fixtures system-deps clean
+.PHONY: install demo test lint typecheck unit live bench bench-quick fixtures system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ fixtures: $(STAMP)
 ## bench: generate large inputs under bench/out and time leaksleuth against go tool pprof
 bench: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/run.py
+
+## bench-quick: the hot paths on the small inputs against go tool pprof (< 3 min); `make bench-quick ARGS=--write-readme`
+bench-quick: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/quick.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) bench/out .pytest_cache .mypy_cache .ruff_cache

@@ -8,15 +8,13 @@ import dataclasses
 import gc
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from common import HERE, PYTHON, ROOT, Row, dump, ensure, go_build, run_measured
+from common import HERE, PYTHON, ROOT, Row, dump, ensure, go_build, run_measured, started
 
 
 def bench_goroutine_buckets(repeat: int) -> list[Row]:
@@ -57,26 +55,6 @@ def bench_goroutine_diff(repeat: int) -> list[Row]:
     ]
 
 
-@contextlib.contextmanager
-def _started(command: list[str], cwd: Path | None = None) -> Iterator[str]:
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=cwd)
-    try:
-        assert process.stdout is not None
-        address = ""
-        for _ in range(20):
-            line = process.stdout.readline()
-            if line.startswith("LISTEN "):
-                address = line.split()[1]
-            if line.strip() == "READY":
-                break
-        if not address:
-            raise SystemExit(f"bench: {command[0]} did not start")
-        yield address
-    finally:
-        process.kill()
-        process.wait(timeout=10)
-
-
 FLEET = int(os.environ.get("BENCH_FLEET", "2000"))  # targets: the goal is 2,000 per core at 60 s within 1 GiB
 INTERVAL = 60.0
 REAL_ROUNDS = 3
@@ -92,8 +70,8 @@ def bench_watch_scale(repeat: int) -> list[Row]:
     replay = go_build(HERE / "replay", "replay")
     goleaks = go_build(ROOT / "testdata" / "go", "goleaks", "./goleaks")
     with contextlib.ExitStack() as stack:
-        fleet = stack.enter_context(_started([str(replay), "-dir", str(ROOT / "testdata" / "captures")]))
-        real = [stack.enter_context(_started([str(goleaks), "-mode", m])) for m in ("worker-pool", "lock", "burst")]
+        fleet = stack.enter_context(started([str(replay), "-dir", str(ROOT / "testdata" / "captures")]))[1]
+        real = [stack.enter_context(started([str(goleaks), "-mode", m]))[1] for m in ("worker-pool", "lock", "burst")]
         scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="leaksleuth-bench-"))
         command = [PYTHON, str(Path(__file__).resolve()), "--steady-state", fleet, ",".join(real), str(FLEET)]
         command += [str(HISTORY), str(REAL_ROUNDS), str(INTERVAL), f"{scratch}/store"]

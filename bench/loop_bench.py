@@ -17,15 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import HERE, PYTHON, ROOT, Row, ensure, go_build, run_measured
+from common import HERE, PYTHON, ROOT, Row, ensure, go_build, run_measured, started
 
 DUMP_GOROUTINES = 31_000  # ~66 MB: just under the runtime's 64 MiB cap for a debug=2 dump
 TICK = 0.01
 
 
 def bench_loop_lag(repeat: int) -> list[Row]:
-    from fleet_bench import _started
-
     dump = ensure("dump31k.txt", "-mode", "dump", "-goroutines", str(DUMP_GOROUTINES))
     if dump.stat().st_size > 64 << 20:
         raise SystemExit(f"bench: {dump} is over 64 MiB")
@@ -33,7 +31,7 @@ def bench_loop_lag(repeat: int) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="leaksleuth-lag-") as captures:
         shutil.copytree(ROOT / "testdata" / "captures", captures, dirs_exist_ok=True)
         shutil.copy(dump, Path(captures) / "parked.goroutineleak.debug2.txt")
-        with _started([str(replay), "-dir", captures]) as address:
+        with started([str(replay), "-dir", captures]) as (_, address):
             rows = []
             for mode, tool in (("on-loop", "parse on the event loop (before)"), ("scraper", "leaksleuth scraper")):
                 command = [PYTHON, str(Path(__file__).resolve()), "--child", mode, f"http://{address}/t0"]

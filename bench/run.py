@@ -29,11 +29,14 @@ from common import (
     README,
     Measured,
     Row,
+    commit_id,
     dump,
     go_binary,
     heap200k,
     heap200k_pair,
+    require_same_rows,
     run_measured,
+    table_rows,
 )
 from fleet_bench import bench_goroutine_buckets, bench_goroutine_diff, bench_watch_scale
 from loop_bench import bench_loop_lag
@@ -146,26 +149,6 @@ def bench_profile_load(repeat: int) -> list[Row]:
     ]
 
 
-def _table_rows(output: str) -> list[str]:
-    """The rows of a pprof-style top table (after the ``flat flat% sum% cum cum%`` header)."""
-    lines = output.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.split() == ["flat", "flat%", "sum%", "cum", "cum%"]), None)
-    if start is None:
-        return []
-    rows = []
-    for line in lines[start + 1 :]:
-        if not line.strip():
-            break
-        rows.append(line)
-    return rows
-
-
-def _compare(ours: Measured, theirs: Measured, what: str) -> None:
-    mine, pprofs = _table_rows(ours.stdout), _table_rows(theirs.stdout)
-    if not pprofs or mine != pprofs:
-        raise SystemExit(f"bench: {what}: leaksleuth's table differs from pprof's:\n{mine[:5]}\n{pprofs[:5]}")
-
-
 def _versus_pprof(
     benchmark: str,
     label: str,
@@ -181,7 +164,7 @@ def _versus_pprof(
     flags = [arg for arg in pprof if arg.startswith("-")]
     ours = run_measured([PYTHON, "-m", "leaksleuth", "heap", *leaksleuth], repeat)
     theirs = run_measured([go_binary(), "tool", "pprof", *pprof], repeat)
-    _compare(ours, theirs, benchmark)
+    require_same_rows(ours.stdout, theirs.stdout, benchmark)
     return [
         Row(
             benchmark,
@@ -189,7 +172,7 @@ def _versus_pprof(
             label,
             ours.seconds,
             ours.rss_mb,
-            detail.format(rows=len(_table_rows(ours.stdout))),
+            detail.format(rows=len(table_rows(ours.stdout))),
             f"{ours.seconds / theirs.seconds:.2f}x time, {ours.rss_mb / theirs.rss_mb:.2f}x RSS of pprof {flags[-1]}",
         ),
         Row(benchmark, f"go tool pprof {' '.join(flags)}", label, theirs.seconds, theirs.rss_mb, pprof_detail),
@@ -300,7 +283,8 @@ def main() -> None:
         rows.extend(BENCHMARKS[name](args.repeat))
     cpu = platform.processor() or platform.machine()
     header = (
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"Measured {time.strftime('%Y-%m-%d')} at commit {commit_id()} on {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}, "
         f"{subprocess.run([go_binary(), 'version'], capture_output=True, text=True, check=True).stdout.strip()}; "
         f"best of {args.repeat} runs, whole processes."
     )

@@ -145,6 +145,24 @@ def test_fleet_to_instance_to_flame_graph(fleet: Fleet, browser: BrowserContext)
     page.screenshot(path=fleet.shots / "flame.png")
 
 
+def test_a_click_on_a_row_survives_a_round_refreshing_the_rows(fleet: Fleet, browser: BrowserContext) -> None:
+    """The rows are re-rendered after every round; a press that straddles one (mousedown, the new rows, mouseup)
+    still follows the link it pressed, instead of the click landing on no link."""
+    page = _signed_in(browser, fleet)
+    link = page.locator(f'tr.instance[data-target="{fleet.leaky}"] a')
+    box = link.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    before = int(page.get_attribute("#live", "data-round") or 0)
+    with page.expect_response(lambda response: "/fleet/rows" in response.url, timeout=30_000):
+        page.wait_for_function(f"Number(document.getElementById('live').dataset.round || 0) > {before}")
+    page.wait_for_timeout(300)  # the fetched rows are in hand: without the hold they replace the pressed link now
+    page.mouse.up()
+    page.wait_for_url(f"{fleet.url}{fleet.page}", timeout=10_000)
+    page.wait_for_selector("body[data-charts-ready]")
+
+
 def test_a_diff_picked_on_the_chart(fleet: Fleet, browser: BrowserContext) -> None:
     page = _signed_in(browser, fleet)
     page.goto(f"{fleet.url}{fleet.page}")

@@ -253,6 +253,51 @@ async def test_an_oom_kill_heals_a_sibling_that_leaks(kmock: Any, goleaks: Path,
         assert "web" in str(healer.leaking) and cluster.pod_versions(healthy) == 1
 
 
+async def test_an_oom_kill_is_heard_from_the_pod_watch_not_a_round_later(
+    kmock: Any, goleaks: Path, store: Store
+) -> None:
+    """Trigger (c) from a watch stream: rounds 5 minutes apart, yet the kill after the first round is acted on within
+    seconds (a poll would wait for the next round's list)."""
+    from leaksleuth.app.heal_loop import LoopConfig, heal_loop
+
+    async with Cluster(kmock, goleaks) as cluster:
+        killed, leaking = (await cluster.add_deployment("web", [HEALTHY, LEAK, HEALTHY, HEALTHY]))[:2]
+        healer = _healer(cluster, store, action="quarantine", keep=1.0, **QUICK)
+        stop, made = asyncio.Event(), []
+        config = LoopConfig(NAMESPACE, interval=300.0, timeout=5.0)
+        loop = asyncio.get_running_loop().create_task(
+            heal_loop(healer, config, api_client=cluster.api_client, on_decision=made.append, stop=stop)
+        )
+        await _until(lambda: len(store.targets()) == 4, "the first round")
+        await asyncio.sleep(1.0)  # its evaluation (one list of the pods) is over
+        await cluster.oom(killed)
+        await _until(lambda: bool(made), "the OOM kill's decision", timeout=60)
+        stop.set()
+        await asyncio.wait_for(loop, 60)
+        assert [(d.trigger, d.pod, d.result) for d in made] == [("oom", leaking, "done")], made
+        assert f"sibling {killed} was OOMKilled" in made[0].reason
+
+
+async def test_without_a_watch_permission_each_round_polls_for_oom_kills(
+    kmock: Any, goleaks: Path, store: Store
+) -> None:
+    from leaksleuth.app.heal_loop import LoopConfig, heal_loop
+
+    async with Cluster(kmock, goleaks) as cluster:
+        kmock["watch", cluster.pods] << Forbidden()
+        killed = (await cluster.add_deployment("web", [HEALTHY, HEALTHY, HEALTHY]))[0]
+        await cluster.oom(killed)
+        notices: list[str] = []
+        healer = _healer(cluster, store, action="quarantine", **QUICK)
+        config = LoopConfig(NAMESPACE, interval=2.0, rounds=2, timeout=5.0)
+        made = await heal_loop(healer, config, api_client=cluster.api_client, on_notice=notices.append)
+        assert [(d.trigger, d.pod, d.result) for d in made] == [("oom", killed, "refused")], made
+        assert notices == [
+            "cannot watch pods in namespace 'prod' (403 Forbidden): OOM kills are read from each round's list of pods "
+            "instead"
+        ]
+
+
 async def test_opt_out_and_opt_in(kmock: Any, goleaks: Path, store: Store) -> None:
     async with Cluster(kmock, goleaks) as cluster:
         out = await cluster.add_deployment("out", [LEAK, HEALTHY], annotations={"leaksleuth.io/heal": "false"})
@@ -290,7 +335,7 @@ async def test_serve_hands_its_capture_to_the_healer(kmock: Any, goleaks: Path, 
         capture = CaptureConfig(template="kubernetes", samples=2, every=1.0, kubernetes_client=cluster.api_client)
         service = AlertService(store, token=None, capture=capture, on_report=healer.on_alert)
         labels = {"alertname": "ContainerMemoryLimitForecast", "namespace": NAMESPACE, "pod": leaking}
-        receipt = service.receive({"version": "4", "alerts": [{"status": "firing", "labels": labels}]})
+        receipt = await service.receive({"version": "4", "alerts": [{"status": "firing", "labels": labels}]})
         await service.drain()
         (decision,) = healer.decisions
         assert decision.result == "dry-run" and decision.report_id == receipt.accepted[0]

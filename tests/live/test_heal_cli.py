@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +95,14 @@ async def test_heal_without_rbac_says_which_permission_is_missing(
 
 
 def test_the_rbac_manifest_grants_what_healing_calls() -> None:
-    """Every (verb, resource) kubernetes_call names in the client is granted by deploy/rbac/heal.yaml."""
+    """Every (verb, resource) kubernetes_call names in the client, and the OOM trigger's pod watch, is granted by
+    deploy/rbac/heal.yaml."""
     import re
 
+    from leaksleuth.integrations.kubernetes_watch import PERMISSION
+
     source = (ROOT / "src/leaksleuth/integrations/kubernetes.py").read_text()
-    called = set(re.findall(r'kubernetes_call\(\s*"(\w+)",\s*"([\w/.]+)"', source))
+    called = set(re.findall(r'kubernetes_call\(\s*"(\w+)",\s*"([\w/.]+)"', source)) | {PERMISSION}
     (role,) = [d for d in yaml.safe_load_all((ROOT / "deploy/rbac/heal.yaml").read_text()) if d["kind"] == "Role"]
     granted = {
         (verb, f"{resource}.{group}" if group else resource)
@@ -108,3 +112,94 @@ def test_the_rbac_manifest_grants_what_healing_calls() -> None:
         for verb in rule["verbs"]
     }
     assert called and called <= granted, called - granted
+
+
+async def test_serve_heal_quarantines_on_an_alert_and_hears_an_oom_kill(
+    kmock: Any, goleaks: Path, tmp_path: Path
+) -> None:
+    """``serve --heal`` as deployed: an alert about a leaking pod -> serve's capture -> quarantine; then an OOM kill
+    reaches it through the pod watch; both on the Captures & actions page and /metrics."""
+    import sys
+
+    async with Cluster(kmock, goleaks) as cluster:
+        leaking, healthy, _ = await cluster.add_deployment("web", ["timeout-send", "worker-pool", "worker-pool"])
+        port = free_port()
+        argv = [sys.executable, "-m", "leaksleuth", "serve", "--listen", f"127.0.0.1:{port}", "--no-auth"]
+        argv += ["--store", str(tmp_path / "store"), "--target-template", "kubernetes"]
+        argv += ["--kubeconfig", _kubeconfig(kmock, tmp_path), "--namespace", NAMESPACE, "--samples", "2"]
+        argv += ["--every", "1s", "--heal", "--action", "quarantine", "--keep", "1m"]
+        serve = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.PIPE)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+                await _until_async(lambda: _answers(http, "/healthz"), serve)
+                alert = {"status": "firing", "labels": {"alertname": "GoGoroutineLeak", "namespace": NAMESPACE}}
+                alert["labels"]["pod"] = leaking
+                posted = await http.post("/alerts", json={"version": "4", "alerts": [alert]})
+                assert posted.status_code == 202, posted.text
+                await _until_async(lambda: _quarantined(cluster, leaking), serve)
+                await cluster.oom(healthy)
+                await _until_async(lambda: _page_has(http, "/captures", 'data-result="refused"'), serve)
+                page = (await http.get("/captures")).text
+                metrics = (await http.get("/metrics")).text
+        finally:
+            serve.terminate()
+            _, err = await asyncio.wait_for(serve.communicate(), 30)
+    rows = re.findall(r'<tr class="heal-action" data-result="(\w[\w-]*)">(.*?)</tr>', page, re.DOTALL)
+    assert [result for result, _ in rows] == ["refused", "done"], err.decode()  # newest first
+    assert f"prod/{healthy}" in rows[0][1] and "OOMKilled, but none of" in rows[0][1]
+    assert f"prod/{leaking}" in rows[1][1] and f"main.go:{marker_line(SOURCE, 'timeout-send')}" in rows[1][1]
+    done = 'leaksleuth_remediations_total{action="quarantine",namespace="prod",result="done",workload="web"} 1.0'
+    assert done in metrics
+
+
+async def test_serve_watch_heal_acts_on_a_round_s_verdict_near_the_limit(
+    kmock: Any, goleaks: Path, tmp_path: Path
+) -> None:
+    """Trigger (b) inside the service: ``serve --watch --k8s --heal`` (a dry run) decides on a watch verdict."""
+    import sys
+
+    async with Cluster(kmock, goleaks) as cluster:
+        names = await cluster.add_deployment("web", ["timeout-send", "worker-pool", "worker-pool"], limit="6Mi")
+        port = free_port()
+        argv = [sys.executable, "-m", "leaksleuth", "serve", "--listen", f"127.0.0.1:{port}", "--no-auth"]
+        argv += ["--store", str(tmp_path / "store"), "--kubeconfig", _kubeconfig(kmock, tmp_path)]
+        argv += ["--watch", "--k8s", "--namespace", NAMESPACE, "--interval", "2s", "--samples", "2", "--every", "1s"]
+        argv += ["--heal", "--heal-at", "0.5", "--json-lines"]
+        serve = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+                await _until_async(lambda: _answers(http, "/healthz"), serve)
+                await _until_async(lambda: _page_has(http, "/captures", 'data-result="dry-run"'), serve, 90)
+        finally:
+            serve.terminate()
+            out, err = await asyncio.wait_for(serve.communicate(), 30)
+    decisions = [json.loads(line) for line in out.decode().splitlines() if '"trigger"' in line]
+    assert [(d["pod"], d["trigger"], d["result"]) for d in decisions] == [(names[0], "verdict", "dry-run")], err
+    assert all(cluster.pod_versions(name) == 1 for name in names) and not cluster.events()
+
+
+async def _until_async(condition: Any, process: asyncio.subprocess.Process, timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        assert process.returncode is None, "serve exited"
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.2)
+
+
+async def _answers(http: httpx.AsyncClient, path: str) -> bool:
+    try:
+        return (await http.get(path)).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+async def _page_has(http: httpx.AsyncClient, path: str, text: str) -> bool:
+    return text in (await http.get(path)).text
+
+
+async def _quarantined(cluster: Cluster, pod: str) -> bool:
+    found = cluster.pod(pod)
+    return found is not None and found["metadata"]["labels"].get("leaksleuth.io/quarantined") == "true"

@@ -29,6 +29,7 @@ from tests.support.prometheus_live import running_alertmanager, wait_for
 SCHEMA = json.loads((ROOT / "src/leaksleuth/report/report.schema.json").read_text())
 SOURCE = GO_MODULE / "goleaks" / "main.go"
 TOKEN = "s3cret-token"
+JSON = {"Content-Type": "application/json"}
 
 
 def _free_port() -> int:
@@ -38,10 +39,11 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(tmp_path: Path, *extra: str) -> Iterator[str]:
+def serving(tmp_path: Path, *extra: str, token: bool = True) -> Iterator[str]:
     port = _free_port()
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
+    auth = ["--token-file", str(token_file)] if token else ["--no-auth"]
     process = subprocess.Popen(
         [
             sys.executable,
@@ -50,8 +52,7 @@ def serving(tmp_path: Path, *extra: str) -> Iterator[str]:
             "serve",
             "--listen",
             f"127.0.0.1:{port}",
-            "--token-file",
-            str(token_file),
+            *auth,
             "--target-template",
             "http://{instance}",
             "--samples",
@@ -199,13 +200,15 @@ def test_auth_dedupe_resolved_metrics(leaking_service: str, tmp_path: Path) -> N
             "no label instance"
             in httpx.post(f"{serve}/alerts", json=unmapped, headers=_auth(), timeout=5).json()["rejected"][0]
         )
-        assert httpx.post(f"{serve}/alerts", content=b"{not json", headers=_auth(), timeout=5).status_code == 400
+        not_json = httpx.post(f"{serve}/alerts", content=b"{not json", headers={**_auth(), **JSON}, timeout=5)
+        assert not_json.status_code == 400
         assert (
             httpx.post(f"{serve}/alerts", json={"version": "3", "alerts": []}, headers=_auth(), timeout=5).status_code
             == 400
         )
         _finished_report(serve)
-        metrics = httpx.get(f"{serve}/metrics", timeout=5).text
+        assert httpx.get(f"{serve}/metrics", timeout=5).status_code == 401  # it names every target
+        metrics = httpx.get(f"{serve}/metrics", headers=_auth(), timeout=5).text
         assert (
             f'leaksleuth_leak_confidence{{category="chan-send",kind="goroutine",target="http://{leaking_service}"}}'
             in metrics
@@ -254,7 +257,7 @@ async def test_kubernetes_template_resolves_the_alerting_pod(kmock: Any, leaking
         "pod": "checkout-7d9f",
         "container": "app",
     }
-    receipt = service.receive(payload)
+    receipt = await service.receive(payload)
     assert len(receipt.accepted) == 1
     await service.drain()
     found = service.report(receipt.accepted[0])
@@ -264,7 +267,7 @@ async def test_kubernetes_template_resolves_the_alerting_pod(kmock: Any, leaking
     missing = _alert("ignored")
     missing["alerts"][0]["labels"] = {"alertname": "X"}
     missing["alerts"][0]["fingerprint"] = "other"
-    assert "namespace and pod" in service.receive(missing).rejected[0]
+    assert "namespace and pod" in (await service.receive(missing)).rejected[0]
     store.close()
 
 
@@ -357,7 +360,7 @@ async def test_each_capture_replaces_its_targets_confidence_series(tmp_path: Pat
         f'leaksleuth_leak_confidence{{category="chan-send",kind="goroutine",target="{dead}"}}',
         f'leaksleuth_leak_confidence{{category="growth",kind="heap",target="{other}"}}',
     ]
-    receipt = service.receive(_alert(dead.removeprefix("http://")))
+    receipt = await service.receive(_alert(dead.removeprefix("http://")))
     assert len(receipt.accepted) == 1
     await service.drain()
     found = service.report(receipt.accepted[0])

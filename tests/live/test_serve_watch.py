@@ -68,8 +68,12 @@ def test_serve_watch_emits_verdict_changes_three_ways(go: str, goleaks: Path, tm
             wait_for(healthy_judged, timeout=90, what="the healthy instance's verdict change on /events")
             change = next(e for e in changes if e["target"] == f"http://{healthy}" and e["verdict"] == "healthy")
             assert change["previous"] in ("too early", "error") and change["service"] == "checkout"
-            wait_for(lambda: "leaking" in httpx.get(f"{url}/metrics", timeout=5).text, timeout=60, what="a leak")
-            metrics = httpx.get(f"{url}/metrics", timeout=5).text
+            wait_for(
+                lambda: "leaking" in httpx.get(f"{url}/metrics", headers=AUTH, timeout=5).text,
+                timeout=60,
+                what="a leak",
+            )
+            metrics = httpx.get(f"{url}/metrics", headers=AUTH, timeout=5).text
             assert f'leaksleuth_target_verdict{{service="checkout",target="http://{leaky}",verdict="leaking"}} 1.0' in (
                 metrics
             )

@@ -103,12 +103,17 @@ class Fleet:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requests: list[tuple[float, str, str]] = []
+        self.raw: list[tuple[str, str]] = []  # (target, path with its query)
         self.in_flight = 0
         self.max_in_flight = 0
 
     def paths(self, target: str) -> list[str]:
         with self.lock:
             return [path for _, name, path in self.requests if name == target]
+
+    def queries(self, target: str) -> list[str]:
+        with self.lock:
+            return [path for name, path in self.raw if name == target]
 
 
 def _handler(fleet: Fleet) -> type[BaseHTTPRequestHandler]:
@@ -124,6 +129,7 @@ def _handler(fleet: Fleet) -> type[BaseHTTPRequestHandler]:
             path = "/" + rest.replace("heap?gc=1", "heap")
             with fleet.lock:
                 fleet.requests.append((time.monotonic(), name, path))
+                fleet.raw.append((name, "/" + rest))  # with the query the paths above drop (heap?gc=1)
                 fleet.in_flight += 1
                 fleet.max_in_flight = max(fleet.max_in_flight, fleet.in_flight)
                 earlier = sum(1 for _, n, p in fleet.requests if n == name and p == path)

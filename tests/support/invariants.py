@@ -119,8 +119,11 @@ def check_memstats(stats: MemStats) -> None:
     for name, value in stats.known().items():
         if name == "go_version":
             assert isinstance(value, str)
-        elif name in ("gc_cpu_fraction", "process_start_seconds"):
+        elif name in ("gc_cpu_fraction", "process_start_seconds") or name.endswith("_seconds"):
             assert isinstance(value, int | float) and not isinstance(value, bool), name
+            assert not name.startswith("gc_pause_") or 0 <= value < 3600, (name, value)
         else:
             assert _is_int(value), (name, value)
     assert all(isinstance(k, str) and isinstance(v, int | float) for k, v in stats.extra.items())
+    assert all(_is_int(pause) and pause >= 0 for pause in stats.gc_pauses_ns)
+    assert len(stats.gc_pauses_ns) <= min(256, stats.num_gc or 0)

@@ -5,7 +5,7 @@ annotation its port. A small controller plays ReplicaSet and kubelet, as far as 
 - ReplicaSet: a pod whose labels leave the selector is released (ownerReferences dropped) and a replacement pod with
   a new process appears; so does one for a deleted pod;
 - kubelet: a deleted pod's process is stopped; :meth:`Cluster.oom` kills a process, restarts it in the same pod and
-  records ``lastState.terminated.reason: OOMKilled`` as the kubelet does.
+  records ``lastState.terminated.reason: OOMKilled`` through the API as the kubelet does (pod watches hear it).
 KMock's list ignores ``labelSelector``; a reaction filters it (equality selectors) as the apiserver would.
 """
 
@@ -244,9 +244,10 @@ class Cluster:
         restarts = self.pod(name)["status"]["containerStatuses"][0]["restartCount"] + 1  # type: ignore[index]
         status = _container_status(restarts)
         status["lastState"] = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
-        self.kmock.objects[self.pods, NAMESPACE, name].patch(
-            {"metadata": {"annotations": {"leaksleuth.io/port": port}}, "status": {"containerStatuses": [status]}}
-        )
+        patch = {"metadata": {"annotations": {"leaksleuth.io/port": port}}, "status": {"containerStatuses": [status]}}
+        # through the API, as the kubelet reports it: watch streams hear the change (a direct edit is silent)
+        core = client.CoreV1Api(self.api_client)
+        await asyncio.to_thread(core.patch_namespaced_pod, name, NAMESPACE, patch)
 
 
 def _owned_by(pod: dict[str, Any], rs: _ReplicaSet) -> bool:

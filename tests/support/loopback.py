@@ -10,16 +10,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 @contextlib.contextmanager
-def serving(handler: type[BaseHTTPRequestHandler], *, tls: ssl.SSLContext | None = None) -> Iterator[str]:
-    """Yields the server's base URL (``http://127.0.0.1:PORT``, https with ``tls``); always shut down."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def serving(
+    handler: type[BaseHTTPRequestHandler], *, tls: ssl.SSLContext | None = None, address: str = "127.0.0.1"
+) -> Iterator[str]:
+    """Yields the server's base URL (``http://127.0.0.1:PORT``, https with ``tls``; another loopback ``address``
+    such as 127.0.0.2 plays another host); always shut down."""
+    server = ThreadingHTTPServer((address, 0), handler)
     server.daemon_threads = True
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://{address}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from leaksleuth.analysis.goroutines.buckets import blocking_frame, classify_state, snapshot_from_profile
+from leaksleuth.analysis.runtime_health import gc_findings, gc_from_memstats
 from leaksleuth.formats import Format, Parsed
 from leaksleuth.model.goroutines import GoroutineDump, Stack
 from leaksleuth.model.memstats import MemStats
@@ -51,6 +52,8 @@ class Summary:
     top_functions: list[FunctionSummary] = field(default_factory=list)
     top_index: str | None = None
     memstats: dict[str, int | float | str] = field(default_factory=dict)
+    gc: dict[str, Any] = field(default_factory=dict)  # model.runtime.GcFacts as JSON (pauses, GOGC, …)
+    runtime_findings: list[dict[str, Any]] = field(default_factory=list)  # gc-health findings: never a suspect
     go_version_hints: list[str] = field(default_factory=list)
     truncated: bool = False
     other_text: list[str] = field(default_factory=list)
@@ -142,6 +145,9 @@ def _flat_functions(profile: Profile, index: int, top: int) -> list[FunctionSumm
 
 def _summarize_memstats(summary: Summary, stats: MemStats) -> None:
     summary.memstats = stats.known()
+    gc = gc_from_memstats(stats)
+    summary.gc = gc.to_json()
+    summary.runtime_findings = [finding.to_json() for finding in gc_findings(gc)]
     if stats.goroutines is not None and summary.goroutines is None:
         summary.goroutines = stats.goroutines
     if stats.go_version:

@@ -9,26 +9,23 @@ first, and the runtime series), stored, analysed, and kept as a ``leaksleuth/rep
 from __future__ import annotations
 
 import asyncio
-import functools
 import hmac
 import math
-import string
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from leaksleuth.app.targeting import KUBERNETES, TargetPolicy, target_url, template_fields
+from leaksleuth.app.webhook import MAX_ALERTS, MAX_BODY, Alert, AlertPayloadError, Receipt, parse_webhook
 from leaksleuth.errors import ConfigError, LeaksleuthError
-from leaksleuth.integrations.promql import is_label_name
-from leaksleuth.model.target import Target, make_target, normalize_url
-from leaksleuth.store.db import ReportRow, Store
+from leaksleuth.model.target import Target, make_target
+from leaksleuth.store.db import Store
+from leaksleuth.store.reports import ReportRow
 
-
-class AlertPayloadError(LeaksleuthError):
-    """The request body is not an Alertmanager webhook (version 4)."""
-
-
-KUBERNETES = "kubernetes"  # the template that resolves the alert's namespace/pod labels through the Kubernetes API
+__all__ = ["KUBERNETES", "AlertPayloadError", "AlertService", "CaptureConfig", "Receipt", "ServiceBusy", "target_url"]
 
 
 @dataclass(slots=True)
@@ -40,6 +37,11 @@ class CaptureConfig:
     concurrency: int = 4  # captures running at once
     kubeconfig: str | None = None
     kubernetes_client: Any = None  # an ApiClient (tests); default: in-cluster or kubeconfig
+    policy: TargetPolicy = field(default_factory=TargetPolicy.from_options)  # what an alert may make us fetch
+    max_body: int = MAX_BODY  # bytes of one webhook
+    max_alerts: int = MAX_ALERTS  # alerts in one webhook
+    queue: int = 256  # targets queued or being captured; alerts past it are deferred (429)
+    drain_grace: float = 10.0  # seconds running captures may finish in after SIGTERM
 
     def __post_init__(self) -> None:
         # at startup, not per alert: a bad template would otherwise fail every alert that arrives
@@ -56,123 +58,23 @@ class CaptureConfig:
 
 
 @dataclass(slots=True)
-class Receipt:
-    accepted: list[int] = field(default_factory=list)  # report ids being captured
-    duplicates: int = 0
-    resolved: int = 0
-    rejected: list[str] = field(default_factory=list)  # why an alert could not be mapped to a target
+class _Job:
+    """One capture of one target, for every alert about it that arrived before it finished."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "resolved_ignored": self.resolved,
-            "rejected": self.rejected,
-        }
+    url: str
+    alerts: list[tuple[int, Alert]] = field(default_factory=list)  # (report id, alert)
+    running: bool = False
 
 
-# placeholders split from the ``instance`` label; instance_ip reads better for IP:port instances (same value)
-INSTANCE_PLACEHOLDERS = ("instance_host", "instance_port", "instance_ip")
-PLACEHOLDER_HELP = (
-    "placeholders: any alert label ({instance}, {job}, {pod}, …), or {instance_host} / {instance_ip} and "
-    "{instance_port} split from the instance label"
-)
-
-
-@functools.lru_cache(maxsize=16)  # one template per server: checked at startup, not parsed again per alert
-def template_fields(template: str) -> tuple[str, ...]:
-    """The placeholders of a target template; ConfigError (quoting it) for anything but plain ``{label}``."""
-
-    def bad(why: str) -> ConfigError:
-        return ConfigError(
-            f"--target-template {template!r}: {why}",
-            hint=f"e.g. http://{{instance_host}}:6060 or 'kubernetes'; {PLACEHOLDER_HELP}; write {{{{ }}}} for a "
-            "literal brace",
-        )
-
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:  # "Single '}' encountered", "expected '}' before end of string"
-        raise bad(f"unbalanced braces ({exc})") from None
-    fields = []
-    for _, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        if not is_label_name(name):
-            raise bad(f"{{{name}}} is not a label name" if name else "{} needs a label name")
-        if spec:
-            raise bad(f"{{{name}:{spec}}} has a format spec: close the brace before the ':'")
-        if conversion:
-            raise bad(f"{{{name}!{conversion}}}: conversions are not supported, only plain {{label}}")
-        fields.append(name)
-    # "6060" reads as a host or as a port, wherever a label lands in the URL
-    example = {name: "10.0.0.7" if name in ("instance_host", "instance_ip") else "6060" for name in fields}
-    try:  # an example alert's URL: "ftp://{instance}" or "http://[{instance_host}" fail here, not per alert
-        normalize_url(template.format_map(example))
-    except ConfigError as exc:
-        raise bad(f"gives {template.format_map(example)!r} for an example alert: {exc}") from None
-    return tuple(fields)
-
-
-def target_url(template: str, labels: Mapping[str, str]) -> str:
-    """Fill the template from the alert's labels, plus ``instance_host``/``instance_port`` split from ``instance``
-    (``instance_ip`` is another name for ``instance_host``).
-
-    With the ``kubernetes`` template the result is ``k8s://NAMESPACE/POD``, resolved to the pod's IP and
-    ``leaksleuth.io/port`` when the capture starts (container alerts carry pod labels, not a Go instance)."""
-    if template == KUBERNETES:
-        namespace, pod = labels.get("namespace"), labels.get("pod")
-        if not namespace or not pod:
-            raise ConfigError("alert has no namespace and pod labels for the kubernetes target template")
-        return f"k8s://{namespace}/{pod}"
-    fields = template_fields(template)
-    values = dict(labels)
-    instance = values.get("instance", "")
-    if instance:
-        host, colon, port = instance.rpartition(":")
-        if not (colon and port.isdigit()):
-            host, port = instance, ""
-        values.setdefault("instance_host", host)  # IPv6 keeps its brackets: it goes back into a URL
-        values.setdefault("instance_ip", values["instance_host"])
-        if port:
-            values.setdefault("instance_port", port)
-    missing = [name for name in dict.fromkeys(fields) if name not in values]
-    if missing:
-        raise ConfigError(_missing(missing, template, labels))
-    return template.format_map(values)
-
-
-def _missing(names: list[str], template: str, labels: Mapping[str, str]) -> str:
-    derived = [name for name in names if name in INSTANCE_PLACEHOLDERS]
-    plain = [name for name in names if name not in INSTANCE_PLACEHOLDERS]
-    reasons = []
-    if plain:
-        reasons.append(f"no label {', '.join(plain)}")
-    if derived and not labels.get("instance"):
-        reasons.append(f"no label instance (for {', '.join('{' + n + '}' for n in derived)})")
-    elif derived:  # only the port can be missing: the host is always there
-        reasons.append(f"instance {labels['instance']!r}, without a port (for {{instance_port}})")
-    return (
-        f"alert has {'; '.join(reasons)} for the target template {template!r} "
-        f"(labels: {', '.join(sorted(labels)) or 'none'}; {PLACEHOLDER_HELP})"
-    )
-
-
-def parse_webhook(payload: Any) -> list[dict[str, Any]]:
-    if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
-        raise AlertPayloadError("not an Alertmanager webhook: no 'alerts' list")
-    version = str(payload.get("version", "4"))
-    if version != "4":
-        raise AlertPayloadError(f"unsupported Alertmanager webhook version {version!r} (expected 4)")
-    alerts = []
-    for alert in payload["alerts"]:
-        if not isinstance(alert, dict) or not isinstance(alert.get("labels"), dict):
-            raise AlertPayloadError("an alert without labels")
-        alerts.append(alert)
-    return alerts
+class ServiceBusy(LeaksleuthError):
+    """Serve is stopping: 503, Alertmanager sends the webhook again (to this server restarted, or another)."""
 
 
 class AlertService:
+    """Webhooks in, captures out: claims are made and reports written in threads (the event loop keeps answering);
+    captures wait in a bounded queue (``CaptureConfig.queue`` targets; a full queue defers alerts with 429), one
+    capture per target however many alerts name it, ``concurrency`` at a time."""
+
     def __init__(
         self,
         store: Store,
@@ -189,8 +91,12 @@ class AlertService:
         self.token = token
         self.capture_config = capture or CaptureConfig()
         self.clock = clock
-        self._slots = asyncio.Semaphore(self.capture_config.concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"  # kept in each claim: see recover()
+        self._jobs: dict[str, _Job] = {}  # queued or running, by target URL
+        self._queue: asyncio.Queue[str] = asyncio.Queue()  # bounded by the check against len(_jobs)
+        self._intake = asyncio.Lock()  # no job finishes while a webhook's claims are being made
+        self._workers: list[asyncio.Task[None]] = []
+        self.draining = False
         self.registry = CollectorRegistry()
         self.alerts_total = Counter(
             "leaksleuth_alerts", "Alerts received, by outcome.", ["outcome"], registry=self.registry
@@ -211,6 +117,7 @@ class AlertService:
             registry=self.registry,
         )
         self.in_flight = Gauge("leaksleuth_captures_in_flight", "Captures running now.", registry=self.registry)
+        self.queued = Gauge("leaksleuth_captures_queued", "Targets waiting for a capture.", registry=self.registry)
         self._scored: dict[str, set[tuple[str, str]]] = {}  # target -> (kind, category) series in leak_score
 
     # ---- requests ------------------------------------------------------------------------------------------------
@@ -220,84 +127,181 @@ class AlertService:
         expected = f"Bearer {self.token}"
         return header is not None and hmac.compare_digest(header.encode(), expected.encode())
 
-    def receive(self, payload: Any) -> Receipt:
-        """Accept a webhook: start a capture for each new firing alert (in the background)."""
+    async def receive(self, payload: Any) -> Receipt:
+        """Accept a webhook: queue a capture for each new firing alert. AlertPayloadError for a payload breaking
+        the webhook's limits, ServiceBusy while stopping."""
+        if self.draining:
+            raise ServiceBusy("serve is stopping: send the alerts again")
         receipt = Receipt()
-        for alert in parse_webhook(payload):
-            if alert.get("status") == "resolved":
+        wanted: list[tuple[str, Alert]] = []
+        for alert in parse_webhook(payload, max_alerts=self.capture_config.max_alerts):
+            if alert.status == "resolved":
                 receipt.resolved += 1
                 self.alerts_total.labels("resolved").inc()
                 continue
-            labels = {str(k): str(v) for k, v in alert["labels"].items()}
             try:
-                url = target_url(self.capture_config.template, labels)
+                wanted.append((target_url(self.capture_config.template, alert.labels), alert))
             except ConfigError as exc:
                 receipt.rejected.append(str(exc))
                 self.alerts_total.labels("unmapped").inc()
-                continue
-            key = f"{alert.get('fingerprint') or sorted(labels.items())}@{alert.get('startsAt', '')}"
-            report_id = self.store.claim_report("alert", key, url)
+        if wanted:
+            self.start()
+            async with self._intake:
+                fits = self._fitting(wanted)
+                receipt.deferred = len(wanted) - len(fits)
+                claims = await asyncio.to_thread(self._claim, fits)
+                self._queue_claims(claims, receipt)
+        self.alerts_total.labels("deferred").inc(receipt.deferred)
+        return receipt
+
+    def _fitting(self, wanted: list[tuple[str, Alert]]) -> list[tuple[str, Alert]]:
+        """The alerts the queue has room for: one about a target already queued or running always fits."""
+        room = self.capture_config.queue - len(self._jobs)
+        new: set[str] = set()
+        fits = []
+        for url, alert in wanted:
+            if url not in self._jobs and url not in new:
+                if room <= 0:
+                    continue
+                new.add(url)
+                room -= 1
+            fits.append((url, alert))
+        return fits
+
+    def _claim(self, fits: list[tuple[str, Alert]]) -> list[tuple[int | None, str, Alert]]:
+        return [(self.store.claim_report("alert", alert.key(), url, self.owner), url, alert) for url, alert in fits]
+
+    def _queue_claims(self, claims: list[tuple[int | None, str, Alert]], receipt: Receipt) -> None:
+        for report_id, url, alert in claims:
             if report_id is None:
                 receipt.duplicates += 1
                 self.alerts_total.labels("duplicate").inc()
                 continue
             self.alerts_total.labels("accepted").inc()
             receipt.accepted.append(report_id)
-            task = asyncio.get_running_loop().create_task(self._capture(report_id, url, alert))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return receipt
+            job = self._jobs.get(url)
+            if job is None:
+                job = self._jobs[url] = _Job(url)
+                self._queue.put_nowait(url)
+                self.queued.inc()
+            job.alerts.append((report_id, alert))
+
+    # ---- lifecycle -----------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """The capture workers (started by the first webhook if not before)."""
+        if not self._workers:
+            loop = asyncio.get_running_loop()
+            self._workers = [loop.create_task(self._work()) for _ in range(self.capture_config.concurrency)]
+
+    async def recover(self) -> int:
+        """At startup: claims this host's earlier server left ``capturing`` (killed, or stopped with a backlog) are
+        failed and their keys freed, so the alert sent again is captured. Returns how many."""
+
+        def orphaned() -> list[int]:
+            now = self.clock()
+            found = [
+                rid for rid, created, owner in self.store.capturing_reports("alert") if _orphan(owner, created, now)
+            ]
+            self.store.release_reports(
+                found, "serve stopped before this capture finished: the alert, sent again, is captured again"
+            )
+            return found
+
+        return len(await asyncio.to_thread(orphaned))
 
     async def drain(self) -> None:
-        """Wait for captures in flight (shutdown, tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until every queued capture has finished (tests)."""
+        if self._workers:
+            await self._queue.join()
+
+    async def close(self, grace: float | None = None) -> None:
+        """Stop (SIGTERM): new webhooks get 503; queued captures are released for Alertmanager to send again; the
+        running ones get ``grace`` seconds (default ``CaptureConfig.drain_grace``), then are cancelled and
+        released too."""
+        self.draining = True
+        async with self._intake:
+            waiting = [job for job in self._jobs.values() if not job.running]
+            for job in waiting:
+                del self._jobs[job.url]
+        await asyncio.to_thread(self._release, waiting, "serve stopped before this capture started")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.capture_config.drain_grace if grace is None else grace)
+        while self._jobs and loop.time() < deadline:  # bounded: at most the grace period
+            await asyncio.sleep(0.05)
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+
+    def _release(self, jobs: list[_Job], why: str) -> None:
+        self.store.release_reports(
+            [rid for job in jobs for rid, _ in job.alerts], f"{why}: the alert, sent again, is captured again"
+        )
+
+    async def _work(self) -> None:
+        while True:
+            url = await self._queue.get()
+            self.queued.dec()
+            try:
+                job = self._jobs.get(url)
+                if job is not None:  # None: released by close()
+                    job.running = True
+                    await self._run(job)
+            finally:
+                self._queue.task_done()
+
+    async def _run(self, job: _Job) -> None:
+        started = time.monotonic()
+        self.in_flight.inc()
+        try:
+            document, confidence, url = await self._capture(job.url, job.alerts[0][1].labels)
+        except asyncio.CancelledError:  # close(): past the grace period
+            self._jobs.pop(job.url, None)
+            self._release([job], "serve stopped during this capture")
+            raise
+        finally:
+            self.in_flight.dec()
+        async with self._intake:
+            self._jobs.pop(job.url, None)  # alerts arriving from now on start a new capture
+        status = document["targets"][0]["status"] if document.get("targets") else "error"
+        for report_id, alert in job.alerts:
+            kept = {**document, "alert": alert.to_json()}
+            await asyncio.to_thread(
+                self.store.save_report, report_id, kept, confidence, target=url, summary=_thin(kept)
+            )
+            self.captures_total.labels(status).inc()
+            if self.on_report is not None:
+                try:
+                    await self.on_report(alert.labels, kept, report_id)
+                except Exception:  # healing must not take the server down either; it records its own decisions
+                    self.alerts_total.labels("heal-failed").inc()
+        self.capture_seconds.observe(time.monotonic() - started)
+        self.record_scores(url, document)
 
     # ---- capture -------------------------------------------------------------------------------------------------
-    async def _capture(self, report_id: int, url: str, alert: dict[str, Any]) -> None:
+    async def _capture(self, url: str, labels: Mapping[str, str]) -> tuple[dict[str, Any], float, str]:
         from leaksleuth.app.watch import WatchConfig, Watcher
         from leaksleuth.collect.discovery import Discovery
         from leaksleuth.collect.scraper import ScrapeConfig
 
         config = self.capture_config
-        labels = alert["labels"]
-        started = time.monotonic()
-        async with self._slots:
-            self.in_flight.inc()
-            try:
-                target = await self._resolve(url, labels)
-                url = target.url
-                watcher = Watcher(
-                    Discovery([target]),
-                    ScrapeConfig(timeout=config.timeout, heap_gc=True),
-                    # the process an alert points at is often sick and slow (heap?gc=1 runs a GC): give each
-                    # sample the whole --timeout, even past --every, rather than cut it at the interval
-                    WatchConfig(interval=config.every, max_rounds=config.samples, scrape_deadline=config.timeout),
-                    store=self.store,
-                )
-                report = await watcher.run()
-                document, confidence = report.to_json(), report.max_confidence()
-                status = document["targets"][0]["status"] if document["targets"] else "error"
-            except Exception as exc:  # a capture must never take the server down; the report says what happened
-                document = {"schema": "leaksleuth/report@1", "targets": [], "error": f"{type(exc).__name__}: {exc}"}
-                status, confidence = "error", 0.0
-            finally:
-                self.in_flight.dec()
-        document["alert"] = {
-            "labels": labels,
-            "annotations": alert.get("annotations", {}),
-            "startsAt": alert.get("startsAt"),
-            "fingerprint": alert.get("fingerprint"),
-        }
-        self.store.save_report(report_id, document, confidence, target=url)
-        self.captures_total.labels(status).inc()
-        self.capture_seconds.observe(time.monotonic() - started)
-        self.record_scores(url, document)
-        if self.on_report is not None:
-            try:
-                await self.on_report(labels, document, report_id)
-            except Exception:  # healing must not take the server down either; it records its own decisions
-                self.alerts_total.labels("heal-failed").inc()
+        try:
+            target = await self._resolve(url, labels)
+            url = target.url
+            await config.policy.check(url)  # after resolving: a pod's address is checked like any other
+            watcher = Watcher(
+                Discovery([target]),
+                # the alert chose the target: no redirect leaves its origin, and no body it answers is quoted
+                ScrapeConfig(timeout=config.timeout, heap_gc=True, redirects="same-origin", quote_bodies=False),
+                # the process an alert points at is often sick and slow (heap?gc=1 runs a GC): give each
+                # sample the whole --timeout, even past --every, rather than cut it at the interval
+                WatchConfig(interval=config.every, max_rounds=config.samples, scrape_deadline=config.timeout),
+                store=self.store,
+            )
+            report = await watcher.run()
+            return report.to_json(), report.max_confidence(), url
+        except Exception as exc:  # a capture must never take the server down; the report says what happened
+            return {"schema": "leaksleuth/report@1", "targets": [], "error": f"{type(exc).__name__}: {exc}"}, 0.0, url
 
     async def _resolve(self, url: str, labels: Mapping[str, str]) -> Target:
         service = str(labels.get("job") or labels.get("service") or labels.get("container") or "")
@@ -328,7 +332,7 @@ class AlertService:
 
     # ---- reading -------------------------------------------------------------------------------------------------
     def reports(self, limit: int = 100) -> list[dict[str, Any]]:
-        return [_summary(row) for row in self.store.reports(limit=limit)]
+        return [_summary(row) for row in self.store.report_summaries(limit=limit)]
 
     def report(self, report_id: int) -> dict[str, Any] | None:
         row = self.store.report(report_id)
@@ -339,6 +343,17 @@ class AlertService:
 
         data: bytes = generate_latest(self.registry)
         return data
+
+
+def _thin(document: dict[str, Any]) -> dict[str, Any]:
+    """What ``_summary`` reads of a document, kept beside it so list views never load whole documents."""
+    thin: dict[str, Any] = {
+        "targets": [{"status": t.get("status"), "error": t.get("error")} for t in document.get("targets", [])],
+        "alert": {"labels": {"alertname": document.get("alert", {}).get("labels", {}).get("alertname")}},
+    }
+    if "error" in document:
+        thin["error"] = document["error"]
+    return thin
 
 
 def _summary(row: ReportRow) -> dict[str, Any]:
@@ -355,3 +370,25 @@ def _summary(row: ReportRow) -> dict[str, Any]:
         "max_confidence": row.max_confidence,
         "alertname": row.document.get("alert", {}).get("labels", {}).get("alertname"),
     }
+
+
+STALE_CLAIM = 3600.0  # seconds after which another host's claim still capturing is taken for orphaned
+
+
+def _orphan(owner: str | None, created_at: float, now: float) -> bool:
+    """A claim no server is capturing: ours from an earlier process (its pid gone, or ours: pid 1 in a
+    restarted container), one without an owner (older versions), or another host's an hour old."""
+    host, _, pid = (owner or "").rpartition(":")
+    if not owner or not pid.isdigit():
+        return True
+    if host != socket.gethostname():
+        return now - created_at > STALE_CLAIM
+    if int(pid) <= 0 or int(pid) == os.getpid():  # os.kill(0, …) would signal our own process group
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False

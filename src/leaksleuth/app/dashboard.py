@@ -23,8 +23,9 @@ from leaksleuth.model.views import InstanceFacts
 if TYPE_CHECKING:
     from leaksleuth.app.instance import InstanceState
     from leaksleuth.app.live import LiveFleet
-    from leaksleuth.store.db import ReportRow, SnapshotRow, Store, TargetRow
+    from leaksleuth.store.db import SnapshotRow, Store, TargetRow
     from leaksleuth.store.replicas import VerdictRow
+    from leaksleuth.store.reports import ReportRow
 
 SPARK_POINTS = 40  # recent values a sparkline draws
 CHART_SERIES = ("goroutines", "heap_inuse", "rss_bytes", "num_gc")
@@ -222,7 +223,7 @@ def instance_view(store: Store, live: LiveFleet | None, target_id: int) -> Insta
             "(goroutine buckets and heap sites are on its own page).",
         )
     heap_snapshots = store.snapshots(target=known.url, kind="heap", newest_first=False)
-    captures = [r for r in store.reports(limit=1000) if r.target == known.url]
+    captures = [r for r in store.report_summaries(limit=1000) if r.target == known.url]
     chart = chart_data(store.series(known.url, [*CHART_SERIES, *_RESTART_SERIES]))
     chart["captures"] = [r.created_at for r in captures]
     chart["heap"] = [[s.taken_at, s.id] for s in heap_snapshots]
@@ -325,3 +326,41 @@ def _sites(state: InstanceState) -> list[SiteView]:
             views.append(SiteView(site.function, site.where(), now, now - before, site.user_code))
     views.sort(key=lambda s: (-s.inuse, s.where))
     return views[:MAX_SITES]
+
+
+# ---- self-healing ----------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class HealAction:
+    """One self-healing decision (``app.heal_records.Decision`` as stored): done, dry-run, refused, waiting, failed."""
+
+    id: int
+    at: float
+    pod: str  # namespace/name
+    workload: str
+    trigger: str
+    action: str
+    result: str
+    reason: str
+    report_id: int | None  # the capture it acted on
+
+
+def heal_actions(store: Store, *, limit: int = 500) -> list[HealAction]:
+    """The newest self-healing decisions in the store, whoever made them (``heal --k8s`` or ``serve --heal``)."""
+    actions = []
+    for row in store.reports(limit=limit, source="heal"):
+        entry = row.document
+        report_id = entry.get("report_id")
+        actions.append(
+            HealAction(
+                row.id,
+                row.created_at,
+                f"{entry.get('namespace', '')}/{entry.get('pod', '')}",
+                str(entry.get("workload") or ""),
+                str(entry.get("trigger", "")),
+                str(entry.get("action", "")),
+                str(entry.get("result", "")),
+                str(entry.get("reason", "")),
+                report_id if isinstance(report_id, int) else None,
+            )
+        )
+    return actions

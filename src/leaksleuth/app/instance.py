@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import math
 from array import array
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,8 @@ class InstanceState:
     flight: Flight | None = None
     departed: TargetReport | None = None  # its last verdict, once discovery dropped it (histories freed)
     detector: RestartDetector = field(default_factory=RestartDetector)
+    fetched: Counter[str] = field(default_factory=Counter)  # what the adaptive plan fetched, by kind
+    plan: tuple[str, ...] = ()  # why, in the last round
 
     def __post_init__(self) -> None:
         self._histories(self.max_snapshots)
@@ -141,6 +144,16 @@ class InstanceState:
         self.rounds += 1
         self.failures += 1
         self.status, self.error = status, error
+
+    def planned(self, result: ScrapeResult) -> None:
+        """Count what a round fetched (the heap with gc=1 apart) and keep why, when the adaptive plan chose it."""
+        if not result.plan:
+            return
+        self.plan = tuple(result.plan)
+        for fetched in result.fetched:
+            self.fetched[fetched.kind] += 1
+        if any(reason.startswith("heap?gc=1") for reason in result.plan):
+            self.fetched["heap?gc=1"] += 1
 
     def observe(self, seen: Observation) -> bool:
         """Record one successful round; returns True when the process restarted since the last one."""
@@ -224,6 +237,8 @@ class InstanceState:
             failed_rounds=self.failures,
             notes=tuple(self.notes),
             missed_rounds=self.missed,
+            fetched=dict(self.fetched),
+            plan=self.plan,
         )
         report = TargetReport(
             self.url,
@@ -233,6 +248,7 @@ class InstanceState:
             suspects,
             instance=facts,
             heap=heap_report.heap,
+            runtime=series_report.runtime if series_report is not None else None,
         )
         report.sort()
         return report

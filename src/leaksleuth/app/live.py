@@ -105,6 +105,7 @@ class LiveFleet:
         self._written: dict[str, float] = {}  # url -> when its verdict was last written to the store
         self._writes: set[asyncio.Future[None]] = set()
         self.member = membership.member if membership else default_member_id()
+        self.after_round: Callable[[Report], None] | None = None  # e.g. serve --heal's evaluation of the verdicts
         watcher.on_round = self._on_round
         per_target = ["target", "service"]
         self.confidence = Gauge(
@@ -190,6 +191,8 @@ class LiveFleet:
             },
             log=False,  # log shippers want changes, not a heartbeat every interval
         )
+        if self.after_round is not None:
+            self.after_round(report)
 
     def _store_verdicts(self, verdicts: list[tuple[str, str, float, dict[str, Any]]], now: float) -> None:
         """In a thread, beside the watch: pages of every replica read them (``app.dashboard``)."""

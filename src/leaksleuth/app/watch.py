@@ -37,6 +37,7 @@ from leaksleuth.app.instance import Flight, InstanceState, observation
 from leaksleuth.clock import SYSTEM_CLOCK, Clock
 from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
 from leaksleuth.collect.source import SourceFiles, SourceRoot
+from leaksleuth.model.incidents import Incident
 from leaksleuth.model.report import Report, TargetReport
 from leaksleuth.model.target import Target, TargetSource
 
@@ -68,7 +69,7 @@ class WatchConfig:
     duration: float | None = None  # seconds; None = until stopped
     max_rounds: int | None = None
     history: int = 120  # snapshots kept in memory per instance
-    options: Options = field(default_factory=Options)
+    options: Options = field(default_factory=lambda: Options(watching=True))  # first looks wait for a second
     scrape_deadline: float | None = None  # one target's whole scrape; None: min(interval, timeout)
     depart_after: int = 2  # rounds a target may be missing from discovery before it is dropped
     retention_age: float | None = None  # seconds; prune the store at start, every retention_every and at the end
@@ -106,6 +107,7 @@ class Watcher:
         self.config = config
         self.store = store
         self.on_round = on_round
+        self.incidents: list[Incident] = []  # the latest judgement's service-level incidents
         self.clock = clock
         self._make_scraper = scraper or functools.partial(Scraper, clock=clock)
         # every target ever seen, by URL: the current ones and, with their last verdict, those discovery dropped
@@ -326,6 +328,7 @@ class Watcher:
     async def _absorb(self, result: ScrapeResult, state: InstanceState) -> None:
         if state.departed is not None:  # dropped while its scrape was in flight: nothing left to judge it with
             return
+        state.planned(result)
         if result.status != "ok":
             state.fail(result.status, result.error)
             if self.store is not None:
@@ -395,11 +398,12 @@ class Watcher:
         verdicts = self._judge([state.url for state in self.current()])
         if departed:
             verdicts.extend(state.departed for state in self.departed() if state.departed is not None)
-        return Report(verdicts)
+        return Report(verdicts, incidents=list(self.incidents))
 
     def _judge(self, urls: Collection[str]) -> list[TargetReport]:
         """Verdicts of ``urls``; peers are the other current instances of their service (no service: alone)."""
         from leaksleuth.analysis.series.fleet import analyze_fleet
+        from leaksleuth.analysis.series.knockon import find_incidents
         from leaksleuth.analysis.source.fusion import explain
 
         states = self.current()
@@ -409,6 +413,7 @@ class Watcher:
         source = self._source.lines  # names allocation kinds when the watched source is readable here
         series = [s for s in (state.to_series() for state in states) if s is not None]
         by_url = {report.target: report for report in analyze_fleet(series)}  # peers: the whole fleet's groups
+        self.incidents = find_incidents(series, by_url)  # knock-on, restart cascades: per service
         verdicts = []
         for url in urls:
             state = self.instances[url]

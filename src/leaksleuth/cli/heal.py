@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from leaksleuth.cli.options import Timeout, check_writable, fraction
+from leaksleuth.cli import heal_options as policy
+from leaksleuth.cli.options import Timeout, check_writable
 from leaksleuth.errors import ConfigError
 
 Opt = typer.Option
@@ -31,20 +32,16 @@ def command(
     namespace: Annotated[str | None, Opt(help="Kubernetes namespace (default: all).")] = None,
     selector: Annotated[str | None, Opt(help="Kubernetes label selector.")] = None,
     kubeconfig: Annotated[str | None, Opt(help="Path to a kubeconfig (default: in-cluster, then KUBECONFIG).")] = None,
-    action: Annotated[str, Opt(help="quarantine, evict, rollout-restart, or none (dry run).")] = "none",
-    dry_run: Annotated[bool, Opt("--dry-run", help="Decide and record, change nothing.")] = False,
-    keep: Annotated[str, Opt(help="How long a quarantined pod is kept for inspection before deletion.")] = "5m",
-    heal_on: Annotated[float, Opt(callback=fraction, help="Act on a verdict at least this confident.")] = 0.9,
-    heal_at: Annotated[float, Opt(callback=fraction, help="…with memory at this share of the container limit.")] = 0.9,
-    rate: Annotated[str, Opt(help="At most N actions per PERIOD on one workload.")] = "1/min",
-    max_actions: Annotated[str, Opt(help="At most N actions per PERIOD on all workloads together.")] = "10/h",
-    breaker: Annotated[
-        str, Opt(help="After N actions per PERIOD on one workload its circuit opens (no more actions there).")
-    ] = "3/h",
-    allow_single: Annotated[bool, Opt("--allow-single", help="Act on single-replica workloads too.")] = False,
-    opt_in_namespace: Annotated[
-        list[str] | None, Opt(help="Heal every pod of this namespace (else only pods annotated leaksleuth.io/heal).")
-    ] = None,
+    action: policy.Action = None,
+    dry_run: policy.DryRun = False,
+    keep: policy.Keep = None,
+    heal_on: policy.HealOn = None,
+    heal_at: policy.HealAt = None,
+    rate: policy.Rate = None,
+    max_actions: policy.MaxActions = None,
+    breaker: policy.Breaker = None,
+    allow_single: policy.AllowSingle = False,
+    opt_in_namespace: policy.OptInNamespace = None,
     interval: Annotated[str, Opt(help="Time between watch rounds.")] = "30s",
     rounds: Annotated[int | None, Opt(min=1, help="Stop after this many rounds (default: until Ctrl-C).")] = None,
     samples: Annotated[int, Opt(min=1, help="Snapshots in the capture before an action.")] = 3,
@@ -61,26 +58,13 @@ def command(
         return
     if not k8s:
         raise ConfigError("heal needs --k8s (pods are what it can replace)", hint="leaksleuth heal --k8s --dry-run")
-    from leaksleuth.app.heal_config import HealConfig
-    from leaksleuth.app.heal_guards import parse_rate
     from leaksleuth.app.heal_loop import LoopConfig
     from leaksleuth.durations import parse_duration
 
-    config = HealConfig(
-        action=action,
-        dry_run=dry_run,
-        keep=parse_duration(keep),
-        heal_on=heal_on,
-        heal_at=heal_at,
-        rate=parse_rate(rate),
-        global_cap=parse_rate(max_actions, "--max-actions"),
-        breaker=parse_rate(breaker, "--breaker"),
-        allow_single=allow_single,
-        opt_in_namespaces=frozenset(opt_in_namespace or ()),
-        samples=samples,
-        every=parse_duration(every),
-        timeout=timeout,
+    given = policy.HealOptions(
+        action, dry_run, keep, heal_on, heal_at, rate, max_actions, breaker, allow_single, opt_in_namespace
     )
+    config = given.config(samples=samples, every=parse_duration(every), timeout=timeout)
     every_round = parse_duration(interval)
     if every_round <= 0:
         raise ConfigError(f"--interval must be longer than zero, got {interval!r}")
@@ -124,13 +108,17 @@ def _run(
             from prometheus_client import start_http_server
 
             server, _ = start_http_server(listen[1], listen[0], registry=healer.registry)
-        asyncio.run(heal_loop(healer, loop, api_client=api_client, on_decision=_say))
+        asyncio.run(heal_loop(healer, loop, api_client=api_client, on_decision=_say, on_notice=_notice))
     finally:
         if server is not None:
             server.shutdown()
         opened.close()
         if journal:
             out.close()
+
+
+def _notice(text: str) -> None:
+    typer.echo(f"leaksleuth heal: {text}", err=True)
 
 
 def _say(decision: Any) -> None:

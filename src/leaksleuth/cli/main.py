@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import typer
 
 from leaksleuth import __version__
 from leaksleuth.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
-from leaksleuth.cli import demo as demo_command
-from leaksleuth.cli import flame as flame_command
-from leaksleuth.cli import fleet as fleet_command
-from leaksleuth.cli import goroutines as goroutines_command
-from leaksleuth.cli import heal as heal_command
-from leaksleuth.cli import heap as heap_command
-from leaksleuth.cli import inspect as inspect_command
-from leaksleuth.cli import lint as lint_command
-from leaksleuth.cli import rules as rules_command
-from leaksleuth.cli import serve as serve_command
-from leaksleuth.cli import snapshots as snapshots_command
-from leaksleuth.cli import watch as watch_command
 from leaksleuth.errors import ConfigError, LeaksleuthError
 
-app = typer.Typer(
-    name="leaksleuth",
-    help="Find goroutine and heap leaks in Go services: which line leaks, on which instance, how sure.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+# name -> (module under leaksleuth.cli, attribute): a ``command`` function or a sub-``app`` (typer.Typer), in the
+# order ``--help`` lists them. Imported only when needed: ``leaksleuth inspect FILE`` does not pay for ``serve``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "inspect": ("inspect", "command"),
+    "goroutines": ("goroutines", "command"),
+    "fleet": ("fleet", "command"),
+    "rules": ("rules", "command"),
+    "watch": ("watch", "command"),
+    "demo": ("demo", "command"),
+    "serve": ("serve", "command"),
+    "snapshots": ("snapshots", "app"),
+    "heap": ("heap", "app"),
+    "heal": ("heal", "app"),
+    "flame": ("flame", "command"),
+    "lint": ("lint", "command"),
+}
 
 
 def _version(value: bool) -> None:
@@ -38,25 +36,43 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """Find goroutine and heap leaks in Go services."""
 
 
-app.command("inspect")(inspect_command.command)
-app.command("goroutines")(goroutines_command.command)
-app.command("fleet")(fleet_command.command)
-app.command("rules")(rules_command.command)
-app.command("watch")(watch_command.command)
-app.command("demo")(demo_command.command)
-app.command("serve")(serve_command.command)
-app.add_typer(snapshots_command.app, name="snapshots")
-app.add_typer(heap_command.app, name="heap")
-app.add_typer(heal_command.app, name="heal")
-app.command("flame")(flame_command.command)
-app.command("lint")(lint_command.command)
+def build_app(names: list[str] | None = None) -> typer.Typer:
+    """The typer app with the commands ``names`` (default: all of them)."""
+    built = typer.Typer(
+        name="leaksleuth",
+        help="Find goroutine and heap leaks in Go services: which line leaks, on which instance, how sure.",
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    built.callback()(_root)
+    for name in names if names is not None else COMMANDS:
+        module, attribute = COMMANDS[name]
+        target = getattr(importlib.import_module(f"leaksleuth.cli.{module}"), attribute)
+        if attribute == "app":
+            built.add_typer(target, name=name)
+        else:
+            built.command(name)(target)
+    return built
+
+
+def _requested(argv: list[str]) -> list[str] | None:
+    """The one command ``argv`` runs, when its first argument names one; None (all commands) otherwise, so that
+    ``--help``, ``--version`` and typos see the whole CLI."""
+    return [argv[0]] if argv and argv[0] in COMMANDS else None
+
+
+def __getattr__(name: str) -> Any:  # ``from leaksleuth.cli.main import app``: the whole CLI, built on first use
+    if name == "app":
+        return build_app()
+    raise AttributeError(name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     are caught here and printed as one line plus a hint (exit 2 for configuration, 3 for everything else).
     """
     try:
-        app(args=argv, prog_name="leaksleuth", standalone_mode=True)
+        arguments = sys.argv[1:] if argv is None else argv
+        build_app(_requested(arguments))(args=arguments, prog_name="leaksleuth", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_FINDINGS)
     except LeaksleuthError as exc:

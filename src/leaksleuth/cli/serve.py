@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from leaksleuth.cli import discovery_options as found
+from leaksleuth.cli import heal_options as policy
 from leaksleuth.errors import ConfigError
 
 
@@ -18,6 +19,12 @@ def command(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Accept webhooks without a token (loopback only!).")
     ] = False,
+    metrics_auth: Annotated[
+        bool,
+        typer.Option(
+            "--metrics-auth/--no-metrics-auth", help="/metrics (it names every target) needs the bearer token too."
+        ),
+    ] = True,
     target_template: Annotated[
         str,
         typer.Option(
@@ -27,6 +34,27 @@ def command(
         ),
     ] = "http://{instance_host}:6060",
     kubeconfig: Annotated[str | None, typer.Option(help="kubeconfig for --target-template kubernetes.")] = None,
+    allow_cidr: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Networks an alert's target may be in (repeat; default: 10/8, 172.16/12, 192.168/16, fc00::/7 "
+            "and loopback)."
+        ),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None, typer.Option(help="Host names allowed whatever they resolve to (repeat; *.suffix).")
+    ] = None,
+    allow_port: Annotated[
+        list[int] | None, typer.Option(help="Ports an alert's target may use (repeat; default: any).")
+    ] = None,
+    max_body: Annotated[int, typer.Option(min=1, help="Bytes accepted in one webhook (413 past it).")] = 1 << 20,
+    max_alerts: Annotated[int, typer.Option(min=1, help="Alerts accepted in one webhook (413 past it).")] = 1000,
+    capture_queue: Annotated[
+        int, typer.Option(min=1, help="Targets queued or being captured; more alerts get 429 (Alertmanager retries).")
+    ] = 256,
+    drain_grace: Annotated[
+        float, typer.Option(min=0, help="Seconds running captures may finish in after SIGTERM.")
+    ] = 10.0,
     samples: Annotated[int, typer.Option(help="Snapshots per capture.")] = 3,
     every: Annotated[str, typer.Option(help="Time between snapshots of a capture.")] = "5s",
     timeout: Annotated[float, typer.Option(help="Seconds per request to the instance.")] = 10.0,
@@ -54,6 +82,19 @@ def command(
     retention_count: Annotated[
         int | None, typer.Option(min=1, help="--watch: snapshots kept per target, kind.")
     ] = None,
+    heal: Annotated[
+        bool, typer.Option("--heal", help="Self-healing of Kubernetes pods (the options below; leaksleuth heal).")
+    ] = False,
+    action: policy.Action = None,
+    dry_run: policy.DryRun = False,
+    keep: policy.Keep = None,
+    heal_on: policy.HealOn = None,
+    heal_at: policy.HealAt = None,
+    rate: policy.Rate = None,
+    max_actions: policy.MaxActions = None,
+    breaker: policy.Breaker = None,
+    allow_single: policy.AllowSingle = False,
+    opt_in_namespace: policy.OptInNamespace = None,
 ) -> None:
     """Serve POST /alerts (Alertmanager webhook v4), GET /reports, /reports/{id}, /metrics and /healthz."""
     from leaksleuth.extras import require_extra
@@ -61,6 +102,7 @@ def command(
     require_extra("service", "fastapi", "uvicorn", "sqlalchemy", "fsspec")  # before any option is acted on
     from leaksleuth.app.capture import AlertService, CaptureConfig
     from leaksleuth.app.membership import default_member_id
+    from leaksleuth.app.targeting import TargetPolicy
     from leaksleuth.cli.discovery_options import build_discovery
     from leaksleuth.cli.options import positive_duration, read_secret
     from leaksleuth.cli.serve_watch import live_fleet, run
@@ -87,7 +129,19 @@ def command(
         every=parse_duration(every),
         timeout=timeout,
         kubeconfig=kubeconfig,
+        policy=TargetPolicy.from_options(allow_cidr, allow_host or (), allow_port or ()),
+        max_body=max_body,
+        max_alerts=max_alerts,
+        queue=capture_queue,
+        drain_grace=drain_grace,
     )
+    healing = policy.HealOptions(
+        action, dry_run, keep, heal_on, heal_at, rate, max_actions, breaker, allow_single, opt_in_namespace
+    )
+    if not heal and healing.given():
+        raise ConfigError(f"{', '.join(healing.given())}: self-healing options need --heal")
+    if heal:
+        healing.config(samples=capture.samples, every=capture.every, timeout=capture.timeout)  # checked now
     discovery = None
     if watch:  # every usage error before the store opens and the port is taken
         every_round = positive_duration("--interval", interval)
@@ -100,7 +154,7 @@ def command(
     elif urls or targets_file or dns or dns_srv or k8s or prometheus_targets or scale_out:
         raise ConfigError("targets to watch need --watch", hint="leaksleuth serve --watch http://127.0.0.1:6060")
     service = AlertService(open_store(store, blobs), token=token, capture=capture)
-    app = create_app(service)
+    app = create_app(service, (host, int(port)), metrics_auth=metrics_auth)
     live = None
     if discovery is not None:
         live = live_fleet(
@@ -111,6 +165,19 @@ def command(
             json_lines=json_lines,
             retention=(ages, retention_count),
             replica=(replica_id or default_member_id()) if scale_out else None,
+        )
+    if heal:
+        from leaksleuth.cli.serve_heal import attach_healing
+
+        attach_healing(
+            app,
+            service,
+            live,
+            healing,
+            kubeconfig=kubeconfig,
+            namespace=namespace,
+            selector=selector,
+            json_lines=json_lines,
         )
     mount_pages(app, service, live)
     auth = "bearer token required" if token else "no auth (loopback)"

@@ -17,6 +17,7 @@ from leaksleuth.cli import discovery_options as found
 from leaksleuth.cli.discovery_options import build_discovery
 from leaksleuth.cli.options import MinGrowth, SourceRoots, positive_duration, positive_seconds, stop_signals
 from leaksleuth.collect import DEBUG2_THRESHOLD
+from leaksleuth.collect.plan import PlanConfig
 from leaksleuth.model.report import SUSPECT_CONFIDENCE
 
 if TYPE_CHECKING:
@@ -78,6 +79,20 @@ def command(
     heap_gc: Annotated[
         bool, Opt("--heap-gc/--no-heap-gc", help="Ask for a GC before each heap profile (?gc=1): exact live heap.")
     ] = True,
+    full_scrape: Annotated[
+        bool,
+        Opt(
+            "--full-scrape",
+            help="Fetch everything every round (debug=2 / goroutineleak, heap?gc=1) instead of the adaptive plan.",
+        ),
+    ] = False,
+    leak_every: Annotated[
+        int, Opt(min=1, help="Adaptive plan: goroutineleak every N rounds while nothing grows.")
+    ] = PlanConfig().leak_every,
+    round_events: Annotated[
+        bool,
+        Opt("--round-events", help="With --json-lines: one 'round' event per target and round (fetches, top suspect)."),
+    ] = False,
     bearer_token_file: Annotated[Path | None, Opt(help="File holding a bearer token.")] = None,
     header: Annotated[list[str] | None, Opt(help="Extra request header 'Name: value' (repeatable).")] = None,
     cert: Annotated[str | None, Opt(help="TLS client certificate (PEM).")] = None,
@@ -103,6 +118,7 @@ def command(
         debug2_threshold=debug2_threshold,
         heap_every=heap_every,
         heap_gc=heap_gc,
+        plan=None if full_scrape else PlanConfig(leak_every=leak_every, growth=min_growth),
         headers=parse_headers(header or []),
         bearer_token=read_secret(bearer_token_file, "--bearer-token-file") if bearer_token_file else None,
         client_cert=cert,
@@ -142,7 +158,8 @@ def command(
             rounds=rounds,
             report_path=report,
             html_path=html,
-            json_lines=json_lines,
+            json_lines=json_lines or round_events,
+            round_events=round_events,
             fail_on=fail_on,
             quiet=quiet,
             retention=(
@@ -175,6 +192,7 @@ async def run_watch(
     html_path: Path | None,
     json_lines: bool,
     fail_on: float | None,
+    round_events: bool = False,
     quiet: bool,
     retention: tuple[float | None, int | None],
     min_growth: int = 5,
@@ -187,6 +205,7 @@ async def run_watch(
     from leaksleuth.analysis.goroutines.verdict import Options
     from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
     from leaksleuth.report import watch as render
+    from leaksleuth.report.runtime import incident_text, runtime_table
     from leaksleuth.report.terminal import data_text, stderr_console, stdout_console
 
     console = stderr_console() if json_lines or quiet else stdout_console()
@@ -196,7 +215,7 @@ async def run_watch(
         max_rounds=rounds,
         retention_age=retention[0],
         retention_count=retention[1],
-        options=Options(min_growth=min_growth),
+        options=Options(min_growth=min_growth, watching=True),
         source_roots=source_roots,
     )
     watcher = Watcher(discovery, scrape, config, store=store)
@@ -219,6 +238,8 @@ async def run_watch(
             report = watcher.report(departed=False)  # the live view is of what is still there
             if json_lines:
                 render.write_events(sys.stdout, render.finding_events(report, seen, SUSPECT_CONFIDENCE))
+            if round_events:
+                render.write_events(sys.stdout, render.round_events(report, summary.number, summary.results))
             if live is not None:
                 series = {state.url: state.series.values("goroutines") for state in watcher.current()}
                 live.update(
@@ -263,6 +284,11 @@ async def run_watch(
         console.print(render.summary_line(report), highlight=False, markup=False)
     else:
         console.print(render.verdict_table(report))
+        for incident in report.incidents:
+            console.print(incident_text(incident))
+        runtime = runtime_table(report.targets)
+        if runtime is not None:
+            console.print(runtime)
     if report_path or html_path:
         console.print(data_text(f"wrote {', '.join(str(p) for p in (report_path, html_path) if p)}", style="dim"))
     if report.targets and not any(t.status == "ok" for t in report.targets):

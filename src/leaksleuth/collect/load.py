@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,7 +71,31 @@ def fetch(
     client: httpx.Client | None = None,
 ) -> bytes:
     """GET ``url`` and return the body; refuses bodies over ``max_body`` bytes (default: the decompression cap)
-    while streaming."""
+    while streaming. ``timeout`` bounds the whole request (connect, headers and body), as the scraper's deadline
+    does: httpx's timeout is per read, and a body dripping a byte a second never trips it."""
+    cap = max_body or configured_max_decompressed()
+    done: Future[bytes] = Future()
+    stop = threading.Event()
+    worker = threading.Thread(target=_fetch_into, args=(done, stop, url, timeout, cap, client), daemon=True)
+    worker.start()
+    try:
+        return done.result(timeout=timeout)  # the worker's error, re-raised here
+    except FutureTimeout:
+        raise FetchError(f"GET {url}: timed out after {timeout:g}s (the whole request)") from None
+    finally:
+        stop.set()  # a request past its deadline stops at its next chunk (or its own read timeout)
+
+
+def _fetch_into(
+    done: Future[bytes], stop: threading.Event, url: str, timeout: float, cap: int, client: httpx.Client | None
+) -> None:
+    try:
+        done.set_result(_get(stop, url, timeout, cap, client))
+    except BaseException as exc:  # handed to the caller, which raises it
+        done.set_exception(exc)
+
+
+def _get(stop: threading.Event, url: str, timeout: float, cap: int, client: httpx.Client | None) -> bytes:
     import httpx  # lazy: reading files should not pay for the HTTP stack
 
     own = client is None
@@ -84,8 +111,10 @@ def fetch(
                     else None,
                     status=response.status_code,
                 )
-            capped = CappedBody(max_body or configured_max_decompressed(), f"GET {url}", hint=_BIGGER)
+            capped = CappedBody(cap, f"GET {url}", hint=_BIGGER)
             for chunk in response.iter_bytes():
+                if stop.is_set():  # the caller gave up at the deadline
+                    raise FetchError(f"GET {url}: timed out after {timeout:g}s (the whole request)")
                 capped.add(chunk)
             return capped.value()
     except httpx.ConnectError as exc:  # the same words as the fleet scraper

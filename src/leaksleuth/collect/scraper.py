@@ -30,8 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from leaksleuth.clock import SYSTEM_CLOCK, Clock
 from leaksleuth.collect import DEBUG2_THRESHOLD
-from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError, ParseError
+from leaksleuth.collect.plan import Plan, PlanConfig, TargetPlanner
+from leaksleuth.errors import ConfigError, FetchError, InputTooLargeError, LeaksleuthError, ParseError
 from leaksleuth.formats import Format, Parsed, parse
+from leaksleuth.formats.compression import resolve_max_size
 from leaksleuth.httpio import RETRY_STATUS, CappedBody, backoff_delay, reason
 from leaksleuth.model.target import Target
 
@@ -50,11 +52,13 @@ class ScrapeConfig:
     retries: int = 2  # extra attempts after a transient failure
     backoff: float = 0.25  # first retry delay; doubles each time, with jitter
     max_body: int = 64 << 20
+    max_decompressed: int | None = None  # what a body may inflate to (None: LEAKSLEUTH_MAX_DECOMPRESSED or 256 MiB)
     concurrency: int = 64
     debug2_threshold: int = DEBUG2_THRESHOLD
     heap_every: int = 1  # fetch the heap profile every N rounds (0: never)
     metrics: bool = True  # fetch /metrics (or /debug/vars)
     heap_gc: bool = False  # ask for a GC first (?gc=1): exact live heap, at the price of a collection
+    plan: PlanConfig | None = None  # adaptive fetches per target (collect/plan.py); None: everything every round
     thread_parse_bytes: int = 256 << 10  # bodies this big are parsed in a thread, smaller ones (a few ms) right away
     headers: dict[str, str] = field(default_factory=dict)
     bearer_token: str | None = None
@@ -62,6 +66,10 @@ class ScrapeConfig:
     client_key: str | None = None
     ca_file: str | None = None
     insecure: bool = False
+    # a redirect to another origin (scheme, host, port): "strip" follows it without --header or the bearer token,
+    # "same-origin" refuses it (serve: the alert chose the target)
+    redirects: str = "strip"
+    quote_bodies: bool = True  # False: errors name a body's status and length, never its text (serve's reports)
 
 
 @dataclass(slots=True)
@@ -80,6 +88,7 @@ class ScrapeResult:
     fetched: list[Fetched] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    plan: list[str] = field(default_factory=list)  # why this round fetched what it did (adaptive plan only)
 
     def get(self, kind: str) -> Fetched | None:
         return next((f for f in self.fetched if f.kind == kind), None)
@@ -125,14 +134,17 @@ class _Capabilities:
 class _Budget:
     """What is left of one scrape's ``deadline``: charged for time holding a request slot and for back-off sleeps."""
 
-    __slots__ = ("clock", "left")
+    __slots__ = ("clock", "left", "spent")
 
     def __init__(self, seconds: float | None, clock: Clock) -> None:
         self.left = seconds if seconds is not None else float("inf")
+        self.spent = 0.0  # seconds charged so far: how long the target took to answer
         self.clock = clock
 
     def charge(self, since: float) -> None:
-        self.left -= self.clock.monotonic() - since
+        taken = self.clock.monotonic() - since
+        self.left -= taken
+        self.spent += taken
 
 
 PARSE_THREADS = 2  # parsing holds the GIL: more threads add no throughput; two keep one huge dump from holding up all
@@ -150,12 +162,15 @@ class Scraper:
         self._parser: ThreadPoolExecutor | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._verify: Any = None
+        self._max_size = 0
         self._slots = asyncio.Semaphore(config.concurrency)
         self._capabilities: dict[str, _Capabilities] = {}
         self._rounds: dict[str, int] = {}
+        self._planners: dict[str, TargetPlanner] = {}
 
     async def __aenter__(self) -> Scraper:
         self._verify = tls_verify(self.config)  # one SSL context for every client: building one costs milliseconds
+        self._max_size = resolve_max_size(self.config.max_decompressed)[0]  # one cap, resolved once
         self._parser = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="leaksleuth-parse")
         return self
 
@@ -174,6 +189,7 @@ class Scraper:
             await self._clients.pop(url).aclose()
             self._capabilities.pop(url, None)
             self._rounds.pop(url, None)
+            self._planners.pop(url, None)
 
     def _client(self, target: Target) -> httpx.AsyncClient:
         client = self._clients.get(target.url)
@@ -206,30 +222,31 @@ class Scraper:
     async def _scrape(
         self, target: Target, result: ScrapeResult, capabilities: _Capabilities, round_number: int, budget: _Budget
     ) -> None:
+        spent = budget.spent
         counts = await self._fetch(target, "/debug/pprof/goroutine", "goroutine", Format.PPROF, budget)
         result.fetched.append(counts)
         profile = counts.parsed.profile
         if profile is None or counts.parsed.kind != "goroutine":
             raise ParseError(f"{target.url}/debug/pprof/goroutine is a {counts.parsed.kind}, not a goroutine profile")
         total = int(profile.totals()[0])
-        if total <= self.config.debug2_threshold:
-            path = (
-                "/debug/pprof/goroutine?debug=2"
-                if capabilities.no_leak_profile
-                else ("/debug/pprof/goroutineleak?debug=2")
+        config = self.config
+        heap_due = bool(config.heap_every) and round_number % config.heap_every == 0
+        planner = self._planner(target.url)
+        if planner is None:  # everything every round: the dump under the threshold, else the leak profile
+            plan = Plan("dump" if total <= config.debug2_threshold else "proto", None)
+            plan.heap = ("gc" if config.heap_gc else "plain") if heap_due else None
+        else:
+            plan = planner.plan(
+                total,
+                budget.spent - spent,
+                debug2_threshold=config.debug2_threshold,
+                heap_due=heap_due,
+                heap_gc=config.heap_gc,
             )
-            try:
-                result.fetched.append(await self._fetch(target, path, "goroutine-dump", Format.GOROUTINE_DUMP, budget))
-            except FetchError as exc:
-                if not exc.status == 404 or capabilities.no_leak_profile:
-                    raise
-                capabilities.no_leak_profile = True
-                result.notes.append("no goroutineleak profile (Go < 1.26): no runtime proof of leaks")
-                dump_path = "/debug/pprof/goroutine?debug=2"
-                result.fetched.append(
-                    await self._fetch(target, dump_path, "goroutine-dump", Format.GOROUTINE_DUMP, budget)
-                )
-        elif not capabilities.no_leak_profile:
+            result.plan = plan.reasons
+        if plan.leak == "dump":
+            await self._fetch_dump(target, result, capabilities, budget)
+        elif plan.leak == "proto" and not capabilities.no_leak_profile:
             try:
                 result.fetched.append(
                     await self._fetch(target, "/debug/pprof/goroutineleak", "goroutineleak", Format.PPROF, budget)
@@ -238,11 +255,38 @@ class Scraper:
                 if not exc.status == 404:
                     raise
                 capabilities.no_leak_profile = True
-        if self.config.heap_every and round_number % self.config.heap_every == 0:
-            heap_path = "/debug/pprof/heap?gc=1" if self.config.heap_gc else "/debug/pprof/heap"
+        if plan.heap is not None:
+            heap_path = "/debug/pprof/heap?gc=1" if plan.heap == "gc" else "/debug/pprof/heap"
             result.fetched.append(await self._fetch(target, heap_path, "heap", Format.PPROF, budget))
-        if self.config.metrics:
+        if config.metrics:
             await self._fetch_metrics(target, result, capabilities, budget)
+        if planner is not None:
+            planner.saw(heap_bytes=_live_heap(result), leaked=_leaked(result))
+
+    def _planner(self, url: str) -> TargetPlanner | None:
+        if self.config.plan is None:
+            return None
+        planner = self._planners.get(url)
+        if planner is None:
+            planner = self._planners[url] = TargetPlanner(self.config.plan)
+        return planner
+
+    async def _fetch_dump(
+        self, target: Target, result: ScrapeResult, capabilities: _Capabilities, budget: _Budget
+    ) -> None:
+        """The debug=2 dump: from goroutineleak (with the runtime's leak marks), or plain goroutine before Go 1.26."""
+        path = (
+            "/debug/pprof/goroutine?debug=2" if capabilities.no_leak_profile else "/debug/pprof/goroutineleak?debug=2"
+        )
+        try:
+            result.fetched.append(await self._fetch(target, path, "goroutine-dump", Format.GOROUTINE_DUMP, budget))
+        except FetchError as exc:
+            if not exc.status == 404 or capabilities.no_leak_profile:
+                raise
+            capabilities.no_leak_profile = True
+            result.notes.append("no goroutineleak profile (Go < 1.26): no runtime proof of leaks")
+            dump_path = "/debug/pprof/goroutine?debug=2"
+            result.fetched.append(await self._fetch(target, dump_path, "goroutine-dump", Format.GOROUTINE_DUMP, budget))
 
     async def _fetch_metrics(
         self, target: Target, result: ScrapeResult, capabilities: _Capabilities, budget: _Budget
@@ -270,13 +314,17 @@ class Scraper:
     async def _fetch(self, target: Target, path: str, kind: str, expected: Format, budget: _Budget) -> Fetched:
         url = target.url + path
         data = await self._get(self._client(target), url, budget)
-        parsing = functools.partial(parse, data, format=expected, max_size=self.config.max_body * 8)
+        parsing = functools.partial(parse, data, format=expected, max_size=self._max_size)
         try:
             if len(data) >= self.config.thread_parse_bytes:
                 parsed = await asyncio.get_running_loop().run_in_executor(self._parser, parsing)
             else:
                 parsed = parsing()
+        except InputTooLargeError as exc:
+            raise exc.with_context(f"GET {url}") from None
         except LeaksleuthError as exc:
+            if not self.config.quote_bodies:  # a parser's message quotes the input: name its length only
+                raise ParseError(f"GET {url}: {len(data):,} bytes that do not parse as {expected.value}") from None
             raise exc.with_context(f"GET {url}") from None
         return Fetched(kind, data, parsed)
 
@@ -309,7 +357,7 @@ class Scraper:
                 error = FetchError(f"GET {url}: {type(exc).__name__} ({reason(exc)})")
                 transient = False
             except _HTTPStatus as exc:
-                message = f"GET {url}: HTTP {exc.status}{': ' + exc.snippet if exc.snippet else ''}"
+                message = f"GET {url}: HTTP {exc.status}{exc.size}{': ' + exc.snippet if exc.snippet else ''}"
                 error = FetchError(message, status=exc.status)
                 transient = exc.status in RETRY_STATUS
             if not transient or attempt >= self.config.retries:
@@ -326,25 +374,79 @@ class Scraper:
             attempt += 1
 
     async def _read(self, client: httpx.AsyncClient, url: str) -> bytes:
-        async with client.stream("GET", url) as response:
-            if response.status_code >= 400:
-                body = b""
+        request = client.build_request("GET", url)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await client.send(request, stream=True)
+            try:
+                if response.next_request is not None:  # a redirect: followed here, one origin check per hop
+                    request = self._redirected(url, request, response.next_request)
+                    continue
+                if response.status_code >= 400:
+                    raise await self._status(response)
+                capped = CappedBody(self.config.max_body, f"GET {url}")
                 async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > 512:
-                        break
-                raise _HTTPStatus(response.status_code, body[:200].decode("utf-8", "replace").strip())
-            capped = CappedBody(self.config.max_body, f"GET {url}")
-            async for chunk in response.aiter_bytes():
-                capped.add(chunk)
-            return capped.value()
+                    capped.add(chunk)
+                return capped.value()
+            finally:
+                await response.aclose()
+        raise FetchError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
+
+    def _redirected(self, url: str, previous: httpx.Request, following: httpx.Request) -> httpx.Request:
+        if _origin(following.url) == _origin(previous.url):
+            return following
+        if self.config.redirects == "same-origin":
+            raise FetchError(f"GET {url}: redirect to another origin ({_origin(following.url)}) refused")
+        for name in [*self.config.headers, "Authorization", "Cookie"]:  # the user's headers stay with the origin
+            following.headers.pop(name, None)
+        return following
+
+    async def _status(self, response: httpx.Response) -> _HTTPStatus:
+        """The error for an HTTP error answer: a short quote of the body, or (``quote_bodies=False``) its length."""
+        body = b""
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > ERROR_BODY_READ:
+                break
+        if self.config.quote_bodies:
+            return _HTTPStatus(response.status_code, body[:200].decode("utf-8", "replace").strip())
+        size = f"over {ERROR_BODY_READ:,}" if len(body) > ERROR_BODY_READ else str(len(body))
+        return _HTTPStatus(response.status_code, "", f" ({size} bytes)")
+
+
+MAX_REDIRECTS = 5
+ERROR_BODY_READ = 64 << 10  # bytes of an error answer read, to quote it or to say how long it was
+
+
+def _origin(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+
+
+def _live_heap(result: ScrapeResult) -> float | None:
+    """The live heap this round saw: the runtime's heap-in-use metric, else the heap profile's inuse_space."""
+    memstats = result.memstats
+    if memstats is not None and memstats.heap_inuse is not None:
+        return float(memstats.heap_inuse)
+    heap = result.heap
+    if heap is None:
+        return None
+    index = next((i for i, value in enumerate(heap.sample_types) if value.type == "inuse_space"), None)
+    return float(heap.totals()[index]) if index is not None else None
+
+
+def _leaked(result: ScrapeResult) -> int | None:
+    """Goroutines this round's leak profile (or dump) proved leaked; None when neither was fetched."""
+    if result.leak_profile is not None:
+        return int(result.leak_profile.totals()[0]) if len(result.leak_profile.samples) else 0
+    dump = result.dump
+    return sum(1 for goroutine in dump.goroutines if goroutine.leaked) if dump is not None else None
 
 
 class _HTTPStatus(Exception):
-    def __init__(self, status: int, snippet: str) -> None:
+    def __init__(self, status: int, snippet: str, size: str = "") -> None:
         super().__init__(status)
         self.status = status
         self.snippet = snippet
+        self.size = size
 
 
 def tls_verify(config: ScrapeConfig) -> Any:
@@ -388,5 +490,5 @@ def _make_client(config: ScrapeConfig, verify: Any) -> httpx.AsyncClient:
         verify=verify,
         limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
         timeout=httpx.Timeout(config.timeout),
-        follow_redirects=True,
+        follow_redirects=False,  # Scraper._read follows them, checking each hop's origin
     )

@@ -195,24 +195,23 @@ class _Parser:
         return frame, int(parent) if marker and parent.isdecimal() else None
 
     # ---- one block -------------------------------------------------------------------------------------------
-    def goroutine(
-        self, goroutine_id: int, tail: _HeaderTail, block: str, lines: list[str], other: list[str]
-    ) -> Goroutine:
+    def goroutine(self, goroutine_id: int, tail: _HeaderTail, lines: list[str], other: list[str]) -> Goroutine:
         """One goroutine's block, and its lines (the header first)."""
-        if len(lines) % 2 and len(lines) > 1 and "elided..." not in block and "\n[originating" not in block:
+        # Odd: a header and CALL/FILE pairs. An elided-frames or ancestor line breaks the pairing, so its block's key
+        # holds a line that is no FILE line: no stack is cached under such a key (goroutine_pairs refuses it, and
+        # goroutine_slow caches only stacks without either), so the cache lookup needs no search of the block.
+        if len(lines) % 2 and len(lines) > 1:
             calls = lines[1::2]
             wheres = lines[2::2]
             key = "\n".join(wheres)
             cached = self.stacks.get(key)
             if cached is not None and (cached[1] == self.generation or self.same_functions(key, calls, cached[0])):
                 stack = cached[0]
-                call_text = "\n".join(calls)
                 parent = None
                 if stack.created_by is not None:
-                    call_text, _, created_line = call_text.rpartition("\n")
-                    parent_text = created_line.rpartition(" in goroutine ")[2]
+                    parent_text = calls.pop().rpartition(" in goroutine ")[2]
                     parent = int(parent_text) if parent_text.isdecimal() else None
-                return _make_goroutine(goroutine_id, tail, stack, call_text, parent)
+                return _make_goroutine(goroutine_id, tail, stack, "\n".join(calls), parent)
             goroutine = self.goroutine_pairs(goroutine_id, tail, calls, wheres, key)
             if goroutine is not None:
                 return goroutine
@@ -329,7 +328,7 @@ class _Parser:
         own = stacks[0]
         stack = Stack(tuple(own[1]), own[3], own[4], own[5])
         stack = self.interned.setdefault(stack, stack)
-        if key and i >= count and not unavailable:
+        if key and i >= count and not unavailable and len(stacks) == 1 and own[4] == 0:  # (see `goroutine`)
             self.stacks[key] = (stack, self.generation)
         ancestors = tuple(Ancestor(gid, Stack(tuple(fr), cr, el, ela)) for gid, fr, _a, cr, el, ela, _p in stacks[1:])
         calls = "\n".join(f"{frame.function}({arg})" for frame, arg in zip(own[1], own[2], strict=True))
@@ -361,21 +360,23 @@ def _is_hex(text: str) -> bool:
 def _make_goroutine(
     goroutine_id: int, tail: _HeaderTail, stack: Stack, call_text: str, parent: int | None
 ) -> Goroutine:
+    # positional (in Goroutine's field order: id, state, stack, wait_minutes, locked_to_thread, leaked, scan, durable,
+    # synctest_bubble, parent_id, call_text, labels, gp, m): once per goroutine, keywords cost a tenth of a parse
     return Goroutine(
-        id=goroutine_id,
-        state=tail.state,
-        stack=stack,
-        wait_minutes=tail.wait_minutes,
-        locked_to_thread=tail.locked,
-        leaked=tail.leaked,
-        scan=tail.scan,
-        durable=tail.durable,
-        synctest_bubble=tail.bubble,
-        parent_id=parent,
-        call_text=call_text,
-        labels=tail.labels,
-        gp=tail.gp,
-        m=tail.m,
+        goroutine_id,
+        tail.state,
+        stack,
+        tail.wait_minutes,
+        tail.locked,
+        tail.leaked,
+        tail.scan,
+        tail.durable,
+        tail.bubble,
+        parent,
+        call_text,
+        tail.labels,
+        tail.gp,
+        tail.m,
     )
 
 
@@ -465,16 +466,17 @@ def parse_goroutine_dump(data: bytes | str, *, require_goroutines: bool = True) 
     parser.begin()
     goroutines: list[Goroutine] = []
     other: list[str] = []
+    header, goroutine, append = parser.header, parser.goroutine, goroutines.append  # bound once: 20k+ rounds
     with _cyclic_gc_paused():
         for block in _blocks(text):
             lines = block.split("\n")
-            parsed = parser.header(lines[0])
+            parsed = header(lines[0])
             if parsed is None:
                 other.extend(line for line in lines if line)
                 continue
             if not lines[-1]:  # the newline that ends the dump
                 lines.pop()
-            goroutines.append(parser.goroutine(parsed[0], parsed[1], block, lines, other))
+            append(goroutine(parsed[0], parsed[1], lines, other))
     truncated = bool(partial) or (bool(goroutines) and (goroutines[-1].truncated or _looks_cut(goroutines)))
     stub_id, space, _ = partial[10:].partition(" ") if partial.startswith("goroutine ") else ("", "", "")
     if space and stub_id.isdecimal() and text.endswith("\n\n" if text.strip() else ""):

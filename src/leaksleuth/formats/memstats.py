@@ -57,12 +57,18 @@ PROMETHEUS_METRICS = {
     "process_virtual_memory_bytes": "virtual_bytes",
     "process_open_fds": "open_fds",
     "process_start_time_seconds": "process_start_seconds",
-    "go_gc_gogc_percent": "",
+    "go_gc_gogc_percent": "gogc_percent",
     "go_gc_gomemlimit_bytes": "gomemlimit_bytes",
+    "go_sched_gomaxprocs_threads": "gomaxprocs",
+    "go_memstats_gc_cpu_fraction": "gc_cpu_fraction",  # client_golang < 1.12; later ones dropped it
 }
+# go_gc_duration_seconds' quantiles (client_golang: debug.ReadGCStats' PauseQuantiles) -> MemStats attribute
+PAUSE_QUANTILES = {"0.5": "gc_pause_p50_seconds", "0.75": "gc_pause_p75_seconds", "1": "gc_pause_max_seconds"}
+PAUSE_SUMMARY = "go_gc_duration_seconds"
 # MemStats attribute -> its Prometheus metric (for the PromQL of ``fleet`` and ``rules``)
 PROMETHEUS_METRIC_OF = {attribute: metric for metric, attribute in PROMETHEUS_METRICS.items() if attribute}
-_FLOAT_FIELDS = {"gc_cpu_fraction", "process_start_seconds"}
+_FLOAT_FIELDS = {"gc_cpu_fraction", "process_start_seconds", *PAUSE_QUANTILES.values()}
+_PAUSE_RING = 256  # MemStats.PauseNs is a circular buffer of the last 256 pauses
 
 
 def _usable(value: float) -> bool:
@@ -104,6 +110,12 @@ def parse_expvar(data: bytes | str) -> MemStats:
             _assign(stats, attribute, value)
     if stats.last_gc_ns == 0:
         stats.last_gc_ns = None
+    ring = memstats.get("PauseNs")
+    if isinstance(ring, list):
+        set_pauses(
+            stats,
+            [v for v in ring[:_PAUSE_RING] if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 63],
+        )
     for key, value in document.items():
         if isinstance(value, int | float) and not isinstance(value, bool) and _usable(value):
             stats.extra[key] = float(value)
@@ -133,11 +145,15 @@ def _too_deep_at(data: bytes | str) -> int | None:
 def parse_memstats_trailer(lines: list[str]) -> MemStats:
     """The ``# runtime.MemStats`` block at the end of heap debug=1 (``# HeapAlloc = 123``)."""
     stats = MemStats(source="heap debug=1")
+    ring: list[int] = []
     for line in lines:
         name, equals, value = line.lstrip("# ").partition(" = ")
         if not equals:
             continue
         attribute = GO_FIELDS.get(name)
+        if name == "PauseNs":  # "PauseNs = [382266 551257 0 0 …]"
+            ring = [int(v) for v in value.strip("[]").split()[:_PAUSE_RING] if v.isdigit()]
+            continue
         if name == "Stack":  # "Stack = inuse / sys"
             inuse, _, sys = value.partition(" / ")
             if inuse.isdigit() and sys.isdigit():
@@ -149,7 +165,22 @@ def parse_memstats_trailer(lines: list[str]) -> MemStats:
             _assign(stats, attribute, float(value))
         except ValueError:
             continue
+    set_pauses(stats, ring)  # after the loop: the ring comes before NumGC, which indexes it
     return stats
+
+
+def set_pauses(stats: MemStats, ring: list[int]) -> None:
+    """The recent pauses from ``MemStats.PauseNs`` (a ring indexed by NumGC), newest last, and their percentiles
+    the way ``debug.ReadGCStats`` computes ``PauseQuantiles`` (what client_golang's summary exports)."""
+    count = min(stats.num_gc or 0, len(ring))
+    if count == 0:
+        return
+    newest = (stats.num_gc or 0) - 1
+    stats.gc_pauses_ns = tuple(ring[(newest - back) % len(ring)] for back in range(count))[::-1]
+    recent = sorted(stats.gc_pauses_ns)
+    pick = [recent[min(len(recent) - 1, len(recent) * i // 4)] for i in (2, 3)]
+    stats.gc_pause_p50_seconds, stats.gc_pause_p75_seconds = pick[0] / 1e9, pick[1] / 1e9
+    stats.gc_pause_max_seconds = recent[-1] / 1e9
 
 
 def parse_prometheus_text(data: bytes | str) -> MemStats:
@@ -162,6 +193,10 @@ def parse_prometheus_text(data: bytes | str) -> MemStats:
         for family in text_string_to_metric_families(_relevant_lines(text)):
             for sample in family.samples:
                 attribute = PROMETHEUS_METRICS.get(sample.name)
+                if sample.name == PAUSE_SUMMARY:
+                    attribute = PAUSE_QUANTILES.get(sample.labels.get("quantile", ""), "") if sample.value >= 0 else ""
+                elif sample.name == PAUSE_SUMMARY + "_sum":  # seconds, as MemStats.PauseTotalNs
+                    _assign(stats, "pause_total_ns", sample.value * 1e9)
                 if attribute:
                     _assign(stats, attribute, sample.value)
                 elif sample.name == "go_info":
@@ -180,7 +215,7 @@ def parse_prometheus_text(data: bytes | str) -> MemStats:
     return stats
 
 
-_WANTED = frozenset([*PROMETHEUS_METRICS, "go_info"])
+_WANTED = frozenset([*PROMETHEUS_METRICS, PAUSE_SUMMARY, PAUSE_SUMMARY + "_sum", "go_info"])
 
 
 def _relevant_lines(text: str) -> str:

@@ -20,10 +20,29 @@ from leaksleuth.durations import format_duration
 from leaksleuth.errors import ConfigError
 from leaksleuth.formats.memstats import PROMETHEUS_METRIC_OF
 from leaksleuth.integrations.prometheus import PrometheusClient, Series
-from leaksleuth.integrations.promql import CONTAINER_METRICS, DEFAULT_CONTAINER_SELECTOR, normalize_selector
+from leaksleuth.integrations.promql import (
+    CONTAINER_CPU_METRICS,
+    CONTAINER_METRICS,
+    DEFAULT_CONTAINER_SELECTOR,
+    normalize_selector,
+)
 
 # series name -> metric; names are MemStats attributes, metrics come from the one names table in formats.memstats
 SERIES_METRICS = {name: PROMETHEUS_METRIC_OF[name] for name in SERIES_NAMES if name in PROMETHEUS_METRIC_OF}
+# series that are not one metric: the GC pause summary's quantiles (without their quantile label, so they join the
+# instance) and its sum (seconds, as MemStats' PauseTotalNs)
+_PAUSES = "go_gc_duration_seconds"
+DERIVED_SERIES = {
+    **{
+        name: "max without (quantile) (" + _PAUSES + "{{matchers}" + f'quantile="{quantile}"' + "})"
+        for name, quantile in (
+            ("gc_pause_p50_seconds", "0.5"),
+            ("gc_pause_p75_seconds", "0.75"),
+            ("gc_pause_max_seconds", "1"),
+        )
+    },
+    "pause_total_ns": _PAUSES + "_sum{selector} * 1e9",
+}
 BASELINE_SERIES = ("goroutines", "heap_inuse", "rss_bytes")
 _TARGET_POINTS = 1500  # default resolution: enough for the statistics, cheap for Prometheus
 _PODS_PER_QUERY = 200
@@ -66,6 +85,8 @@ def fetch_fleet(
     for name, metric in SERIES_METRICS.items():
         for series in client.query_range(f"{metric}{selector}", start=start, end=end, step=step):
             _add(columns, _identity(series.labels), name, series)
+    if columns:
+        _add_derived(client, columns, selector, start, end, step)
     if not columns:
         raise ConfigError(
             f"no Go runtime metrics match {selector} in Prometheus at {client.url}", hint=_jobs_hint(client)
@@ -78,12 +99,43 @@ def fetch_fleet(
         _join_load(client, columns, query.load, start, end, step)
     _join_containers(client, columns, query.container_selector, start, end, step, notes)
     baselines = _baselines(client, selector, end, query, notes) if query.baseline_window else {}
+    versions = _go_versions(client, selector, end)
     instances = [
         _instance(key, per_name, query.peers_by, baselines.get(key, {}), up.get(key))
         for key, per_name in columns.items()
     ]
+    for key, instance in zip(columns, instances, strict=True):
+        instance.go_version = versions.get(key)
     _disambiguate(instances)
     return FleetData(instances, start, end, step, notes)
+
+
+def _add_derived(
+    client: PrometheusClient,
+    columns: dict[tuple[tuple[str, str], ...], dict[str, dict[float, float]]],
+    selector: str,
+    start: float,
+    end: float,
+    step: float,
+) -> None:
+    """The GC pause quantiles and pause total, joined onto instances the runtime metrics already found."""
+    matchers = selector[1:-1] + ("," if selector != "{}" else "")
+    for name, template in DERIVED_SERIES.items():
+        promql = template.replace("{matchers}", matchers).replace("{selector}", selector)
+        for series in client.query_range(promql, start=start, end=end, step=step):
+            key = _identity(series.labels)
+            if key in columns:
+                _add(columns, key, name, series)
+
+
+def _go_versions(client: PrometheusClient, selector: str, end: float) -> dict[tuple[tuple[str, str], ...], str]:
+    """go_info's version label per instance (its other labels are the instance's)."""
+    out = {}
+    for series in client.query(f"go_info{selector}", at=end):
+        labels = {k: v for k, v in series.labels.items() if k != "version"}
+        if series.labels.get("version"):
+            out[_identity(labels)] = series.labels["version"]
+    return out
 
 
 def _auto_step(client: PrometheusClient, selector: str, end: float, window: float) -> float:
@@ -188,7 +240,7 @@ def _join_containers(
     if not pods:
         return
     matchers = normalize_selector(container_selector, option="--container-selector")[1:-1]
-    for name, metric in CONTAINER_METRICS.items():
+    for name, metric in {**CONTAINER_METRICS, **CONTAINER_CPU_METRICS}.items():
         by_pod: dict[str | None, list[Series]] = {}
         for first in range(0, len(pods), _PODS_PER_QUERY):
             regex = "|".join(re.escape(pod) for pod in pods[first : first + _PODS_PER_QUERY]).replace("\\", "\\\\")

@@ -19,6 +19,13 @@ CONTAINER_METRICS = {
     "container_working_set_bytes": "container_memory_working_set_bytes",  # what the OOM killer compares
     "container_limit_bytes": "container_spec_memory_limit_bytes",  # 0 = no limit
 }
+# series name -> cAdvisor's CPU metrics: the quota GOMAXPROCS is compared with, and how often it throttled
+CONTAINER_CPU_METRICS = {
+    "container_cpu_quota": "container_spec_cpu_quota",  # microseconds per period; absent without a limit
+    "container_cpu_period": "container_spec_cpu_period",
+    "container_cpu_throttled_periods": "container_cpu_cfs_throttled_periods_total",
+    "container_cpu_periods": "container_cpu_cfs_periods_total",
+}
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")  # Prometheus' classic label names (the data model)
 _OPERATORS = ("=~", "!~", "!=", "=")  # longest first: "!=" must not read as "!" then "="
 _QUOTES = "\"'`"

@@ -22,7 +22,8 @@ from typing import Any, ClassVar
 from leaksleuth.model.views import fields_json
 
 # the members every family may gain after analysis (attribution, the source explanation), by their JSON names
-_ADDED = ("used", "weights", "advice", "explains", "explained", "source")
+_ADDED = ("used", "weights", "advice", "explains", "explained", "source", "marks")
+MARK_KEYS = ("discount", "root_cause_of")  # the JSON names of ``marks``
 
 
 def _read_fields(cls: Any, document: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,6 +138,8 @@ class SuspectEvidence:
     explains: list[Explains] = field(default_factory=list)  # attribution: series findings this site accounts for
     explained: Explained | None = None  # attribution: a site-less finding too little of is explained
     source: SourceNote | None = None  # the source explanation of the line
+    # what the cluster analysis adds (analysis/series/knockon.py: "root_cause_of", "discount"), written last
+    marks: dict[str, Any] = field(default_factory=dict)
 
     # which of the shared members the family writes among its own (always present); the others appear when set
     OWN: ClassVar[tuple[str, ...]] = ()
@@ -165,6 +168,7 @@ class SuspectEvidence:
             document["used"] = list(self.used)
         if "weights" not in own and self.weights:
             document["weights"] = dict(self.weights)
+        document.update(self.marks)
         return document
 
     def _added_from_json(self, document: Mapping[str, Any]) -> None:
@@ -175,6 +179,7 @@ class SuspectEvidence:
         explained, source = document.get("explained"), document.get("source")
         self.explained = Explained.from_json(explained) if isinstance(explained, Mapping) else None
         self.source = SourceNote.from_json(source) if isinstance(source, Mapping) else None
+        self.marks = {key: document[key] for key in MARK_KEYS if key in document}
 
     @property
     def size(self) -> float:
@@ -207,6 +212,10 @@ class GoroutineEvidence(SuspectEvidence):
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
     blocking: str | None = None  # the blocking frame, when the line named is another (user code that started it)
     related_count: int | None = None  # goroutines of the merged net/http twin bucket
+    first_seen: float | None = None  # when the bucket first held goroutines in the window (unix seconds)
+    # pprof labels of the bucket's goroutines (analysis.goroutines.labels.label_evidence: by_label, label_sets,
+    # trace_ids, …), empty when they carry none
+    labels: dict[str, Any] = field(default_factory=dict)
 
     OWN: ClassVar[tuple[str, ...]] = ("used", "weights", "advice")
 
@@ -235,6 +244,8 @@ class GoroutineEvidence(SuspectEvidence):
             "advice": self.advice,
             "restart_seen": self.restart_seen,
             "bucket": self.bucket,
+            "first_seen": self.first_seen,
+            **self.labels,
         }
         document.update(self.details)
         if self.blocking is not None:
@@ -260,14 +271,17 @@ class GoroutineEvidence(SuspectEvidence):
             details={k: dict(v) for k, v in document.items() if k not in _GOROUTINE_KEYS and isinstance(v, Mapping)},
             blocking=None if document.get("blocking") is None else str(document["blocking"]),
             related_count=None if document.get("related_count") is None else int(document["related_count"]),
+            first_seen=None if document.get("first_seen") is None else float(document["first_seen"]),
+            labels={k: document[k] for k in LABEL_KEYS if k in document},
         )
         evidence._added_from_json(document)
         return evidence
 
 
+LABEL_KEYS = ("labelled", "by_label", "label_sets", "trace_ids", "distinct_trace_ids")  # label_evidence's keys
 _GOROUTINE_KEYS = frozenset(
     {"count", "state", "states", "wait_minutes", "created_by", "parents", "goroutine_ids", "series", "restart_seen"}
-    | {"bucket", "blocking", "related_count", *_ADDED}
+    | {"bucket", "blocking", "related_count", "first_seen", *LABEL_KEYS, *MARK_KEYS, *_ADDED}
 )
 
 

@@ -38,6 +38,13 @@ class MemStats:
     process_start_seconds: float | None = None
     go_version: str | None = None
     gomemlimit_bytes: int | None = None
+    gogc_percent: int | None = None  # -1: GOGC=off
+    gomaxprocs: int | None = None
+    # GC pause percentiles in seconds: the /metrics summary's quantiles, or computed from MemStats.PauseNs
+    gc_pause_p50_seconds: float | None = None
+    gc_pause_p75_seconds: float | None = None
+    gc_pause_max_seconds: float | None = None
+    gc_pauses_ns: tuple[int, ...] = ()  # the recent pauses MemStats.PauseNs holds (expvar, heap debug=1), newest last
     source: str = ""
     extra: dict[str, float] = field(default_factory=dict)  # other numeric facts the source reported
 
@@ -46,6 +53,6 @@ class MemStats:
         out: dict[str, int | float | str] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is not None and f.name not in ("extra", "source"):
+            if value is not None and value != () and f.name not in ("extra", "source", "gc_pauses_ns"):
                 out[f.name] = value
         return out

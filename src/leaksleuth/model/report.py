@@ -10,6 +10,8 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from leaksleuth.model.evidence import NoEvidence, SuspectEvidence, evidence_from_json
+from leaksleuth.model.incidents import Incident, NodeComparison
+from leaksleuth.model.runtime import RuntimeFacts
 from leaksleuth.model.views import GoroutineFacts, HeapFleetFacts, HeapTrendFacts, InstanceFacts, SeriesFacts
 
 SCHEMA = "leaksleuth/report@1"
@@ -129,6 +131,7 @@ class TargetReport:
     series: SeriesFacts | None = None  # fleet
     heap: HeapTrendFacts | None = None  # heap trend, and the heap half of a watch verdict
     fleet: HeapFleetFacts | None = None  # heap fleet
+    runtime: RuntimeFacts | None = None  # runtime-config and gc-health findings, the GC's numbers: never a suspect
 
     @property
     def top_confidence(self) -> float:
@@ -163,6 +166,8 @@ class TargetReport:
             document["fleet"] = self.fleet.to_json()
         if self.instance is not None:
             document.update(self.instance.marks_json())
+        if self.runtime is not None:  # additive: "findings" and "gc"
+            document.update(self.runtime.to_json())
         return document
 
     def to_json(self) -> dict[str, Any]:
@@ -181,14 +186,21 @@ class TargetReport:
 class Report:
     targets: list[TargetReport] = field(default_factory=list)
     generated_at: dt.datetime | None = None
+    incidents: list[Incident] = field(default_factory=list)  # service-level: knock-on, restart cascades
+    node_comparisons: list[NodeComparison] = field(default_factory=list)  # how a service's nodes leak vs load
 
     def to_json(self) -> dict[str, Any]:
         when = self.generated_at or dt.datetime.now(dt.UTC)
-        return {
+        document: dict[str, Any] = {
             "schema": SCHEMA,
             "generated_at": iso_z(when),
             "targets": [t.to_json() for t in self.targets],
         }
+        if self.incidents:  # additive: readers that do not know it ignore it
+            document["incidents"] = [incident.to_json() for incident in self.incidents]
+        if self.node_comparisons:
+            document["node_comparisons"] = [comparison.to_json() for comparison in self.node_comparisons]
+        return document
 
     def max_confidence(self) -> float:
         return max((t.top_confidence for t in self.targets), default=0.0)

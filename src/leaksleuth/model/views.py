@@ -52,10 +52,13 @@ class InstanceFacts:
     notes: tuple[str, ...] = ()
     missed_rounds: int = 0  # rounds skipped because its previous scrape was still running
     departed_at: str | None = None  # discovery dropped it: this is its last verdict
+    fetched: Mapping[str, int] = field(default_factory=dict)  # adaptive plan: fetches by kind over the watch
+    plan: tuple[str, ...] = ()  # adaptive plan: why the last round fetched what it did
 
     def to_json(self) -> dict[str, Any]:
         """The always-present members; ``marks_json`` has those that appear only when set."""
-        return fields_json(self, skip=("heap_inuse_estimated", "missed_rounds", "departed_at"))
+        skip = ("heap_inuse_estimated", "missed_rounds", "departed_at", "fetched", "plan")
+        return fields_json(self, skip=skip)
 
     def marks_json(self) -> dict[str, Any]:
         marks: dict[str, Any] = {}
@@ -65,6 +68,8 @@ class InstanceFacts:
             marks["heap_inuse_estimated"] = True
         if self.departed_at:
             marks["departed_at"] = self.departed_at
+        if self.plan:
+            marks["scrape_plan"] = {"fetched": dict(self.fetched), "last_round": list(self.plan)}
         return marks
 
     @classmethod
@@ -82,6 +87,8 @@ class InstanceFacts:
             notes=tuple(str(note) for note in document.get("notes") or ()),
             missed_rounds=int(document.get("missed_rounds") or 0),
             departed_at=document.get("departed_at") or None,
+            fetched={str(k): int(v) for k, v in ((document.get("scrape_plan") or {}).get("fetched") or {}).items()},
+            plan=tuple(str(why) for why in (document.get("scrape_plan") or {}).get("last_round") or ()),
         )
 
 

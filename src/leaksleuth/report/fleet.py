@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from leaksleuth.model.incidents import Incident, NodeComparison
 from leaksleuth.model.report import Report, TargetReport, iso_z
+from leaksleuth.report.runtime import gc_line, incident_text, runtime_table
 from leaksleuth.report.terminal import VERDICT_STYLE, data_lines, data_text
 
 
@@ -27,6 +29,8 @@ class FleetView:
     step: float
     reports: list[TargetReport]
     notes: list[str] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+    comparisons: list[NodeComparison] = field(default_factory=list)
 
 
 def rows(view: FleetView) -> list[dict[str, Any]]:
@@ -45,6 +49,7 @@ def rows(view: FleetView) -> list[dict[str, Any]]:
                 "category": top.category if top else "",
                 "evidence": [f"{s.category}: {s.summary}" for s in report.suspects],
                 "restarts": report.series.restarts if report.series else 0,
+                "gc": gc_line(report.runtime.gc) if report.runtime and report.runtime.gc else "",
                 "status": report.status,
             }
         )
@@ -52,7 +57,9 @@ def rows(view: FleetView) -> list[dict[str, Any]]:
 
 
 def to_json(view: FleetView) -> dict[str, Any]:
-    document = Report(view.reports, dt.datetime.fromtimestamp(view.end, dt.UTC)).to_json()
+    document = Report(
+        view.reports, dt.datetime.fromtimestamp(view.end, dt.UTC), list(view.incidents), list(view.comparisons)
+    ).to_json()
     document["source"] = {
         "prometheus": view.prometheus,
         "selector": view.selector,
@@ -89,6 +96,8 @@ def render(console: Console, view: FleetView, *, top: int = 20) -> None:
                 evidence.append(f"({row['restarts']} restart{'s' if row['restarts'] > 1 else ''} in the window)")
             if row["status"] != "ok":
                 evidence.append(f"[{row['status']}]")
+            if row["gc"]:
+                evidence.append(row["gc"])
             table.add_row(
                 str(row["rank"]),
                 data_text(row["instance"]),
@@ -102,6 +111,13 @@ def render(console: Console, view: FleetView, *, top: int = 20) -> None:
     if hidden:
         console.print(f"[dim]… and {hidden} more instances with lower confidence (--top, --json for all)[/]")
     console.print(_tally(table_rows))
+    for incident in view.incidents:
+        console.print(incident_text(incident))
+    for comparison in view.comparisons:
+        console.print(data_text((f"{comparison.service} ", "bold"), f"[{comparison.pattern}] ", comparison.summary))
+    runtime = runtime_table(view.reports)
+    if runtime is not None:
+        console.print(runtime)
     for note in view.notes:
         console.print(data_text(f"note: {note}", style="dim"))
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
-from leaksleuth.analysis.summary import Summary
+from leaksleuth.model.runtime import GcFacts, RuntimeFinding
 from leaksleuth.report.terminal import LINE_BREAK, data_text, human_value
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from leaksleuth.analysis.summary import Summary
 
 
 def to_json(summary: Summary) -> str:
@@ -21,6 +23,10 @@ def to_json(summary: Summary) -> str:
 def render(summary: Summary, console: Console) -> None:
     """Every value from the input (names, states, sources, metrics) is ``data_text``: never markup, no control
     characters (report.terminal)."""
+    from rich.table import Table  # here: ``inspect --json`` does not pay for rich
+
+    from leaksleuth.report.runtime import finding_text, gc_line
+
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
@@ -83,6 +89,10 @@ def render(summary: Summary, console: Console) -> None:
         for name, value in summary.memstats.items():
             table.add_row(data_text(name), data_text(_stat(name, value)))
         console.print(table)
+    if summary.gc:
+        console.print(data_text(gc_line(GcFacts.from_json(summary.gc))))
+    for finding in summary.runtime_findings:
+        console.print(finding_text(RuntimeFinding.from_json(finding)))
     if summary.other_text:
         console.print("[bold]other text[/]")
         for line in summary.other_text:

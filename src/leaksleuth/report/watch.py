@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -18,9 +18,12 @@ from rich.text import Text
 
 from leaksleuth.analysis.humanize import human_bytes
 from leaksleuth.model.evidence import GoroutineEvidence
-from leaksleuth.model.report import SUSPECT_CONFIDENCE, Report, Suspect, TargetReport, verdict_of
+from leaksleuth.model.report import SUSPECT_CONFIDENCE, Report, Suspect, TargetReport, iso_z, verdict_of
 from leaksleuth.model.views import InstanceFacts
 from leaksleuth.report.terminal import LINE_BREAK, VERDICT_STYLE, data_text
+
+if TYPE_CHECKING:
+    from leaksleuth.collect.scraper import ScrapeResult
 
 
 def _trend(points: Sequence[float]) -> str:
@@ -201,6 +204,7 @@ def finding_events(
             seen[key] = suspect.confidence
             evidence = suspect.evidence
             wait = (evidence.wait_minutes if isinstance(evidence, GoroutineEvidence) else None) or (None, None)
+            labels = evidence.labels if isinstance(evidence, GoroutineEvidence) else {}
             facts = _facts(target)
             yield {
                 "event": "finding",
@@ -217,7 +221,40 @@ def finding_events(
                 "blocked_minutes": wait[1],
                 "heap_inuse_bytes": facts.heap_inuse_bytes,
                 "summary": suspect.summary,
+                # which requests leak: label values holding the goroutines, a sample of their trace ids
+                "labels": labels.get("by_label") or {},
+                "trace_ids": labels.get("trace_ids") or [],
+                "first_seen": iso_z(first)
+                if isinstance(evidence, GoroutineEvidence) and (first := evidence.first_seen)
+                else None,
             }
+
+
+def round_events(report: Report, number: int, results: Iterable[ScrapeResult]) -> Iterable[dict[str, Any]]:
+    """``--round-events``: per target scraped this round, what was fetched and why, and its top suspect now."""
+    verdicts = {target.target: target for target in report.targets}
+    for result in results:
+        verdict = verdicts.get(result.target.url)
+        top = verdict.ranked()[0] if verdict is not None and verdict.suspects else None
+        yield {
+            "event": "round",
+            "round": number,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.taken_at)),
+            "target": result.target.url,
+            "status": result.status,
+            "fetched": [fetched.kind for fetched in result.fetched],
+            "plan": list(result.plan),
+            "top": None
+            if top is None
+            else {
+                "kind": top.kind,
+                "category": top.category,
+                "function": top.function,
+                "file": top.file,
+                "line": top.line,
+                "confidence": top.confidence,
+            },
+        }
 
 
 def write_events(stream: TextIO, events: Iterable[dict[str, Any]]) -> None:

@@ -8,12 +8,12 @@ require_extra("service", "sqlalchemy", "fsspec")  # before db imports them: one 
 
 from leaksleuth.store.db import (
     NewSnapshot,
-    ReportRow,
     SnapshotRow,
     Store,
     TargetRow,
     default_store_dir,
     open_store,
 )
+from leaksleuth.store.reports import ReportRow
 
 __all__ = ["NewSnapshot", "ReportRow", "SnapshotRow", "Store", "TargetRow", "default_store_dir", "open_store"]

@@ -26,10 +26,10 @@ from leaksleuth.errors import ConfigError, LeaksleuthError
 from leaksleuth.extras import require_extra
 from leaksleuth.store.blobs import BlobStore, canonical_url, same_location
 from leaksleuth.store.replicas import ReplicaTables
+from leaksleuth.store.reports import ReportTables
 from leaksleuth.store.schema import (
     blobs_table,
     metadata,
-    reports_table,
     series_table,
     settings_table,
     snapshots_table,
@@ -38,17 +38,6 @@ from leaksleuth.store.schema import (
 
 BLOBS_URL = "blobs_url"  # the settings row naming the blob store
 ORPHAN_GRACE = 3600.0  # retention leaves younger unreferenced blob files alone (see retention.py)
-
-
-@dataclass(frozen=True, slots=True)
-class ReportRow:
-    id: int
-    created_at: float
-    source: str
-    source_key: str | None
-    target: str
-    max_confidence: float
-    document: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -95,7 +84,7 @@ def database_url(store: str) -> str:
     return store
 
 
-class Store(ReplicaTables):
+class Store(ReplicaTables, ReportTables):
     def __init__(self, engine: Engine, blobs_url: str | None, description: str) -> None:
         self.engine = engine
         self.blobs_url = blobs_url
@@ -303,53 +292,6 @@ class Store(ReplicaTables):
             for name, taken_at, value in connection.execute(query):
                 out.setdefault(name, []).append((taken_at, value))
         return out
-
-    # ---- reports ---------------------------------------------------------------------------------------------------
-    def claim_report(self, source: str, source_key: str, target: str) -> int | None:
-        """Reserve a report for ``source_key`` (e.g. an alert's fingerprint@startsAt); None if already claimed."""
-        with self._lock, self.engine.begin() as connection:
-            exists = connection.execute(
-                sa.select(reports_table.c.id).where(reports_table.c.source_key == source_key)
-            ).first()
-            if exists is not None:
-                return None
-            result = connection.execute(
-                reports_table.insert().values(
-                    created_at=time.time(),
-                    source=source,
-                    source_key=source_key,
-                    target=target,
-                    max_confidence=0.0,
-                    document=json.dumps({"status": "capturing"}),
-                )
-            )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-    def save_report(
-        self, report_id: int, document: dict[str, Any], max_confidence: float, *, target: str | None = None
-    ) -> None:
-        values: dict[str, Any] = {"document": json.dumps(document), "max_confidence": max_confidence}
-        if target is not None:
-            values["target"] = target  # a target resolved while capturing (a pod's address)
-        with self._lock, self.engine.begin() as connection:
-            connection.execute(reports_table.update().where(reports_table.c.id == report_id).values(**values))
-
-    def reports(self, *, limit: int = 100, source: str | None = None) -> list[ReportRow]:
-        """The newest reports, of one ``source`` ("alert", "heal", …) if given."""
-        query = sa.select(reports_table).order_by(reports_table.c.id.desc()).limit(limit)
-        return self._reports(query if source is None else query.where(reports_table.c.source == source))
-
-    def report(self, report_id: int) -> ReportRow | None:
-        found = self._reports(sa.select(reports_table).where(reports_table.c.id == report_id))
-        return found[0] if found else None
-
-    def _reports(self, query: Any) -> list[ReportRow]:
-        with self.engine.connect() as connection:
-            rows = connection.execute(query).all()
-        return [
-            ReportRow(r.id, r.created_at, r.source, r.source_key, r.target, r.max_confidence, json.loads(r.document))
-            for r in rows
-        ]
 
     # ---- retention (store/retention.py) -------------------------------------------------------------------------
     def apply_retention(

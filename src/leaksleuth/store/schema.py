@@ -60,6 +60,12 @@ reports_table = sa.Table(
     sa.Column("document", sa.Text, nullable=False),
     sa.Index("ix_reports_created", "created_at"),
 )
+report_summaries_table = sa.Table(  # what list views read: a few fields of a report, not its whole document
+    "report_summaries",
+    metadata,
+    sa.Column("report_id", sa.Integer, sa.ForeignKey("reports.id"), primary_key=True),
+    sa.Column("summary", sa.Text, nullable=False),
+)
 settings_table = sa.Table(  # what every reader of the store needs to know, e.g. where its blobs live
     "settings",
     metadata,

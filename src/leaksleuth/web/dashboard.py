@@ -127,11 +127,14 @@ def mount_pages(app: FastAPI, service: AlertService, live: LiveFleet | None) -> 
         context = page(request)
         summaries = service.reports(limit=500)
         alerts = [s for s in summaries if s["source"] == "alert"]
-        actions = [s for s in summaries if s["source"] != "alert"]
+        before_healing = [s for s in summaries if s["source"] == "heal-capture"]
         target_ids = {t.url: t.id for t in store.targets()}
-        sections = [("Alert captures", alerts), ("Self-healing actions and their captures", actions)]
+        sections = [("Alert captures", alerts), ("Captures before a self-healing decision", before_healing)]
+        actions = views.heal_actions(store)
         return HTMLResponse(
-            render("captures.html", page="captures", sections=sections, target_ids=target_ids, **context)
+            render(
+                "captures.html", page="captures", sections=sections, actions=actions, target_ids=target_ids, **context
+            )
         )
 
     @app.get("/captures/{report_id}", response_class=HTMLResponse)
@@ -140,7 +143,7 @@ def mount_pages(app: FastAPI, service: AlertService, live: LiveFleet | None) -> 
 
         page(request)
         row = store.report(report_id)
-        if row is None:
+        if row is None or row.source == "heal":  # a decision, not a capture: the table shows it whole
             raise HTTPException(404, f"no capture {report_id}")
         return HTMLResponse(render_report(row.document, title=f"capture #{report_id}: {row.target}"))
 

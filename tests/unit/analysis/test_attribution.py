@@ -153,6 +153,20 @@ def test_one_snapshot_or_many_flat_goroutines_keep_the_proof() -> None:
     assert many.category == "select-no-cases" and many.confidence >= 0.9
 
 
+def test_a_watch_waits_for_a_second_look_before_a_few_proven_goroutines_are_a_suspect() -> None:
+    """A finished run loop was a 0.95 suspect in the first round of every watch (bench/time_to_verdict.py): one
+    look cannot tell it from the start of a leak, so a watch keeps it a hint until the next snapshot says."""
+    watching = Options(watching=True)
+    (first,), _ = evaluate(_dumps([1]), options=watching)
+    assert first.category == "select-no-cases" and first.confidence < 0.5
+    (flat,), _ = evaluate(_dumps([1, 1]), options=watching)
+    assert flat.category == "parked-forever" and flat.confidence < 0.5
+    (grown,), _ = evaluate(_dumps([1, 2]), options=watching)
+    assert grown.confidence >= 0.9  # the second look grew: a leak
+    (many,), _ = evaluate(_dumps([6]), options=watching)
+    assert many.confidence >= 0.9  # min_growth proven goroutines at once are a leak at first sight
+
+
 @pytest.mark.parametrize(("min_growth", "category"), [("5", "parked-forever"), ("1", "select-no-cases")])
 def test_goroutines_files_take_min_growth(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, min_growth: str, category: str

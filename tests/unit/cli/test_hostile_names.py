@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,12 @@ from rich.console import Console, RenderableType
 from leaksleuth.cli.main import main
 from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.formats.pprof_write import write_pprof
-from leaksleuth.model.profile import Profile
 from leaksleuth.model.report import Report, Suspect, TargetReport
 from leaksleuth.model.views import InstanceFacts
 from leaksleuth.report.watch import live_table, summary_line, verdict_table
 from leaksleuth.store.db import NewSnapshot, open_store
 from tests.conftest import CAPTURES
+from tests.support.renamed import renamed
 
 # markup that closes what is not open (MarkupError), a hyperlink, a screen clear, a C1 CSI, a bidi override
 HOSTILE = "main.[/bold]main[link=https://evil.example/]x\x1b[2J\x9b31m\u202e"
@@ -58,17 +57,8 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str, code: int = 0) -> str:
     return _clean(captured.out) + _clean(captured.err)
 
 
-def _renamed(profile: Profile, old: str, new: str) -> Profile:
-    functions = {f.id: replace(f, name=new, system_name=new) if f.name == old else f for f in profile.functions}
-    locations = [
-        replace(loc, lines=tuple(replace(line, function=functions[line.function.id]) for line in loc.lines))
-        for loc in profile.locations
-    ]
-    return replace(profile, functions=list(functions.values()), locations=locations)
-
-
 def _hostile_profile(tmp_path: Path, capture: str, function: str) -> str:
-    profile = _renamed(parse_pprof((CAPTURES / capture).read_bytes()), function, HOSTILE)
+    profile = renamed(parse_pprof((CAPTURES / capture).read_bytes()), function, HOSTILE)
     path = tmp_path / capture
     path.write_bytes(write_pprof(profile))
     return str(path)

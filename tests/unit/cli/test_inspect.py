@@ -47,3 +47,13 @@ def test_dump_and_profile_name_the_state_alike(capsys: pytest.CaptureFixture[str
 
 def test_format_names_are_the_formats() -> None:
     assert FORMAT_NAMES.split(", ") == [str(f) for f in Format if f is not Format.UNKNOWN]
+
+
+@pytest.mark.parametrize("name", ["heapkinds.vars.json", "heapkinds.heap.debug1.txt", "heapkinds.metrics.txt"])
+def test_gc_health_from_every_memstats_source(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    code, out, _ = _inspect(capsys, "--json", str(CAPTURES / name))
+    gc = json.loads(out)["gc"]
+    assert code == 0 and gc["pause_max_seconds"] == 0.000551257 and gc["cycles"] in (7, 8)
+    assert json.loads(out)["runtime_findings"] == []  # a healthy process: numbers, no finding
+    code, out, _ = _inspect(capsys, str(CAPTURES / name))
+    assert "GC: pauses p50 0.16 ms" in out and "max 0.55 ms" in out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import ssl
@@ -14,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult, tls_verify
+from leaksleuth.collect.scraper import ScrapeConfig, tls_verify
 from leaksleuth.errors import ConfigError
-from leaksleuth.model.target import make_target
 from tests.conftest import CAPTURES
 from tests.support.loopback import serving
+from tests.support.scrape import scrape_one
 
 TOKEN = "t0ken"
 FILES = {
@@ -115,14 +114,6 @@ def https_target(pki: Path) -> Iterator[str]:
         yield url
 
 
-def _scrape(url: str, config: ScrapeConfig) -> ScrapeResult:
-    async def run() -> ScrapeResult:
-        async with Scraper(config) as scraper:
-            return await scraper.scrape(make_target(url))
-
-    return asyncio.run(run())
-
-
 def test_mutual_tls_with_bearer_token_and_headers(pki: Path) -> None:
     good = ScrapeConfig(
         timeout=5,
@@ -134,18 +125,18 @@ def test_mutual_tls_with_bearer_token_and_headers(pki: Path) -> None:
         client_key=str(pki / "client.key"),
     )
     with https_target(pki) as url:
-        result = _scrape(url, good)
+        result = scrape_one(good, url)
         assert result.status == "ok", result.error
         assert result.dump is not None and len(result.dump.goroutines) == 33
         assert result.heap is not None and result.memstats is not None and result.memstats.goroutines == 33
-        no_token = _scrape(url, replace(good, bearer_token=None))
+        no_token = scrape_one(replace(good, bearer_token=None), url)
         assert no_token.status == "error" and "HTTP 401" in (no_token.error or "")
-        no_client_cert = _scrape(url, replace(good, client_cert=None, client_key=None))
+        no_client_cert = scrape_one(replace(good, client_cert=None, client_key=None), url)
         assert no_client_cert.status != "ok"
-        unknown_ca = _scrape(url, replace(good, ca_file=None))
+        unknown_ca = scrape_one(replace(good, ca_file=None), url)
         assert unknown_ca.status != "ok" and "CERTIFICATE_VERIFY_FAILED" in (unknown_ca.error or "").upper()
         # --insecure skips checking the server, not authenticating to it: the target still gets our certificate
-        insecure = _scrape(url, replace(good, ca_file=None, insecure=True))
+        insecure = scrape_one(replace(good, ca_file=None, insecure=True), url)
         assert insecure.status == "ok", insecure.error
 
 

@@ -108,6 +108,30 @@ def test_ancestors() -> None:
         assert all(a.stack.frames for a in goroutine.ancestors)
 
 
+_ELIDED_WITH_ANCESTOR = (  # an elided line and an ancestor header: 11 lines, as odd as a plain stack's
+    "goroutine {id} [chan send]:\n"
+    "main.a(0x{id:x})\n\t/src/a.go:1 +0x1\n"
+    "...additional frames elided...\n"
+    "created by main.b in goroutine 3\n\t/src/b.go:2 +0x2\n"
+    "[originating from goroutine 3]:\n"
+    "main.b(...)\n\t/src/b.go:3 +0x3\n"
+    "created by main.main in goroutine 1\n\t/src/m.go:4 +0x4\n"
+)
+
+
+def test_a_stack_with_elided_frames_and_ancestors_is_never_read_from_the_stack_cache() -> None:
+    """The stack cache is looked up without searching a block for these lines: every goroutine of the same text,
+    in this parse and the next, keeps its ancestors and its elision."""
+    text = "\n".join(_ELIDED_WITH_ANCESTOR.format(id=n) for n in (5, 6, 7))
+    for _ in range(2):
+        dump = parse_goroutine_dump(text)
+        assert [g.id for g in dump.goroutines] == [5, 6, 7]
+        for goroutine in dump.goroutines:
+            assert [a.goroutine_id for a in goroutine.ancestors] == [3]
+            assert goroutine.stack.elided == -1 and goroutine.created_by is not None
+            assert goroutine.ancestors[0].stack.frames[0].function == "main.b"
+
+
 def test_panic_text_passes_through() -> None:
     dump = parse_goroutine_dump(_read("panicker.panic.txt"))
     assert dump.panic_message is not None and dump.panic_message.startswith("panic: ")

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from leaksleuth.analysis.goroutines.labels import LabelSet, add_labels
 from leaksleuth.analysis.goroutines.states import BLOCKING_CLASSES, classify_state
 from leaksleuth.analysis.restarts import RestartDetector, Signals
 from leaksleuth.analysis.ring import RingColumns
@@ -104,6 +105,7 @@ class Bucket:
     # from its creator chain (created by, [originating from] ancestors, the parent goroutine's stack), if any.
     # Go prints ancestor frames at their return address, so there the line can be the one after the call
     origin: Frame | None = None
+    labels: Counter[LabelSet] = field(default_factory=Counter)  # pprof label sets of its goroutines, bounded
 
     @property
     def blocking(self) -> Frame | None:
@@ -325,6 +327,7 @@ def snapshot_from_dump(
         for goroutine in members:
             bucket.add_state(goroutine.state, goroutine.wait_minutes)
             bucket.leaked += goroutine.leaked
+            add_labels(bucket.labels, goroutine.labels)
             if goroutine.parent_id is not None:
                 bucket.parents[goroutine.parent_id] += 1
             if len(bucket.goroutine_ids) < _MAX_IDS:
@@ -391,6 +394,7 @@ def snapshot_from_profile(
     offsets = table.loc_offsets.tolist()
     flat = table.loc_index.tolist()
     counts = table.values[:, 0].tolist() if len(table) else []
+    set_ids = table.label_set.tolist()
     per_location = [location_frames(location) for location in profile.locations]  # built once, shared by stacks
     for i, count in enumerate(counts):
         raw = tuple(frame for index in flat[offsets[i] : offsets[i + 1]] for frame in per_location[index])
@@ -403,6 +407,9 @@ def snapshot_from_profile(
             key = stable_key(frames) if similarity is Similarity.ANY_VALUE else strict_key(frames, None)
             bucket = buckets[lines_key] = Bucket(key, frames, state_class=classify_state("", raw))
         bucket.count += int(count)
+        label_set = table.label_sets[set_ids[i]]
+        if label_set:
+            add_labels(bucket.labels, tuple((lb.key, lb.str) for lb in label_set if lb.str is not None), int(count))
     return GoroutineSnapshot(
         taken_at,
         int(sum(counts)),

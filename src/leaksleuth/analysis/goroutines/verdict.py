@@ -30,6 +30,7 @@ from typing import Any
 from leaksleuth.analysis.advice import advice_for
 from leaksleuth.analysis.evidence import HINT_CEILING, Evidence, GrowthRule, fuse, growth
 from leaksleuth.analysis.goroutines.buckets import BLOCKING_CLASSES, Bucket, GoroutineSnapshot, History, Window
+from leaksleuth.analysis.goroutines.labels import label_evidence, label_phrase
 from leaksleuth.analysis.goroutines.signatures import match_signature
 from leaksleuth.analysis.goroutines.states import classify_source
 from leaksleuth.analysis.symbols import is_stdlib
@@ -47,6 +48,9 @@ class Options:
     ignore_functions: tuple[str, ...] = ()  # regexes on any frame's function (goleak's IgnoreTopFunction, widened)
     ignore_created_by: tuple[str, ...] = ()  # regexes on the creator function (goleak's IgnoreCreatedBy)
     report_threshold: float = REPORT_THRESHOLD  # suspects below this are not reported
+    # a live watch: the first look at a few proven goroutines is not a verdict yet (a finished run loop parked in
+    # `select {}` looks exactly so); the next snapshot tells flat from growing. One-shot commands judge at once.
+    watching: bool = False
 
 
 _PROFILE_WRITERS = ("runtime/pprof.writeGoroutine", "runtime/pprof.writeRuntimeProfile", "runtime/pprof.(*Profile).")
@@ -161,7 +165,8 @@ def evaluate(
             continue
         evidence = _collect(history, start, load, peer_counts, options, source_line)
         confidence = _ranked(fuse([e.weight for e in evidence]), evidence)
-        if any(e.kind == PARKED_FOREVER for e in evidence) and not any(e.kind == "growth" for e in evidence):
+        parked = any(e.kind == PARKED_FOREVER for e in evidence) and not any(e.kind == "growth" for e in evidence)
+        if parked or (options.watching and bucket.leaked and _first_look(history.counts, options)):
             confidence = min(confidence, PARKED_CEILING)
         if confidence < options.report_threshold:
             continue
@@ -226,6 +231,11 @@ def _parked_flat(counts: Sequence[int], options: Options) -> bool:
     return len(seen) >= 2 and counts[-1] <= seen[0] and counts[-1] < options.min_growth
 
 
+def _first_look(counts: Sequence[int], options: Options) -> bool:
+    """Seen in one snapshot only, fewer than ``min_growth``: parked by design or the start of a leak, not known yet."""
+    return sum(1 for count in counts if count > 0) == 1 and counts[-1] < options.min_growth
+
+
 def _refined(bucket: Bucket, source_line: SourceLine | None) -> Bucket:
     """debug=1 hides the runtime frames that tell a channel operation from a select: when the state is unknown and
     the blocking line can be read here, the statement on it says (a copy: the caller's snapshots stay as they are)."""
@@ -266,6 +276,14 @@ def _site(frame: Frame | None) -> str:
     return f"{frame.file_base}:{frame.line}" if frame else "?"
 
 
+def _first_seen(history: History) -> float | None:
+    """When this bucket first held goroutines in the window (unix seconds; None before any snapshot time)."""
+    for taken_at, count in zip(history.times, history.counts, strict=False):
+        if count and taken_at:
+            return taken_at
+    return None
+
+
 def _suspect(
     history: History, evidence: list[Evidence], confidence: float, *, restarted: bool, source_line: SourceLine | None
 ) -> Suspect:
@@ -294,6 +312,10 @@ def _suspect(
     wait = next((e for e in evidence if e.kind == "long-wait"), None)
     if wait is not None:
         parts.append(f"waiting up to {bucket.wait_max} min")
+    labelled = label_evidence(bucket.labels)
+    phrase = label_phrase(labelled, count)
+    if phrase:
+        parts.append(phrase)
     details = GoroutineEvidence(
         count=count,
         state=bucket.state_class,
@@ -309,6 +331,8 @@ def _suspect(
         restart_seen=restarted,
         bucket=history.key,
         details={item.kind: item.detail for item in evidence if item.detail},
+        first_seen=_first_seen(history),
+        labels=labelled,
     )
     if named is not blocking and named is not None and blocking is not None:
         details.blocking = f"{blocking.function} {blocking.site()}"

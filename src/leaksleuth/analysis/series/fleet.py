@@ -37,6 +37,7 @@ from leaksleuth.analysis.series.detectors import (
     non_heap_growth,
     step_growth,
 )
+from leaksleuth.analysis.series.runtime import RUNTIME_SERIES, series_runtime
 from leaksleuth.analysis.series.signals import Finding, Options, Segment, latest_level
 from leaksleuth.model.evidence import SeriesEvidence, Signal
 from leaksleuth.model.report import Suspect, SuspectKind, TargetReport, TargetStatus
@@ -62,6 +63,7 @@ SERIES_NAMES = (
     "container_working_set_bytes",
     "container_limit_bytes",
     "load",
+    *RUNTIME_SERIES,
 )
 # more specific diagnoses first: they name the category when several growth detectors agree
 _KINDS: tuple[SuspectKind, ...] = ("heap", "goroutine")
@@ -97,6 +99,7 @@ class InstanceSeries:
     status: TargetStatus = "ok"
     error: str | None = None
     restarts: Sequence[bool] | None = None  # per time: a new process began there, known from other signals (watch)
+    go_version: str | None = None  # go_info's version label: whether GOMAXPROCS follows the CPU limit (Go 1.25+)
 
     def __post_init__(self) -> None:
         self.times = np.asarray(self.times, dtype=np.float64)
@@ -212,6 +215,7 @@ def _judge(series: InstanceSeries, cut: Sequence[Segment], peers: Sequence[_Leve
     suspects = [s for s in (_suspect(findings, kind, repeated[kind]) for kind in _KINDS) if s]
     report = TargetReport(series.instance, series.status, int(series.times.size), series.error, suspects)
     report.series = _facts(series, cut, suspects)
+    report.runtime = series_runtime(cut[-1] if cut else None, series.go_version)
     report.sort()
     return report
 

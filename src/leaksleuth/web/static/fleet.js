@@ -7,9 +7,27 @@
   const form = document.getElementById("filter");
   function query() { return new URLSearchParams(new FormData(form)).toString(); }
   let pending = null;
+  // A press on the table holds the rows still: swapping them between a link's mousedown and mouseup would lose
+  // the click (the browser fires it on no link at all). The newest rows wait for the release, then the click.
+  let pressed = false;
+  let held = null;
+  function swap(html) {
+    if (pressed) { held = html; return; }
+    fleet.innerHTML = html;
+  }
+  function release() {
+    pressed = false;
+    if (held === null) { return; }
+    const html = held;
+    held = null;
+    setTimeout(function () { swap(html); }, 0);  // after this press's click has been dispatched
+  }
+  fleet.addEventListener("pointerdown", function () { pressed = true; });
+  document.addEventListener("pointerup", release);
+  document.addEventListener("pointercancel", release);
   async function refresh() {
     const response = await fetch("/fleet/rows?" + query(), { credentials: "same-origin" });
-    if (response.ok) { fleet.innerHTML = await response.text(); }
+    if (response.ok) { swap(await response.text()); }
   }
   function soon() { clearTimeout(pending); pending = setTimeout(refresh, 200); }
   form.addEventListener("input", soon);

@@ -1,0 +1,3 @@
+module leaksleuth.bench/costsvc
+
+go 1.26
