@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from leaksleuth.analysis.evidence import EXPLAINS_ENOUGH, SUSPECT_CONFIDENCE, fuse
 from leaksleuth.analysis.humanize import human_bytes, human_count
+from leaksleuth.model.evidence import Explained, Explains, GoroutineEvidence, HeapSiteEvidence, SeriesEvidence
 from leaksleuth.model.report import Suspect
 
 DEFAULT_STACK_BYTES = 8192  # a goroutine's stack starts at 8 KiB; parked leaks rarely grow it
@@ -81,11 +82,12 @@ def attribute(
 
 def series_growth(finding: Suspect) -> Growth | None:
     """The growth a site-less finding names (its leading signal), or None when it names none to compare."""
-    signals = finding.evidence.get("signals") or []
-    named = next((s for s in signals if s.get("category") == finding.category and "growth" in s), None)
-    if named is None:
+    if not isinstance(finding.evidence, SeriesEvidence):
         return None
-    metric, amount = str(named.get("metric", "")), float(named["growth"])
+    named = next((s for s in finding.evidence.signals if s.category == finding.category and s.growth is not None), None)
+    if named is None or named.growth is None:
+        return None
+    metric, amount = named.metric, named.growth
     if amount <= 0:
         return None
     if metric == "goroutines":
@@ -104,12 +106,12 @@ def _fold_same_function(heap: Sequence[Suspect]) -> list[Suspect]:
     groups: dict[tuple[str, str], list[Suspect]] = {}
     kept: list[Suspect] = []
     for site in heap:
-        if site.evidence.get("user_code", True) and site.function and site.located:
+        if _user_code(site) and site.function and site.located:
             groups.setdefault((site.function, site.file), []).append(site)
         else:
             kept.append(site)
     for group in groups.values():
-        primary = max(group, key=lambda s: float(s.evidence.get("growth_bytes", 0) or 0))
+        primary = max(group, key=_growth_bytes)
         primary.confidence = max(s.confidence for s in group)
         primary.related.extend(s for s in group if s is not primary)
         kept.append(primary)
@@ -125,7 +127,7 @@ def _fold_heap_into_goroutines(goroutines: list[Suspect], heap: list[Suspect]) -
     kept = []
     for site in heap:
         same_line = next((g for g in leaking if g.located and (g.file, g.line) == (site.file, site.line)), None)
-        owner = same_line or (strongest if not site.evidence.get("user_code", True) else None)
+        owner = same_line or (strongest if not _user_code(site) else None)
         if owner is None:
             kept.append(site)
         else:
@@ -133,20 +135,30 @@ def _fold_heap_into_goroutines(goroutines: list[Suspect], heap: list[Suspect]) -
     return kept
 
 
+def _user_code(site: Suspect) -> bool:
+    """A heap site in user code (any other suspect counts as one)."""
+    return not isinstance(site.evidence, HeapSiteEvidence) or site.evidence.user_code
+
+
+def _growth_bytes(suspect: Suspect) -> float:
+    return float(suspect.evidence.growth_bytes) if isinstance(suspect.evidence, HeapSiteEvidence) else 0.0
+
+
 def _goroutine_growth(suspect: Suspect) -> float:
     """Goroutines the bucket gained in the window (both halves of a merged net/http read+write pair)."""
-    grown = suspect.evidence.get("growth") or {}
-    gained = float(grown.get("to", 0)) - float(grown.get("from", 0))
-    count = int(suspect.evidence.get("count", 0) or 0)
+    evidence = suspect.evidence
+    if not isinstance(evidence, GoroutineEvidence):
+        return 0.0
+    gained, count = evidence.gained, evidence.count
     if gained <= 0 or count <= 0:
         return 0.0
-    return gained * (count + int(suspect.evidence.get("related_count", 0) or 0)) / count
+    return gained * (count + (evidence.related_count or 0)) / count
 
 
 def _heap_growth(suspect: Suspect) -> float:
     """Bytes the site and the same-cause heap sites folded into it gained."""
-    own = float(suspect.evidence.get("growth_bytes", 0) or 0) if suspect.kind == "heap" else 0.0
-    folded = sum(float(r.evidence.get("growth_bytes", 0) or 0) for r in suspect.related if r.kind == "heap")
+    own = _growth_bytes(suspect) if suspect.kind == "heap" else 0.0
+    folded = sum(_growth_bytes(r) for r in suspect.related if r.kind == "heap")
     return max(0.0, own) + max(0.0, folded)
 
 
@@ -180,17 +192,10 @@ def _explaining(
 def _credit(suspect: Suspect, finding: Suspect, growth: Growth, share: float) -> None:
     """The site explains ``share`` of the finding: say so, and let the finding raise its confidence."""
     percent = f"{share:.0%}"
-    suspect.evidence.setdefault("explains", []).append(
-        {
-            "share": round(share, 3),
-            "of": growth.words,
-            "metric": growth.metric,
-            "category": finding.category,
-            "confidence": finding.confidence,
-            "summary": finding.summary,
-        }
+    suspect.evidence.explains.append(
+        Explains(round(share, 3), growth.words, growth.metric, finding.category, finding.confidence, finding.summary)
     )
-    suspect.evidence.setdefault("used", []).append(f"explains-{finding.category}")
+    suspect.evidence.used.append(f"explains-{finding.category}")
     suspect.summary += f"; explains {percent} of {growth.words} ({finding.summary})"
     suspect.confidence = round(fuse([suspect.confidence, finding.confidence * share]), 3)
 
@@ -215,5 +220,5 @@ def _unexplained(
         looked = f"{heap_sites} growing heap site(s) and {buckets} goroutine bucket(s) explain {covered:.0%}"
     amount = human_count(growth.amount) if growth.metric == "goroutines" else human_bytes(growth.amount)
     finding.summary += f"; no line named: {looked} of the {growth.words} ({amount})"
-    finding.evidence["explained"] = {"share": round(covered, 3), "heap_sites": heap_sites, "buckets": buckets}
+    finding.evidence.explained = Explained(round(covered, 3), heap_sites, buckets)
     return finding

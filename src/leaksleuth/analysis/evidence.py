@@ -3,7 +3,7 @@
 - ``Evidence``: one signal behind a suspect (kind, weight in [0, 1], detail for the report);
 - ``fuse``: the noisy-OR that turns independent signals into one confidence;
 - ``growth``: the one growth test (Theil–Sen + Mann–Kendall on one process' segment, persistence, flattening,
-  drawdown, the load discount) with its parameters per family in a ``GrowthRule``;
+  drawdown, the noise floor, the load discount) with its parameters per family in a ``GrowthRule``;
 - ``follows_load``: the one definition of "moves with the load, down as well as up".
 
 The confidence levels themselves (report threshold, suspect, leaking) are named once in ``model.report``.
@@ -31,6 +31,7 @@ __all__ = [
     "follows_load",
     "fuse",
     "growth",
+    "held_fraction",
 ]
 
 if TYPE_CHECKING:  # numpy only where growth is judged: one dump's verdict (inspect, goroutines FILE) never needs it
@@ -70,6 +71,11 @@ class GrowthRule:
     judged on the smoothed series (scrape-to-scrape zigzag is noise), flattening also by the tail's rise, and a
     series that gave back half its rise is discounted. A plain count (a goroutine bucket) is judged step by step and
     must end at least ``floor`` above its low.
+
+    ``noise``: the measurement noise of one value (one standard deviation: a heap profile's sampling error). A step
+    down by less than that still holds, the plateau test judges the tail against it, growth must clear
+    ``noise_floor`` noise widths, and a series that already sat at its final level (within two noise widths) for
+    more than ``held_limit`` of the span has flattened (a cache that filled, then held).
     """
 
     floor: float  # the smallest growth that counts (goroutines, bytes)
@@ -77,6 +83,14 @@ class GrowthRule:
     min_points: int = 4
     min_relative: float = 0.0  # growth below this share of the starting level is noise
     gauge: bool = False
+    noise: float = 0.0
+    noise_floor: float = 0.0  # growth must exceed this many noise widths
+    held_limit: float | None = None  # flattened when held at the final level for more than this share of the span
+
+    @property
+    def least(self) -> float:
+        """The smallest growth that passes: the floor, or the noise floor when that is higher."""
+        return max(self.floor, self.noise_floor * self.noise)
 
 
 @dataclass(slots=True)
@@ -85,6 +99,7 @@ class Growth:
     rising: float  # share of steps that rise or hold (on the smoothed series for gauges)
     weight: float
     evidence: dict[str, Any]
+    held: float = 0.0  # share of the span already at the final level (judged only with a ``held_limit``)
 
 
 def growth(times: Sequence[float] | FloatArray, values: Sequence[float] | FloatArray, rule: GrowthRule,
@@ -100,10 +115,11 @@ def growth(times: Sequence[float] | FloatArray, values: Sequence[float] | FloatA
     v = np.asarray(values, dtype=np.float64)
     if v.size < rule.min_points:
         return None
+    least = rule.least
     moved = float(np.nanmax(v) - np.nanmin(v)) if rule.gauge else float(v[-1] - v.min())
-    if moved < rule.floor:
+    if moved < least:
         return None  # cannot have grown enough: skip the O(n^2) statistics (most of a fleet is flat)
-    fitted = trend.analyze(t, v, floor=max(rule.floor, 1.0))
+    fitted = trend.analyze(t, v, floor=max(rule.floor, 1.0), noise=rule.noise)
     smoothed = smooth(v, window_points(v.size)) if rule.gauge else v
     rising = float(np.mean(np.diff(smoothed) >= -max(rule.floor * 0.01, 1e-12))) if rule.gauge else fitted.rising_steps
     evidence: dict[str, Any] = {
@@ -120,7 +136,7 @@ def growth(times: Sequence[float] | FloatArray, values: Sequence[float] | FloatA
     }
     if (
         not fitted.significant
-        or fitted.growth < rule.floor
+        or fitted.growth < least
         or fitted.relative_growth < rule.min_relative
         or rising < rule.persistence
     ):
@@ -128,6 +144,8 @@ def growth(times: Sequence[float] | FloatArray, values: Sequence[float] | FloatA
     # the noise-free plateau test (recent slope < 25% of the overall slope) misses a short fill-then-hold, whose
     # point pairs mostly lie in the flat part and drag the overall slope down too: for gauges judge the tail too
     flattened = fitted.plateaued or (rule.gauge and trend.tail_flattened(t, smoothed))
+    held = held_fraction(t, v, rule.noise) if rule.held_limit is not None else 0.0
+    flattened = flattened or (rule.held_limit is not None and held > rule.held_limit)
     weight = growth_weight(fitted.p_value, rising, fitted.relative_growth, persistence=rule.persistence)
     discounts = []
     if flattened:
@@ -142,7 +160,19 @@ def growth(times: Sequence[float] | FloatArray, values: Sequence[float] | FloatA
         evidence["load"] = followed
     if discounts:
         evidence["discount"] = "; ".join(discounts)
-    return Growth(fitted, rising, weight, evidence)
+    return Growth(fitted, rising, weight, evidence, held)
+
+
+def held_fraction(times: FloatArray, values: FloatArray, noise: float) -> float:
+    """Share of the span during which the series already sat at its final level (within two noise widths)."""
+    import numpy as np
+
+    final = float(np.median(values[-3:]))
+    reached = np.flatnonzero(values >= final - 2.0 * noise)
+    span = float(times[-1] - times[0])
+    if reached.size == 0 or span <= 0:
+        return 0.0
+    return float(times[-1] - times[int(reached[0])]) / span
 
 
 def growth_weight(p_value: float, rising_steps: float, relative_growth: float, *, persistence: float) -> float:

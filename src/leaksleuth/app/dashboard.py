@@ -267,7 +267,7 @@ def chart_data(series: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:
 
 
 def _suspect_view(suspect: Suspect) -> SuspectView:
-    evidence = [(str(name), _text(value)) for name, value in suspect.evidence.items()]
+    evidence = [(name, _text(value)) for name, value in suspect.evidence.rows()]
     return SuspectView(suspect, advice_for(suspect.category), evidence)
 
 

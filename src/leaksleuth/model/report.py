@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from leaksleuth.model.evidence import NoEvidence, SuspectEvidence, evidence_from_json
 from leaksleuth.model.incidents import Incident, NodeComparison
 from leaksleuth.model.runtime import RuntimeFacts
 from leaksleuth.model.views import GoroutineFacts, HeapFleetFacts, HeapTrendFacts, InstanceFacts, SeriesFacts
@@ -76,7 +77,7 @@ class Suspect:
     line: int
     confidence: float
     summary: str  # one line a person understands
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: SuspectEvidence = field(default_factory=NoEvidence)  # typed per family (model/evidence.py)
     # the other findings of the same root cause (a series finding this site explains, a heap site its goroutines
     # hold): reported inside this suspect so nothing is lost, not ranked beside it
     related: list[Suspect] = field(default_factory=list)
@@ -97,7 +98,7 @@ class Suspect:
             int(document["line"]),
             float(document["confidence"]),
             str(document["summary"]),
-            dict(document.get("evidence") or {}),
+            evidence_from_json(document.get("evidence"), category=str(document["category"])),
             [cls.from_json(related) for related in document.get("related") or []],
         )
 
@@ -110,7 +111,7 @@ class Suspect:
             "line": self.line,
             "confidence": round(float(self.confidence), 3),
             "summary": self.summary,
-            "evidence": self.evidence,
+            "evidence": self.evidence.to_json(),
         }
         if self.related:  # additive: report@1 readers that do not know it ignore it
             document["related"] = [related.to_json() for related in self.related]
@@ -139,8 +140,11 @@ class TargetReport:
 
     def ranked(self) -> list[Suspect]:
         """The suspects, most confident first; at equal confidence one that names a line before one that does not
-        (the user asked which line), then by kind, file, line so output is stable."""
-        return sorted(self.suspects, key=lambda s: (-s.confidence, not s.located, s.kind, s.file, s.line))
+        (the user asked which line), then by kind, the bigger leak first (two sites of one leak both at the growth
+        test's ceiling: the map before the keys stored in it), then file, line so output is stable."""
+        return sorted(
+            self.suspects, key=lambda s: (-s.confidence, not s.located, s.kind, -s.evidence.size, s.file, s.line)
+        )
 
     def sort(self) -> None:
         self.suspects[:] = self.ranked()

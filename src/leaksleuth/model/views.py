@@ -33,7 +33,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _fields_json(facts: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+def fields_json(facts: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """A view-model's fields as report@1 members, in declaration order (the contract's order): tuples become lists,
     mappings dicts, nested view-models their own ``to_json``."""
     return {f.name: _plain(getattr(facts, f.name)) for f in fields(facts) if f.name not in skip}
@@ -58,7 +58,7 @@ class InstanceFacts:
     def to_json(self) -> dict[str, Any]:
         """The always-present members; ``marks_json`` has those that appear only when set."""
         skip = ("heap_inuse_estimated", "missed_rounds", "departed_at", "fetched", "plan")
-        return _fields_json(self, skip=skip)
+        return fields_json(self, skip=skip)
 
     def marks_json(self) -> dict[str, Any]:
         marks: dict[str, Any] = {}
@@ -100,7 +100,7 @@ class GoroutineFacts:
     buckets: tuple[Mapping[str, Any], ...]  # report.goroutines.bucket_rows: the table's rows are the JSON rows
 
     def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
+        return fields_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +126,7 @@ class SeriesFacts:
     latest: Mapping[str, float] = field(default_factory=dict)  # the latest level per series name
 
     def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
+        return fields_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +139,7 @@ class HeapTrendFacts:
     inuse_total: tuple[int, ...]  # per analysed snapshot
 
     def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
+        return fields_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +154,7 @@ class HeapFleetFacts:
     nodes: int
 
     def to_json(self) -> dict[str, Any]:
-        document = _fields_json(self)
+        document = fields_json(self)
         if self.unit == "bytes":  # the names heap readers of this document already use
             document.update(inuse_bytes=self.value, fleet_median_bytes=self.fleet_median, excess_bytes=self.excess)
         return document

@@ -139,7 +139,7 @@ def render(
     verdicts.add_column("why")
     for suspect in suspects:
         colour = confidence_colour(suspect.confidence)
-        evidence = ", ".join(suspect.evidence.get("used", []))
+        evidence = ", ".join(suspect.evidence.used)
         verdicts.add_row(
             data_text(f"{suspect.confidence:.2f}", style=colour),
             data_text(suspect.category),
@@ -151,5 +151,5 @@ def render(
     for suspect in suspects:
         if suspect.confidence >= SUSPECT_CONFIDENCE and suspect.category not in seen:
             seen.add(suspect.category)
-            advice = suspect.evidence["advice"]
+            advice = suspect.evidence.advice
             console.print(data_text("  ", (suspect.category, "bold"), f" ({suspect.file}:{suspect.line}): {advice}"))

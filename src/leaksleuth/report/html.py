@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from leaksleuth.analysis.humanize import human_bytes
+from leaksleuth.model.evidence import evidence_from_json
 from leaksleuth.model.report import LEAKING_CONFIDENCE, SUSPECT_CONFIDENCE, verdict_of
 
 _STYLE = """
@@ -40,7 +41,7 @@ def _suspect_row(suspect: dict[str, Any]) -> str:
     confidence = float(suspect["confidence"])
     evidence = suspect.get("evidence", {})
     site = f"{suspect['file']}:{suspect['line']}" if suspect.get("file") else ""
-    advice = evidence.get("advice", "")
+    advice = evidence_from_json(evidence, category=str(suspect["category"])).advice
     return (
         "<tr>"
         f'<td><span class="bar"><span class="fill" style="display:block;width:{confidence * 100:.0f}%;'

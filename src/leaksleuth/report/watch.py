@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from leaksleuth.analysis.humanize import human_bytes
+from leaksleuth.model.evidence import GoroutineEvidence
 from leaksleuth.model.report import SUSPECT_CONFIDENCE, Report, Suspect, TargetReport, iso_z, verdict_of
 from leaksleuth.model.views import InstanceFacts
 from leaksleuth.report.terminal import LINE_BREAK, VERDICT_STYLE, data_text
@@ -201,7 +202,9 @@ def finding_events(
             if previous is not None and suspect.confidence < previous + 0.1:
                 continue
             seen[key] = suspect.confidence
-            wait = suspect.evidence.get("wait_minutes") or [None, None]
+            evidence = suspect.evidence
+            wait = (evidence.wait_minutes if isinstance(evidence, GoroutineEvidence) else None) or (None, None)
+            labels = evidence.labels if isinstance(evidence, GoroutineEvidence) else {}
             facts = _facts(target)
             yield {
                 "event": "finding",
@@ -214,14 +217,16 @@ def finding_events(
                 "file": suspect.file,
                 "line": suspect.line,
                 "confidence": suspect.confidence,
-                "goroutine_count": suspect.evidence.get("count", facts.goroutines),
+                "goroutine_count": evidence.count if isinstance(evidence, GoroutineEvidence) else facts.goroutines,
                 "blocked_minutes": wait[1],
                 "heap_inuse_bytes": facts.heap_inuse_bytes,
                 "summary": suspect.summary,
                 # which requests leak: label values holding the goroutines, a sample of their trace ids
-                "labels": suspect.evidence.get("by_label") or {},
-                "trace_ids": suspect.evidence.get("trace_ids") or [],
-                "first_seen": iso_z(first) if isinstance(first := suspect.evidence.get("first_seen"), float) else None,
+                "labels": labels.get("by_label") or {},
+                "trace_ids": labels.get("trace_ids") or [],
+                "first_seen": iso_z(first)
+                if isinstance(evidence, GoroutineEvidence) and (first := evidence.first_seen)
+                else None,
             }
 
 

@@ -15,6 +15,7 @@ from leaksleuth.analysis.goroutines.buckets import snapshot_from_dump
 from leaksleuth.analysis.goroutines.verdict import Options, evaluate
 from leaksleuth.cli.main import main
 from leaksleuth.formats.goroutine_text import parse_goroutine_dump
+from leaksleuth.model.evidence import GoroutineEvidence, HeapSiteEvidence, SeriesEvidence, Signal
 from leaksleuth.model.report import Report, Suspect, TargetReport
 from tests.conftest import ROOT
 
@@ -24,18 +25,18 @@ MIB = 1 << 20
 
 def _series(category: str, metric: str, growth: float, confidence: float = 0.95, kind: Any = "heap") -> Suspect:
     """A site-less finding shaped like analysis.series.fleet's: its leading signal carries metric and growth."""
-    signal = {"category": category, "weight": confidence, "summary": f"{metric} grows", "metric": metric}
-    evidence = {"signals": [{**signal, "growth": growth}]}
+    signal = Signal(category, confidence, f"{metric} grows", {"metric": metric, "growth": growth})
+    evidence = SeriesEvidence(signals=[signal])
     return Suspect(kind, category, "", "", 0, confidence, f"{metric} grows", evidence)
 
 
 def _heap_site(line: int, growth: float, confidence: float, *, user_code: bool = True) -> Suspect:
-    evidence = {"growth_bytes": growth, "user_code": user_code}
+    evidence = HeapSiteEvidence(growth_bytes=growth, user_code=user_code)
     return Suspect("heap", "slice-retention", f"main.site{line}", "/app/main.go", line, confidence, "site", evidence)
 
 
 def _bucket(line: int, gained: int, confidence: float, **evidence: Any) -> Suspect:
-    detail = {"count": gained + 10, "growth": {"from": 10, "to": gained + 10}, **evidence}
+    detail = GoroutineEvidence(count=gained + 10, details={"growth": {"from": 10, "to": gained + 10}}, **evidence)
     return Suspect("goroutine", "mutex", "main.lock", "/app/main.go", line, confidence, "bucket", detail)
 
 
@@ -50,7 +51,7 @@ def test_heap_growth_in_metrics_attaches_to_the_site_that_explains_it() -> None:
     goal = _series("heap-growth", "next_gc", 130 * MIB)  # the goal is twice the live heap at GOGC=100
     top, *rest = _ranked(attribute([], [site], [goal]))
     assert rest == [] and top is site and top.related == [goal]
-    assert top.evidence["explains"][0]["share"] == round(120 / 130, 3)
+    assert top.evidence.explains[0].share == round(120 / 130, 3)
     assert "explains 92% of heap growth" in top.summary
     assert top.confidence > 0.9  # 0.7 alone; the finding it explains raised it
 
@@ -66,7 +67,7 @@ def test_a_lock_pile_up_explains_the_heap_goal_with_its_stacks() -> None:
 def test_goroutine_count_growth_belongs_to_the_buckets_that_grew() -> None:
     read = _bucket(2616, gained=500, confidence=0.94, related_count=510)  # read+write loops merged: 1,000 more
     count = _series("goroutine-growth", "goroutines", 1000, kind="goroutine")
-    assert attribute([read], [], [count]) == [read] and read.evidence["explains"][0]["share"] == 1.0
+    assert attribute([read], [], [count]) == [read] and read.evidence.explains[0].share == 1.0
 
 
 def test_a_finding_no_site_explains_stands_alone_and_says_why() -> None:
@@ -92,8 +93,12 @@ def test_library_heap_growth_beside_a_goroutine_leak_is_its_state_not_a_second_v
 
 
 def test_sites_of_one_function_are_one_suspect_at_the_site_holding_most() -> None:
-    keys = Suspect("heap", "string-growth", "main.record", "/app/m.go", 31, 0.95, "keys", {"growth_bytes": 3 * MIB})
-    entries = Suspect("heap", "map-growth", "main.record", "/app/m.go", 32, 0.9, "map", {"growth_bytes": 18 * MIB})
+    keys = Suspect(
+        "heap", "string-growth", "main.record", "/app/m.go", 31, 0.95, "keys", HeapSiteEvidence(growth_bytes=3 * MIB)
+    )
+    entries = Suspect(
+        "heap", "map-growth", "main.record", "/app/m.go", 32, 0.9, "map", HeapSiteEvidence(growth_bytes=18 * MIB)
+    )
     elsewhere = _heap_site(23, 1 * MIB, 0.4)
     (first, second) = _ranked(attribute([], [keys, entries, elsewhere], []))
     assert (first, first.line, first.confidence, first.related) == (entries, 32, 0.95, [keys]) and second is elsewhere
@@ -194,14 +199,14 @@ _PARENT = "goroutine 7 [chan receive]:\nmain.dialer()\n\t/app/dial.go:9 +0x1d\n"
 def _one(text: str) -> Suspect:
     snapshot = snapshot_from_dump(parse_goroutine_dump(text.encode()))
     suspects, _ = evaluate([snapshot], options=Options(report_threshold=0.0))
-    return next(s for s in suspects if "readLoop" in s.evidence["bucket"])
+    return next(s for s in suspects if "readLoop" in s.evidence.to_json()["bucket"])
 
 
 def test_a_persist_conn_loop_is_named_by_the_user_line_in_its_ancestors() -> None:
     text = _READ_LOOP.format(id=9, parent=4) + _ANCESTORS.format(parent=4) + "\n"
     suspect = _one(text)
     assert (suspect.file, suspect.line) == ("/app/fetch.go", 21)
-    assert suspect.evidence["blocking"].startswith("net/http.(*persistConn).readLoop")
+    assert suspect.evidence.to_json()["blocking"].startswith("net/http.(*persistConn).readLoop")
     assert "started from user code at fetch.go:21" in suspect.summary
 
 

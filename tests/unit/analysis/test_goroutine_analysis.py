@@ -108,7 +108,7 @@ def test_single_snapshot_suspects_are_exactly_the_proven_leaks() -> None:
     suspects, _ = evaluate([_dump("parked.goroutineleak.debug2.txt")])
     strong = [s for s in suspects if s.confidence >= 0.5]
     assert {s.function for s in strong} == LEAKED_IN_PARKED
-    assert all(s.confidence >= 0.9 and "runtime-proven" in s.evidence["used"] for s in strong)
+    assert all(s.confidence >= 0.9 and "runtime-proven" in s.evidence.used for s in strong)
     top = strong[0]
     assert top.function == "main.fetchWithTimeout.func1" and top.file.endswith("parked/leaks.go") and top.line == 20
 
@@ -192,7 +192,7 @@ def test_peer_outlier_adds_evidence() -> None:
     me = _series([400])[0]
     peers = [_series([c])[0] for c in (12, 15, 11)]  # the same bucket, ~30x smaller on the other replicas
     suspects, _ = evaluate([me], peers=peers)
-    assert suspects and "peer-outlier" in suspects[0].evidence["used"]
+    assert suspects and "peer-outlier" in suspects[0].evidence.used
     assert 0.5 <= suspects[0].confidence < 0.8  # one snapshot, no proof: suspicious, not certain
     lonely, _ = evaluate([me], peers=[_series([0])[0] for _ in range(3)])
     assert lonely and lonely[0].confidence < 0.5  # only this replica runs it: a leader's job, perhaps
@@ -305,7 +305,7 @@ def test_a_handler_stuck_on_a_lock_is_a_leak_whatever_serves_it() -> None:
     suspects, _ = evaluate(_series(_RISING, _HANDLER, "sync.Mutex.Lock"))
     assert suspects and suspects[0].confidence >= 0.8, suspects
     assert (suspects[0].file, suspects[0].line, suspects[0].category) == ("/app/api.go", 88, "mutex")
-    assert "discount" not in suspects[0].evidence["growth"]
+    assert "discount" not in suspects[0].evidence.to_json()["growth"]
 
 
 def test_idle_server_connections_stay_quiet() -> None:
@@ -430,7 +430,7 @@ def test_a_proven_leak_on_a_token_send_is_not_a_semaphore() -> None:
     bucket.leaked = 40
     snapshot = GoroutineSnapshot(0, 40, {"k": bucket}, "debug2", True, has_leak_profile=True)
     suspects, _ = evaluate([snapshot], source_line=_source({30: "done <- struct{}{} // tell the caller"}))
-    assert suspects[0].category == "chan-send" and "signature" not in suspects[0].evidence["used"]
+    assert suspects[0].category == "chan-send" and "signature" not in suspects[0].evidence.used
 
 
 def test_semaphore_needs_a_growing_pile_on_an_acquire_that_is_released() -> None:
@@ -446,11 +446,11 @@ def test_semaphore_needs_a_growing_pile_on_an_acquire_that_is_released() -> None
 def test_receive_advice_without_source_names_the_ticker_cause() -> None:
     series = _series([10, 25, 41, 55, 70, 86, 101, 115], _POOL, "chan receive")
     without = evaluate(series)[0][0]
-    assert without.category == "chan-receive" and "ticker.Stop()" in without.evidence["advice"]
+    assert without.category == "chan-receive" and "ticker.Stop()" in without.evidence.advice
     ticker = evaluate(series, source_line=lambda file, line: "for range ticker.C {")[0][0]
     assert ticker.category == "ticker-not-stopped"
     plain = evaluate(series, source_line=lambda file, line: "<-done")[0][0]
-    assert plain.category == "chan-receive" and "ticker" not in plain.evidence["advice"]
+    assert plain.category == "chan-receive" and "ticker" not in plain.evidence.advice
 
 
 # ---- inputs that hide things -------------------------------------------------------------------------------------
@@ -485,7 +485,7 @@ def test_debug1_states_from_the_source_line_or_said_to_be_hidden() -> None:
     for bucket in snapshot.buckets.values():
         bucket.leaked = bucket.count  # as if the goroutineleak profile were given in debug=1 text too
     blind = evaluate([snapshot])[0][0]
-    assert blind.category == "unknown" and "debug=1" in blind.evidence["advice"] and "unknown wait" in blind.summary
+    assert blind.category == "unknown" and "debug=1" in blind.evidence.advice and "unknown wait" in blind.summary
     lines = {72: "ch <- 1"}  # parked/main.go:72 sends on a nil channel
     read = evaluate([snapshot], source_line=lambda file, line: lines.get(line))[0][0]
     assert read.category == "chan-send"

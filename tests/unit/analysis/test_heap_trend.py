@@ -13,11 +13,10 @@ from hypothesis import strategies as st
 from leaksleuth.analysis import trend as trend_stats
 from leaksleuth.analysis.heap.trend import (
     HeapSnapshot,
-    confidence,
     heap_trend_report,
-    held_fraction,
     profile_sampling_rate,
     restarts,
+    site_growth,
 )
 from leaksleuth.cli.main import main
 from leaksleuth.errors import ConfigError
@@ -96,17 +95,17 @@ def _series(shape: str, points: int = 40, noise: float = 0.0, seed: int = 3) -> 
 @pytest.mark.parametrize("noise", [0.2e6, 0.8e6])
 def test_confidence_separates_leaks_from_look_alikes(shape: str, leaks: bool, noise: float) -> None:
     times, values = _series(shape, noise=noise)
-    fitted = trend_stats.analyze(times, values, floor=noise, noise=noise)
-    score = confidence(fitted, noise, held_fraction(times, values, noise))
-    assert (score >= 0.8) if leaks else (score < 0.5), (shape, score, fitted)
+    found = site_growth(times, values, noise)
+    score = found.weight if found is not None else 0.0
+    assert (score >= 0.8) if leaks else (score < 0.5), (shape, score, found)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 10_000), st.floats(0.05e6, 1.5e6))
 def test_caches_stay_below_half_whatever_the_noise(seed: int, noise: float) -> None:
     times, values = _series("fill-then-hold", noise=noise, seed=seed)
-    fitted = trend_stats.analyze(times, values, floor=noise, noise=noise)
-    assert confidence(fitted, noise, held_fraction(times, values, noise)) < 0.5
+    found = site_growth(times, values, noise)
+    assert found is None or found.weight < 0.5
 
 
 def test_noise_free_rules_are_unchanged() -> None:
@@ -114,3 +113,23 @@ def test_noise_free_rules_are_unchanged() -> None:
     times, values = _series("fill-then-hold")
     plain = trend_stats.analyze(times, values)
     assert plain.plateaued == (plain.slope > 0 and plain.recent_slope < 0.25 * plain.slope)
+
+
+def test_heap_sites_are_judged_by_the_shared_growth_test_with_a_noise_floor() -> None:
+    """The heap family's rule is the shared test's: growth below three noise widths does not pass, a fill-then-hold
+    is discounted as flattened (the same words as every family), and a leak reaches the test's ceiling."""
+    times, values = _series("leak", noise=0.2e6)
+    assert site_growth(times, values, noise=0.2e6) is not None
+    assert site_growth(times, values * 0.02, noise=0.2e6) is None  # +0.4 MB: two noise widths, not three
+    times, values = _series("fill-then-hold", noise=0.2e6)
+    cache = site_growth(times, values, noise=0.2e6)
+    assert cache is not None and "flattened out" in cache.evidence["discount"] and cache.held > 0.5
+
+
+def test_at_the_ceiling_the_site_that_grew_most_ranks_first() -> None:
+    from leaksleuth.model.evidence import HeapSiteEvidence
+    from leaksleuth.model.report import Suspect, TargetReport
+
+    keys = Suspect("heap", "string-growth", "main.record", "/m.go", 31, 0.95, "k", HeapSiteEvidence(growth_bytes=3e6))
+    table = Suspect("heap", "map-growth", "main.record", "/m.go", 32, 0.95, "m", HeapSiteEvidence(growth_bytes=14e6))
+    assert TargetReport("t", suspects=[keys, table]).ranked() == [table, keys]

@@ -42,9 +42,9 @@ def test_peers_that_jump_after_the_victim_goes_down_are_one_knock_on_incident() 
         assert peer.rise_share >= 0.2 and 0 < peer.delay_seconds <= 4 * STEP
     assert incident.root_cause["category"] in ("heap-growth", "step-growth") and incident.root_cause["kind"] == "heap"
     mark_root_causes(list(reports.values()), [incident], fleet)
-    marked = [s for s in reports["victim"].suspects if "root_cause_of" in s.evidence]
+    marked = [s for s in reports["victim"].suspects if "root_cause_of" in s.evidence.marks]
     assert [s.category for s in marked] == [incident.root_cause["category"]]
-    assert set(marked[0].evidence["root_cause_of"]["peers_affected"]) == {"a", "b"}
+    assert set(marked[0].evidence.marks["root_cause_of"]["peers_affected"]) == {"a", "b"}
     document = Report(list(reports.values()), incidents=[incident]).to_json()
     jsonschema.validate(document, SCHEMA)
     assert document["incidents"][0]["peers"][0]["delay_seconds"] > 0

@@ -65,7 +65,7 @@ def top(report: TargetReport) -> float:
 
 
 def used(report: TargetReport) -> set[str]:
-    return {u for s in report.suspects for u in s.evidence["used"]}
+    return {u for s in report.suspects for u in s.evidence.used}
 
 
 def flat(level: float = 30 * MiB) -> np.ndarray:
@@ -142,7 +142,7 @@ def test_growth_in_steps_that_never_come_back() -> None:
     values = runtime(flat(), goroutines=goroutines + np.random.default_rng(3).integers(-2, 3, POINTS))
     suspect = next(s for s in judge(instance("steps", values))["steps"].suspects if s.kind == "goroutine")
     assert suspect.category == "step-growth" and suspect.confidence >= 0.5
-    steps = next(s for s in suspect.evidence["signals"] if s["category"] == "step-growth")["steps"]
+    steps = next(s for s in suspect.evidence.to_json()["signals"] if s["category"] == "step-growth")["steps"]
     assert [round((step["at"] - T0) / STEP) for step in steps] == [70, 130, 190]
 
 
@@ -163,7 +163,7 @@ def test_a_leak_that_just_restarted_is_still_reported() -> None:
     values["process_start_seconds"][-4:] = T0 + POINTS * STEP
     suspect = judge(instance("fresh", values))["fresh"].suspects[0]
     assert suspect.category == "heap-growth" and 0.5 <= suspect.confidence < 0.95
-    assert "before the latest restart" in suspect.evidence["signals"][0]["discount"]
+    assert "before the latest restart" in suspect.evidence.to_json()["signals"][0]["discount"]
 
 
 # ---- look-alikes ----------------------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ def test_warm_up_that_flattens_out_is_quiet() -> None:
     live = np.concatenate([ramp(5 * MiB, 60 * MiB, POINTS // 2), np.full(POINTS - POINTS // 2, 60 * MiB)])
     report = judge(instance("warm", runtime(live)))["warm"]
     assert top(report) < 0.5
-    growth = next(s for s in report.suspects[0].evidence["signals"] if s["category"] == "heap-growth")
+    growth = next(s for s in report.suspects[0].evidence.to_json()["signals"] if s["category"] == "heap-growth")
     assert growth["discount"] == "growth has flattened out (warm-up or a bounded cache)"
 
 
@@ -217,7 +217,8 @@ def test_memory_and_goroutines_that_follow_the_load_are_quiet() -> None:
     report = judge(instance("busy", values))["busy"]
     assert top(report) < 0.5
     assert all(
-        s.evidence["signals"][0]["discount"] == "moves with the load, down as well as up" for s in report.suspects
+        s.evidence.to_json()["signals"][0]["discount"] == "moves with the load, down as well as up"
+        for s in report.suspects
     )
 
 
@@ -250,7 +251,7 @@ def test_forecast_against_the_container_limit_and_not_against_an_unset_gomemlimi
     values["container_working_set_bytes"] = values["rss_bytes"] + 10 * MiB
     values["container_limit_bytes"] = np.full(POINTS, 512 * MiB)
     suspect = judge(instance("pod", values))["pod"].suspects[0]
-    forecast = next(s for s in suspect.evidence["signals"] if s["category"] == "oom-forecast")
+    forecast = next(s for s in suspect.evidence.to_json()["signals"] if s["category"] == "oom-forecast")
     assert forecast["limit_source"] == "container memory limit" and forecast["metric"] == "container_working_set_bytes"
     assert 0 < forecast["seconds_to_limit"] < 3600
     unlimited = runtime(ramp(30 * MiB, 200 * MiB))  # GOMEMLIMIT = MaxInt64 and no container limit
@@ -330,5 +331,5 @@ def test_one_instance_with_its_peers_like_a_watch_would_ask() -> None:
     leak = instance("leak", runtime(flat(), goroutines=ramp(40, 2000).round()))
     report = analyze_instance(leak, peers)
     assert report.suspects[0].category == "goroutine-growth"
-    assert "peer-outlier" in report.suspects[0].evidence["used"]
+    assert "peer-outlier" in report.suspects[0].evidence.used
     assert top(analyze_instance(peers[0], [leak, *peers[1:]])) < 0.5

@@ -122,9 +122,7 @@ def test_snapshots_list_shows_a_hostile_target_url(capsys: pytest.CaptureFixture
 
 
 def _watch_fleet() -> Report:
-    suspect = Suspect(
-        "goroutine", "chan-send-leak", HOSTILE, HOSTILE_FILE, 42, 0.93, f"3,000 goroutines in {HOSTILE}", {}
-    )
+    suspect = Suspect("goroutine", "chan-send-leak", HOSTILE, HOSTILE_FILE, 42, 0.93, f"3,000 goroutines in {HOSTILE}")
     return Report(
         [
             TargetReport(

@@ -28,7 +28,6 @@ def _fleet() -> Report:
         42,
         0.93,
         "3,000 goroutines blocked in main.(*pool)[go.shape.int].run.func1",
-        {},
     )
     return Report(
         [

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from leaksleuth.app.capture import AlertService
 from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.formats.pprof_write import write_pprof
+from leaksleuth.model.evidence import HeapSiteEvidence
 from leaksleuth.model.report import Suspect, TargetReport
 from leaksleuth.model.views import InstanceFacts
 from leaksleuth.store.db import NewSnapshot, Store, open_store
@@ -36,7 +37,8 @@ def _heap(capture: str) -> bytes:
 
 
 def _verdict(url: str) -> dict[str, Any]:
-    suspect = Suspect("heap", HOSTILE, HOSTILE, f"/src/{HOSTILE}/main.go", 12, 0.97, HOSTILE, {HOSTILE: HOSTILE})
+    evidence = HeapSiteEvidence(site=HOSTILE, kind=HOSTILE, kind_evidence=HOSTILE, advice=HOSTILE)
+    suspect = Suspect("heap", HOSTILE, HOSTILE, f"/src/{HOSTILE}/main.go", 12, 0.97, HOSTILE, evidence)
     report = TargetReport(url, "error", 3, HOSTILE, [suspect], instance=InstanceFacts(service=HOSTILE))
     return report.to_json()
 

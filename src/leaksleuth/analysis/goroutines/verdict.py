@@ -34,6 +34,7 @@ from leaksleuth.analysis.goroutines.labels import label_evidence, label_phrase
 from leaksleuth.analysis.goroutines.signatures import match_signature
 from leaksleuth.analysis.goroutines.states import classify_source
 from leaksleuth.analysis.symbols import is_stdlib
+from leaksleuth.model.evidence import GoroutineEvidence
 from leaksleuth.model.goroutines import Frame
 from leaksleuth.model.report import REPORT_THRESHOLD, Suspect
 
@@ -171,7 +172,7 @@ def evaluate(
             continue
         suspects.append(_suspect(history, evidence, confidence, restarted=start > 0, source_line=source_line))
     suspects = _merge_signatures(suspects)
-    suspects.sort(key=lambda s: (-s.confidence, -int(s.evidence.get("count", 0)), s.file, s.line))
+    suspects.sort(key=lambda s: (-s.confidence, -_count(s), s.file, s.line))
     return suspects, all_histories
 
 
@@ -315,28 +316,26 @@ def _suspect(
     phrase = label_phrase(labelled, count)
     if phrase:
         parts.append(phrase)
-    details: dict[str, Any] = {
-        "count": count,
-        "state": bucket.state_class,
-        "states": dict(bucket.states),
-        "wait_minutes": [bucket.wait_min, bucket.wait_max] if bucket.wait_max is not None else None,
-        "created_by": f"{bucket.created_by.function} {bucket.created_by.site()}" if bucket.created_by else None,
-        "parents": [gid for gid, _ in bucket.parents.most_common(3)],
-        "goroutine_ids": bucket.goroutine_ids,
-        "series": history.counts,
-        "used": [e.kind for e in evidence],
-        "weights": {e.kind: round(e.weight, 3) for e in evidence},
-        "advice": _advice(category, bucket, source_line),
-        "restart_seen": restarted,
-        "bucket": history.key,
-        "first_seen": _first_seen(history),
-        **labelled,
-    }
-    for item in evidence:
-        if item.detail:
-            details[item.kind] = item.detail
-    if named is not blocking and named is not None:
-        details["blocking"] = f"{blocking.function} {blocking.site()}" if blocking else None
+    details = GoroutineEvidence(
+        count=count,
+        state=bucket.state_class,
+        states=dict(bucket.states),
+        wait_minutes=(bucket.wait_min, bucket.wait_max) if bucket.wait_max is not None else None,
+        created_by=f"{bucket.created_by.function} {bucket.created_by.site()}" if bucket.created_by else None,
+        parents=[gid for gid, _ in bucket.parents.most_common(3)],
+        goroutine_ids=bucket.goroutine_ids,
+        series=history.counts,
+        used=[e.kind for e in evidence],
+        weights={e.kind: round(e.weight, 3) for e in evidence},
+        advice=_advice(category, bucket, source_line),
+        restart_seen=restarted,
+        bucket=history.key,
+        details={item.kind: item.detail for item in evidence if item.detail},
+        first_seen=_first_seen(history),
+        labels=labelled,
+    )
+    if named is not blocking and named is not None and blocking is not None:
+        details.blocking = f"{blocking.function} {blocking.site()}"
     return Suspect(
         kind="goroutine",
         category=category,
@@ -347,6 +346,10 @@ def _suspect(
         summary="; ".join(parts),
         evidence=details,
     )
+
+
+def _count(suspect: Suspect) -> int:
+    return suspect.evidence.count if isinstance(suspect.evidence, GoroutineEvidence) else 0
 
 
 def _user_site(bucket: Bucket) -> tuple[Frame | None, str]:
@@ -377,6 +380,7 @@ def _merge_signatures(suspects: list[Suspect]) -> list[Suspect]:
             merged[suspect.category] = suspect
             continue
         stronger, weaker = (kept, suspect) if kept.confidence >= suspect.confidence else (suspect, kept)
-        stronger.evidence["related_count"] = stronger.evidence.get("related_count", 0) + weaker.evidence["count"]
+        if isinstance(stronger.evidence, GoroutineEvidence):
+            stronger.evidence.related_count = (stronger.evidence.related_count or 0) + _count(weaker)
         merged[suspect.category] = stronger
     return rest + list(merged.values())

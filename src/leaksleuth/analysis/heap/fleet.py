@@ -23,6 +23,7 @@ from leaksleuth.analysis.heap.top import resolve_sample_index
 from leaksleuth.analysis.heap.trend import SiteKey, profile_sampling_rate, site_totals
 from leaksleuth.analysis.humanize import human_bytes, human_count
 from leaksleuth.errors import ConfigError
+from leaksleuth.model.evidence import HeapFleetEvidence
 from leaksleuth.model.profile import Profile, ValueType
 from leaksleuth.model.report import Report, Suspect, TargetReport
 from leaksleuth.model.views import HeapFleetFacts
@@ -177,13 +178,13 @@ def _suspect(standing: NodeStanding, site: SiteExcess, kind: str) -> Suspect:
         f"({_amount(standing.fleet_median, unit)}, z={standing.robust_z:.1f}); {function} "
         f"({file.rsplit('/', 1)[-1]}:{line}) accounts for {_amount(site.excess, unit, signed=True)} of it"
     )
-    evidence = {
-        "site": f"{file}:{line}",
-        "kind": kind,
-        "unit": unit,
-        "node_bytes" if unit == "bytes" else "node_value": site.value,
-        "fleet_median_bytes" if unit == "bytes" else "fleet_median": round(site.fleet_median),
-        "share_of_excess": round(share, 3),
-        "robust_z": standing.robust_z,
-    }
+    evidence = HeapFleetEvidence(
+        site=f"{file}:{line}",
+        kind=kind,
+        unit=unit,
+        node_value=site.value,
+        fleet_median=round(site.fleet_median),
+        share_of_excess=round(share, 3),
+        robust_z=standing.robust_z,
+    )
     return Suspect("heap", "fleet-outlier", function, file, line, confidence, summary, evidence)

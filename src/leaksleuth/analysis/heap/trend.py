@@ -1,8 +1,9 @@
 """Heap leaks across time: per-site in-use series over many snapshots of one process, turned into suspects.
 
-For every user allocation site the in-use bytes form a series; a leak is a series that rises significantly
-(Mann–Kendall), persistently (most steps rise or hold) and has not flattened (plateau test), by clearly more than
-the profile's own sampling noise. Warm-up and bounded caches rise and then hold; GC churn has no trend.
+For every user allocation site the in-use bytes form a series; a leak is a series that passes the shared growth
+test (``analysis.evidence.growth``: Mann–Kendall significance, most steps rise or hold, not flattened) with the heap
+family's rule (``heap_rule``): clearly more than the profile's own sampling noise, and flattened also when it sat at
+its final level for most of the span. Warm-up and bounded caches rise and then hold; GC churn has no trend.
 
 * **Sampling noise.** A heap profile samples one allocation per ``MemProfileRate`` bytes (the profile's period) and
   scales it up, so a site holding B bytes of small objects is known to about ±sqrt(B·rate). Growth is judged
@@ -25,6 +26,7 @@ import numpy as np
 
 from leaksleuth.analysis import trend as trend_stats
 from leaksleuth.analysis.advice import advice_for
+from leaksleuth.analysis.evidence import REPORT_THRESHOLD, Growth, GrowthRule, growth
 from leaksleuth.analysis.heap.kinds import (
     GOROUTINE,
     GROWSLICE,
@@ -43,13 +45,15 @@ from leaksleuth.analysis.ring import RingColumns
 from leaksleuth.analysis.segments import last_segment
 from leaksleuth.analysis.trend import FloatArray
 from leaksleuth.errors import ConfigError
+from leaksleuth.model.evidence import HeapSiteEvidence
 from leaksleuth.model.profile import Int64Array, Profile
 from leaksleuth.model.profile_ops import diff
 from leaksleuth.model.report import Suspect, TargetReport
 from leaksleuth.model.views import HeapTrendFacts
 
 DEFAULT_MEMPROFILERATE = 512 * 1024
-REPORT_FLOOR = 0.2  # suspects weaker than this are left out of the report
+NOISE_WIDTHS = 3.0  # a site must grow by more than three standard deviations of its sampling noise
+HELD_LIMIT = 0.5  # a site that sat at its final level for more than half the span filled, then held (a cache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,28 +151,16 @@ def site_series(
     )
 
 
-def held_fraction(times: FloatArray, values: FloatArray, noise: float) -> float:
-    """Share of the span during which the series already sat at its final level (within two noise widths)."""
-    final = float(np.median(values[-3:]))
-    reached = np.flatnonzero(values >= final - 2.0 * noise)
-    span = float(times[-1] - times[0])
-    if reached.size == 0 or span <= 0:
-        return 0.0
-    return float(times[-1] - times[int(reached[0])]) / span
+def heap_rule(noise: float, rate: float = 1.0) -> GrowthRule:
+    """The shared growth test's parameters for a site whose values are known to ``noise`` (one standard deviation
+    of heap sampling), sampled every ``rate`` bytes: growth of at least one period and ``NOISE_WIDTHS`` noise
+    widths, steps within the noise hold, and flattened when held at the final level past ``HELD_LIMIT``."""
+    return GrowthRule(rate, min_points=3, noise=noise, noise_floor=NOISE_WIDTHS, held_limit=HELD_LIMIT)
 
 
-def confidence(trend: trend_stats.Trend, noise: float, held: float) -> float:
-    """0–1: how sure that this series is a leak. Needs significant, persistent growth well above the noise."""
-    if not trend.significant or trend.growth <= 3.0 * noise:
-        return 0.0
-    significance = min(1.0, -math.log10(max(trend.p_value, 1e-300)) / 3.0)
-    size = min(1.0, (trend.growth - 3.0 * noise) / (6.0 * noise)) if noise > 0 else 1.0
-    score = 0.3 * significance + 0.25 * max(trend.tau, 0.0) + 0.2 * trend.rising_steps + 0.25 * size
-    if trend.plateaued:
-        score *= 0.35
-    # a series that reached its final level early and held there is a cache or a warm-up, not a leak
-    score *= 1.0 - 0.7 * min(1.0, max(0.0, (held - 0.25) / 0.35))
-    return round(max(0.0, min(1.0, score)), 3)
+def site_growth(times: FloatArray, values: FloatArray, noise: float, rate: float = 1.0) -> Growth | None:
+    """The shared growth test on one site's series (None: it did not grow past its noise)."""
+    return growth(times, values, heap_rule(noise, rate))
 
 
 def site_trends(
@@ -190,11 +182,10 @@ def _trends(sites: Sequence[Site], matrix: Int64Array, times: FloatArray, rate: 
         if peak < 4 * rate:  # a few sampling periods at most: pure sampling noise
             continue
         noise = math.sqrt(peak * rate)
-        if peak - float(values.min()) <= 3.0 * noise:
-            continue  # it cannot have grown past the sampling noise: confidence would be 0, skip the statistics
-        trend = trend_stats.analyze(times, values, floor=max(noise, rate), noise=noise)
-        held = held_fraction(times, values, noise)
-        found.append(SiteTrend(site, matrix[:, column].tolist(), trend, noise, held, confidence(trend, noise, held)))
+        grown = site_growth(times, values, noise, rate)
+        if grown is not None:
+            weight = round(grown.weight, 3)
+            found.append(SiteTrend(site, matrix[:, column].tolist(), grown.fitted, noise, grown.held, weight))
     found.sort(key=lambda s: (-s.confidence, -s.trend.growth))
     return found
 
@@ -266,7 +257,7 @@ def _report(
 ) -> TargetReport:
     report = TargetReport(target=target, snapshots=snapshot_count)
     span = ends.last_time - ends.first_time
-    reported = [t for t in trends[:max_suspects] if t.confidence >= REPORT_FLOOR]
+    reported = [t for t in trends[:max_suspects] if t.confidence >= REPORT_THRESHOLD]
     if reported:  # leak paths and clusters only explain suspects: a healthy process never pays for them
         first, last = ends.load()
         growth = diff(last, first) if last is not first else last
@@ -424,27 +415,27 @@ def _suspect(site_trend: SiteTrend, span: float, groups: Sequence[Cluster], path
         f"{trend.rising_steps:.0%} of steps{', flattening' if trend.plateaued else ''}); {kind}"
         + (f", {human_bytes(object_size)} objects" if object_size else "")
     )
-    evidence = {
-        "site": site.where(),
-        "user_code": site.user_code,
-        "kind": kind,
-        "kind_evidence": main.kind.evidence if main else "",
-        "size_class_bytes": object_size,
-        "slope_bytes_per_second": round(trend.slope, 1),
-        "growth_bytes": round(trend.growth),
-        "first_bytes": site_trend.values[0],
-        "last_bytes": site_trend.values[-1],
-        "tau": round(trend.tau, 3),
-        "p_value": float(f"{trend.p_value:.3g}"),
-        "rising_steps": round(trend.rising_steps, 3),
-        "plateaued": trend.plateaued,
-        "held_fraction": round(site_trend.held_fraction, 3),
-        "noise_bytes": round(site_trend.noise),
-        "snapshots": len(site_trend.values),
-        "series": site_trend.values,
-        "leak_path": [f"{frame.function} {frame.file}:{frame.line}" for frame in path.frames] if path else [],
-        "advice": advice_for(category),
-    }
+    evidence = HeapSiteEvidence(
+        site=site.where(),
+        user_code=site.user_code,
+        kind=kind,
+        kind_evidence=main.kind.evidence if main else "",
+        size_class_bytes=object_size,
+        slope_bytes_per_second=round(trend.slope, 1),
+        growth_bytes=round(trend.growth),
+        first_bytes=site_trend.values[0],
+        last_bytes=site_trend.values[-1],
+        tau=round(trend.tau, 3),
+        p_value=float(f"{trend.p_value:.3g}"),
+        rising_steps=round(trend.rising_steps, 3),
+        plateaued=trend.plateaued,
+        held_fraction=round(site_trend.held_fraction, 3),
+        noise_bytes=round(site_trend.noise),
+        snapshots=len(site_trend.values),
+        series=site_trend.values,
+        leak_path=[f"{frame.function} {frame.file}:{frame.line}" for frame in path.frames] if path else [],
+        advice=advice_for(category),
+    )
     return Suspect("heap", category, site.function, site.file, site.line, site_trend.confidence, summary, evidence)
 
 

@@ -39,6 +39,7 @@ from leaksleuth.analysis.series.detectors import (
 )
 from leaksleuth.analysis.series.runtime import RUNTIME_SERIES, series_runtime
 from leaksleuth.analysis.series.signals import Finding, Options, Segment, latest_level
+from leaksleuth.model.evidence import SeriesEvidence, Signal
 from leaksleuth.model.report import Suspect, SuspectKind, TargetReport, TargetStatus
 from leaksleuth.model.views import SeriesFacts, SeriesWindow
 
@@ -258,13 +259,11 @@ def _suspect(findings: Sequence[Finding], kind: SuspectKind, repeated_segments: 
     named = _named(growth) or max(mine, key=lambda f: f.weight)
     ordered = [named] + [f for f in sorted(mine, key=lambda f: -f.weight) if f is not named]
     parts = [f"{f.summary} ({f.evidence['discount']})" if "discount" in f.evidence else f.summary for f in ordered]
-    evidence = {
-        "signals": [
-            {"category": f.category, "weight": round(f.weight, 3), "summary": f.summary, **f.evidence} for f in mine
-        ],
-        "used": sorted({f.category for f in mine}),
-        "advice": advice_for(named.category),
-    }
+    evidence = SeriesEvidence(
+        signals=[Signal(f.category, round(f.weight, 3), f.summary, dict(f.evidence)) for f in mine],
+        used=sorted({f.category for f in mine}),
+        advice=advice_for(named.category),
+    )
     return Suspect(kind, named.category, "", "", 0, round(confidence, 3), "; ".join(parts), evidence)
 
 

@@ -11,6 +11,7 @@ leak, judged on the process before the restart, is the root cause. Pure.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -243,9 +244,10 @@ def mark_root_causes(
             before = _before(series, incident.started_at).ranked()
             if before and (before[0].kind, before[0].category) == cause:
                 added = replace(before[0], confidence=round(before[0].confidence * PREVIOUS_PROCESS_DISCOUNT, 3))
-                added.evidence = {**added.evidence, "discount": "judged on the process before the restart"}
+                added.evidence = copy.copy(added.evidence)
+                added.evidence.marks = {**added.evidence.marks, "discount": "judged on the process before the restart"}
                 report.suspects.append(added)
                 report.sort()
                 matching = [added]
         for suspect in matching:
-            suspect.evidence["root_cause_of"] = mark
+            suspect.evidence.marks["root_cause_of"] = mark

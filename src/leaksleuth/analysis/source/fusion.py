@@ -24,6 +24,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from leaksleuth.analysis.evidence import fuse
+from leaksleuth.model.evidence import GoroutineEvidence, SourceNote
 from leaksleuth.model.report import SUSPECT_CONFIDENCE, Suspect
 
 if TYPE_CHECKING:
@@ -106,8 +107,8 @@ def match(findings: Sequence[Finding], line: int, created_line: int | None, func
 
 def _created_line(suspect: Suspect) -> int | None:
     """The ``go`` statement's line, when the goroutines were created in the suspect's own file."""
-    created = suspect.evidence.get("created_by")
-    if not isinstance(created, str) or " " not in created:
+    created = suspect.evidence.created_by if isinstance(suspect.evidence, GoroutineEvidence) else None
+    if created is None or " " not in created:
         return None
     site = created.rsplit(" ", 1)[-1]
     file, _, number = site.rpartition(":")
@@ -115,28 +116,25 @@ def _created_line(suspect: Suspect) -> int | None:
 
 
 def _used(suspect: Suspect, kind: str, weight: float) -> None:
-    used = suspect.evidence.setdefault("used", [])
-    if isinstance(used, list) and kind not in used:
-        used.append(kind)
-    weights = suspect.evidence.setdefault("weights", {})
-    if isinstance(weights, dict):
-        weights[kind] = round(weight, 3)
+    if kind not in suspect.evidence.used:
+        suspect.evidence.used.append(kind)
+    suspect.evidence.weights[kind] = round(weight, 3)
 
 
 def _attach(suspect: Suspect, finding: Finding) -> None:
     base = PurePosixPath(suspect.file).name
-    suspect.evidence["source"] = {
-        "slug": finding.slug,
-        "why": finding.message,
-        "fix": finding.fix,
-        "line": finding.line,
-        "lines": list(finding.lines),
-        "related": [{"line": r.line, "note": r.note} for r in finding.related],
-    }
+    suspect.evidence.source = SourceNote(
+        finding.slug,
+        finding.message,
+        finding.fix,
+        finding.line,
+        tuple(finding.lines),
+        tuple((r.line, r.note) for r in finding.related),
+    )
     suspect.summary += f"; {base}:{finding.line}: {finding.message}"
-    advice = suspect.evidence.get("advice")
+    advice = suspect.evidence.advice
     fix = finding.fix[:1].upper() + finding.fix[1:]
-    suspect.evidence["advice"] = f"{fix} ({finding.slug}, {base}:{finding.line})." + (f" {advice}" if advice else "")
+    suspect.evidence.advice = f"{fix} ({finding.slug}, {base}:{finding.line})." + (f" {advice}" if advice else "")
     _used(suspect, SOURCE_KIND, SOURCE_WEIGHT)
     ceiling = INFERRED_CEILING if suspect.confidence >= SUSPECT_CONFIDENCE else SUSPECT_CONFIDENCE - 0.01
     raised = fuse([suspect.confidence, SOURCE_WEIGHT])
@@ -144,11 +142,11 @@ def _attach(suspect: Suspect, finding: Finding) -> None:
 
 
 def _lower(suspect: Suspect, reason: str) -> None:
-    source = suspect.evidence.setdefault("source", {})
-    if isinstance(source, dict):
-        source["bounded"] = reason
+    if suspect.evidence.source is None:
+        suspect.evidence.source = SourceNote()
+    suspect.evidence.source.bounded = reason
     suspect.summary += f"; but {reason}"
-    if "runtime-proven" in (suspect.evidence.get("used") or []):
+    if "runtime-proven" in suspect.evidence.used:
         return  # the runtime saw them unreachable: the source's proof of a bound is about another path
     _used(suspect, "source-bounded", BOUNDED_FACTOR)
     suspect.confidence = round(suspect.confidence * BOUNDED_FACTOR, 3)
