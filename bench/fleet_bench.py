@@ -113,13 +113,14 @@ async def _steady_state(
     from leaksleuth.app.instance import InstanceState
     from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
     from leaksleuth.collect.discovery import Discovery
+    from leaksleuth.collect.plan import PlanConfig
     from leaksleuth.collect.scraper import ScrapeConfig, Scraper
     from leaksleuth.model.target import Target, make_target
     from leaksleuth.store.db import open_store
 
     targets = [make_target(f"http://{fleet}/t{i}", f"svc{i % 50}") for i in range(size - len(real))]
     targets += [make_target(f"http://{address}", "goleaks") for address in real]
-    scrape = ScrapeConfig(heap_gc=True)  # watch's defaults (the CLI asks for a GC before each heap profile)
+    scrape = ScrapeConfig(heap_gc=True, plan=PlanConfig())  # watch's defaults: heap?gc=1 allowed, adaptive plan
     gc.collect()
     rss_start = _rss_mb()
 
