@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leaksleuth.errors import ParseError
-from leaksleuth.formats import goroutine_text
+from leaksleuth.formats import goroutine_blocks
 from leaksleuth.formats.goroutine_text import parse_goroutine_dump
 from leaksleuth.model.goroutines import GoroutineDump
 from tests.conftest import CAPTURES, captures
@@ -361,7 +361,7 @@ def test_digits_that_are_not_numbers(text: str) -> None:
 
 # ---- first sight: the whole-list reading of ordinary stacks against the line-by-line one ------------------------
 
-_LINE_BY_LINE = goroutine_text._Parser.goroutine_slow
+_LINE_BY_LINE = goroutine_blocks.Parser.goroutine_slow
 
 
 @contextlib.contextmanager
@@ -369,12 +369,12 @@ def _first_sight(*, line_by_line: bool) -> Iterator[mock.MagicMock]:
     """Parse with empty caches, so that every stack is read at first sight (the caches outlive a parse); with
     ``line_by_line`` the whole-list reading is off. Yields a spy on the line-by-line reading."""
     with contextlib.ExitStack() as patches:
-        fresh = goroutine_text._Parser()  # this thread's parser, with empty caches
-        patches.enter_context(mock.patch.object(goroutine_text._PARSERS, "parser", fresh, create=True))
+        fresh = goroutine_blocks.Parser()  # this thread's parser, with empty caches
+        patches.enter_context(mock.patch.object(goroutine_blocks._PARSERS, "parser", fresh, create=True))
         if line_by_line:
-            patches.enter_context(mock.patch.object(goroutine_text._Parser, "goroutine_pairs", return_value=None))
+            patches.enter_context(mock.patch.object(goroutine_blocks.Parser, "goroutine_pairs", return_value=None))
         yield patches.enter_context(
-            mock.patch.object(goroutine_text._Parser, "goroutine_slow", autospec=True, side_effect=_LINE_BY_LINE)
+            mock.patch.object(goroutine_blocks.Parser, "goroutine_slow", autospec=True, side_effect=_LINE_BY_LINE)
         )
 
 
