@@ -64,6 +64,7 @@ PROMETHEUS_METRICS = {
 }
 # go_gc_duration_seconds' quantiles (client_golang: debug.ReadGCStats' PauseQuantiles) -> MemStats attribute
 PAUSE_QUANTILES = {"0.5": "gc_pause_p50_seconds", "0.75": "gc_pause_p75_seconds", "1": "gc_pause_max_seconds"}
+MAX_PAUSE_SECONDS = 3600.0  # a stop-the-world pause this long is a corrupt page, not a GC: the quantile is dropped
 PAUSE_SUMMARY = "go_gc_duration_seconds"
 # MemStats attribute -> its Prometheus metric (for the PromQL of ``fleet`` and ``rules``)
 PROMETHEUS_METRIC_OF = {attribute: metric for metric, attribute in PROMETHEUS_METRICS.items() if attribute}
@@ -194,7 +195,11 @@ def parse_prometheus_text(data: bytes | str) -> MemStats:
             for sample in family.samples:
                 attribute = PROMETHEUS_METRICS.get(sample.name)
                 if sample.name == PAUSE_SUMMARY:
-                    attribute = PAUSE_QUANTILES.get(sample.labels.get("quantile", ""), "") if sample.value >= 0 else ""
+                    attribute = (
+                        PAUSE_QUANTILES.get(sample.labels.get("quantile", ""), "")
+                        if 0 <= sample.value < MAX_PAUSE_SECONDS
+                        else ""
+                    )
                 elif sample.name == PAUSE_SUMMARY + "_sum":  # seconds, as MemStats.PauseTotalNs
                     _assign(stats, "pause_total_ns", sample.value * 1e9)
                 if attribute:

@@ -86,3 +86,13 @@ def test_expvar_numbers_beyond_a_float_are_skipped() -> None:
     huge = "1" + "0" * 400
     stats = parse_expvar(f'{{"memstats": {{"HeapAlloc": {huge}, "NumGC": 3, "GCCPUFraction": {huge}}}, "x": {huge}}}')
     assert stats.heap_alloc is None and stats.num_gc == 3 and stats.gc_cpu_fraction is None and "x" not in stats.extra
+
+
+def test_prometheus_pause_quantile_beyond_an_hour_is_dropped() -> None:
+    # found by the damaged-capture fuzz: a digit run pasted into a quantile made the p75 pause 1e25 s
+    page = (CAPTURES / "parked.metrics.txt").read_text()
+    assert 'go_gc_duration_seconds{quantile="0.75"} 0.000167359' in page
+    damaged = page.replace('quantile="0.75"} 0.000167359', 'quantile="0.75"} 9999999999999999999999999.000167359')
+    stats = parse_prometheus_text(damaged)
+    assert stats.gc_pause_p75_seconds is None
+    assert stats.gc_pause_p50_seconds == pytest.approx(0.000114676)  # the other quantiles stay
