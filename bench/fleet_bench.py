@@ -114,7 +114,8 @@ async def _steady_state(
     from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
     from leaksleuth.collect.discovery import Discovery
     from leaksleuth.collect.plan import PlanConfig
-    from leaksleuth.collect.scraper import ScrapeConfig, Scraper
+    from leaksleuth.collect.scrape_config import ScrapeConfig
+    from leaksleuth.collect.scraper import Scraper
     from leaksleuth.model.target import Target, make_target
     from leaksleuth.store.db import open_store
 

@@ -70,7 +70,8 @@ async def _ticker(lags: list[float], done: asyncio.Event) -> None:
 
 async def _child(mode: str, url: str) -> dict[str, Any]:
     from leaksleuth.collect import scraper
-    from leaksleuth.collect.scraper import ScrapeConfig, Scraper
+    from leaksleuth.collect.scrape_config import ScrapeConfig
+    from leaksleuth.collect.scraper import Scraper
     from leaksleuth.formats import Format
     from leaksleuth.model.target import make_target
 

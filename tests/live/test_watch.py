@@ -22,7 +22,7 @@ from rich.console import Console
 
 from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
 from leaksleuth.collect.discovery import Discovery
-from leaksleuth.collect.scraper import ScrapeConfig
+from leaksleuth.collect.scrape_config import ScrapeConfig
 from leaksleuth.formats import parse
 from leaksleuth.model.target import Target, make_target
 from leaksleuth.report.watch import live_table, verdict_table

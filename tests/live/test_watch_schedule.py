@@ -19,7 +19,7 @@ import pytest
 
 from leaksleuth.app.watch import WatchConfig, Watcher
 from leaksleuth.collect.discovery import Discovery
-from leaksleuth.collect.scraper import ScrapeConfig
+from leaksleuth.collect.scrape_config import ScrapeConfig
 from leaksleuth.model.report import Report
 from leaksleuth.model.target import make_target
 from tests.support.golive import build, running

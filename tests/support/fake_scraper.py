@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from leaksleuth.clock import SystemClock
-from leaksleuth.collect.scraper import Fetched, ScrapeConfig, ScrapeResult
+from leaksleuth.collect.scrape_config import Fetched, ScrapeConfig, ScrapeResult
 from leaksleuth.formats import Format, parse
 from leaksleuth.model.target import Target
 from tests.conftest import CAPTURES

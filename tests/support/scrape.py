@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
+from leaksleuth.collect.scrape_config import ScrapeConfig, ScrapeResult
+from leaksleuth.collect.scraper import Scraper
 from leaksleuth.model.target import make_target
 
 

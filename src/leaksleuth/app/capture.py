@@ -282,7 +282,7 @@ class AlertService:
     async def _capture(self, url: str, labels: Mapping[str, str]) -> tuple[dict[str, Any], float, str]:
         from leaksleuth.app.watch import WatchConfig, Watcher
         from leaksleuth.collect.discovery import Discovery
-        from leaksleuth.collect.scraper import ScrapeConfig
+        from leaksleuth.collect.scrape_config import ScrapeConfig
 
         config = self.capture_config
         try:

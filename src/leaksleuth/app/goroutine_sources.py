@@ -30,7 +30,8 @@ from leaksleuth.errors import ConfigError, FetchError, LeaksleuthError
 if TYPE_CHECKING:
     import asyncio
 
-    from leaksleuth.collect.scraper import Scraper, ScrapeResult
+    from leaksleuth.collect.scrape_config import ScrapeResult
+    from leaksleuth.collect.scraper import Scraper
     from leaksleuth.model.goroutines import GoroutineDump
     from leaksleuth.model.profile import Profile
 
@@ -69,7 +70,8 @@ class Services:
             self._runner.close()
 
     def _scraping(self) -> tuple[asyncio.Runner, Scraper]:
-        from leaksleuth.collect.scraper import ScrapeConfig, Scraper
+        from leaksleuth.collect.scrape_config import ScrapeConfig
+        from leaksleuth.collect.scraper import Scraper
 
         if self._runner is None:
             import asyncio  # URLs only: a file source never starts an event loop

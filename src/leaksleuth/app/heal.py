@@ -161,7 +161,7 @@ class Healer:
         image. The one place self-healing uses the watcher."""
         from leaksleuth.app.watch import WatchConfig, Watcher
         from leaksleuth.collect.discovery import Discovery
-        from leaksleuth.collect.scraper import ScrapeConfig
+        from leaksleuth.collect.scrape_config import ScrapeConfig
 
         config = self.config
         target = pod_to_target(pod, require_annotation=False)

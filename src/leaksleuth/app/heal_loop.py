@@ -123,7 +123,7 @@ async def heal_loop(
     they are kept) with the :class:`HealBackground` beside it, for the rounds asked or until ``stop`` is set;
     returns every decision made. A failure (a missing permission) stops the watch and is raised."""
     from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
-    from leaksleuth.collect.scraper import ScrapeConfig
+    from leaksleuth.collect.scrape_config import ScrapeConfig
 
     sources = [
         ("kubernetes", kubernetes_source(namespace=config.namespace, selector=config.selector, api_client=api_client)),

@@ -36,7 +36,7 @@ from leaksleuth.model.views import InstanceFacts
 
 if TYPE_CHECKING:
     from leaksleuth.analysis.heap.sites import SourceLines
-    from leaksleuth.collect.scraper import ScrapeResult
+    from leaksleuth.collect.scrape_config import ScrapeResult
     from leaksleuth.model.profile import Profile
 
 

@@ -35,7 +35,8 @@ from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot
 from leaksleuth.analysis.goroutines.verdict import Options
 from leaksleuth.app.instance import Flight, InstanceState, observation
 from leaksleuth.clock import SYSTEM_CLOCK, Clock
-from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
+from leaksleuth.collect.scrape_config import ScrapeConfig, ScrapeResult
+from leaksleuth.collect.scraper import Scraper
 from leaksleuth.collect.source import SourceFiles, SourceRoot
 from leaksleuth.model.incidents import Incident
 from leaksleuth.model.report import Report, TargetReport

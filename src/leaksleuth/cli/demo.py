@@ -186,7 +186,7 @@ def _watch_in_terminal(
 
     from leaksleuth.cli.watch import run_watch
     from leaksleuth.collect.discovery import Discovery
-    from leaksleuth.collect.scraper import ScrapeConfig
+    from leaksleuth.collect.scrape_config import ScrapeConfig
     from leaksleuth.store.db import open_store
 
     asyncio.run(

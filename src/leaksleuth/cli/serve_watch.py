@@ -41,7 +41,7 @@ def live_fleet(
     from leaksleuth.app.live import LiveFleet
     from leaksleuth.app.membership import Membership
     from leaksleuth.app.watch import WatchConfig, Watcher
-    from leaksleuth.collect.scraper import ScrapeConfig
+    from leaksleuth.collect.scrape_config import ScrapeConfig
 
     config = WatchConfig(interval=interval, retention_age=retention[0], retention_count=retention[1])
     membership = Membership(service.store, replica, interval=interval) if replica else None

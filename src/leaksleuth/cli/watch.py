@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from leaksleuth.collect.discovery import Discovery
-    from leaksleuth.collect.scraper import ScrapeConfig
+    from leaksleuth.collect.scrape_config import ScrapeConfig
     from leaksleuth.collect.source import SourceRoot
     from leaksleuth.store.db import Store
 
@@ -105,7 +105,7 @@ def command(
 ) -> None:
     """Watch Go services: scrape goroutine and heap profiles each interval, store them, judge each instance live."""
     from leaksleuth.cli.options import check_writable, parse_headers, read_secret
-    from leaksleuth.collect.scraper import ScrapeConfig, tls_verify
+    from leaksleuth.collect.scrape_config import ScrapeConfig, tls_verify
     from leaksleuth.collect.source import SourceRoot
 
     every = positive_duration("--interval", interval)

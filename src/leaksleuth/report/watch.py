@@ -23,7 +23,7 @@ from leaksleuth.model.views import InstanceFacts
 from leaksleuth.report.terminal import LINE_BREAK, VERDICT_STYLE, data_text
 
 if TYPE_CHECKING:
-    from leaksleuth.collect.scraper import ScrapeResult
+    from leaksleuth.collect.scrape_config import ScrapeResult
 
 
 def _trend(points: Sequence[float]) -> str:

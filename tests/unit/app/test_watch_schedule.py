@@ -20,7 +20,7 @@ from leaksleuth.app import watch
 from leaksleuth.app.instance import Observation
 from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
 from leaksleuth.collect.discovery import Discovery
-from leaksleuth.collect.scraper import ScrapeConfig, ScrapeResult
+from leaksleuth.collect.scrape_config import ScrapeConfig, ScrapeResult
 from leaksleuth.model.report import Report
 from leaksleuth.model.target import Target, make_target
 from leaksleuth.store.db import NewSnapshot, open_store

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from leaksleuth.collect.load import fetch
-from leaksleuth.collect.scraper import ScrapeConfig
+from leaksleuth.collect.scrape_config import ScrapeConfig
 from leaksleuth.errors import FetchError
 from tests.conftest import CAPTURES
 from tests.support.hostile import GO_1_26

@@ -9,7 +9,8 @@ import asyncio
 from leaksleuth.app.watch import WatchConfig, Watcher
 from leaksleuth.collect.discovery import Discovery
 from leaksleuth.collect.plan import Plan, PlanConfig, TargetPlanner
-from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
+from leaksleuth.collect.scrape_config import ScrapeConfig, ScrapeResult
+from leaksleuth.collect.scraper import Scraper
 from leaksleuth.model.target import make_target
 from tests.support.hostile import fleet_server
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from leaksleuth.collect.scraper import ScrapeConfig, tls_verify
+from leaksleuth.collect.scrape_config import ScrapeConfig, tls_verify
 from leaksleuth.errors import ConfigError
 from tests.conftest import CAPTURES
 from tests.support.loopback import serving

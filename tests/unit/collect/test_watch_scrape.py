@@ -13,7 +13,8 @@ from leaksleuth import httpio
 from leaksleuth.app.watch import WatchConfig, Watcher
 from leaksleuth.collect import scraper
 from leaksleuth.collect.discovery import Discovery
-from leaksleuth.collect.scraper import ScrapeConfig, Scraper, ScrapeResult
+from leaksleuth.collect.scrape_config import ScrapeConfig, ScrapeResult
+from leaksleuth.collect.scraper import Scraper
 from leaksleuth.errors import ConfigError
 from leaksleuth.formats import parse
 from leaksleuth.model.target import make_target
