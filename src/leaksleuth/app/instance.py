@@ -25,7 +25,7 @@ import numpy as np
 from leaksleuth.analysis.attribution import attribute
 from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot, Window
 from leaksleuth.analysis.goroutines.verdict import Options, evaluate
-from leaksleuth.analysis.heap.trend import HeapHistory, HeapRow, Reload
+from leaksleuth.analysis.heap.history import HeapHistory, HeapRow, Reload
 from leaksleuth.analysis.restarts import RestartDetector, Signals
 from leaksleuth.analysis.ring import RingColumns
 from leaksleuth.analysis.series.fleet import InstanceSeries, memstats_series

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from leaksleuth.analysis.goroutines.buckets import Window, snapshot_from_dump
-from leaksleuth.analysis.heap.trend import HeapHistory, HeapRow, HeapSnapshot, site_trends, trend_sample_index
+from leaksleuth.analysis.heap.history import HeapHistory, HeapRow
+from leaksleuth.analysis.heap.trend import HeapSnapshot, site_trends, trend_sample_index
 from leaksleuth.analysis.ring import RingColumns
 from leaksleuth.analysis.series.fleet import memstats_series
 from leaksleuth.app.instance import InstanceState, Observation
