@@ -61,7 +61,8 @@ def child(operation: str, path: str) -> None:
         profile = parse_pprof(data)
         detail = {"samples": len(profile.samples), "frames": int(profile.samples.loc_index.size)}
     elif operation == "bucket-dump":
-        from leaksleuth.analysis.goroutines.buckets import Similarity, snapshot_from_dump
+        from leaksleuth.analysis.goroutines.buckets import Similarity
+        from leaksleuth.analysis.goroutines.snapshots import snapshot_from_dump
         from leaksleuth.formats.goroutine_text import parse_goroutine_dump
 
         data = Path(path).read_bytes()

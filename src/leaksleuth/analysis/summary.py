@@ -7,7 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from leaksleuth.analysis.goroutines.buckets import blocking_frame, classify_state, snapshot_from_profile
+from leaksleuth.analysis.goroutines.buckets import blocking_frame, classify_state
+from leaksleuth.analysis.goroutines.snapshots import snapshot_from_profile
 from leaksleuth.analysis.runtime_health import gc_findings, gc_from_memstats
 from leaksleuth.formats import Format, Parsed
 from leaksleuth.model.goroutines import GoroutineDump, Stack

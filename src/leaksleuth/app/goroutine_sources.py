@@ -15,13 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from leaksleuth.analysis.goroutines.buckets import (
-    GoroutineSnapshot,
-    Similarity,
-    mark_leaked,
-    snapshot_from_dump,
-    snapshot_from_profile,
-)
+from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot, Similarity
+from leaksleuth.analysis.goroutines.snapshots import mark_leaked, snapshot_from_dump, snapshot_from_profile
 from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.collect.load import Loaded, is_url, load, service_root
 from leaksleuth.collect.sampling import paced_rounds, read_series, snapshot_time

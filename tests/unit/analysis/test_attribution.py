@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from leaksleuth.analysis.attribution import attribute, series_growth
-from leaksleuth.analysis.goroutines.buckets import snapshot_from_dump
+from leaksleuth.analysis.goroutines.snapshots import snapshot_from_dump
 from leaksleuth.analysis.goroutines.verdict import Options, evaluate
 from leaksleuth.cli.main import main
 from leaksleuth.formats.goroutine_text import parse_goroutine_dump

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot, snapshot_from_dump, snapshot_from_profile
+from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot
 from leaksleuth.analysis.goroutines.labels import (
     MAX_LABEL_SETS,
     MAX_LABEL_TEXT,
@@ -17,6 +17,7 @@ from leaksleuth.analysis.goroutines.labels import (
     label_evidence,
     label_phrase,
 )
+from leaksleuth.analysis.goroutines.snapshots import snapshot_from_dump, snapshot_from_profile
 from leaksleuth.formats import parse
 from tests.conftest import CAPTURES
 

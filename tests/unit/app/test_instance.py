@@ -7,7 +7,8 @@ import functools
 import numpy as np
 import pytest
 
-from leaksleuth.analysis.goroutines.buckets import Window, snapshot_from_dump
+from leaksleuth.analysis.goroutines.buckets import Window
+from leaksleuth.analysis.goroutines.snapshots import snapshot_from_dump
 from leaksleuth.analysis.heap.history import HeapHistory, HeapRow
 from leaksleuth.analysis.heap.trend import HeapSnapshot, site_trends, trend_sample_index
 from leaksleuth.analysis.ring import RingColumns

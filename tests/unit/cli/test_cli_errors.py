@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leaksleuth.analysis.goroutines.buckets import snapshot_from_profile
+from leaksleuth.analysis.goroutines.snapshots import snapshot_from_profile
 from leaksleuth.cli.main import main
 from leaksleuth.formats import parse
 from tests.conftest import CAPTURES
