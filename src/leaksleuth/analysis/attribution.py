@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 from leaksleuth.analysis.evidence import EXPLAINS_ENOUGH, SUSPECT_CONFIDENCE, fuse
 from leaksleuth.analysis.humanize import human_bytes, human_count
-from leaksleuth.model.evidence import Explained, Explains, GoroutineEvidence, HeapSiteEvidence, SeriesEvidence
+from leaksleuth.model.evidence import GoroutineEvidence, HeapSiteEvidence, SeriesEvidence
+from leaksleuth.model.evidence_base import Explained, Explains
 from leaksleuth.model.report import Suspect
 
 DEFAULT_STACK_BYTES = 8192  # a goroutine's stack starts at 8 KiB; parked leaks rarely grow it

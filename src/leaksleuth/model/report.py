@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from leaksleuth.model.evidence import NoEvidence, SuspectEvidence, evidence_from_json
+from leaksleuth.model.evidence import evidence_from_json
+from leaksleuth.model.evidence_base import NoEvidence, SuspectEvidence
 from leaksleuth.model.incidents import Incident, NodeComparison
 from leaksleuth.model.runtime import RuntimeFacts
 from leaksleuth.model.views import GoroutineFacts, HeapFleetFacts, HeapTrendFacts, InstanceFacts, SeriesFacts

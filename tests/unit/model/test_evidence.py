@@ -7,20 +7,18 @@ import json
 import pytest
 
 from leaksleuth.analysis.attribution import attribute
-from leaksleuth.analysis.goroutines.buckets import snapshot_from_dump
+from leaksleuth.analysis.goroutines.snapshots import snapshot_from_dump
 from leaksleuth.analysis.goroutines.verdict import evaluate
 from leaksleuth.formats.goroutine_text import parse_goroutine_dump
 from leaksleuth.model.evidence import (
-    Explains,
     GoroutineEvidence,
     HeapFleetEvidence,
     HeapSiteEvidence,
-    NoEvidence,
     SeriesEvidence,
     Signal,
-    SourceNote,
     evidence_from_json,
 )
+from leaksleuth.model.evidence_base import Explains, NoEvidence, SourceNote
 from leaksleuth.model.report import Suspect
 from tests.conftest import CAPTURES
 

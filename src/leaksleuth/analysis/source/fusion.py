@@ -24,7 +24,8 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from leaksleuth.analysis.evidence import fuse
-from leaksleuth.model.evidence import GoroutineEvidence, SourceNote
+from leaksleuth.model.evidence import GoroutineEvidence
+from leaksleuth.model.evidence_base import SourceNote
 from leaksleuth.model.report import SUSPECT_CONFIDENCE, Suspect
 
 if TYPE_CHECKING:
