@@ -1,4 +1,4 @@
-"""Channel patterns: a send nobody receives (1), a receive or range nothing ends (5), goroutines with no bound (6).
+"""Channel patterns: a send nobody receives (1), a receive or range nothing ends (5); ``workers.py`` has (6).
 
 Each check is ``GoFile -> list[Finding]`` and looks at one function and its file: a channel made in the function
 (``ch := make(chan T)``) is the function's to close; a package-level channel ranged over by workers while some code
@@ -31,7 +31,6 @@ from leaksleuth.analysis.source.syntax import (
 )
 
 _EARLY_EXIT = re.compile(r"\b(time\.After|\.Done\(\)|time\.Tick|ctx\.|\.C\b)")
-_MESSAGE_SOURCES = re.compile(r"\.(Accept|Receive|ReceiveMessage|Recv|ReadMessage|Next|Fetch|Subscribe)\w*\(")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +74,7 @@ def _sends_on(go: GoFile, name: str, region: Node) -> list[Node]:
     ]
 
 
-def _receives_of(go: GoFile, region: Node) -> list[tuple[str, Node]]:
+def receives_of(go: GoFile, region: Node) -> list[tuple[str, Node]]:
     """(channel expression, node) for every ``<-ch`` and ``for … range ch`` inside ``region``."""
     found = []
     for unary in go.nodes("unary_expression"):
@@ -103,7 +102,7 @@ def _select_of(node: Node) -> Node | None:
     return parent if parent is not None and parent.type == "select_statement" else None
 
 
-def _select_cases(select: Node) -> list[Node]:
+def select_cases(select: Node) -> list[Node]:
     return [c for c in select.named_children if c.type in ("communication_case", "default_case")]
 
 
@@ -131,18 +130,18 @@ def _can_give_up(send: Node) -> bool:
     """The send is one case of a select with another way out (``ctx.Done()``, a timeout, ``default``): the sender
     gives up too (LeakProf's select-with-timeout filter)."""
     select = _select_of(send)
-    return select is not None and len(_select_cases(select)) > 1
+    return select is not None and len(select_cases(select)) > 1
 
 
 def _early_receiver(go: GoFile, name: str, function: Node, literal: Node) -> Node | None:
     """The other case of the select that receives ``name`` outside the goroutine, when it can win instead."""
-    for expression, receive in _receives_of(go, function):
+    for expression, receive in receives_of(go, function):
         if expression != name or inside(receive, literal):
             continue
         select = _select_of(receive)
         if select is None:
             continue
-        for case in _select_cases(select):
+        for case in select_cases(select):
             if case.type == "communication_case" and not inside(receive, case):
                 return case
     return None
@@ -190,7 +189,7 @@ def chan_never_closed(go: GoFile) -> list[Finding]:
             continue
         local = channels_made(go, owner)
         locals_ = _local_names(go, owner)
-        for expression, waiting in _receives_of(go, literal):
+        for expression, waiting in receives_of(go, literal):
             if not owned_by(waiting, literal) or expression.endswith(".C"):
                 continue
             root_name = expression.split(".", 1)[0]
@@ -224,10 +223,10 @@ def _all_cases_dead(go: GoFile, waiting: Node, literal: Node, scope: Node, expre
     select = _select_of(waiting) if waiting.type == "unary_expression" else None
     if select is None:
         return True
-    for case in _select_cases(select):
+    for case in select_cases(select):
         if case.type == "default_case":
             return False
-        other = [e for e, node in _receives_of(go, case) if node.type == "unary_expression"]
+        other = [e for e, node in receives_of(go, case) if node.type == "unary_expression"]
         if not other or any(
             e != expression and (_closes(go, e, scope) or _sends_outside(go, e, scope, literal)) for e in other
         ):
@@ -281,122 +280,13 @@ def _never_ended(
     return None
 
 
-def unbounded_goroutines(go: GoFile) -> list[Finding]:
-    """(6) A goroutine per received message with no bound; a semaphore acquired inside the goroutine it bounds."""
-    found = []
-    for statement in go.nodes("go_statement"):
-        owner = enclosing_function(statement)
-        literal = go_literal(statement)
-        if owner is None:
-            continue
-        loop = in_loop(statement, owner)
-        if loop is not None and _receive_loop(go, loop) and not _acquired_before(go, statement, loop):
-            found.append(
-                Finding(
-                    "unbounded-goroutines",
-                    go.path,
-                    line(statement),
-                    function_name(owner),
-                    f"one goroutine per message received by the loop at line {line(loop)}, with no bound: "
-                    "a slow consumer piles them up",
-                    "bound them: a worker pool reading the channel, or "
-                    "a semaphore acquired before `go` (sem <- struct{}{})",
-                    (Related(line(loop), "the loop receiving messages"),),
-                )
-            )
-        if literal is not None:
-            found.extend(_semaphore_inside(go, statement, literal, owner))
-    return found
-
-
-def _receive_loop(go: GoFile, loop: Node) -> bool:
-    clause = loop.named_children[0] if loop.named_children else None
-    if clause is not None and clause.type == "range_clause":
-        ranged = text(clause.child_by_field_name("right"))
-        owner = enclosing_function(loop)
-        parameters = text(owner.child_by_field_name("parameters")) if owner is not None else ""
-        return (
-            ranged in channels_made(go, None)
-            or ranged in channels_made(go, owner)
-            or re.search(rf"\b{re.escape(ranged)}\s+(<-\s*)?chan\b", parameters) is not None
-        )
-    if clause is not None and clause.type != "block":
-        return False  # a counted loop (for i := 0; i < n; i++) or a condition: bounded by it
-    header = text(loop)
-    return bool(_MESSAGE_SOURCES.search(header)) or any(
-        owned_by(n, enclosing_function(loop) or loop)
-        and inside(n, loop)
-        and text(n.child_by_field_name("operator")) == "<-"
-        for n in go.nodes("unary_expression")
-    )
-
-
-def _acquired_before(go: GoFile, statement: Node, loop: Node) -> bool:
-    before = text(loop)[: statement.start_byte - loop.start_byte]
-    return bool(re.search(r"<-\s*struct\{\}\{\}|\.Acquire\(|\.Wait\(\)|\.Go\(", before))
-
-
-def _semaphore_inside(go: GoFile, statement: Node, literal: Node, owner: Node) -> list[Finding]:
-    sends = [s for s in go.nodes("send_statement") if owned_by(s, literal)]
-    if not sends:
-        return []
-    first = sends[0]
-    name = text(first.child_by_field_name("channel"))
-    releases = [e for e, node in _receives_of(go, literal) if e == name]
-    if text(first.child_by_field_name("value")) != "struct{}{}" or not releases:
-        return []
-    return [
-        Finding(
-            "unbounded-goroutines",
-            go.path,
-            line(first),
-            function_name(owner) or "func literal",
-            f"the semaphore {name} is acquired inside the goroutine it should bound: goroutines pile up "
-            "blocked here instead of the caller waiting",
-            f"acquire before starting it ({name} <- struct{{}}{{}}"
-            " then go func() { defer func() { <-" + name + " }() … }())",
-            (Related(line(statement), "started without waiting for a slot"),),
-        )
-    ]
-
-
-def worker_no_exit(go: GoFile) -> list[Finding]:
-    """(6) A goroutine with ``select {}`` or a ``for {}`` it never leaves, started outside main/init."""
-    found = []
-    for statement in go.nodes("go_statement"):
-        literal = go_literal(statement)
-        owner = enclosing_function(statement)
-        if literal is None or owner is None or function_name(owner) in ("main", "init"):
-            continue
-        for select in go.nodes("select_statement"):
-            if owned_by(select, literal) and not _select_cases(select):
-                found.append(_no_exit(go, owner, select, statement, "select {} blocks for ever"))
-        for loop in go.nodes("for_statement"):
-            endless = owned_by(loop, literal) and loop.named_children and loop.named_children[0].type == "block"
-            if endless and not re.search(r"\b(return|break|goto|panic|os\.Exit|Goexit)\b", text(loop)):
-                found.append(_no_exit(go, owner, loop, statement, "this for {} has no way out"))
-    return found
-
-
-def _no_exit(go: GoFile, owner: Node, node: Node, statement: Node, what: str) -> Finding:
-    return Finding(
-        "worker-no-exit",
-        go.path,
-        line(node),
-        function_name(owner) or "func literal",
-        f"{what}: every call of {function_name(owner) or 'this function'} leaves one more goroutine behind",
-        "give the goroutine an exit: select on ctx.Done() (or a done channel) and return",
-        (Related(line(statement), "goroutine started here"),),
-    )
-
-
 def bounded_send(go: GoFile, at_line: int) -> str | None:
     """Why the send at ``at_line`` cannot block for ever, when the source proves it (else None)."""
     for send in go.nodes("send_statement"):
         if line(send) != at_line:
             continue
         select = _select_of(send)
-        if select is not None and any(c.type == "default_case" for c in _select_cases(select)):
+        if select is not None and any(c.type == "default_case" for c in select_cases(select)):
             return "the send is in a select with a default case: it never blocks"
         name = text(send.child_by_field_name("channel"))
         owner = enclosing_function(send)
@@ -422,4 +312,4 @@ def _sender_count(go: GoFile, name: str, scope: Node) -> int | None:
     return count
 
 
-CHECKS = (send_no_receiver, chan_never_closed, unbounded_goroutines, worker_no_exit)
+CHECKS = (send_no_receiver, chan_never_closed)

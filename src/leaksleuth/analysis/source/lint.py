@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from leaksleuth.analysis.source import channels, resources, syncing
+from leaksleuth.analysis.source import channels, resources, syncing, workers
 from leaksleuth.analysis.source.findings import Finding, ignored_lines
 from leaksleuth.analysis.source.syntax import GoFile, parse
 
-CHECKS: tuple[Callable[[GoFile], list[Finding]], ...] = (*channels.CHECKS, *resources.CHECKS, *syncing.CHECKS)
+CHECKS: tuple[Callable[[GoFile], list[Finding]], ...] = (
+    *channels.CHECKS,
+    *workers.CHECKS,
+    *resources.CHECKS,
+    *syncing.CHECKS,
+)
 
 # every slug a check reports, with the one line a code-scanning UI shows as the rule's name (SARIF rules, --json)
 RULES: dict[str, str] = {
