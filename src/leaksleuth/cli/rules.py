@@ -48,12 +48,11 @@ def command(
 ) -> None:
     """Print Prometheus recording + alerting rules (YAML) for goroutine and heap leaks with dynamic baselines."""
     from leaksleuth.durations import parse_duration
-    from leaksleuth.integrations.rules import (
+    from leaksleuth.integrations.rules import RuleOptions, rule_groups
+    from leaksleuth.integrations.rules_files import (
         ALERTMANAGER_HEADER,
-        RuleOptions,
         alertmanager_config,
         prometheus_rule,
-        rule_groups,
         rules_header,
         to_yaml,
     )
