@@ -111,7 +111,8 @@ async def _steady_state(
     fleet: str, real: list[str], size: int, history: int, rounds: int, interval: float, store_dir: str
 ) -> dict[str, Any]:
     from leaksleuth.app.instance import InstanceState
-    from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
+    from leaksleuth.app.watch import Watcher
+    from leaksleuth.app.watch_config import RoundSummary, WatchConfig
     from leaksleuth.collect.discovery import Discovery
     from leaksleuth.collect.plan import PlanConfig
     from leaksleuth.collect.scrape_config import ScrapeConfig

@@ -20,7 +20,8 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
+from leaksleuth.app.watch import Watcher
+from leaksleuth.app.watch_config import RoundSummary, WatchConfig
 from leaksleuth.collect.discovery import Discovery
 from leaksleuth.collect.scrape_config import ScrapeConfig
 from leaksleuth.formats import parse

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from leaksleuth.app.watch import WatchConfig, Watcher
+from leaksleuth.app.watch import Watcher
+from leaksleuth.app.watch_config import WatchConfig
 from leaksleuth.collect.discovery import Discovery
 from leaksleuth.collect.scrape_config import ScrapeConfig
 from leaksleuth.model.report import Report

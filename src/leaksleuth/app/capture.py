@@ -280,7 +280,8 @@ class AlertService:
 
     # ---- capture -------------------------------------------------------------------------------------------------
     async def _capture(self, url: str, labels: Mapping[str, str]) -> tuple[dict[str, Any], float, str]:
-        from leaksleuth.app.watch import WatchConfig, Watcher
+        from leaksleuth.app.watch import Watcher
+        from leaksleuth.app.watch_config import WatchConfig
         from leaksleuth.collect.discovery import Discovery
         from leaksleuth.collect.scrape_config import ScrapeConfig
 

@@ -159,7 +159,8 @@ class Healer:
         """Capture first: goroutines, goroutineleak, heap with a GC first and /metrics, a few samples, stored and
         analysed exactly as serve captures an alert; the report carries the pod's namespace, node, owner, limit and
         image. The one place self-healing uses the watcher."""
-        from leaksleuth.app.watch import WatchConfig, Watcher
+        from leaksleuth.app.watch import Watcher
+        from leaksleuth.app.watch_config import WatchConfig
         from leaksleuth.collect.discovery import Discovery
         from leaksleuth.collect.scrape_config import ScrapeConfig
 

@@ -122,7 +122,8 @@ async def heal_loop(
     """Watch (pods annotated ``leaksleuth.io/scrape: "true"``, plus the quarantined ones: captures continue while
     they are kept) with the :class:`HealBackground` beside it, for the rounds asked or until ``stop`` is set;
     returns every decision made. A failure (a missing permission) stops the watch and is raised."""
-    from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
+    from leaksleuth.app.watch import Watcher
+    from leaksleuth.app.watch_config import RoundSummary, WatchConfig
     from leaksleuth.collect.scrape_config import ScrapeConfig
 
     sources = [

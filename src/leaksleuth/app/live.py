@@ -24,7 +24,8 @@ from leaksleuth.model.views import InstanceFacts
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from leaksleuth.app.watch import RoundSummary, Watcher
+    from leaksleuth.app.watch import Watcher
+    from leaksleuth.app.watch_config import RoundSummary
 
 Event = dict[str, Any]
 QUEUE_EVENTS = 512  # events one SSE reader may lag behind before it is dropped (a round of a big fleet fits)

@@ -28,67 +28,24 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot
-from leaksleuth.analysis.goroutines.verdict import Options
 from leaksleuth.app.instance import Flight, InstanceState, observation
+from leaksleuth.app.watch_config import RoundSummary, ScrapesTargets, WatchConfig
+from leaksleuth.app.watch_store import record_failure, record_result
 from leaksleuth.clock import SYSTEM_CLOCK, Clock
 from leaksleuth.collect.scrape_config import ScrapeConfig, ScrapeResult
 from leaksleuth.collect.scraper import Scraper
-from leaksleuth.collect.source import SourceFiles, SourceRoot
+from leaksleuth.collect.source import SourceFiles
 from leaksleuth.model.incidents import Incident
 from leaksleuth.model.report import Report, TargetReport
 from leaksleuth.model.target import Target, TargetSource
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
-    from leaksleuth.store.db import NewSnapshot, Store
+    from leaksleuth.store.db import Store
 
 T = TypeVar("T")
-
-
-class ScrapesTargets(Protocol):
-    """What the watcher needs of a scraper (``collect.scraper.Scraper``; tests give a fake)."""
-
-    async def __aenter__(self) -> ScrapesTargets: ...
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None: ...
-
-    async def forget(self, keep: Iterable[str]) -> None: ...
-
-    async def scrape(self, target: Target) -> ScrapeResult: ...
-
-
-@dataclass(slots=True)
-class WatchConfig:
-    interval: float = 10.0
-    duration: float | None = None  # seconds; None = until stopped
-    max_rounds: int | None = None
-    history: int = 120  # snapshots kept in memory per instance
-    options: Options = field(default_factory=lambda: Options(watching=True))  # first looks wait for a second
-    scrape_deadline: float | None = None  # one target's whole scrape; None: min(interval, timeout)
-    depart_after: int = 2  # rounds a target may be missing from discovery before it is dropped
-    retention_age: float | None = None  # seconds; prune the store at start, every retention_every and at the end
-    retention_count: int | None = None  # snapshots kept per target and kind
-    retention_every: float = 300.0  # pruning scans every blob: not more often than this
-    analysis_threads: int = 2  # big results and the final verdict are analysed off the event loop (0: on it)
-    thread_analysis_bytes: int = 256 << 10  # a result that fetched this much is analysed in a thread
-    source_roots: tuple[SourceRoot, ...] = ()  # where the watched services' source is checked out (--source-root)
-
-
-@dataclass(slots=True)
-class RoundSummary:
-    number: int
-    started: float  # wall clock
-    seconds: float  # from the round's start until its last scrape was absorbed
-    results: list[ScrapeResult]
-    busy: list[str] = field(default_factory=list)  # skipped: the previous scrape was still in flight
-    departed: list[str] = field(default_factory=list)  # dropped this round: discovery no longer returns them
 
 
 class Watcher:
@@ -333,44 +290,18 @@ class Watcher:
         if result.status != "ok":
             state.fail(result.status, result.error)
             if self.store is not None:
-                await self._in_store_thread(self._store_failure, result)
+                await self._in_store_thread(record_failure, self.store, result)
             return
         work = functools.partial(observation, result, state.heap.sample_index)
         big = sum(len(fetched.data) for fetched in result.fetched) >= self.config.thread_analysis_bytes
         seen = await self._off_loop(work) if big else work()
         state.observe(seen)  # cheap: appends to the histories, on the loop, so no verdict reads them half-written
         if self.store is not None:
-            await self._in_store_thread(self._store_result, result, seen.snapshot, seen.values, state)
+            await self._in_store_thread(record_result, self.store, result, seen.snapshot, seen.values, state)
 
     async def _in_store_thread(self, function: Callable[..., Any], *args: Any) -> Any:
         assert self._store_thread is not None
         return await asyncio.get_running_loop().run_in_executor(self._store_thread, function, *args)
-
-    def _store_result(
-        self, result: ScrapeResult, snapshot: GoroutineSnapshot | None, values: dict[str, float], state: InstanceState
-    ) -> None:
-        from leaksleuth.store.db import NewSnapshot
-
-        assert self.store is not None
-        target_id = self.store.target_id(result.target.url, result.target.service, result.target.label_dict())
-        stored: list[NewSnapshot] = []
-        for fetched in result.fetched:
-            summary: dict[str, float | int | str] = {}
-            if fetched.kind in ("goroutine", "goroutine-dump") and snapshot is not None:
-                summary["goroutines"] = snapshot.total
-            if fetched.kind == "heap" and "heap_inuse" in values:
-                summary["heap_inuse"] = values["heap_inuse"]
-            stored.append(
-                NewSnapshot(
-                    fetched.kind, str(fetched.parsed.format), fetched.data, summary, state.process_start, state.build_id
-                )
-            )
-        self.store.record_round(target_id, result.taken_at, stored, values)
-
-    def _store_failure(self, result: ScrapeResult) -> None:
-        assert self.store is not None
-        target_id = self.store.target_id(result.target.url, result.target.service, result.target.label_dict())
-        self.store.record_round(target_id, result.taken_at, [], {}, status=result.status, error=result.error)
 
     # ---- retention ---------------------------------------------------------------------------------------------
     @property

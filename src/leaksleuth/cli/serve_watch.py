@@ -40,7 +40,8 @@ def live_fleet(
     with ``replica`` (--scale-out), over this replica's share of it (``app.membership``)."""
     from leaksleuth.app.live import LiveFleet
     from leaksleuth.app.membership import Membership
-    from leaksleuth.app.watch import WatchConfig, Watcher
+    from leaksleuth.app.watch import Watcher
+    from leaksleuth.app.watch_config import WatchConfig
     from leaksleuth.collect.scrape_config import ScrapeConfig
 
     config = WatchConfig(interval=interval, retention_age=retention[0], retention_count=retention[1])

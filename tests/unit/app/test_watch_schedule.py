@@ -18,7 +18,8 @@ import pytest
 
 from leaksleuth.app import watch
 from leaksleuth.app.instance import Observation
-from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
+from leaksleuth.app.watch import Watcher
+from leaksleuth.app.watch_config import RoundSummary, WatchConfig
 from leaksleuth.collect.discovery import Discovery
 from leaksleuth.collect.scrape_config import ScrapeConfig, ScrapeResult
 from leaksleuth.model.report import Report

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from leaksleuth.app.watch import WatchConfig, Watcher
+from leaksleuth.app.watch import Watcher
+from leaksleuth.app.watch_config import WatchConfig
 from leaksleuth.collect.discovery import Discovery
 from leaksleuth.collect.plan import Plan, PlanConfig, TargetPlanner
 from leaksleuth.collect.scrape_config import ScrapeConfig, ScrapeResult

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from leaksleuth import httpio
-from leaksleuth.app.watch import WatchConfig, Watcher
+from leaksleuth.app.watch import Watcher
+from leaksleuth.app.watch_config import WatchConfig
 from leaksleuth.collect import scraper
 from leaksleuth.collect.discovery import Discovery
 from leaksleuth.collect.scrape_config import ScrapeConfig, ScrapeResult
