@@ -104,24 +104,14 @@ def command(
     from leaksleuth.app.membership import default_member_id
     from leaksleuth.app.targeting import TargetPolicy
     from leaksleuth.cli.discovery_options import build_discovery
-    from leaksleuth.cli.options import positive_duration, read_secret
+    from leaksleuth.cli.options import positive_duration
     from leaksleuth.cli.serve_watch import live_fleet, run
     from leaksleuth.durations import parse_duration
     from leaksleuth.store.db import open_store
     from leaksleuth.web.app import create_app
     from leaksleuth.web.dashboard import mount_pages
 
-    # an explicit --token-file wins over the environment
-    token = read_secret(token_file, "--token-file") if token_file else os.environ.get("LEAKSLEUTH_TOKEN")
-    if not token and not no_auth:
-        raise ConfigError("no bearer token", hint="--token-file FILE or LEAKSLEUTH_TOKEN (or --no-auth on loopback)")
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"--listen wants HOST:PORT, got {listen!r}")
-    if no_auth and not token and not _loopback(host.strip("[]")):
-        raise ConfigError(
-            f"--no-auth only on a loopback address, not {host}", hint="give a token, or --listen 127.0.0.1:PORT"
-        )
+    token, host, port = _auth_and_address(token_file, no_auth, listen)
     # checked before the store opens and the port is taken: a bad template would otherwise fail every alert
     capture = CaptureConfig(
         template=target_template,
@@ -183,6 +173,24 @@ def command(
     auth = "bearer token required" if token else "no auth (loopback)"
     typer.echo(f"leaksleuth serve: listening on http://{listen} ({auth}); store {service.store.description}", err=True)
     run(app, host.strip("[]"), int(port), live)
+
+
+def _auth_and_address(token_file: Path | None, no_auth: bool, listen: str) -> tuple[str | None, str, str]:
+    """The bearer token (an explicit --token-file wins over LEAKSLEUTH_TOKEN) and --listen's host and port; no
+    token only on loopback."""
+    from leaksleuth.cli.options import read_secret
+
+    token = read_secret(token_file, "--token-file") if token_file else os.environ.get("LEAKSLEUTH_TOKEN")
+    if not token and not no_auth:
+        raise ConfigError("no bearer token", hint="--token-file FILE or LEAKSLEUTH_TOKEN (or --no-auth on loopback)")
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--listen wants HOST:PORT, got {listen!r}")
+    if no_auth and not token and not _loopback(host.strip("[]")):
+        raise ConfigError(
+            f"--no-auth only on a loopback address, not {host}", hint="give a token, or --listen 127.0.0.1:PORT"
+        )
+    return token, host, port
 
 
 def _loopback(host: str) -> bool:

@@ -18,7 +18,7 @@ from leaksleuth.cli.discovery_options import build_discovery
 from leaksleuth.cli.options import MinGrowth, SourceRoots, positive_duration, positive_seconds, stop_signals
 from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.collect.plan import PlanConfig
-from leaksleuth.model.report import SUSPECT_CONFIDENCE
+from leaksleuth.model.report import SUSPECT_CONFIDENCE, Report
 
 if TYPE_CHECKING:
     import asyncio
@@ -203,9 +203,9 @@ async def run_watch(
     from rich.live import Live
 
     from leaksleuth.analysis.goroutines.verdict import Options
-    from leaksleuth.app.watch import RoundSummary, WatchConfig, Watcher
+    from leaksleuth.app.watch import Watcher
+    from leaksleuth.app.watch_config import RoundSummary, WatchConfig
     from leaksleuth.report import watch as render
-    from leaksleuth.report.runtime import incident_text, runtime_table
     from leaksleuth.report.terminal import data_text, stderr_console, stdout_console
 
     console = stderr_console() if json_lines or quiet else stdout_console()
@@ -271,16 +271,31 @@ async def run_watch(
         finally:
             if store is not None:
                 store.close()
-        from leaksleuth.cli.options import write_output
+        _write_files(report, report_path, html_path)
+    return _finish(report, console, brief=quiet or json_lines, written=(report_path, html_path), fail_on=fail_on)
 
-        document = report.to_json()
-        if report_path is not None:
-            write_output(report_path, json.dumps(document, indent=2) + "\n")
-        if html_path is not None:
-            from leaksleuth.report.html import render_report
 
-            write_output(html_path, render_report(document, title="leaksleuth watch"))
-    if quiet or json_lines:
+def _write_files(report: Report, report_path: Path | None, html_path: Path | None) -> None:
+    from leaksleuth.cli.options import write_output
+
+    document = report.to_json()
+    if report_path is not None:
+        write_output(report_path, json.dumps(document, indent=2) + "\n")
+    if html_path is not None:
+        from leaksleuth.report.html import render_report
+
+        write_output(html_path, render_report(document, title="leaksleuth watch"))
+
+
+def _finish(
+    report: Report, console: Console, *, brief: bool, written: tuple[Path | None, ...], fail_on: float | None
+) -> int:
+    """The verdict on the console (a one-line summary when stdout carries events or --quiet) and the exit code."""
+    from leaksleuth.report import watch as render
+    from leaksleuth.report.runtime import incident_text, runtime_table
+    from leaksleuth.report.terminal import data_text
+
+    if brief:
         console.print(render.summary_line(report), highlight=False, markup=False)
     else:
         console.print(render.verdict_table(report))
@@ -289,8 +304,8 @@ async def run_watch(
         runtime = runtime_table(report.targets)
         if runtime is not None:
             console.print(runtime)
-    if report_path or html_path:
-        console.print(data_text(f"wrote {', '.join(str(p) for p in (report_path, html_path) if p)}", style="dim"))
+    if any(written):
+        console.print(data_text(f"wrote {', '.join(str(p) for p in written if p)}", style="dim"))
     if report.targets and not any(t.status == "ok" for t in report.targets):
         console.print("[red]no target could be scraped: nothing was judged[/]")
         return EXIT_ERROR  # a gate must not pass because every URL was wrong or down
