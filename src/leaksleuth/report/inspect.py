@@ -12,6 +12,7 @@ from leaksleuth.report.terminal import LINE_BREAK, data_text, human_value
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from leaksleuth.analysis.summary import Summary
 
@@ -23,9 +24,24 @@ def to_json(summary: Summary) -> str:
 def render(summary: Summary, console: Console) -> None:
     """Every value from the input (names, states, sources, metrics) is ``data_text``: never markup, no control
     characters (report.terminal)."""
-    from rich.table import Table  # here: ``inspect --json`` does not pay for rich
-
     from leaksleuth.report.runtime import finding_text, gc_line
+
+    console.print(_facts(summary))
+    for table in (_top_stacks(summary), _top_functions(summary), _memstats(summary)):
+        if table is not None:
+            console.print(table)
+    if summary.gc:
+        console.print(data_text(gc_line(GcFacts.from_json(summary.gc))))
+    for finding in summary.runtime_findings:
+        console.print(finding_text(RuntimeFinding.from_json(finding)))
+    if summary.other_text:
+        console.print("[bold]other text[/]")
+        for line in summary.other_text:
+            console.print(data_text("  ", line))
+
+
+def _facts(summary: Summary) -> Table:
+    from rich.table import Table  # here: ``inspect --json`` does not pay for rich
 
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
@@ -55,48 +71,58 @@ def render(summary: Summary, console: Console) -> None:
         facts.add_row("truncated", "[red]yes: the input ends mid-record (the last goroutine/record is partial)[/]")
     if summary.go_version_hints:
         facts.add_row("go version", data_text("; ".join(summary.go_version_hints)))
-    console.print(facts)
-    if summary.top_stacks:
-        table = Table(title="Top stacks", title_justify="left")
-        for column, justify in (
-            ("count", "right"),
-            ("state", "left"),
-            ("where", "left"),
-            ("created by", "left"),
-        ):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
-        for stack in summary.top_stacks:
-            table.add_row(
-                f"{stack.count:,}",
-                data_text(stack.state),
-                data_text(stack.function, LINE_BREAK, (stack.site, "dim")),
-                data_text(stack.created_by),
-            )
-        console.print(table)
-    if summary.top_functions:
-        unit = next((t.split("/")[1] for t in summary.sample_types if t.startswith(f"{summary.top_index}/")), "")
-        table = Table(title=data_text(f"Top functions by flat {summary.top_index}"), title_justify="left")
-        table.add_column("flat", justify="right")
-        table.add_column("flat%", justify="right")
-        table.add_column("function")
-        for function in summary.top_functions:
-            table.add_row(human_value(function.flat, unit), f"{function.flat_pct:.2f}%", data_text(function.name))
-        console.print(table)
-    if summary.memstats:
-        table = Table(title="Runtime statistics", title_justify="left")
-        table.add_column("name")
-        table.add_column("value", justify="right")
-        for name, value in summary.memstats.items():
-            table.add_row(data_text(name), data_text(_stat(name, value)))
-        console.print(table)
-    if summary.gc:
-        console.print(data_text(gc_line(GcFacts.from_json(summary.gc))))
-    for finding in summary.runtime_findings:
-        console.print(finding_text(RuntimeFinding.from_json(finding)))
-    if summary.other_text:
-        console.print("[bold]other text[/]")
-        for line in summary.other_text:
-            console.print(data_text("  ", line))
+    return facts
+
+
+def _top_stacks(summary: Summary) -> Table | None:
+    from rich.table import Table  # here: ``inspect --json`` does not pay for rich
+
+    if not summary.top_stacks:
+        return None
+    table = Table(title="Top stacks", title_justify="left")
+    for column, justify in (
+        ("count", "right"),
+        ("state", "left"),
+        ("where", "left"),
+        ("created by", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for stack in summary.top_stacks:
+        table.add_row(
+            f"{stack.count:,}",
+            data_text(stack.state),
+            data_text(stack.function, LINE_BREAK, (stack.site, "dim")),
+            data_text(stack.created_by),
+        )
+    return table
+
+
+def _top_functions(summary: Summary) -> Table | None:
+    from rich.table import Table  # here: ``inspect --json`` does not pay for rich
+
+    if not summary.top_functions:
+        return None
+    unit = next((t.split("/")[1] for t in summary.sample_types if t.startswith(f"{summary.top_index}/")), "")
+    table = Table(title=data_text(f"Top functions by flat {summary.top_index}"), title_justify="left")
+    table.add_column("flat", justify="right")
+    table.add_column("flat%", justify="right")
+    table.add_column("function")
+    for function in summary.top_functions:
+        table.add_row(human_value(function.flat, unit), f"{function.flat_pct:.2f}%", data_text(function.name))
+    return table
+
+
+def _memstats(summary: Summary) -> Table | None:
+    from rich.table import Table  # here: ``inspect --json`` does not pay for rich
+
+    if not summary.memstats:
+        return None
+    table = Table(title="Runtime statistics", title_justify="left")
+    table.add_column("name")
+    table.add_column("value", justify="right")
+    for name, value in summary.memstats.items():
+        table.add_row(data_text(name), data_text(_stat(name, value)))
+    return table
 
 
 def _stat(name: str, value: Any) -> str:
