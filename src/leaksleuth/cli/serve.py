@@ -97,6 +97,8 @@ def command(
     opt_in_namespace: policy.OptInNamespace = None,
 ) -> None:
     """Serve POST /alerts (Alertmanager webhook v4), GET /reports, /reports/{id}, /metrics and /healthz."""
+    # long on purpose: every usage error is raised here, before anything is opened or bound, in the order of
+    # --help; the work itself is in the functions this calls
     from leaksleuth.extras import require_extra
 
     require_extra("service", "fastapi", "uvicorn", "sqlalchemy", "fsspec")  # before any option is acted on

@@ -104,6 +104,8 @@ def command(
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No live table.")] = False,
 ) -> None:
     """Watch Go services: scrape goroutine and heap profiles each interval, store them, judge each instance live."""
+    # long on purpose: every usage error is raised here, before anything is opened or bound, in the order of
+    # --help; the work itself is in the functions this calls
     from leaksleuth.cli.options import check_writable, parse_headers, read_secret
     from leaksleuth.collect.scrape_config import ScrapeConfig, tls_verify
     from leaksleuth.collect.source import SourceRoot

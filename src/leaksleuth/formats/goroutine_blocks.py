@@ -218,6 +218,8 @@ class Parser:
         self, goroutine_id: int, tail: HeaderTail, lines: list[str], key: str, other: list[str]
     ) -> Goroutine:
         """Walk the state machine line by line (elided frames, ancestors, a stack on another thread, oddities)."""
+        # one function on purpose: the states share the frame being built; the fast path (``goroutine``) takes
+        # every ordinary block, this one only the odd ones
         stacks: list[tuple[int, list[Frame], list[str], Frame | None, int, int, int | None]] = []
         frames: list[Frame] = []
         args: list[str] = []

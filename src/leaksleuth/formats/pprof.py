@@ -118,6 +118,8 @@ class _SampleSource:
 def _build(
     raw: bytes, message: Any, samples: _SampleSource, string_at: Callable[[int], str], budget: MemoryBudget
 ) -> Profile:
+    # one function on purpose: the tables are decoded in dependency order (strings, functions, locations,
+    # samples) into locals the next step indexes; the hot loops stay free of attribute lookups
     sample_types = _each(message.sample_type, 1, lambda v: ValueType(string_at(v.type), string_at(v.unit)))
     if not sample_types:
         raise ParseError("not a pprof profile: no sample types", offset=0, data=raw[:32], format_name=FORMAT)

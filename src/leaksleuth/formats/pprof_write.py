@@ -13,6 +13,8 @@ from leaksleuth.model.profile import Profile
 
 def write_pprof(profile: Profile, *, compress: bool = True) -> bytes:
     """Serialize to profile.proto bytes (gzip-compressed by default, as ``go tool pprof`` expects on disk)."""
+    # one function on purpose: one pass over the tables sharing the string table being built (profile.proto's
+    # field order), as pprof's own encoder is written
     profile.check_valid()
     strings: dict[str, int] = {"": 0}
 

@@ -22,6 +22,7 @@ def create_app(service: AlertService, listen: tuple[str, int] | None = None, *, 
     """The API; with ``listen`` (HOST, PORT) and no token, requests must name this server in ``Host`` (a page
     reaching a --no-auth serve through a rebound DNS name is refused). ``/metrics`` names every target: it asks for
     the token too unless ``metrics_auth`` is False (a Prometheus without the token)."""
+    # long on purpose: the routes are closures over ``service`` (no module globals), a few lines each
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

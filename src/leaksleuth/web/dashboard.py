@@ -41,6 +41,8 @@ class _SignIn(Exception):
 
 
 def mount_pages(app: FastAPI, service: AlertService, live: LiveFleet | None) -> None:
+    # long on purpose: the routes are closures over this service, store and fleet (no module globals), a few
+    # lines each; split, every part would take the same three objects
     mount_events(app, service, live)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     store = service.store
