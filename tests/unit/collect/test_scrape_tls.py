@@ -157,3 +157,26 @@ def test_bad_tls_files_are_configuration_errors(pki: Path, tmp_path: Path) -> No
         with pytest.raises(ConfigError, match=re.escape(message)):
             tls_verify(config)
     assert tls_verify(ScrapeConfig(client_cert=str(pki / "client.crt"), client_key=str(pki / "client.key")))
+
+
+def test_a_pinned_connection_still_verifies_the_name(pki: Path) -> None:
+    """DNS pinning moves the TCP connect, not TLS: SNI and the certificate check use the URL's name. The test
+    certificate names IP 127.0.0.1 only, so a name pinned to that address is refused by the check."""
+    good = ScrapeConfig(
+        timeout=5,
+        retries=0,
+        bearer_token=TOKEN,
+        headers={"X-Tenant": "a"},
+        ca_file=str(pki / "ca.crt"),
+        client_cert=str(pki / "client.crt"),
+        client_key=str(pki / "client.key"),
+    )
+    with https_target(pki) as url:
+        port = url.rpartition(":")[2]
+        same = scrape_one(replace(good, pinned={"127.0.0.1": ("127.0.0.1",)}), url)
+        assert same.status == "ok", same.error
+        named = scrape_one(
+            replace(good, pinned={"tls-name.invalid": ("127.0.0.1",)}), f"https://tls-name.invalid:{port}"
+        )
+        assert named.status != "ok" and "CERTIFICATE_VERIFY_FAILED" in (named.error or "").upper(), named.error
+        assert "tls-name.invalid" in (named.error or "") or "hostname" in (named.error or "").lower(), named.error
