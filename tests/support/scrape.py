@@ -23,6 +23,16 @@ def scrape_one(config: ScrapeConfig, url: str) -> ScrapeResult:
     return asyncio.run(run())
 
 
+def answer_pprof(handler: BaseHTTPRequestHandler) -> None:
+    """Answer a GET as a Go 1.26 service would, from captured files (``?gc=1`` ignored); 404 for anything else."""
+    name = GO_1_26.get(handler.path.replace("heap?gc=1", "heap"))
+    body = (CAPTURES / name).read_bytes() if name else b"404 page not found\n"
+    handler.send_response(200 if name else 404)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 @contextlib.contextmanager
 def pprof_target(
     *, redirect_to: str = "", address: str = "127.0.0.1", port: int = 0
@@ -40,12 +50,7 @@ def pprof_target(
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            name = GO_1_26.get(self.path.replace("heap?gc=1", "heap"))
-            body = (CAPTURES / name).read_bytes() if name else b"404 page not found\n"
-            self.send_response(200 if name else 404)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            answer_pprof(self)
 
         def log_message(self, format: str, *args: object) -> None:
             pass
