@@ -11,11 +11,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @contextlib.contextmanager
 def serving(
-    handler: type[BaseHTTPRequestHandler], *, tls: ssl.SSLContext | None = None, address: str = "127.0.0.1"
+    handler: type[BaseHTTPRequestHandler],
+    *,
+    tls: ssl.SSLContext | None = None,
+    address: str = "127.0.0.1",
+    port: int = 0,
 ) -> Iterator[str]:
     """Yields the server's base URL (``http://127.0.0.1:PORT``, https with ``tls``; another loopback ``address``
-    such as 127.0.0.2 plays another host); always shut down."""
-    server = ThreadingHTTPServer((address, 0), handler)
+    such as 127.0.0.2 plays another host, on the same ``port`` as the first for a name that moved); always shut
+    down."""
+    server = ThreadingHTTPServer((address, port), handler)
     server.daemon_threads = True
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)

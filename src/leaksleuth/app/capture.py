@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from leaksleuth.app.targeting import KUBERNETES, TargetPolicy, target_url, template_fields
 from leaksleuth.app.webhook import MAX_ALERTS, MAX_BODY, Alert, AlertPayloadError, Receipt, parse_webhook
@@ -289,11 +290,16 @@ class AlertService:
         try:
             target = await self._resolve(url, labels)
             url = target.url
-            await config.policy.check(url)  # after resolving: a pod's address is checked like any other
+            checked = await config.policy.check(url)  # after resolving: a pod's address is checked like any other
+            # connect to the checked addresses only (a DNS answer that changes now cannot reach a refused one);
+            # a name allowed by --allow-host was not resolved: it is not pinned
+            pinned = {urlsplit(url).hostname or "": checked} if checked else None
             watcher = Watcher(
                 Discovery([target]),
                 # the alert chose the target: no redirect leaves its origin, and no body it answers is quoted
-                ScrapeConfig(timeout=config.timeout, heap_gc=True, redirects="same-origin", quote_bodies=False),
+                ScrapeConfig(
+                    timeout=config.timeout, heap_gc=True, redirects="same-origin", quote_bodies=False, pinned=pinned
+                ),
                 # the process an alert points at is often sick and slow (heap?gc=1 runs a GC): give each
                 # sample the whole --timeout, even past --every, rather than cut it at the interval
                 WatchConfig(interval=config.every, max_rounds=config.samples, scrape_deadline=config.timeout),

@@ -194,22 +194,29 @@ class TargetPolicy:
         names = f"; hosts {', '.join(self.hosts)}" if self.hosts else ""
         return f"targets in {', '.join(map(str, self.networks))}{names}; {ports}"
 
-    async def check(self, url: str) -> None:
+    async def check(self, url: str) -> tuple[str, ...]:
         """TargetRefused unless ``url``'s port is allowed and its host is an allowed name or every address it
-        resolves to is in an allowed network."""
+        resolves to is in an allowed network. Returns the addresses checked, for the capture to connect to only
+        those (a DNS answer that changes after the check, rebinding, never reaches a refused address). A host
+        allowed by ``--allow-host`` is not resolved: it returns no addresses, and the capture resolves that name
+        itself (unpinned: the user trusts the name, not an address)."""
         parts = urlsplit(url)
         host = (parts.hostname or "").rstrip(".")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         if self.ports and port not in self.ports:
             raise TargetRefused(f"{url}: port {port} is not in --allow-port ({self.describe()})")
         if self._named(host):
-            return
-        for address in await _addresses(parts, port):
+            return ()
+        addresses = await _addresses(parts, port)
+        if not addresses:  # nothing to pin would mean "resolve it again": refused instead
+            raise TargetRefused(f"{url}: {host} resolves to no address")
+        for address in addresses:
             if not any(address in network for network in self.networks):
                 raise TargetRefused(
                     f"{url}: {host} is {address}, not in --allow-cidr ({self.describe()})",
                     hint=f"--allow-cidr {address}/32 or --allow-host {host} to allow it",
                 )
+        return tuple(dict.fromkeys(str(address) for address in addresses))
 
     def _named(self, host: str) -> bool:
         return any(host == name or (name.startswith("*.") and host.endswith(name[1:])) for name in self.hosts)

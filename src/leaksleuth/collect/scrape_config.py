@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,9 @@ class ScrapeConfig:
     # "same-origin" refuses it (serve: the alert chose the target)
     redirects: str = "strip"
     quote_bodies: bool = True  # False: errors name a body's status and length, never its text (serve's reports)
+    # host -> the addresses it was checked at: connect to those only, any other host refused, no proxy
+    # (collect/pinning.py; serve's DNS pinning). None: resolve names as usual
+    pinned: Mapping[str, tuple[str, ...]] | None = None
 
 
 @dataclass(slots=True)

@@ -356,10 +356,17 @@ def _make_client(config: ScrapeConfig, verify: Any) -> httpx.AsyncClient:
     headers = {"User-Agent": "leaksleuth", **config.headers}
     if config.bearer_token:
         headers["Authorization"] = f"Bearer {config.bearer_token}"
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=2)
+    pinned: dict[str, Any] = {}
+    if config.pinned is not None:  # the transport takes verify and limits; no proxy from the environment
+        from leaksleuth.collect.pinning import pinned_transport
+
+        pinned = {"transport": pinned_transport(config.pinned, verify=verify, limits=limits), "trust_env": False}
     return httpx.AsyncClient(
         headers=headers,
         verify=verify,
-        limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+        limits=limits,
         timeout=httpx.Timeout(config.timeout),
         follow_redirects=False,  # Scraper._read follows them, checking each hop's origin
+        **pinned,
     )

@@ -50,8 +50,8 @@ def test_the_filled_url_is_parsed_again() -> None:
     assert target_url("http://{instance}", {"instance": "[::1]:9090"}) == "http://[::1]:9090"
 
 
-def _check(policy: TargetPolicy, url: str) -> None:
-    asyncio.run(policy.check(url))
+def _check(policy: TargetPolicy, url: str) -> tuple[str, ...]:
+    return asyncio.run(policy.check(url))
 
 
 def test_the_default_policy_allows_private_ranges_and_loopback_only() -> None:
@@ -61,13 +61,15 @@ def test_the_default_policy_allows_private_ranges_and_loopback_only() -> None:
     for url in ("http://169.254.169.254:80", "http://8.8.8.8:6060", "http://[::ffff:169.254.169.254]:80"):
         with pytest.raises(TargetRefused, match="not in --allow-cidr"):
             _check(policy, url)
-    _check(policy, "http://localhost:6060")  # a name: every address it resolves to is checked
+    # a name: every address it resolves to is checked, and returned for the capture to connect to
+    assert "127.0.0.1" in _check(policy, "http://localhost:6060")
+    assert _check(policy, "http://[::ffff:127.0.0.3]:6060") == ("127.0.0.3",)
 
 
 def test_allow_host_port_and_cidr() -> None:
     policy = TargetPolicy.from_options(["127.0.0.2/32"], ["*.internal.test"], [6060])
     _check(policy, "http://127.0.0.2:6060")
-    _check(policy, "http://api.internal.test:6060")  # allowed by name: not resolved
+    assert _check(policy, "http://api.internal.test:6060") == ()  # allowed by name: not resolved, not pinned
     with pytest.raises(TargetRefused, match="port 6061 is not in --allow-port"):
         _check(policy, "http://127.0.0.2:6061")
     with pytest.raises(TargetRefused, match=r"127\.0\.0\.1, not in --allow-cidr"):

@@ -15,17 +15,10 @@ import pytest
 
 from leaksleuth.collect.scrape_config import ScrapeConfig, tls_verify
 from leaksleuth.errors import ConfigError
-from tests.conftest import CAPTURES
 from tests.support.loopback import serving
-from tests.support.scrape import scrape_one
+from tests.support.scrape import answer_pprof, scrape_one
 
 TOKEN = "t0ken"
-FILES = {
-    "/debug/pprof/goroutine": "parked.goroutine.pb.gz",
-    "/debug/pprof/goroutineleak?debug=2": "parked.goroutineleak.debug2.txt",
-    "/debug/pprof/heap": "heapkinds.heap.pb.gz",
-    "/metrics": "parked.metrics.txt",
-}
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -94,12 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(401)
             self.end_headers()
             return
-        name = FILES.get(self.path)
-        body = (CAPTURES / name).read_bytes() if name else b"404 page not found\n"
-        self.send_response(200 if name else 404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer_pprof(self)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -114,8 +102,9 @@ def https_target(pki: Path) -> Iterator[str]:
         yield url
 
 
-def test_mutual_tls_with_bearer_token_and_headers(pki: Path) -> None:
-    good = ScrapeConfig(
+def _authenticated(pki: Path) -> ScrapeConfig:
+    """What the test target wants: our CA trusted, a client certificate, the bearer token and the header."""
+    return ScrapeConfig(
         timeout=5,
         retries=0,
         bearer_token=TOKEN,
@@ -124,6 +113,10 @@ def test_mutual_tls_with_bearer_token_and_headers(pki: Path) -> None:
         client_cert=str(pki / "client.crt"),
         client_key=str(pki / "client.key"),
     )
+
+
+def test_mutual_tls_with_bearer_token_and_headers(pki: Path) -> None:
+    good = _authenticated(pki)
     with https_target(pki) as url:
         result = scrape_one(good, url)
         assert result.status == "ok", result.error
@@ -157,3 +150,18 @@ def test_bad_tls_files_are_configuration_errors(pki: Path, tmp_path: Path) -> No
         with pytest.raises(ConfigError, match=re.escape(message)):
             tls_verify(config)
     assert tls_verify(ScrapeConfig(client_cert=str(pki / "client.crt"), client_key=str(pki / "client.key")))
+
+
+def test_a_pinned_connection_still_verifies_the_name(pki: Path) -> None:
+    """DNS pinning moves the TCP connect, not TLS: SNI and the certificate check use the URL's name. The test
+    certificate names IP 127.0.0.1 only, so a name pinned to that address is refused by the check."""
+    good = _authenticated(pki)
+    with https_target(pki) as url:
+        port = url.rpartition(":")[2]
+        same = scrape_one(replace(good, pinned={"127.0.0.1": ("127.0.0.1",)}), url)
+        assert same.status == "ok", same.error
+        named = scrape_one(
+            replace(good, pinned={"tls-name.invalid": ("127.0.0.1",)}), f"https://tls-name.invalid:{port}"
+        )
+        assert named.status != "ok" and "CERTIFICATE_VERIFY_FAILED" in (named.error or "").upper(), named.error
+        assert "tls-name.invalid" in (named.error or "") or "hostname" in (named.error or "").lower(), named.error
