@@ -87,3 +87,21 @@ def test_never_a_leak() -> None:
     healthy = InstanceSeries("node-a:9100", _times(), runtime(flat(), seed=1), "api")  # same instance name
     [report] = analyze_fleet([healthy])
     assert all(s.confidence < 0.5 for s in report.suspects)
+
+
+def test_a_hostile_node_name_stays_text_in_the_table() -> None:
+    import io
+
+    from rich.console import Console
+
+    from leaksleuth.report.runtime import node_table
+
+    name = "[bold]evil[/oops]\x1b[31m:9100"
+    facts = node_socket_facts(_node(10, 100, name=name))
+    assert facts is not None
+    table = node_table([facts])
+    assert table is not None and node_table([node_socket_facts(_node(1, 2))]) is None  # type: ignore[list-item]
+    sink = io.StringIO()
+    Console(file=sink, width=200, color_system=None).print(table)
+    out = sink.getvalue()
+    assert "Node findings (not leaks)" in out and "[bold]evil[/oops]" in out and "\x1b" not in out
