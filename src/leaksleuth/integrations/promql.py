@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from leaksleuth.errors import ConfigError
 
 DEFAULT_CONTAINER_SELECTOR = '{container!="",container!="POD"}'
-DEFAULT_NODE_SELECTOR = '{job=~".*node.*"}'  # node_exporter's job: "node", "node-exporter", "kubernetes-nodes", …
 # series name -> cAdvisor metric (the kubelet's /metrics/cadvisor)
 CONTAINER_METRICS = {
     "container_working_set_bytes": "container_memory_working_set_bytes",  # what the OOM killer compares
