@@ -11,6 +11,7 @@ need chromium chromium # flame graph HTML is opened headless in tests/live/test_
 need prometheus prometheus # fleet tests scrape real Go services (tests/support/prometheus_live.py); promtool tests rules
 need promtool prometheus
 need prometheus-alertmanager prometheus-alertmanager # Alertmanager -> leaksleuth serve tests
+need prometheus-node-exporter prometheus-node-exporter # node_sockstat_* for the network-buffer finding (tests/live/test_netbuf_live.py)
 if [ "${#packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages: ${packages[*]} (run as root or install them)" >&2

@@ -152,6 +152,22 @@ def running_alertmanager(workdir: Path, config: Mapping[str, Any], *, ready_time
         yield server
 
 
+@contextlib.contextmanager
+def running_node_exporter(workdir: Path, *, ready_timeout: float = 30.0) -> Iterator[Server]:
+    """Debian's prometheus-node-exporter on 127.0.0.1:<free port>, only the sockstat collector (plus its own go_*)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    address = f"127.0.0.1:{free_port()}"
+    command = [
+        binary("prometheus-node-exporter"),
+        f"--web.listen-address={address}",
+        "--collector.disable-defaults",
+        "--collector.sockstat",
+        "--log.level=warn",
+    ]
+    with _running(command, f"http://{address}", workdir / "node_exporter.log", ready_timeout=ready_timeout) as server:
+        yield server
+
+
 def backfill(openmetrics: str, data_dir: Path, workdir: Path) -> None:
     """Write OpenMetrics text (``name{labels} value unix_seconds`` lines, ending in ``# EOF``) as TSDB blocks.
 

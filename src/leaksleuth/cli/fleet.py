@@ -43,6 +43,12 @@ def command(
     container_selector: Annotated[
         str, Opt(help="Matchers for cAdvisor's container metrics (joined on namespace/pod/container).")
     ] = '{container!="",container!="POD"}',
+    node_selector: Annotated[
+        str, Opt(help="Matchers for node_exporter's node_sockstat_* series (socket memory per node).")
+    ] = '{job=~".*node.*"}',
+    socket_memory_threshold: Annotated[
+        str, Opt(help="A node's TCP socket memory above this, and growing, is a node finding (50Mi, 64MB).")
+    ] = "50Mi",
     json_output: Annotated[bool, Opt("--json", help="Print a leaksleuth/report@1 document.")] = False,
     fail_on: Annotated[
         float | None, Opt(min=0.0, max=1.0, help="Exit 1 when a suspect reaches this confidence (a CI gate).")
@@ -57,11 +63,12 @@ def command(
     """Rank the instances of a fleet by how likely they leak goroutines or memory, from Prometheus metrics."""
     from leaksleuth.analysis.series.fleet import analyze_fleet
     from leaksleuth.analysis.series.knockon import find_incidents, mark_root_causes
+    from leaksleuth.analysis.series.netbuf import node_facts
     from leaksleuth.analysis.series.pernode import compare_nodes
-    from leaksleuth.cli.options import parse_headers, read_secret
+    from leaksleuth.cli.options import parse_headers, positive_size, read_secret
     from leaksleuth.durations import parse_duration
     from leaksleuth.integrations.prometheus import PrometheusClient
-    from leaksleuth.integrations.prometheus_fleet import FleetQuery, fetch_fleet
+    from leaksleuth.integrations.prometheus_fleet import FleetQuery, fetch_fleet, fetch_nodes
     from leaksleuth.integrations.promql import normalize_selector
     from leaksleuth.report import fleet as render
     from leaksleuth.report.terminal import data_text, stderr_console, stdout_console
@@ -70,6 +77,8 @@ def command(
     if window_seconds <= 0:
         raise ConfigError("--window must be positive")
     baseline_seconds = parse_duration(baseline_window)
+    threshold = positive_size("--socket-memory-threshold", socket_memory_threshold)
+    nodes_selector = normalize_selector(node_selector, option="--node-selector")
     query = FleetQuery(
         selector=normalize_selector(selector),
         window=window_seconds,
@@ -93,12 +102,14 @@ def command(
             now=time.time(),
             progress=None if json_output else lambda m: err.print(data_text(m, style="dim")),
         )
+        node_series = fetch_nodes(client, nodes_selector, start=data.start, end=data.end, step=data.step)
+    nodes = node_facts(node_series, threshold=threshold)  # node findings: no target's confidence reads them
     reports = analyze_fleet(data.instances)
     incidents = find_incidents(data.instances, {r.target: r for r in reports})
     mark_root_causes(reports, incidents, data.instances)
     comparisons = compare_nodes(data.instances, {r.target: r for r in reports})
     view = render.FleetView(
-        client.url, query.selector, data.start, data.end, data.step, reports, data.notes, incidents, comparisons
+        client.url, query.selector, data.start, data.end, data.step, reports, data.notes, incidents, comparisons, nodes
     )
     if json_output:
         typer.echo(json.dumps(render.to_json(view), indent=2))

@@ -75,6 +75,22 @@ def positive_duration(option: str, text: str) -> float:
     return seconds
 
 
+def positive_size(option: str, text: str) -> float:
+    """Bytes in ``text``: a Kubernetes quantity (``50Mi``, ``64M``) with an optional trailing ``B`` (``64MB``,
+    ``50MiB``); a usage error unless larger than zero."""
+    from leaksleuth.errors import FetchError
+    from leaksleuth.integrations.kubernetes import parse_quantity
+
+    spec = text.strip()
+    try:
+        size = parse_quantity(spec.removesuffix("B"))
+    except FetchError:
+        size = 0.0
+    if size < 1:
+        raise ConfigError(f"{option} must be a size larger than zero, got {text[:40]!r}", hint=f"e.g. {option} 50Mi")
+    return size
+
+
 def check_writable(path: Path) -> None:
     directory = path.parent if str(path.parent) else Path()
     if not directory.is_dir():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from leaksleuth.analysis.series.fleet import SERIES_NAMES, InstanceSeries
+from leaksleuth.analysis.series.netbuf import NODE_METRICS, NodeSeries
 from leaksleuth.durations import format_duration
 from leaksleuth.errors import ConfigError
 from leaksleuth.formats.memstats import PROMETHEUS_METRIC_OF
@@ -126,6 +127,20 @@ def _add_derived(
             key = _identity(series.labels)
             if key in columns:
                 _add(columns, key, name, series)
+
+
+def fetch_nodes(
+    client: PrometheusClient, node_selector: str, *, start: float, end: float, step: float
+) -> list[NodeSeries]:
+    """node_exporter's ``node_sockstat_*`` per node (its ``instance`` label) over the window; [] when absent."""
+    selector = normalize_selector(node_selector, option="--node-selector")
+    nodes: dict[str, NodeSeries] = {}
+    for name, metric in NODE_METRICS.items():
+        for series in client.query_range(f"{metric}{selector}", start=start, end=end, step=step):
+            labels = {k: v for k, v in series.labels.items() if k != "__name__"}
+            node = labels.get("instance") or "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+            nodes.setdefault(node, NodeSeries(node)).series[name] = (series.timestamps, series.values)
+    return [nodes[node] for node in sorted(nodes)]
 
 
 def _go_versions(client: PrometheusClient, selector: str, end: float) -> dict[tuple[tuple[str, str], ...], str]:

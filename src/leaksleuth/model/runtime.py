@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FindingClass = Literal["runtime-config", "gc-health"]
+FindingClass = Literal["runtime-config", "gc-health", "node-health"]  # node-health: a node's, not a target's
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ class RuntimeFinding:
     def from_json(cls, document: Mapping[str, Any]) -> RuntimeFinding:
         klass = document.get("class")
         return cls(
-            klass if klass in ("runtime-config", "gc-health") else "runtime-config",
+            klass if klass in ("runtime-config", "gc-health", "node-health") else "runtime-config",
             str(document.get("category", "")),
             str(document.get("summary", "")),
             dict(document.get("evidence") or {}),
@@ -94,3 +94,35 @@ class RuntimeFacts:
         findings = tuple(RuntimeFinding.from_json(f) for f in document.get("findings") or () if isinstance(f, Mapping))
         gc = document.get("gc")
         return cls(findings, GcFacts.from_json(gc) if isinstance(gc, Mapping) else None)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFacts:
+    """One node's kernel socket memory over the window (node_exporter's ``node_sockstat_*``), beside the targets.
+
+    A node finding, never a leak: no target's confidence reads it. ``source`` names the series the bytes came from
+    (``node_sockstat_TCP_mem_bytes``, or ``node_sockstat_TCP_mem`` pages times an assumed page size).
+    """
+
+    node: str
+    socket_memory_bytes: float  # the latest
+    rise_bytes: float  # latest minus the first point of the window
+    seconds: float  # the window those points span
+    source: str
+    tcp_inuse: float | None = None  # node_sockstat_TCP_inuse, latest
+    sockets_used: float | None = None  # node_sockstat_sockets_used, latest
+    findings: tuple[RuntimeFinding, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "node": self.node,
+            "socket_memory_bytes": self.socket_memory_bytes,
+            "rise_bytes": self.rise_bytes,
+            "seconds": self.seconds,
+            "source": self.source,
+            "findings": [f.to_json() for f in self.findings],
+        }
+        for name in ("tcp_inuse", "sockets_used"):
+            if getattr(self, name) is not None:
+                document[name] = getattr(self, name)
+        return document

@@ -14,7 +14,8 @@ from rich.text import Text
 
 from leaksleuth.model.incidents import Incident, NodeComparison
 from leaksleuth.model.report import Report, TargetReport, iso_z
-from leaksleuth.report.runtime import gc_line, incident_text, runtime_table
+from leaksleuth.model.runtime import NodeFacts
+from leaksleuth.report.runtime import gc_line, incident_text, node_table, runtime_table
 from leaksleuth.report.terminal import VERDICT_STYLE, data_lines, data_text
 
 
@@ -31,6 +32,7 @@ class FleetView:
     notes: list[str] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
     comparisons: list[NodeComparison] = field(default_factory=list)
+    nodes: list[NodeFacts] = field(default_factory=list)  # node_exporter's socket memory per node; never leaks
 
 
 def rows(view: FleetView) -> list[dict[str, Any]]:
@@ -60,6 +62,7 @@ def to_json(view: FleetView) -> dict[str, Any]:
     document = Report(
         view.reports, dt.datetime.fromtimestamp(view.end, dt.UTC), list(view.incidents), list(view.comparisons)
     ).to_json()
+    document["nodes"] = [node.to_json() for node in view.nodes]
     document["source"] = {
         "prometheus": view.prometheus,
         "selector": view.selector,
@@ -115,6 +118,9 @@ def render(console: Console, view: FleetView, *, top: int = 20) -> None:
         console.print(incident_text(incident))
     for comparison in view.comparisons:
         console.print(data_text((f"{comparison.service} ", "bold"), f"[{comparison.pattern}] ", comparison.summary))
+    nodes = node_table(view.nodes)
+    if nodes is not None:
+        console.print(nodes)
     runtime = runtime_table(view.reports)
     if runtime is not None:
         console.print(runtime)

@@ -11,7 +11,7 @@ from rich.text import Text
 from leaksleuth.analysis.humanize import human_bytes, human_duration
 from leaksleuth.model.incidents import Incident
 from leaksleuth.model.report import TargetReport, iso_z
-from leaksleuth.model.runtime import GcFacts, RuntimeFinding
+from leaksleuth.model.runtime import GcFacts, NodeFacts, RuntimeFinding
 from leaksleuth.report.terminal import LINE_BREAK, data_text
 
 
@@ -64,6 +64,19 @@ def runtime_table(targets: Sequence[TargetReport], *, title: str = "Runtime find
     table.add_column("finding", overflow="fold", ratio=1)
     for target, finding in rows:
         table.add_row(data_text(target), finding_text(finding))
+    return table
+
+
+def node_table(nodes: Sequence[NodeFacts], *, title: str = "Node findings (not leaks)") -> Table | None:
+    """One row per node finding (socket memory above the threshold and growing); None when no node has one."""
+    rows = [(n.node, f) for n in nodes for f in n.findings]
+    if not rows:
+        return None
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("node", no_wrap=True)
+    table.add_column("finding", overflow="fold", ratio=1)
+    for node, finding in rows:
+        table.add_row(data_text(node), finding_text(finding))
     return table
 
 

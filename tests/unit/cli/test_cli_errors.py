@@ -45,6 +45,11 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
         (["fleet", "--prometheus", "http://127.0.0.1:9", "--timeout", "0"], "--timeout must be a positive number"),
         (["fleet", "--prometheus", "http://127.0.0.1:9", "--window", "nan"], "invalid duration 'nan'"),
         (["fleet", "--prometheus", "http://127.0.0.1:9", "--container-selector", "x"], "--container-selector must be"),
+        (["fleet", "--prometheus", "http://127.0.0.1:9", "--node-selector", "job=node"], "--node-selector must be"),
+        (["fleet", "--prometheus", "http://127.0.0.1:9", "--socket-memory-threshold", "lots"], "must be a size"),
+        (["fleet", "--prometheus", "http://127.0.0.1:9", "--socket-memory-threshold", "0Mi"], "must be a size"),
+        (["fleet", "--prometheus", "http://127.0.0.1:9", "--socket-memory-threshold", "-5Mi"], "must be a size"),
+        (["fleet", "--prometheus", "http://127.0.0.1:9", "--socket-memory-threshold", "1e9"], "must be a size"),
     ],
 )
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
@@ -75,3 +80,12 @@ def test_labelled_goroutines_in_debug1_are_not_taken_for_the_profiler() -> None:
     labelled = [b for b in buckets if any(f.function == "runtime/pprof.Do" for f in b.frames)]
     # debug=1 hides the parking frames, so the state is unknown, but it is judged like any other bucket
     assert labelled and all(b.state_class != "running" for b in labelled)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("50Mi", 50 << 20), ("50MiB", 50 << 20), ("64MB", 64e6), ("64M", 64e6), ("4096", 4096)]
+)
+def test_socket_memory_threshold_takes_a_quantity(text: str, size: float) -> None:
+    from leaksleuth.cli.options import positive_size
+
+    assert positive_size("--socket-memory-threshold", text) == size
