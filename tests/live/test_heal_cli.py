@@ -63,7 +63,9 @@ async def test_heal_dry_run_acts_on_a_watch_verdict_near_the_limit_and_history_s
                 raise AssertionError("no remediation on /metrics")
         assert await running == 0, capsys.readouterr().err
         entries = [json.loads(line) for line in journal.read_text().splitlines()]
-        assert [(e["pod"], e["trigger"], e["result"]) for e in entries] == [(names[0], "verdict", "dry-run")]
+        assert [(e["event"], e["pod"], e["trigger"], e["result"]) for e in entries] == [
+            ("heal", names[0], "verdict", "dry-run")
+        ]
         assert f"main.go:{marker_line(SOURCE, 'timeout-send')}" in entries[0]["reason"]
         assert all(cluster.pod_versions(name) == 1 for name in names) and not cluster.events()
         capsys.readouterr()

@@ -27,7 +27,10 @@ class Decision:
     suspect: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """One journal line (and ``heal history`` entry); ``event`` names it beside ``serve --json-lines``' verdict
+        and round events on the same stdout."""
         return {
+            "event": "heal",
             "at": iso_z(self.at),
             "trigger": self.trigger,
             "namespace": self.namespace,
