@@ -57,26 +57,22 @@ def finding_text(finding: RuntimeFinding) -> Text:
 def runtime_table(targets: Sequence[TargetReport], *, title: str = "Runtime findings (not leaks)") -> Table | None:
     """One row per finding, per target; None when no target has one."""
     rows = [(t.target, f) for t in targets if t.runtime is not None for f in t.runtime.findings]
-    if not rows:
-        return None
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    table.add_column("target", no_wrap=True)
-    table.add_column("finding", overflow="fold", ratio=1)
-    for target, finding in rows:
-        table.add_row(data_text(target), finding_text(finding))
-    return table
+    return _findings_table(title, "target", rows)
 
 
 def node_table(nodes: Sequence[NodeFacts], *, title: str = "Node findings (not leaks)") -> Table | None:
     """One row per node finding (socket memory above the threshold and growing); None when no node has one."""
-    rows = [(n.node, f) for n in nodes for f in n.findings]
+    return _findings_table(title, "node", [(n.node, f) for n in nodes for f in n.findings])
+
+
+def _findings_table(title: str, where: str, rows: Sequence[tuple[str, RuntimeFinding]]) -> Table | None:
     if not rows:
         return None
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    table.add_column("node", no_wrap=True)
+    table.add_column(where, no_wrap=True)
     table.add_column("finding", overflow="fold", ratio=1)
-    for node, finding in rows:
-        table.add_row(data_text(node), finding_text(finding))
+    for name, finding in rows:
+        table.add_row(data_text(name), finding_text(finding))
     return table
 
 
