@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from leaksleuth.model.report import LEAKING_CONFIDENCE, REPORT_THRESHOLD, SUSPECT_CONFIDENCE, Verdict
+from leaksleuth.model.verdict import LEAKING_CONFIDENCE, REPORT_THRESHOLD, SUSPECT_CONFIDENCE, Verdict
 
 __all__ = [
     "EXPLAINS_ENOUGH",

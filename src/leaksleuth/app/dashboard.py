@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from leaksleuth.analysis.advice import advice_for
 from leaksleuth.analysis.restarts import COUNTERS, PROCESS_START, started_over
-from leaksleuth.model.report import Suspect, TargetReport, verdict_of
+from leaksleuth.model.report import Suspect, TargetReport
+from leaksleuth.model.verdict import verdict_of
 from leaksleuth.model.views import InstanceFacts
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import Any
 from leaksleuth.app.heal_config import HealConfig
 from leaksleuth.app.heal_guards import QUARANTINE_LABEL
 from leaksleuth.integrations.kubernetes import Kubernetes, Workload
-from leaksleuth.model.report import iso_z
+from leaksleuth.model.verdict import iso_z
 
 HEALED_AT = "leaksleuth.io/healed-at"
 REPORT = "leaksleuth.io/report"

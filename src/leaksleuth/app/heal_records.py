@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leaksleuth.integrations.kubernetes import controller_of, parse_quantity
-from leaksleuth.model.report import iso_z
+from leaksleuth.model.verdict import iso_z
 
 
 @dataclass(slots=True)

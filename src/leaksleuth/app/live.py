@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from leaksleuth.app.membership import Membership, default_member_id
-from leaksleuth.model.report import Report, TargetReport, iso_z, verdict_of
+from leaksleuth.model.report import Report, TargetReport
+from leaksleuth.model.verdict import iso_z, verdict_of
 from leaksleuth.model.views import InstanceFacts
 
 if TYPE_CHECKING:

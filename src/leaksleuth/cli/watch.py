@@ -18,7 +18,8 @@ from leaksleuth.cli.discovery_options import build_discovery
 from leaksleuth.cli.options import MinGrowth, SourceRoots, positive_duration, positive_seconds, stop_signals
 from leaksleuth.collect import DEBUG2_THRESHOLD
 from leaksleuth.collect.plan import PlanConfig
-from leaksleuth.model.report import SUSPECT_CONFIDENCE, Report
+from leaksleuth.model.report import Report
+from leaksleuth.model.verdict import SUSPECT_CONFIDENCE
 
 if TYPE_CHECKING:
     import asyncio

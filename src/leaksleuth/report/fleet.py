@@ -13,8 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from leaksleuth.model.incidents import Incident, NodeComparison
-from leaksleuth.model.report import Report, TargetReport, iso_z
+from leaksleuth.model.report import Report, TargetReport
 from leaksleuth.model.runtime import NodeFacts
+from leaksleuth.model.verdict import iso_z
 from leaksleuth.report.runtime import gc_line, incident_text, node_table, runtime_table
 from leaksleuth.report.terminal import VERDICT_STYLE, data_lines, data_text
 

@@ -9,7 +9,8 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 
 from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot, History
-from leaksleuth.model.report import SUSPECT_CONFIDENCE, Report, Suspect, TargetReport
+from leaksleuth.model.report import Report, Suspect, TargetReport
+from leaksleuth.model.verdict import SUSPECT_CONFIDENCE
 from leaksleuth.model.views import GoroutineFacts
 from leaksleuth.report.terminal import LINE_BREAK, confidence_colour, data_text
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from leaksleuth.analysis.humanize import human_bytes
 from leaksleuth.model.evidence import evidence_from_json
-from leaksleuth.model.report import LEAKING_CONFIDENCE, SUSPECT_CONFIDENCE, verdict_of
+from leaksleuth.model.verdict import LEAKING_CONFIDENCE, SUSPECT_CONFIDENCE, verdict_of
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d1d1f;background:#fafafa}

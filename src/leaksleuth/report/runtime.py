@@ -4,15 +4,19 @@ watch and inspect read the same phrases. Data reaches the terminal only through 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
 
 from leaksleuth.analysis.humanize import human_bytes, human_duration
-from leaksleuth.model.incidents import Incident
-from leaksleuth.model.report import TargetReport, iso_z
 from leaksleuth.model.runtime import GcFacts, NodeFacts, RuntimeFinding
+from leaksleuth.model.verdict import iso_z
 from leaksleuth.report.terminal import LINE_BREAK, data_text
+
+if TYPE_CHECKING:  # inspect FILE renders runtime findings without the report model
+    from leaksleuth.model.incidents import Incident
+    from leaksleuth.model.report import TargetReport
 
 
 def _ms(seconds: float) -> str:

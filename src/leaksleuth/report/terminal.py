@@ -17,7 +17,7 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
-from leaksleuth.model.report import LEAKING_CONFIDENCE, SUSPECT_CONFIDENCE
+from leaksleuth.model.verdict import LEAKING_CONFIDENCE, SUSPECT_CONFIDENCE
 
 if TYPE_CHECKING:
     from rich.console import Console

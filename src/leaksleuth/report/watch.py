@@ -18,7 +18,8 @@ from rich.text import Text
 
 from leaksleuth.analysis.humanize import human_bytes
 from leaksleuth.model.evidence import GoroutineEvidence
-from leaksleuth.model.report import SUSPECT_CONFIDENCE, Report, Suspect, TargetReport, iso_z, verdict_of
+from leaksleuth.model.report import Report, Suspect, TargetReport
+from leaksleuth.model.verdict import SUSPECT_CONFIDENCE, iso_z, verdict_of
 from leaksleuth.model.views import InstanceFacts
 from leaksleuth.report.terminal import LINE_BREAK, VERDICT_STYLE, data_text
 

@@ -17,7 +17,7 @@ import jinja2
 from markupsafe import Markup
 
 from leaksleuth.analysis.humanize import human_bytes, human_count
-from leaksleuth.model.report import Verdict
+from leaksleuth.model.verdict import Verdict
 
 SPARK_WIDTH, SPARK_HEIGHT = 90, 22
 

@@ -36,7 +36,8 @@ from leaksleuth.analysis.goroutines.states import classify_source
 from leaksleuth.analysis.symbols import is_stdlib
 from leaksleuth.model.evidence import GoroutineEvidence
 from leaksleuth.model.goroutines import Frame
-from leaksleuth.model.report import REPORT_THRESHOLD, Suspect
+from leaksleuth.model.report import Suspect
+from leaksleuth.model.verdict import REPORT_THRESHOLD
 
 SourceLine = Callable[[str, int], str | None]
 

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 from leaksleuth.analysis.evidence import fuse
 from leaksleuth.model.evidence import GoroutineEvidence
 from leaksleuth.model.evidence_base import SourceNote
-from leaksleuth.model.report import SUSPECT_CONFIDENCE, Suspect
+from leaksleuth.model.report import Suspect
+from leaksleuth.model.verdict import SUSPECT_CONFIDENCE
 
 if TYPE_CHECKING:
     from leaksleuth.analysis.source.findings import Finding
