@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +14,8 @@ from leaksleuth.formats.compression import MAX_DECOMPRESSED_ENV, configured_max_
 from leaksleuth.httpio import CappedBody, reason
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import httpx
 
 DEFAULT_TIMEOUT = 30.0
@@ -73,6 +73,9 @@ def fetch(
     """GET ``url`` and return the body; refuses bodies over ``max_body`` bytes (default: the decompression cap)
     while streaming. ``timeout`` bounds the whole request (connect, headers and body), as the scraper's deadline
     does: httpx's timeout is per read, and a body dripping a byte a second never trips it."""
+    from concurrent.futures import Future  # here: reading a file does not pay for it (nor for logging)
+    from concurrent.futures import TimeoutError as FutureTimeout
+
     cap = max_body or configured_max_decompressed()
     done: Future[bytes] = Future()
     stop = threading.Event()

@@ -4,7 +4,6 @@ frames, no states), and the leak profile's marks on it."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 from collections import Counter
@@ -51,6 +50,8 @@ def strict_key(frames: Sequence[Frame], created_by: Frame | None) -> str:
 
 def _with_args(key: str, args_key: str) -> str:
     """A digest of the arguments (printed in full they would make keys of kilobytes)."""
+    import hashlib  # here: only the strict similarity levels digest arguments
+
     return key + "#" + hashlib.blake2b(args_key.encode(), digest_size=4).hexdigest() if args_key else key
 
 
