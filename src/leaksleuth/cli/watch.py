@@ -25,7 +25,10 @@ if TYPE_CHECKING:
     import asyncio
 
     from rich.console import Console
+    from rich.live import Live
 
+    from leaksleuth.app.watch import Watcher
+    from leaksleuth.app.watch_config import RoundSummary
     from leaksleuth.collect.discovery import Discovery
     from leaksleuth.collect.scrape_config import ScrapeConfig
     from leaksleuth.collect.source import SourceRoot
@@ -207,9 +210,8 @@ async def run_watch(
 
     from leaksleuth.analysis.goroutines.verdict import Options
     from leaksleuth.app.watch import Watcher
-    from leaksleuth.app.watch_config import RoundSummary, WatchConfig
-    from leaksleuth.report import watch as render
-    from leaksleuth.report.terminal import data_text, stderr_console, stdout_console
+    from leaksleuth.app.watch_config import WatchConfig
+    from leaksleuth.report.terminal import stderr_console, stdout_console
 
     console = stderr_console() if json_lines or quiet else stdout_console()
     config = WatchConfig(
@@ -222,47 +224,14 @@ async def run_watch(
         source_roots=source_roots,
     )
     watcher = Watcher(discovery, scrape, config, store=store)
-    seen: dict[tuple[str, str, str, int], float] = {}
     live = Live(console=console, refresh_per_second=2, transient=False) if not quiet else None
-
-    overloaded = False
-
-    def on_round(summary: RoundSummary) -> None:
-        nonlocal overloaded
-        fleet = len(summary.results) + len(summary.busy)
-        if not overloaded and len(summary.busy) >= max(2, fleet // 10):  # one hung target is not an overload
-            overloaded = True
-            console.print(
-                f"[yellow]{len(summary.busy)} of {fleet} targets were still being scraped when round "
-                f"{summary.number} started: scraping the fleet takes longer than --interval ({interval:g}s), so they "
-                "skip rounds (the 'missed' column). Raise --interval or split the fleet with --shard.[/]"
-            )
-        if live is not None or json_lines:  # a whole-fleet verdict each round only when someone reads it
-            report = watcher.report(departed=False)  # the live view is of what is still there
-            if json_lines:
-                render.write_events(sys.stdout, render.finding_events(report, seen, SUSPECT_CONFIDENCE))
-            if round_events:
-                render.write_events(sys.stdout, render.round_events(report, summary.number, summary.results))
-            if live is not None:
-                series = {state.url: state.series.values("goroutines") for state in watcher.current()}
-                live.update(
-                    render.live_table(
-                        report,
-                        series,
-                        round_number=summary.number,
-                        seconds=summary.seconds,
-                        busy=len(summary.busy),
-                        departed=len(watcher.departed()),
-                    )
-                )
-        for name, error in discovery.errors.items():
-            console.print(data_text(f"discovery {name}: {error}", style="yellow"))
+    printer = _RoundPrinter(watcher, discovery, console, live, interval, json_lines=json_lines, events=round_events)
 
     def stopping() -> None:
         watcher.stop()
         console.print("[dim]stopping: writing the report of what completed (Ctrl-C again quits at once)[/]")
 
-    watcher.on_round = on_round
+    watcher.on_round = printer
     with _stop_signals(asyncio.get_running_loop(), stopping, console):
         try:
             if live is not None:
@@ -276,6 +245,60 @@ async def run_watch(
                 store.close()
         _write_files(report, report_path, html_path)
     return _finish(report, console, brief=quiet or json_lines, written=(report_path, html_path), fail_on=fail_on)
+
+
+class _RoundPrinter:
+    """After each round: the overload warning (once), the verdict events on stdout (--json-lines, --round-events),
+    the live table, and discovery's errors."""
+
+    def __init__(
+        self,
+        watcher: Watcher,
+        discovery: Discovery,
+        console: Console,
+        live: Live | None,
+        interval: float,
+        *,
+        json_lines: bool,
+        events: bool,
+    ) -> None:
+        self.watcher, self.discovery, self.console, self.live = watcher, discovery, console, live
+        self.interval, self.json_lines, self.events = interval, json_lines, events
+        self.seen: dict[tuple[str, str, str, int], float] = {}  # findings already written as events
+        self.overloaded = False
+
+    def __call__(self, summary: RoundSummary) -> None:
+        from leaksleuth.report import watch as render
+        from leaksleuth.report.terminal import data_text
+
+        fleet = len(summary.results) + len(summary.busy)
+        if not self.overloaded and len(summary.busy) >= max(2, fleet // 10):  # one hung target is not an overload
+            self.overloaded = True
+            self.console.print(
+                f"[yellow]{len(summary.busy)} of {fleet} targets were still being scraped when round "
+                f"{summary.number} started: scraping the fleet takes longer than --interval ({self.interval:g}s), so "
+                "they skip rounds (the 'missed' column). Raise --interval or split the fleet with --shard.[/]"
+            )
+        if self.live is not None or self.json_lines:  # a whole-fleet verdict each round only when someone reads it
+            report = self.watcher.report(departed=False)  # the live view is of what is still there
+            if self.json_lines:
+                render.write_events(sys.stdout, render.finding_events(report, self.seen, SUSPECT_CONFIDENCE))
+            if self.events:
+                render.write_events(sys.stdout, render.round_events(report, summary.number, summary.results))
+            if self.live is not None:
+                series = {state.url: state.series.values("goroutines") for state in self.watcher.current()}
+                self.live.update(
+                    render.live_table(
+                        report,
+                        series,
+                        round_number=summary.number,
+                        seconds=summary.seconds,
+                        busy=len(summary.busy),
+                        departed=len(self.watcher.departed()),
+                    )
+                )
+        for name, error in self.discovery.errors.items():
+            self.console.print(data_text(f"discovery {name}: {error}", style="yellow"))
 
 
 def _write_files(report: Report, report_path: Path | None, html_path: Path | None) -> None:
