@@ -80,7 +80,7 @@ def watching(setting: str, address: str, scratch: Path) -> Iterator[str]:
         with serving(address, scratch):
             yield ""
         return
-    command = [LEAKSLEUTH, "watch", f"http://{address}", "--no-store", "--quiet", "--json-lines"]
+    command = [LEAKSLEUTH, "watch", f"http://{address}", "--no-store", "--quiet", "--json-lines", "--round-events"]
     if setting != "watch (defaults)":
         command += ["--interval", setting.rsplit(maxsplit=1)[-1]]
     log = (scratch / "watch.out").open("w")
