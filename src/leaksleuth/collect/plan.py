@@ -5,7 +5,8 @@ every round: it gives the count and the stacks that growth is judged on. The res
 
 - ``goroutineleak`` runs an extra GC cycle in the target to find unreachable blocked goroutines: fetched on the
   first round, whenever growth is suspected (the count rose by ``growth`` over its recent minimum, or the last
-  leak profile proved leaks), and otherwise only every ``leak_every`` rounds;
+  leak profile proved more leaked goroutines than the one before), and otherwise only every ``leak_every`` rounds:
+  leaks that are proven and stay put are not proven again every round (a GC cycle and a debug=2 dump each time);
 - a debug=2 dump stops the world while it formats every stack: only on suspicion, and only under the scraper's
   ``debug2_threshold`` goroutines (otherwise the leak profile's proto stands in for it);
 - ``heap?gc=1`` forces a full collection: asked only while the live heap is known to be under ``big_heap`` (the
@@ -58,7 +59,8 @@ class TargetPlanner:
     backoff: int = 0  # the current pause length
     resting: int = 0  # rounds of that pause still to go
     heap_bytes: float | None = None  # the last live heap seen
-    leaked: bool = False  # the last leak profile proved leaked goroutines
+    leaked: int | None = None  # goroutines the last leak profile proved leaked
+    leak_rising: bool = False  # ... more than the leak profile before it (the first proof counts as more)
 
     def __post_init__(self) -> None:
         self.counts = deque(maxlen=max(1, self.config.recent))
@@ -78,8 +80,14 @@ class TargetPlanner:
         self.backoff //= 2
         reasons: list[str] = []
         growing = total >= floor + config.growth and not first
-        suspected = first or growing or self.leaked
-        why = "first round" if first else f"goroutines {floor} -> {total}" if growing else "leaks proved last time"
+        suspected = first or growing or self.leak_rising
+        why = (
+            "first round"
+            if first
+            else f"goroutines {floor} -> {total}"
+            if growing
+            else f"proven leaked goroutines rose to {self.leaked}"
+        )
         leak: LeakFetch | None = None
         if suspected:
             leak = "dump" if total <= debug2_threshold else "proto"
@@ -88,9 +96,9 @@ class TargetPlanner:
                 reasons.append(f"no debug=2: {total} goroutines, over {debug2_threshold}")
         elif (self.rounds - 1) % max(1, config.leak_every) == 0:
             leak = "proto"
-            reasons.append(f"goroutineleak proto: every {config.leak_every} rounds, nothing grows")
+            reasons.append(f"goroutineleak proto: every {config.leak_every} rounds, {self._steady()}")
         else:
-            reasons.append("no goroutineleak: nothing grows")
+            reasons.append(f"no goroutineleak: {self._steady()}")
         return Plan(leak, self._heap(heap_due, heap_gc, reasons), reasons)
 
     def saw(self, *, heap_bytes: float | None = None, leaked: int | None = None) -> None:
@@ -98,7 +106,11 @@ class TargetPlanner:
         if heap_bytes is not None:
             self.heap_bytes = heap_bytes
         if leaked is not None:
-            self.leaked = leaked > 0
+            self.leak_rising = leaked > (self.leaked or 0)
+            self.leaked = leaked
+
+    def _steady(self) -> str:
+        return f"{self.leaked} proven leaked, not rising" if self.leaked else "nothing grows"
 
     def _slow(self, seconds: float) -> bool:
         usual = self.usual

@@ -42,10 +42,16 @@ def test_growth_makes_the_round_fetch_the_dump_under_the_threshold_and_the_leak_
     assert any("no debug=2: 9050 goroutines, over 5000" in why for why in big[2].reasons)
 
 
-def test_leaks_proven_by_the_last_leak_profile_keep_the_target_suspected() -> None:
+def test_proven_leaks_keep_the_target_suspected_while_they_rise_and_not_once_they_stay_put() -> None:
     planner = TargetPlanner(PlanConfig(leak_every=100))
     _rounds(planner, [50])
-    planner.saw(leaked=3)
+    planner.saw(leaked=3)  # the first proof
+    rising = planner.plan(50, QUICK, debug2_threshold=5000, heap_due=False, heap_gc=True)
+    assert rising.leak == "dump" and rising.reasons[0] == "goroutineleak debug=2: proven leaked goroutines rose to 3"
+    planner.saw(leaked=3)  # proven again, not more: a GC cycle and a dump every round would prove nothing new
+    steady = planner.plan(50, QUICK, debug2_threshold=5000, heap_due=False, heap_gc=True)
+    assert steady.leak is None and steady.reasons[0] == "no goroutineleak: 3 proven leaked, not rising"
+    planner.saw(leaked=4)
     assert planner.plan(50, QUICK, debug2_threshold=5000, heap_due=False, heap_gc=True).leak == "dump"
     planner.saw(leaked=0)
     assert planner.plan(50, QUICK, debug2_threshold=5000, heap_due=False, heap_gc=True).leak is None
@@ -96,16 +102,20 @@ def _four_rounds(url: str, plan: PlanConfig | None) -> list[ScrapeResult]:
 
 
 def test_the_scraper_follows_the_plan_and_says_why() -> None:
-    """``parked`` (Go 1.26) has goroutines the runtime proves leaked: it stays suspected, the dump comes every
-    round; an old Go's healthy dump is fetched once, then only the count; without a plan, all of it every round."""
+    """``parked`` (Go 1.26) has goroutines the runtime proves leaked, the same every round: proven on the first
+    round, checked once more, then on the leak cadence; an old Go's healthy dump is fetched once, then only the
+    count; without a plan, all of it every round."""
     with fleet_server() as (base, fleet):
         leaking = _four_rounds(f"{base}/go126-1", PlanConfig(leak_every=3))
         quiet = _four_rounds(f"{base}/oldgo-1", PlanConfig(leak_every=3))
         full = _four_rounds(f"{base}/go126-2", None)
         paths = {name: fleet.queries(name) for name in ("go126-1", "oldgo-1", "go126-2")}
     assert paths["go126-1"].count("/debug/pprof/goroutine") == 4  # the count, every round
-    assert paths["go126-1"].count("/debug/pprof/goroutineleak?debug=2") == 4
-    assert [r.plan[0] for r in leaking[1:]] == ["goroutineleak debug=2: leaks proved last time"] * 3
+    assert paths["go126-1"].count("/debug/pprof/goroutineleak?debug=2") == 2  # rounds 1 and 2
+    assert paths["go126-1"].count("/debug/pprof/goroutineleak") == 1  # round 4: the proto, on the cadence
+    assert leaking[1].plan[0].startswith("goroutineleak debug=2: proven leaked goroutines rose to ")
+    assert leaking[2].plan[0].startswith("no goroutineleak: ") and leaking[2].plan[0].endswith(" not rising")
+    assert leaking[3].plan[0].startswith("goroutineleak proto: every 3 rounds, ")
     assert paths["go126-1"].count("/debug/pprof/heap") == 1  # the first: the live heap's size not known yet
     assert paths["go126-1"].count("/debug/pprof/heap?gc=1") == 3
     assert [r.get("goroutine-dump") is not None for r in quiet] == [True, False, False, False]
