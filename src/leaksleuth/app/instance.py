@@ -24,6 +24,7 @@ import numpy as np
 
 from leaksleuth.analysis.attribution import attribute
 from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot, Window
+from leaksleuth.analysis.goroutines.snapshots import LeakProof, apply_proof, leak_proof
 from leaksleuth.analysis.goroutines.verdict import Options, evaluate
 from leaksleuth.analysis.heap.history import HeapHistory, HeapRow, Reload
 from leaksleuth.analysis.restarts import RestartDetector, Signals
@@ -122,6 +123,7 @@ class InstanceState:
     detector: RestartDetector = field(default_factory=RestartDetector)
     fetched: Counter[str] = field(default_factory=Counter)  # what the adaptive plan fetched, by kind
     plan: tuple[str, ...] = ()  # why, in the last round
+    proof: LeakProof | None = None  # the last leak profile's proof, applied to rounds that fetched none
 
     def __post_init__(self) -> None:
         self._histories(self.max_snapshots)
@@ -170,11 +172,17 @@ class InstanceState:
             self.window.start_over()
             self.heap.start_over()
             self.series.start_over()
+            self.proof = None  # a new process: what was leaked is gone
         if seen.heap is not None:
             self.heap.add(seen.taken_at, seen.heap, reload=seen.reload_heap)
         if seen.heap_estimate is not None:
             self.heap_estimate = seen.heap_estimate
         if seen.snapshot is not None:
+            proof = leak_proof(seen.snapshot)
+            if proof is not None:
+                self.proof = proof
+            elif self.proof is not None:
+                apply_proof(seen.snapshot, self.proof)
             self.window.add(seen.snapshot)
         self.series.append(seen.taken_at, seen.values)
         return restarted

@@ -59,8 +59,9 @@ class TargetPlanner:
     backoff: int = 0  # the current pause length
     resting: int = 0  # rounds of that pause still to go
     heap_bytes: float | None = None  # the last live heap seen
-    leaked: int | None = None  # goroutines the last leak profile proved leaked
-    leak_rising: bool = False  # ... more than the leak profile before it (the first proof counts as more)
+    leaked: int | None = None  # the most goroutines a leak profile proved leaked (they stay leaked: a high mark, so a
+    # proto and a dump that count a few apart do not look like a rise)
+    leak_rising: bool = False  # the last leak profile proved more than that (the first proof counts as more)
 
     def __post_init__(self) -> None:
         self.counts = deque(maxlen=max(1, self.config.recent))
@@ -107,7 +108,7 @@ class TargetPlanner:
             self.heap_bytes = heap_bytes
         if leaked is not None:
             self.leak_rising = leaked > (self.leaked or 0)
-            self.leaked = leaked
+            self.leaked = max(leaked, self.leaked or 0)
 
     def _steady(self) -> str:
         return f"{self.leaked} proven leaked, not rising" if self.leaked else "nothing grows"

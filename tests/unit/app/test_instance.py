@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from leaksleuth.analysis.goroutines.buckets import Window
-from leaksleuth.analysis.goroutines.snapshots import snapshot_from_dump
+from leaksleuth.analysis.goroutines.snapshots import snapshot_from_dump, snapshot_from_profile
 from leaksleuth.analysis.heap.history import HeapHistory, HeapRow
 from leaksleuth.analysis.heap.trend import HeapSnapshot, site_trends, trend_sample_index
 from leaksleuth.analysis.ring import RingColumns
@@ -231,3 +231,31 @@ def test_histories_keep_exactly_what_the_snapshots_hold() -> None:
     assert heap.restarts == 1 and window.last_segment() == 0  # the round that restarted has left the window
     stored = heap._rows.columns
     assert {c.typecode for c in stored.values()} == {"i", "q"} and len(stored) < len(heap.sites)
+
+
+def test_a_leak_proof_holds_for_the_rounds_that_fetched_none_until_the_process_restarts() -> None:
+    """The plan fetches goroutineleak only on growth and every few rounds: before the proof was carried, a round
+    with only the goroutine profile showed the runtime-proven leak as unproven (the watch's top suspect vanished)."""
+    proving = parse((CAPTURES / "parked.goroutineleak.debug2.txt").read_bytes()).dump
+    counting = parse((CAPTURES / "parked.goroutine.pb.gz").read_bytes()).profile
+    assert proving is not None and counting is not None
+    values = memstats_series(METRICS, len(proving.goroutines)) | {"process_start_seconds": 100.0}
+    state = InstanceState("http://x", "svc")
+    first = snapshot_from_dump(proving, taken_at=1.0)
+    state.observe(Observation(1.0, first, values))
+    proven = sum(bucket.leaked for bucket in first.buckets.values())
+    assert proven == sum(1 for g in proving.goroutines if g.leaked) > 0
+
+    proto_only = snapshot_from_profile(counting, taken_at=2.0)
+    assert not any(bucket.leaked for bucket in proto_only.buckets.values())
+    state.observe(Observation(2.0, proto_only, values))
+    assert sum(bucket.leaked for bucket in proto_only.buckets.values()) == proven
+    [top, *_] = state.report().suspects  # judged as proven: unreachable, parked since the first round
+    assert top.category == "parked-forever" and "proven unreachable" in top.summary
+    unproven = InstanceState("http://y", "svc")  # the same round with no proof to carry: nothing to say
+    unproven.observe(Observation(2.0, snapshot_from_profile(counting, taken_at=2.0), values))
+    assert not unproven.report().suspects
+
+    restarted = snapshot_from_profile(counting, taken_at=3.0)
+    assert state.observe(Observation(3.0, restarted, values | {"process_start_seconds": 200.0}))
+    assert not any(bucket.leaked for bucket in restarted.buckets.values())  # a new process: nothing proven yet

@@ -8,6 +8,7 @@ import itertools
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from leaksleuth.analysis.goroutines.buckets import (
@@ -204,16 +205,49 @@ def snapshot_from_profile(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LeakProof:
+    """Goroutines the runtime proved leaked, per stable stack key, and how each such stack is parked.
+
+    Leaked goroutines stay leaked until the process restarts, so a watcher applies the last proof to the rounds
+    that fetched no leak profile (the adaptive plan asks for one on growth and every few rounds, not every round)."""
+
+    taken_at: float
+    leaked: dict[str, int]
+    classes: dict[str, str]
+
+
 def mark_leaked(snapshot: GoroutineSnapshot, leak_profile: Profile) -> None:
     """Attach a goroutineleak profile: buckets whose stable stack it lists are runtime-proven leaks (matched on the
     stable key of the frames whatever the snapshot's similarity level). A proto leak profile keeps the runtime
     frames that debug=1 text hides, so it also tells how a bucket of unknown state is parked."""
-    proven = Counter[str]()
+    leaked = Counter[str]()
     classes: dict[str, str] = {}
     for bucket in snapshot_from_profile(leak_profile).buckets.values():
-        proven[bucket.key] += bucket.count
+        leaked[bucket.key] += bucket.count
         if bucket.state_class != "unknown":
             classes.setdefault(bucket.key, bucket.state_class)
+    apply_proof(snapshot, LeakProof(snapshot.taken_at, dict(leaked), classes))
+
+
+def leak_proof(snapshot: GoroutineSnapshot) -> LeakProof | None:
+    """What a snapshot proves (its leak profile, or a dump's ``(leaked)`` marks); None when it proves nothing."""
+    if not snapshot.has_leak_profile:
+        return None
+    leaked = Counter[str]()
+    classes: dict[str, str] = {}
+    for bucket in snapshot.buckets.values():
+        if bucket.leaked:
+            key = stable_key(bucket.frames)
+            leaked[key] += bucket.leaked
+            if bucket.state_class != "unknown":
+                classes.setdefault(key, bucket.state_class)
+    return LeakProof(snapshot.taken_at, dict(leaked), classes)
+
+
+def apply_proof(snapshot: GoroutineSnapshot, proof: LeakProof) -> None:
+    """Mark the buckets a proof lists as leaked, the biggest first, never more goroutines than a bucket holds."""
+    proven = Counter(proof.leaked)
     snapshot.has_leak_profile = True
     for bucket in sorted(snapshot.buckets.values(), key=lambda b: -b.count):
         key = stable_key(bucket.frames)
@@ -221,5 +255,5 @@ def mark_leaked(snapshot: GoroutineSnapshot, leak_profile: Profile) -> None:
         if take:
             bucket.leaked = max(bucket.leaked, take)
             proven[key] -= take
-            if bucket.state_class == "unknown" and key in classes:
-                bucket.state_class = classes[key]
+            if bucket.state_class == "unknown" and key in proof.classes:
+                bucket.state_class = proof.classes[key]
