@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import itertools
 import json
 import os
 import sys
@@ -172,6 +173,7 @@ async def _steady_state(
         "rounds_cpu_seconds": marks[-1][0] - rounds_cpu,
         "verdict_cpu_seconds": finished_cpu - marks[-1][0],
         "round_seconds": [mark[1] for mark in marks],
+        "round_cpu_seconds": [b - a for a, b in itertools.pairwise([rounds_cpu, *(mark[0] for mark in marks)])],
         "round_rss_mb": [mark[3] for mark in marks],
         "busy": sum(mark[2] for mark in marks),
         "target_rounds": sum(state.rounds for state in kept) - history * len(kept),
