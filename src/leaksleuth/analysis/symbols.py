@@ -3,10 +3,11 @@ profile locations as frames. Both the goroutine and the heap families name "the 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING
 
-from leaksleuth.model.goroutines import Frame
+from leaksleuth.model.goroutines import Frame, package_of
 
 if TYPE_CHECKING:
     from leaksleuth.model.profile import Location, Profile
@@ -22,9 +23,9 @@ _GENERIC_SHAPE = re.compile(r"\[[^\]]*\]")
 _GOROOT_RUNTIME_FILE = re.compile(r"^(.*)/src/runtime/[^/]+\.go$")
 
 
+@functools.lru_cache(maxsize=1 << 14)  # a fleet's code repeats the same few thousand names every round
 def is_stdlib(function: str) -> bool:
-    package = Frame(function, "", 0).package
-    first = package.split("/", 1)[0]
+    first = package_of(function).split("/", 1)[0]
     return "." not in first and first in _STDLIB_TOP
 
 

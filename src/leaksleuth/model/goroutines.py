@@ -11,6 +11,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 
+def package_of(function: str) -> str:
+    """Import path of a function's package: ``net/http`` for ``net/http.(*conn).serve``."""
+    slash = function.rfind("/")
+    dot = function.find(".", slash + 1)
+    return function[:dot] if dot >= 0 else function
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One call in a stack trace: ``function`` as the runtime prints it (``main.(*T).run.func1``)."""
@@ -24,10 +31,7 @@ class Frame:
     @property
     def package(self) -> str:
         """Import path of the function's package: ``net/http`` for ``net/http.(*conn).serve``."""
-        name = self.function
-        slash = name.rfind("/")
-        dot = name.find(".", slash + 1)
-        return name[:dot] if dot >= 0 else name
+        return package_of(self.function)
 
     @property
     def short_function(self) -> str:

@@ -11,7 +11,6 @@ the runtime and marked as not user code.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,10 +19,11 @@ import numpy as np
 
 from leaksleuth.analysis.heap.kinds import AllocationKind, infer_kind, size_classes
 from leaksleuth.analysis.symbols import detect_goroot, is_go_distribution, location_frames
+from leaksleuth.model.goroutines import Frame
 from leaksleuth.model.profile import Int32Array, Int64Array, Profile
 
 SourceLines = Mapping[tuple[str, int], str]  # (file as in the profile, line) -> source text, read by the caller
-_RUNTIME = re.compile(r"^(runtime|internal/|runtime/|runtime\.)")
+_RUNTIME = ("runtime", "internal/")  # function prefixes of the runtime (and every ``runtime…`` package)
 _PLUMBING_DEPTH = 3  # locations inspected between the leaf and the user frame to name the allocation kind
 
 
@@ -94,26 +94,45 @@ def annotate(profile: Profile) -> SiteAnnotation:
 
 def _location_sites(profile: Profile) -> _LocationSites:
     goroot = detect_goroot(profile)
-    sites: dict[Site, int] = {}
-    user, fallback, leaf = (np.full(len(profile.locations), -1, dtype=np.int32) for _ in range(3))
+    index_of: dict[tuple[str, str, int], int] = {}  # a site is its line (``Site`` equality): plain tuples hash faster
+    sites: list[Site] = []
+
+    def site_id(frame: Frame, user_code: bool) -> int:
+        key = (frame.function, frame.file, frame.line)
+        found = index_of.get(key)
+        if found is None:
+            found = index_of[key] = len(sites)
+            sites.append(Site(frame.function, frame.file, frame.line, user_code))
+        return found
+
+    user: list[int] = []
+    fallback: list[int] = []
+    leaf: list[int] = []
     inner: list[tuple[str, ...]] = []
     names: list[tuple[str, ...]] = []
-    for index, location in enumerate(profile.locations):
+    for location in profile.locations:
         frames = location_frames(location)
-        names.append(tuple(frame.function for frame in frames))
-        inner.append(())
-        for position, frame in enumerate(frames):
-            plumbing = is_go_distribution(frame.function, frame.file, goroot)
-            if not plumbing and user[index] < 0:
-                user[index] = sites.setdefault(Site(frame.function, frame.file, frame.line), len(sites))
-                inner[index] = names[index][:position]
-            if not _RUNTIME.match(frame.function) and fallback[index] < 0:
-                site = Site(frame.function, frame.file, frame.line, user_code=False)
-                fallback[index] = sites.setdefault(site, len(sites))
-        if frames:
-            first = frames[0]
-            leaf[index] = sites.setdefault(Site(first.function, first.file, first.line, user_code=False), len(sites))
-    return _LocationSites(list(sites), user, fallback, leaf, inner, names)
+        functions = tuple(frame.function for frame in frames)
+        user_id = fallback_id = -1
+        before_user: tuple[str, ...] = ()
+        for position, frame in enumerate(frames):  # the first user line, and the first line outside the runtime
+            if user_id < 0 and not is_go_distribution(frame.function, frame.file, goroot):
+                user_id = site_id(frame, True)
+                before_user = functions[:position]
+            if fallback_id < 0 and not frame.function.startswith(_RUNTIME):
+                fallback_id = site_id(frame, False)
+            if user_id >= 0 and fallback_id >= 0:
+                break
+        user.append(user_id)
+        fallback.append(fallback_id)
+        leaf.append(site_id(frames[0], False) if frames else -1)
+        inner.append(before_user)
+        names.append(functions)
+    return _LocationSites(sites, _ids(user), _ids(fallback), _ids(leaf), inner, names)
+
+
+def _ids(column: list[int]) -> Int32Array:
+    return np.array(column, dtype=np.int32)
 
 
 def _first_match(
