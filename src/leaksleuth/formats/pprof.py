@@ -148,16 +148,15 @@ def _build(
     mapping_by_id = {m.id: m for m in mappings}
 
     def location(loc: Any) -> Location:
-        lines = []
-        for line in loc.line:
-            function = function_by_id.get(line.function_id)
-            if function is None:
-                raise _BadReference(f"refers to unknown function id {line.function_id}")
-            lines.append(Line(function, line.line, line.column))
+        try:
+            lines = tuple([Line(function_by_id[line.function_id], line.line, line.column) for line in loc.line])
+        except KeyError:
+            unknown = next(line.function_id for line in loc.line if line.function_id not in function_by_id)
+            raise _BadReference(f"refers to unknown function id {unknown}") from None
         mapping = mapping_by_id.get(loc.mapping_id) if loc.mapping_id else None
         if loc.mapping_id and mapping is None:
             raise _BadReference(f"refers to unknown mapping id {loc.mapping_id}")
-        return Location(loc.id, mapping, loc.address, tuple(lines), loc.is_folded)
+        return Location(loc.id, mapping, loc.address, lines, loc.is_folded)
 
     locations = _each(message.location, 4, location)
 
@@ -205,6 +204,10 @@ _Built = TypeVar("_Built")
 
 
 def _each(items: Iterable[_Item], field: int, build: Callable[[_Item], _Built]) -> list[_Built]:
+    try:
+        return [build(item) for item in items]
+    except _BadReference:
+        pass  # again, one by one, to say which item
     out = []
     for index, item in enumerate(items):
         try:
