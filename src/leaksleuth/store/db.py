@@ -39,6 +39,18 @@ from leaksleuth.store.schema import (
 BLOBS_URL = "blobs_url"  # the settings row naming the blob store
 ORPHAN_GRACE = 3600.0  # retention leaves younger unreferenced blob files alone (see retention.py)
 
+# What ``record_round`` runs, built once: SQLAlchemy caches each one's compiled form, and a statement with its
+# values as parameters (not ``.values(...)`` baked into a new statement per row) skips building and keying one.
+_KNOWN_BLOBS = sa.select(blobs_table.c.sha256).where(blobs_table.c.sha256.in_(sa.bindparam("names", expanding=True)))
+_NEW_BLOB = blobs_table.insert()
+_NEW_SNAPSHOT = snapshots_table.insert()
+_NEW_VALUE = series_table.insert()
+_SEEN = (
+    targets_table.update()
+    .where(targets_table.c.id == sa.bindparam("target"))
+    .values(last_seen=sa.bindparam("seen_at"), status=sa.bindparam("seen_status"), error=sa.bindparam("seen_error"))
+)
+
 
 @dataclass(slots=True)
 class NewSnapshot:
@@ -171,39 +183,39 @@ class Store(ReplicaTables, ReportTables):
         self._fault_point("blobs-written")
         ids: list[int] = []
         with self._lock, self.engine.begin() as connection:
+            if stored:
+                names = list({blob.sha256: blob for _, blob in stored}.items())
+                known = set(connection.execute(_KNOWN_BLOBS, {"names": [name for name, _ in names]}).scalars())
+                new_blobs = [
+                    {"sha256": name, "size": blob.size, "stored_size": blob.stored_size, "encoding": blob.encoding}
+                    for name, blob in names
+                    if name not in known
+                ]
+                if new_blobs:
+                    connection.execute(_NEW_BLOB, new_blobs)
             for snapshot, blob in stored:
-                exists = connection.execute(
-                    sa.select(blobs_table.c.sha256).where(blobs_table.c.sha256 == blob.sha256)
-                ).first()
-                if exists is None:
-                    connection.execute(
-                        blobs_table.insert().values(
-                            sha256=blob.sha256, size=blob.size, stored_size=blob.stored_size, encoding=blob.encoding
-                        )
-                    )
                 result = connection.execute(
-                    snapshots_table.insert().values(
-                        target_id=target_id,
-                        kind=snapshot.kind,
-                        format=snapshot.format,
-                        taken_at=taken_at,
-                        blob=blob.sha256,
-                        summary=json.dumps(snapshot.summary, sort_keys=True),
-                        process_start=snapshot.process_start,
-                        build_id=snapshot.build_id,
-                    )
+                    _NEW_SNAPSHOT,
+                    {
+                        "target_id": target_id,
+                        "kind": snapshot.kind,
+                        "format": snapshot.format,
+                        "taken_at": taken_at,
+                        "blob": blob.sha256,
+                        "summary": json.dumps(snapshot.summary, sort_keys=True) if snapshot.summary else "{}",
+                        "process_start": snapshot.process_start,
+                        "build_id": snapshot.build_id,
+                    },
                 )
                 ids.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
                 self._fault_point("row")
             if series:
                 connection.execute(
-                    series_table.insert(),
+                    _NEW_VALUE,
                     [{"target_id": target_id, "taken_at": taken_at, "name": k, "value": v} for k, v in series.items()],
                 )
             connection.execute(
-                targets_table.update()
-                .where(targets_table.c.id == target_id)
-                .values(last_seen=taken_at, status=status, error=error)
+                _SEEN, {"target": target_id, "seen_at": taken_at, "seen_status": status, "seen_error": error}
             )
         self._fault_point("committed")
         return ids
