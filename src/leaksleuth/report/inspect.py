@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from typing import TYPE_CHECKING, Any
 
 from leaksleuth.report.terminal import LINE_BREAK, data_text, human_value
@@ -17,6 +16,8 @@ if TYPE_CHECKING:
 
 
 def to_json(summary: Summary) -> str:
+    import json  # here: the tables do not pay for it
+
     return json.dumps(dataclasses.asdict(summary), indent=2, sort_keys=False)
 
 
