@@ -15,12 +15,11 @@ from leaksleuth.analysis.goroutines.buckets import (
     Bucket,
     GoroutineSnapshot,
     Similarity,
-    blocking_frame,
     stable_key,
     strip_plumbing,
 )
 from leaksleuth.analysis.goroutines.labels import add_labels
-from leaksleuth.analysis.goroutines.states import classify_state
+from leaksleuth.analysis.goroutines.states import blocking_frame, classify_state
 from leaksleuth.analysis.symbols import is_runtime, is_stdlib, location_frames, normalize_function
 from leaksleuth.model.goroutines import Frame, Goroutine, GoroutineDump, Stack
 
