@@ -13,9 +13,11 @@ from leaksleuth.model.evidence_base import NoEvidence, SuspectEvidence
 from leaksleuth.model.verdict import iso_z
 
 if TYPE_CHECKING:  # the facts each command fills in: ``goroutines FILE`` does not import the fleet's or the GC's
+    from leaksleuth.model.heap_report import HeapFleetFacts, HeapTrendFacts
     from leaksleuth.model.incidents import Incident, NodeComparison
     from leaksleuth.model.runtime import RuntimeFacts
-    from leaksleuth.model.views import GoroutineFacts, HeapFleetFacts, HeapTrendFacts, InstanceFacts, SeriesFacts
+    from leaksleuth.model.series import SeriesFacts
+    from leaksleuth.model.views import GoroutineFacts, InstanceFacts
 
 SCHEMA = "leaksleuth/report@1"
 SuspectKind = Literal["goroutine", "heap"]
