@@ -135,7 +135,11 @@ print("imported:", ",".join(m for m in sys.argv[1].split(",") if m in sys.module
             "leaksleuth.model.memstats,leaksleuth.report.runtime,leaksleuth.httpio,json,hashlib,statistics",
         ),
         (["inspect", "--json", DUMP], "rich,leaksleuth.analysis.goroutines.buckets,leaksleuth.httpio,random"),
-        (["goroutines", DUMP], "leaksleuth.model.incidents,leaksleuth.model.runtime,json,hashlib,statistics"),
+        (
+            ["goroutines", DUMP],
+            "leaksleuth.model.incidents,leaksleuth.model.runtime,leaksleuth.model.heap_report,leaksleuth.model.series,"
+            "json,hashlib,statistics",
+        ),
     ],
     ids=lambda v: " ".join(Path(a).name for a in v) if isinstance(v, list) else "",
 )
