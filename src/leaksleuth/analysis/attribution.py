@@ -29,9 +29,11 @@ from dataclasses import dataclass
 
 from leaksleuth.analysis.evidence import EXPLAINS_ENOUGH, SUSPECT_CONFIDENCE, fuse
 from leaksleuth.analysis.humanize import human_bytes, human_count
-from leaksleuth.model.evidence import GoroutineEvidence, HeapSiteEvidence, SeriesEvidence
+from leaksleuth.model.evidence import GoroutineEvidence
 from leaksleuth.model.evidence_base import Explained, Explains
+from leaksleuth.model.heap_report import HeapSiteEvidence
 from leaksleuth.model.report import Suspect
+from leaksleuth.model.series import SeriesEvidence
 
 DEFAULT_STACK_BYTES = 8192  # a goroutine's stack starts at 8 KiB; parked leaks rarely grow it
 

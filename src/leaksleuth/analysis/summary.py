@@ -7,14 +7,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from leaksleuth.analysis.goroutines.buckets import blocking_frame, classify_state
-from leaksleuth.analysis.goroutines.snapshots import snapshot_from_profile
-from leaksleuth.analysis.runtime_health import gc_findings, gc_from_memstats
+from leaksleuth.analysis.goroutines.states import blocking_frame, classify_state
 from leaksleuth.formats import Format, Parsed
-from leaksleuth.model.goroutines import GoroutineDump, Stack
-from leaksleuth.model.memstats import MemStats
 
 if TYPE_CHECKING:  # numpy (under Profile) only when a profile is summarised: a dump's inspect never imports it
+    from leaksleuth.model.goroutines import GoroutineDump, Stack
+    from leaksleuth.model.memstats import MemStats
     from leaksleuth.model.profile import Profile
 
 
@@ -120,6 +118,8 @@ def _summarize_profile(summary: Summary, profile: Profile, top: int) -> None:
 
 
 def _profile_stacks(profile: Profile, top: int) -> list[StackSummary]:
+    from leaksleuth.analysis.goroutines.snapshots import snapshot_from_profile  # the buckets: a dump needs none
+
     stacks = []
     for bucket in snapshot_from_profile(profile).by_count()[:top]:
         frame = bucket.blocking
@@ -145,6 +145,8 @@ def _flat_functions(profile: Profile, index: int, top: int) -> list[FunctionSumm
 
 
 def _summarize_memstats(summary: Summary, stats: MemStats) -> None:
+    from leaksleuth.analysis.runtime_health import gc_findings, gc_from_memstats  # a dump has no memstats
+
     summary.memstats = stats.known()
     gc = gc_from_memstats(stats)
     summary.gc = gc.to_json()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -100,6 +99,8 @@ def command(
     suspects = explain(suspects, files.read)
     target = sources[0] if len(set(sources)) == 1 else ", ".join(sources)
     if json_output:
+        import json  # here: the table does not pay for it
+
         report = render.build_report(target, collected.snapshots, suspects, histories, collected.notes)
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -137,6 +138,8 @@ def _diff(sources: list[str], *, json_output: bool, similarity: str, top: int, t
     for note in notes:
         stderr_console().print(data_text(f"note: {note}"))
     if json_output:
+        import json
+
         document = {"schema": DIFF_SCHEMA, **to_json(sources[0], sources[1], base, target, rows), "notes": notes}
         typer.echo(json.dumps(document, indent=2))
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import Any
@@ -105,4 +106,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    # The process ends here. At exit CPython runs full cyclic collections over every object still alive (typer's,
+    # rich's, the modules'), a tenth of a file command's start (~10 ms): frozen, they are left to the OS instead.
+    # atexit handlers and the flush of stdout/stderr still run; __del__ at exit was never guaranteed.
+    gc.freeze()
+    sys.exit(code)

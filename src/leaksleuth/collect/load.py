@@ -11,7 +11,6 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 from leaksleuth.errors import ConfigError, FetchError, InputTooLargeError, LeaksleuthError
 from leaksleuth.formats import Format, Parsed, parse
 from leaksleuth.formats.compression import MAX_DECOMPRESSED_ENV, configured_max_decompressed, resolve_max_size
-from leaksleuth.httpio import CappedBody, reason
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -99,7 +98,9 @@ def _fetch_into(
 
 
 def _get(stop: threading.Event, url: str, timeout: float, cap: int, client: httpx.Client | None) -> bytes:
-    import httpx  # lazy: reading files should not pay for the HTTP stack
+    import httpx  # lazy: reading files should not pay for the HTTP stack (nor for httpio's random)
+
+    from leaksleuth.httpio import CappedBody, reason
 
     own = client is None
     session = client or httpx.Client(timeout=timeout, follow_redirects=True)

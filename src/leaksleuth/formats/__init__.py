@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from leaksleuth.errors import ParseError
 from leaksleuth.formats.compression import is_gzip, maybe_gunzip, resolve_max_size
-from leaksleuth.model.goroutines import GoroutineDump
-from leaksleuth.model.memstats import MemStats
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # each parser imports its model: a dump's parse does not pay for MemStats' (nor numpy's)
+    from leaksleuth.model.goroutines import GoroutineDump
+    from leaksleuth.model.memstats import MemStats
     from leaksleuth.model.profile import Profile
 
 

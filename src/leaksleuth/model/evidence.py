@@ -7,9 +7,9 @@ family's own keys first, then what attribution and the source explanation added,
 read back by ``evidence_from_json`` (a stored verdict another replica wrote).
 
 - ``GoroutineEvidence``: one goroutine bucket (``goroutines``, ``watch``);
-- ``HeapSiteEvidence``: one growing allocation site (``heap trend``, the heap half of ``watch``);
-- ``HeapFleetEvidence``: one site of a node that holds more than the fleet (``heap fleet``);
-- ``SeriesEvidence``: a finding of the metric series, no line (``fleet``, ``watch``): its signals;
+- ``HeapSiteEvidence``: one growing allocation site (``heap trend``, the heap half of ``watch``), in ``heap_report``;
+- ``HeapFleetEvidence``: one site of a node that holds more than the fleet (``heap fleet``), in ``heap_report``;
+- ``SeriesEvidence``: a finding of the metric series, no line (``fleet``, ``watch``): its signals, in ``series``;
 - ``NoEvidence``: nothing beyond the summary (what a suspect built by hand starts with).
 """
 
@@ -17,10 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from leaksleuth.model.evidence_base import ADDED, MARK_KEYS, NoEvidence, SuspectEvidence, read_fields
-from leaksleuth.model.views import fields_json
+from leaksleuth.model.evidence_base import ADDED, MARK_KEYS, NoEvidence, SuspectEvidence
+
+if TYPE_CHECKING:
+    from leaksleuth.model.heap_report import HeapFleetEvidence, HeapSiteEvidence
+    from leaksleuth.model.series import SeriesEvidence
 
 
 @dataclass(slots=True, kw_only=True)
@@ -112,142 +115,13 @@ _GOROUTINE_KEYS = frozenset(
 )
 
 
-@dataclass(slots=True, kw_only=True)
-class HeapSiteEvidence(SuspectEvidence):
-    site: str = ""  # "file:line"
-    user_code: bool = True
-    kind: str = "unknown"  # the allocation kind: "map", "growslice", …
-    kind_evidence: str = ""  # why that kind
-    size_class_bytes: int = 0
-    slope_bytes_per_second: float = 0.0
-    growth_bytes: float = 0.0
-    first_bytes: float = 0.0
-    last_bytes: float = 0.0
-    tau: float = 0.0
-    p_value: float = 1.0
-    rising_steps: float = 0.0
-    plateaued: bool = False
-    held_fraction: float = 0.0
-    noise_bytes: float = 0.0
-    snapshots: int = 0
-    series: list[int] = field(default_factory=list)  # bytes held at the site, per snapshot
-    leak_path: list[str] = field(default_factory=list)  # "function file:line", allocation site first
-
-    OWN: ClassVar[tuple[str, ...]] = ("advice",)
-
-    @property
-    def size(self) -> float:
-        return float(self.growth_bytes)
-
-    def _own_json(self) -> dict[str, Any]:
-        return {**fields_json(self, skip=ADDED), "advice": self.advice}
-
-    @classmethod
-    def from_json(cls, document: Mapping[str, Any]) -> HeapSiteEvidence:
-        evidence = cls(**read_fields(cls, document))
-        evidence._added_from_json(document)
-        return evidence
-
-
-@dataclass(slots=True, kw_only=True)
-class HeapFleetEvidence(SuspectEvidence):
-    site: str = ""  # "file:line"
-    kind: str = ""  # the sample type compared
-    unit: str = "bytes"
-    node_value: float = 0.0  # the node's amount at the site (``node_bytes`` in bytes)
-    fleet_median: float = 0.0  # the fleet's median at the site (``fleet_median_bytes`` in bytes)
-    share_of_excess: float = 0.0
-    robust_z: float = 0.0
-
-    def _own_json(self) -> dict[str, Any]:
-        in_bytes = self.unit == "bytes"
-        return {
-            "site": self.site,
-            "kind": self.kind,
-            "unit": self.unit,
-            "node_bytes" if in_bytes else "node_value": self.node_value,
-            "fleet_median_bytes" if in_bytes else "fleet_median": self.fleet_median,
-            "share_of_excess": self.share_of_excess,
-            "robust_z": self.robust_z,
-        }
-
-    @classmethod
-    def from_json(cls, document: Mapping[str, Any]) -> HeapFleetEvidence:
-        unit = str(document.get("unit") or "bytes")
-        suffix = "_bytes" if unit == "bytes" else ""
-        evidence = cls(
-            site=str(document.get("site") or ""),
-            kind=str(document.get("kind") or ""),
-            unit=unit,
-            node_value=document.get("node" + (suffix or "_value")) or 0,
-            fleet_median=document.get("fleet_median" + suffix) or 0,
-            share_of_excess=float(document.get("share_of_excess") or 0),
-            robust_z=float(document.get("robust_z") or 0),
-        )
-        evidence._added_from_json(document)
-        return evidence
-
-
-@dataclass(slots=True)
-class Signal:
-    """One series detector's finding inside a series suspect: what it saw, and its detector-specific detail
-    (``metric``, ``unit``, ``growth``, ``discount``, ``steps``, … as its JSON members)."""
-
-    category: str
-    weight: float
-    summary: str
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def metric(self) -> str:
-        return str(self.detail.get("metric") or "")
-
-    @property
-    def growth(self) -> float | None:
-        """How much the metric grew, when the detector measured it."""
-        grown = self.detail.get("growth")
-        return None if grown is None else float(grown)
-
-    @property
-    def discount(self) -> str | None:
-        """Why the detector's weight was lowered (it flattened, it follows the load, …), if it was."""
-        why = self.detail.get("discount")
-        return None if why is None else str(why)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"category": self.category, "weight": self.weight, "summary": self.summary, **self.detail}
-
-    @classmethod
-    def from_json(cls, document: Mapping[str, Any]) -> Signal:
-        detail = {k: v for k, v in document.items() if k not in ("category", "weight", "summary")}
-        return cls(
-            str(document.get("category") or ""),
-            float(document.get("weight") or 0),
-            str(document.get("summary") or ""),
-            detail,
-        )
-
-
-@dataclass(slots=True, kw_only=True)
-class SeriesEvidence(SuspectEvidence):
-    signals: list[Signal] = field(default_factory=list)
-
-    OWN: ClassVar[tuple[str, ...]] = ("used", "advice")
-
-    def _own_json(self) -> dict[str, Any]:
-        return {"signals": [s.to_json() for s in self.signals], "used": list(self.used), "advice": self.advice}
-
-    @classmethod
-    def from_json(cls, document: Mapping[str, Any]) -> SeriesEvidence:
-        evidence = cls(signals=[Signal.from_json(s) for s in document.get("signals") or ()])
-        evidence._added_from_json(document)
-        return evidence
-
-
 def evidence_from_json(document: Mapping[str, Any] | None, *, category: str = "") -> SuspectEvidence:
     """The inverse of ``to_json``, the family told by its members (report@1 names none)."""
     if not document:
         return NoEvidence()
+    from leaksleuth.model.heap_report import HeapFleetEvidence, HeapSiteEvidence  # here: goroutines never reads them
+    from leaksleuth.model.series import SeriesEvidence
+
     reader: type[GoroutineEvidence | HeapSiteEvidence | HeapFleetEvidence | SeriesEvidence]
     if "bucket" in document:
         reader = GoroutineEvidence

@@ -6,14 +6,18 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from leaksleuth.model.evidence import evidence_from_json
 from leaksleuth.model.evidence_base import NoEvidence, SuspectEvidence
-from leaksleuth.model.incidents import Incident, NodeComparison
-from leaksleuth.model.runtime import RuntimeFacts
 from leaksleuth.model.verdict import iso_z
-from leaksleuth.model.views import GoroutineFacts, HeapFleetFacts, HeapTrendFacts, InstanceFacts, SeriesFacts
+
+if TYPE_CHECKING:  # the facts each command fills in: ``goroutines FILE`` does not import the fleet's or the GC's
+    from leaksleuth.model.heap_report import HeapFleetFacts, HeapTrendFacts
+    from leaksleuth.model.incidents import Incident, NodeComparison
+    from leaksleuth.model.runtime import RuntimeFacts
+    from leaksleuth.model.series import SeriesFacts
+    from leaksleuth.model.views import GoroutineFacts, InstanceFacts
 
 SCHEMA = "leaksleuth/report@1"
 SuspectKind = Literal["goroutine", "heap"]

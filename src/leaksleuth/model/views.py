@@ -7,9 +7,9 @@ replica stored).
 
 - ``InstanceFacts``: one watched instance (``watch``, ``serve``): service, latest levels, rounds, departure;
 - ``GoroutineFacts``: one ``goroutines`` run: what the dumps showed and the bucket rows;
-- ``SeriesFacts``: one instance of ``fleet`` (metric series): its group, verdict, restarts and window;
-- ``HeapTrendFacts``: ``heap trend`` (and the heap half of a watch verdict): what the profiles were;
-- ``HeapFleetFacts``: one node of ``heap fleet``: its total against the fleet's median.
+- ``SeriesFacts``: one instance of ``fleet`` (metric series): its group, verdict, restarts and window (``series``);
+- ``HeapTrendFacts``: ``heap trend`` (and the heap half of a watch verdict): what the profiles were (``heap_report``);
+- ``HeapFleetFacts``: one node of ``heap fleet``: its total against the fleet's median (``heap_report``).
 """
 
 from __future__ import annotations
@@ -101,60 +101,3 @@ class GoroutineFacts:
 
     def to_json(self) -> dict[str, Any]:
         return fields_json(self)
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesWindow:
-    start: float = 0.0
-    end: float = 0.0
-
-    @property
-    def seconds(self) -> float:
-        return self.end - self.start
-
-    def to_json(self) -> dict[str, float]:
-        return {"start": self.start, "end": self.end, "seconds": self.seconds}
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesFacts:
-    group: str
-    labels: Mapping[str, str]
-    verdict: str  # Verdict.from_confidence of the top suspect
-    restarts: int
-    window: SeriesWindow
-    latest: Mapping[str, float] = field(default_factory=dict)  # the latest level per series name
-
-    def to_json(self) -> dict[str, Any]:
-        return fields_json(self)
-
-
-@dataclass(frozen=True, slots=True)
-class HeapTrendFacts:
-    sample_index: str
-    snapshots_analysed: int
-    restarts: int  # restarts seen in the window: the newest run is what was analysed
-    memprofilerate: int
-    span_seconds: float
-    inuse_total: tuple[int, ...]  # per analysed snapshot
-
-    def to_json(self) -> dict[str, Any]:
-        return fields_json(self)
-
-
-@dataclass(frozen=True, slots=True)
-class HeapFleetFacts:
-    sample_index: str
-    unit: str
-    value: float
-    fleet_median: int
-    excess: int
-    robust_z: float
-    outlier: bool
-    nodes: int
-
-    def to_json(self) -> dict[str, Any]:
-        document = fields_json(self)
-        if self.unit == "bytes":  # the names heap readers of this document already use
-            document.update(inuse_bytes=self.value, fleet_median_bytes=self.fleet_median, excess_bytes=self.excess)
-        return document

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from typing import TYPE_CHECKING, Any
 
-from leaksleuth.model.runtime import GcFacts, RuntimeFinding
 from leaksleuth.report.terminal import LINE_BREAK, data_text, human_value
 
 if TYPE_CHECKING:
@@ -18,26 +16,35 @@ if TYPE_CHECKING:
 
 
 def to_json(summary: Summary) -> str:
+    import json  # here: the tables do not pay for it
+
     return json.dumps(dataclasses.asdict(summary), indent=2, sort_keys=False)
 
 
 def render(summary: Summary, console: Console) -> None:
     """Every value from the input (names, states, sources, metrics) is ``data_text``: never markup, no control
     characters (report.terminal)."""
-    from leaksleuth.report.runtime import finding_text, gc_line
-
     console.print(_facts(summary))
     for table in (_top_stacks(summary), _top_functions(summary), _memstats(summary)):
         if table is not None:
             console.print(table)
-    if summary.gc:
-        console.print(data_text(gc_line(GcFacts.from_json(summary.gc))))
-    for finding in summary.runtime_findings:
-        console.print(finding_text(RuntimeFinding.from_json(finding)))
+    if summary.gc or summary.runtime_findings:
+        _runtime(summary, console)
     if summary.other_text:
         console.print("[bold]other text[/]")
         for line in summary.other_text:
             console.print(data_text("  ", line))
+
+
+def _runtime(summary: Summary, console: Console) -> None:
+    """GC facts and runtime findings (only memstats have them: a dump or profile does not import their model)."""
+    from leaksleuth.model.runtime import GcFacts, RuntimeFinding
+    from leaksleuth.report.runtime import finding_text, gc_line
+
+    if summary.gc:
+        console.print(data_text(gc_line(GcFacts.from_json(summary.gc))))
+    for finding in summary.runtime_findings:
+        console.print(finding_text(RuntimeFinding.from_json(finding)))
 
 
 def _facts(summary: Summary) -> Table:

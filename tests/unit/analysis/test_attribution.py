@@ -15,8 +15,10 @@ from leaksleuth.analysis.goroutines.snapshots import snapshot_from_dump
 from leaksleuth.analysis.goroutines.verdict import Options, evaluate
 from leaksleuth.cli.main import main
 from leaksleuth.formats.goroutine_text import parse_goroutine_dump
-from leaksleuth.model.evidence import GoroutineEvidence, HeapSiteEvidence, SeriesEvidence, Signal
+from leaksleuth.model.evidence import GoroutineEvidence
+from leaksleuth.model.heap_report import HeapSiteEvidence
 from leaksleuth.model.report import Report, Suspect, TargetReport
+from leaksleuth.model.series import SeriesEvidence, Signal
 from tests.conftest import ROOT
 
 SCHEMA = json.loads((ROOT / "src/leaksleuth/report/report.schema.json").read_text())

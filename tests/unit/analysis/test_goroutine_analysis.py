@@ -13,10 +13,10 @@ import jsonschema
 import pytest
 
 from leaksleuth.analysis.evidence import fuse
-from leaksleuth.analysis.goroutines.buckets import Bucket, GoroutineSnapshot, Similarity, blocking_frame, is_stdlib
+from leaksleuth.analysis.goroutines.buckets import Bucket, GoroutineSnapshot, Similarity, is_stdlib
 from leaksleuth.analysis.goroutines.diff import diff_snapshots
 from leaksleuth.analysis.goroutines.snapshots import mark_leaked, snapshot_from_dump, snapshot_from_profile
-from leaksleuth.analysis.goroutines.states import classify_source, classify_state
+from leaksleuth.analysis.goroutines.states import blocking_frame, classify_source, classify_state
 from leaksleuth.analysis.goroutines.verdict import Options, evaluate
 from leaksleuth.app.goroutine_sources import TRUNCATED_NOTE
 from leaksleuth.cli.main import main

@@ -127,7 +127,7 @@ def test_heap_sites_are_judged_by_the_shared_growth_test_with_a_noise_floor() ->
 
 
 def test_at_the_ceiling_the_site_that_grew_most_ranks_first() -> None:
-    from leaksleuth.model.evidence import HeapSiteEvidence
+    from leaksleuth.model.heap_report import HeapSiteEvidence
     from leaksleuth.model.report import Suspect, TargetReport
 
     keys = Suspect("heap", "string-growth", "main.record", "/m.go", 31, 0.95, "k", HeapSiteEvidence(growth_bytes=3e6))

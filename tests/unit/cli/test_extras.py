@@ -6,6 +6,7 @@ starts with a finder that refuses them, as if ``pip install leaksleuth`` had bee
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ DUMP = str(CAPTURES / "parked.goroutine.debug2.txt")
 HEAP = str(CAPTURES / "heapkinds.heap.pb.gz")
 GROWN = str(CAPTURES / "heapkinds.heap.grown.pb.gz")
 GOROUTINE_PROFILE = str(CAPTURES / "parked.goroutine.pb.gz")
+LEAKED = str(CAPTURES / "parked.goroutineleak.debug2.txt")
 EXTRAS_MODULES = ("fastapi", "uvicorn", "starlette", "sqlalchemy", "fsspec", "dns", "kubernetes", "psycopg", "scipy")
 
 _BLOCKED_CLI = """
@@ -114,3 +116,49 @@ def test_a_goroutine_dump_is_read_without_numpy_or_protobuf(command: str) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "False False"
+
+
+_IMPORTED = """
+import sys
+from leaksleuth.cli.main import main
+assert main(sys.argv[2:]) == 0
+print("imported:", ",".join(m for m in sys.argv[1].split(",") if m in sys.modules), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "unused"),
+    [
+        (
+            ["inspect", DUMP],
+            "leaksleuth.analysis.goroutines.buckets,leaksleuth.analysis.runtime_health,leaksleuth.model.runtime,"
+            "leaksleuth.model.memstats,leaksleuth.report.runtime,leaksleuth.httpio,json,hashlib,statistics",
+        ),
+        (["inspect", "--json", DUMP], "rich,leaksleuth.analysis.goroutines.buckets,leaksleuth.httpio,random"),
+        (
+            ["goroutines", DUMP],
+            "leaksleuth.model.incidents,leaksleuth.model.runtime,leaksleuth.model.heap_report,leaksleuth.model.series,"
+            "json,hashlib,statistics",
+        ),
+    ],
+    ids=lambda v: " ".join(Path(a).name for a in v) if isinstance(v, list) else "",
+)
+def test_a_dump_command_imports_only_what_it_uses(args: list[str], unused: str) -> None:
+    # start-up is mostly imports (issue 18: <= 0.1 s): what a dump's inspect or goroutines table never uses stays out
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTED, unused, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == "imported: "
+
+
+@pytest.mark.parametrize(
+    ("args", "code"), [(["inspect", "--json", DUMP], 0), (["goroutines", "--json", LEAKED, "--fail-on", "0.01"], 1)]
+)
+def test_the_process_exits_with_the_commands_code_and_all_its_output(args: list[str], code: int) -> None:
+    # cli.run freezes the collector before the interpreter exits: the output is still flushed, the code kept
+    done = subprocess.run(
+        [sys.executable, "-m", "leaksleuth", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == code, done.stderr
+    assert json.loads(done.stdout)

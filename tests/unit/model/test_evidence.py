@@ -10,16 +10,11 @@ from leaksleuth.analysis.attribution import attribute
 from leaksleuth.analysis.goroutines.snapshots import snapshot_from_dump
 from leaksleuth.analysis.goroutines.verdict import evaluate
 from leaksleuth.formats.goroutine_text import parse_goroutine_dump
-from leaksleuth.model.evidence import (
-    GoroutineEvidence,
-    HeapFleetEvidence,
-    HeapSiteEvidence,
-    SeriesEvidence,
-    Signal,
-    evidence_from_json,
-)
+from leaksleuth.model.evidence import GoroutineEvidence, evidence_from_json
 from leaksleuth.model.evidence_base import Explains, NoEvidence, SourceNote
+from leaksleuth.model.heap_report import HeapFleetEvidence, HeapSiteEvidence
 from leaksleuth.model.report import Suspect
+from leaksleuth.model.series import SeriesEvidence, Signal
 from tests.conftest import CAPTURES
 
 MIB = 1 << 20

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from leaksleuth.app.capture import AlertService
 from leaksleuth.formats.pprof import parse_pprof
 from leaksleuth.formats.pprof_write import write_pprof
-from leaksleuth.model.evidence import HeapSiteEvidence
+from leaksleuth.model.heap_report import HeapSiteEvidence
 from leaksleuth.model.report import Suspect, TargetReport
 from leaksleuth.model.views import InstanceFacts
 from leaksleuth.store.db import NewSnapshot, Store, open_store

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from leaksleuth.analysis.goroutines.labels import LabelSet
-from leaksleuth.analysis.goroutines.states import BLOCKING_CLASSES, classify_state
+from leaksleuth.analysis.goroutines.states import BLOCKING_CLASSES, blocking_frame, classify_state
 from leaksleuth.analysis.restarts import RestartDetector, Signals
 from leaksleuth.analysis.ring import RingColumns
 from leaksleuth.analysis.segments import last_segment
@@ -51,22 +51,7 @@ def strip_plumbing(frames: tuple[Frame, ...]) -> tuple[Frame, ...]:
     return frames[start:end]
 
 
-# packages that only carry a blocked goroutine to its parking spot: never "the line to fix"
-_PLUMBING_TOP = frozenset({"runtime", "internal", "sync", "syscall", "os", "io", "bufio", "time", "context"})
 _SERVER_CONN = "net/http.(*conn).serve"
-
-
-def blocking_frame(frames: tuple[Frame, ...]) -> Frame | None:
-    """The first frame in user code (the line to fix); for stdlib-only stacks (net/http's connection loops), the
-    first frame above the generic plumbing (runtime, sync, io, net's file descriptors…)."""
-    for frame in frames:
-        if not is_stdlib(frame.function):
-            return frame
-    for frame in frames:
-        package = frame.package
-        if package != "net" and package.split("/", 1)[0] not in _PLUMBING_TOP:
-            return frame
-    return frames[0] if frames else None
 
 
 KEY_FRAMES = 16  # deep stacks are cut differently by dumps (elided middle) and protos (outermost dropped)

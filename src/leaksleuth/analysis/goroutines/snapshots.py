@@ -16,12 +16,11 @@ from leaksleuth.analysis.goroutines.buckets import (
     Bucket,
     GoroutineSnapshot,
     Similarity,
-    blocking_frame,
     stable_key,
     strip_plumbing,
 )
 from leaksleuth.analysis.goroutines.labels import add_labels
-from leaksleuth.analysis.goroutines.states import classify_state
+from leaksleuth.analysis.goroutines.states import blocking_frame, classify_state
 from leaksleuth.analysis.symbols import is_runtime, is_stdlib, location_frames, normalize_function
 from leaksleuth.model.goroutines import Frame, Goroutine, GoroutineDump, Stack
 
@@ -51,9 +50,11 @@ def strict_key(frames: Sequence[Frame], created_by: Frame | None) -> str:
 
 def _with_args(key: str, args_key: str) -> str:
     """A digest of the arguments (printed in full they would make keys of kilobytes)."""
+    if not args_key:
+        return key
     import hashlib  # here: only the strict similarity levels digest arguments
 
-    return key + "#" + hashlib.blake2b(args_key.encode(), digest_size=4).hexdigest() if args_key else key
+    return key + "#" + hashlib.blake2b(args_key.encode(), digest_size=4).hexdigest()
 
 
 _SHOWN_CALLS = 3

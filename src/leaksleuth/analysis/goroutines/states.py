@@ -1,4 +1,5 @@
-"""How a goroutine is parked: a slug from the printed state (debug=2), or from the runtime frames (protos).
+"""How a goroutine is parked: a slug from the printed state (debug=2), or from the runtime frames (protos); and
+where: the blocking frame, the line to fix (``inspect`` needs no more of the goroutine analysis than this module).
 
 debug=1 text hides the runtime frames at the top of every stack (``runtime/pprof.printStackRecord``): a goroutine
 blocked in ``runtime.chansend1``/``chanrecv1``/``selectgo``/``block`` shows only address-only frames above the user
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from leaksleuth.analysis.symbols import is_stdlib
 from leaksleuth.model.goroutines import Frame
 
 _STATE_CLASSES = {
@@ -89,6 +91,23 @@ def classify_state(state: str, frames: tuple[Frame, ...]) -> str:
             if frame.function.startswith(prefix):
                 return frame_class
     return "unknown"
+
+
+# packages that only carry a blocked goroutine to its parking spot: never "the line to fix"
+_PLUMBING_TOP = frozenset({"runtime", "internal", "sync", "syscall", "os", "io", "bufio", "time", "context"})
+
+
+def blocking_frame(frames: tuple[Frame, ...]) -> Frame | None:
+    """The first frame in user code (the line to fix); for stdlib-only stacks (net/http's connection loops), the
+    first frame above the generic plumbing (runtime, sync, io, net's file descriptors…)."""
+    for frame in frames:
+        if not is_stdlib(frame.function):
+            return frame
+    for frame in frames:
+        package = frame.package
+        if package != "net" and package.split("/", 1)[0] not in _PLUMBING_TOP:
+            return frame
+    return frames[0] if frames else None
 
 
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")

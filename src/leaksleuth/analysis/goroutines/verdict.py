@@ -22,7 +22,6 @@ client that times out leaves one more behind.
 from __future__ import annotations
 
 import re
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -121,6 +120,8 @@ def _peer_outlier(key: str, count: int, peers: Sequence[dict[str, int]]) -> Evid
     is strong."""
     if len(peers) < 2:
         return None
+    import statistics  # here: only a fleet has peers (fractions, decimal and random are a tenth of a file's start)
+
     others = [p.get(key, 0) for p in peers]
     median = statistics.median(others)
     if count < 3 * median + 20:

@@ -23,10 +23,9 @@ from leaksleuth.analysis.heap.top import resolve_sample_index
 from leaksleuth.analysis.heap.trend import SiteKey, profile_sampling_rate, site_totals
 from leaksleuth.analysis.humanize import human_bytes, human_count
 from leaksleuth.errors import ConfigError
-from leaksleuth.model.evidence import HeapFleetEvidence
+from leaksleuth.model.heap_report import HeapFleetEvidence, HeapFleetFacts
 from leaksleuth.model.profile import Profile, ValueType
 from leaksleuth.model.report import Report, Suspect, TargetReport
-from leaksleuth.model.views import HeapFleetFacts
 
 MIN_NODES = 3
 OUTLIER_Z = 3.0

@@ -43,11 +43,10 @@ from leaksleuth.analysis.restarts import HeapLifetime
 from leaksleuth.analysis.segments import last_segment
 from leaksleuth.analysis.trend import FloatArray
 from leaksleuth.errors import ConfigError
-from leaksleuth.model.evidence import HeapSiteEvidence
+from leaksleuth.model.heap_report import HeapSiteEvidence, HeapTrendFacts
 from leaksleuth.model.profile import Int64Array, Profile
 from leaksleuth.model.profile_ops import diff
 from leaksleuth.model.report import Suspect, TargetReport
-from leaksleuth.model.views import HeapTrendFacts
 
 DEFAULT_MEMPROFILERATE = 512 * 1024
 NOISE_WIDTHS = 3.0  # a site must grow by more than three standard deviations of its sampling noise

@@ -39,9 +39,8 @@ from leaksleuth.analysis.series.detectors import (
 )
 from leaksleuth.analysis.series.runtime import RUNTIME_SERIES, series_runtime
 from leaksleuth.analysis.series.signals import Finding, Options, Segment, latest_level
-from leaksleuth.model.evidence import SeriesEvidence, Signal
 from leaksleuth.model.report import Suspect, SuspectKind, TargetReport, TargetStatus
-from leaksleuth.model.views import SeriesFacts, SeriesWindow
+from leaksleuth.model.series import SeriesEvidence, SeriesFacts, SeriesWindow, Signal
 
 if TYPE_CHECKING:
     from leaksleuth.model.memstats import MemStats
