@@ -1,6 +1,6 @@
 """What watching costs the watched service: a real Go service under a fixed request rate, unwatched and watched.
 
-    python bench/target_cost.py [--seconds 30] [--rate 300] [--big-heap] [--only 10k]
+    python bench/target_cost.py [--seconds 30] [--rate 300] [--big-heap] [--only 10k] [--settle]
 
 The service is bench/costsvc (stdlib: an allocating JSON handler, 10k or 50k parked goroutines, with --big-heap a
 1 GiB pointer-full live heap too), loaded open-loop by costsvc's own client at ``--rate`` requests per second
@@ -9,6 +9,8 @@ The service is bench/costsvc (stdlib: an allocating JSON handler, 10k or 50k par
 alert-driven capture in the window; and unwatched again (the noise floor of this machine). Per window: the
 service's CPU seconds (/proc/<pid>/stat), p50/p99/p999 latency, GC cycles and stop-the-world pauses (runtime/metrics
 ``/sched/pauses/total/gc:seconds``, served on /stats), and each as a ratio to the first unwatched window.
+``--settle``: each watch window starts once the adaptive plan's first rounds are done (what a long watch costs);
+without it, the window holds the watcher's second round, which still proves leaks again.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from common import HERE, OUT, PYTHON, go_build, started
 LEAKSLEUTH = str(Path(PYTHON).parent / "leaksleuth")
 TICKS = os.sysconf("SC_CLK_TCK")
 WARM_UP = 4.0  # seconds between starting the watcher and the window: its start-up and first round fall inside
+SETTLING_ROUNDS = 2  # the plan's first rounds (round 1 proves leaks, round 2 checks them once more): with --settle
+DEFAULT_INTERVAL = 10.0  # watch's default --interval
 
 
 def cpu_seconds(pid: int) -> float:
@@ -71,23 +75,27 @@ class Window:
 
 
 @contextlib.contextmanager
-def watching(setting: str, address: str, scratch: Path) -> Iterator[str]:
-    """The observer of a setting, running; yields a note on what it fetched (filled in when it ends)."""
+def watching(setting: str, address: str, scratch: Path, settle: bool) -> Iterator[int]:
+    """The observer of a setting, running; yields how much of its log was written before the window (``settle``:
+    the window starts once the plan's first rounds are done)."""
     if setting in {"unwatched", "unwatched again"}:
-        yield ""
+        yield 0
         return
     if setting.startswith("serve"):
         with serving(address, scratch):
-            yield ""
+            yield 0
         return
     command = [LEAKSLEUTH, "watch", f"http://{address}", "--no-store", "--quiet", "--json-lines", "--round-events"]
+    interval = DEFAULT_INTERVAL
     if setting != "watch (defaults)":
         command += ["--interval", setting.rsplit(maxsplit=1)[-1]]
-    log = (scratch / "watch.out").open("w")
+        interval = float(setting.rsplit(maxsplit=1)[-1].removesuffix("s"))
+    path = scratch / "watch.out"
+    log = path.open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
-        time.sleep(WARM_UP)
-        yield ""
+        time.sleep(WARM_UP + (SETTLING_ROUNDS * interval if settle else 0.0))
+        yield path.stat().st_size
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -131,33 +139,37 @@ def serving(address: str, scratch: Path) -> Iterator[None]:
         process.wait(timeout=30)
 
 
-def measure(service: list[str], setting: str, seconds: float, rate: int) -> Window:
+def measure(service: list[str], setting: str, seconds: float, rate: int, settle: bool) -> Window:
     binary = service[0]
     with started(service) as (process, address), tempfile.TemporaryDirectory(prefix="leaksleuth-cost-") as scratch:
         time.sleep(1.0)  # parked goroutines and the heap settle
-        with watching(setting, address, Path(scratch)):
+        with watching(setting, address, Path(scratch), settle) as before_window:
             before, cpu_before = runtime_stats(address), cpu_seconds(process.pid)
             load = [binary, "-load", f"http://{address}/work", "-rate", str(rate), "-duration", f"{seconds:g}s"]
             latency = json.loads(subprocess.run(load, capture_output=True, text=True, check=True).stdout)
             after, cpu_after = runtime_stats(address), cpu_seconds(process.pid)
-        fetched = _watch_fetches(Path(scratch) / "watch.out")
+        fetched = _watch_fetches(Path(scratch) / "watch.out", before_window)
     pauses, paused, longest = pauses_between(before, after)
     cycles = after["gc_cycles"] - before["gc_cycles"]
     return Window(setting, cpu_after - cpu_before, cycles, pauses, paused, longest, latency, fetched)
 
 
-def _watch_fetches(log: Path) -> str:
-    """What the watcher said it fetched (its per-round plan events), counted by kind."""
+def _watch_fetches(log: Path, skip: int) -> str:
+    """What the watcher said it fetched in the window (its per-round plan events after ``skip`` bytes of its log,
+    the rounds before the window), counted by kind, and the rounds."""
     if not log.exists():
         return ""
     counts: dict[str, int] = {}
-    for line in log.read_text(errors="replace").splitlines():
+    rounds = 0
+    for line in log.read_bytes()[skip:].decode(errors="replace").splitlines():
         with contextlib.suppress(ValueError):
             event = json.loads(line)
             if isinstance(event, dict) and event.get("event") == "round":
+                rounds += 1
                 for kind in event.get("fetched", []):
                     counts[kind] = counts.get(kind, 0) + 1
-    return ", ".join(f"{kind} x{count}" for kind, count in sorted(counts.items()))
+    kinds = ", ".join(f"{kind} x{count}" for kind, count in sorted(counts.items()))
+    return f"{rounds} rounds: {kinds}" if rounds else ""
 
 
 def ratio(value: float, base: float) -> str:
@@ -193,6 +205,11 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=300)
     parser.add_argument("--big-heap", action="store_true", help="add a 10k-goroutine variant with 1 GiB live heap")
     parser.add_argument("--only", action="append", help="variants to run (10k, 50k, 1GiB)")
+    parser.add_argument(
+        "--settle",
+        action="store_true",
+        help=f"start each watch window after the plan's first {SETTLING_ROUNDS} rounds (the steady state)",
+    )
     args = parser.parse_args()
     binary = str(go_build(HERE / "costsvc", "costsvc"))
     variants = {"10k": ["-parked", "10000"], "50k": ["-parked", "50000"]}
@@ -200,12 +217,14 @@ def main() -> None:
         variants["1GiB"] = ["-parked", "10000", "-heap-mb", "1024"]
     results: dict[str, list[Window]] = {}
     lines = [f"target cost: {args.rate} requests/s, one fresh service per window"]
+    if args.settle:
+        lines[0] += f"; each watch window starts after the plan's first {SETTLING_ROUNDS} rounds"
     for name, flags in variants.items():
         if args.only and name not in args.only:
             continue
         results[name] = []
         for setting in SETTINGS:
-            window = measure([binary, *flags], setting, args.seconds, args.rate)
+            window = measure([binary, *flags], setting, args.seconds, args.rate, args.settle)
             results[name].append(window)
             print(f"bench: {name} {setting}: {window}", file=sys.stderr)
         lines += table(
