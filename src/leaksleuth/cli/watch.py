@@ -91,7 +91,7 @@ def command(
         ),
     ] = False,
     leak_every: Annotated[
-        int, Opt(min=1, help="Adaptive plan: goroutineleak every N rounds while nothing grows.")
+        int, Opt(min=1, help="Adaptive plan: goroutineleak every N rounds while nothing grows (proven leaks included).")
     ] = PlanConfig().leak_every,
     round_events: Annotated[
         bool,

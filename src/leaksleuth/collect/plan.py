@@ -4,7 +4,8 @@ Watching must cost the watched service little (issue 17). The goroutine profile 
 every round: it gives the count and the stacks that growth is judged on. The rest costs the target:
 
 - ``goroutineleak`` runs an extra GC cycle in the target to find unreachable blocked goroutines: fetched on the
-  first round, whenever growth is suspected (the count rose by ``growth`` over its recent minimum, or the last
+  first round, whenever growth is suspected (the count rose by ``growth``, or by ``relative_growth`` of it when that
+  is more, over its recent minimum: a busy service's request goroutines come and go by more than 5; or the last
   leak profile proved more leaked goroutines than the one before), and otherwise only every ``leak_every`` rounds:
   leaks that are proven and stay put are not proven again every round (a GC cycle and a debug=2 dump each time);
 - a debug=2 dump stops the world while it formats every stack: only on suspicion, and only under the scraper's
@@ -34,6 +35,7 @@ class PlanConfig:
     leak_every: int = 6  # rounds between goroutineleak fetches while nothing grows (1: every round)
     big_heap: float = 256 * 2**20  # bytes of live heap over which heap?gc=1 is never asked
     growth: int = 5  # goroutines over the recent minimum that make growth suspected
+    relative_growth: float = 0.01  # ... or this share of that minimum, when it is more
     recent: int = 6  # rounds that minimum is taken over
     slow_factor: float = 3.0  # the goroutine profile took this many times its usual: back off
     slow_floor: float = 0.25  # ... and this many seconds more than usual (the collector's own busy loop, loopback
@@ -80,7 +82,7 @@ class TargetPlanner:
             return Plan(None, None, [f"backing off: the target was slow (this round and {self.resting} more)"])
         self.backoff //= 2
         reasons: list[str] = []
-        growing = total >= floor + config.growth and not first
+        growing = total >= floor + max(config.growth, int(floor * config.relative_growth)) and not first
         suspected = first or growing or self.leak_rising
         why = (
             "first round"
