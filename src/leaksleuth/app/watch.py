@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from leaksleuth.app.collector import RoundCollector
 from leaksleuth.app.instance import Flight, InstanceState, observation
 from leaksleuth.app.watch_config import RoundSummary, ScrapesTargets, WatchConfig
 from leaksleuth.app.watch_store import record_failure, record_result
@@ -65,6 +66,7 @@ class Watcher:
         self.config = config
         self.store = store
         self.on_round = on_round
+        self._collector = RoundCollector()  # keeps the histories out of the cycle collector's passes
         self.incidents: list[Incident] = []  # the latest judgement's service-level incidents
         self.clock = clock
         self._make_scraper = scraper or functools.partial(Scraper, clock=clock)
@@ -135,6 +137,7 @@ class Watcher:
             for pool in (self._store_thread, self._analysis):
                 if pool is not None:
                     await asyncio.to_thread(pool.shutdown)  # waits for a write in progress
+            self._collector.close()
         assert self._failure is not None
         raise self._failure
 
@@ -195,6 +198,7 @@ class Watcher:
 
     async def _start_round(self, scraper: ScrapesTargets, targets: list[Target]) -> None:
         self.rounds += 1
+        self._collector.round_starts()
         started_wall, started = self.clock.wall(), self.clock.monotonic()
         departed = self._track(targets)
         in_flight = [state.url for state in self.instances.values() if state.flight is not None]
