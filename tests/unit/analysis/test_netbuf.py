@@ -48,6 +48,14 @@ def test_above_the_threshold_but_flat_is_quiet() -> None:
     assert facts.socket_memory_bytes > SOCKET_MEMORY_THRESHOLD  # the numbers are still reported
 
 
+def test_a_spike_that_drained_again_is_not_growing() -> None:
+    """Judged by its end points (the rule before the shared growth test), 80 -> 140 -> 86 MiB was "growing"."""
+    values = [*np.linspace(80 * MiB, 140 * MiB, 15), *np.linspace(140 * MiB, 86 * MiB, len(TIMES) - 15)]
+    node = NodeSeries("node-a:9100", {"tcp_mem_bytes": (TIMES, values)})
+    facts = node_socket_facts(node)
+    assert facts is not None and facts.rise_bytes == pytest.approx(6 * MiB) and facts.findings == ()
+
+
 def test_growing_but_below_the_threshold_is_quiet() -> None:
     facts = node_socket_facts(_node(1, 45))
     assert facts is not None and facts.findings == () and facts.rise_bytes == pytest.approx(44 * MiB)

@@ -3,8 +3,9 @@
 
 Per node: the kernel's TCP socket memory (``node_sockstat_TCP_mem_bytes``; when only ``node_sockstat_TCP_mem``
 pages exist, pages times ``page_size``, and the source says so), its rise over the window (latest minus first point)
-and the sockets in use. A ``node-health`` finding when it is above the threshold AND rose by ``MIN_SOCKET_GROWTH`` or
-more. A supporting signal about a node: it never touches a target's suspects or confidence. Pure.
+and the sockets in use. A ``node-health`` finding when it is above the threshold AND grows by the project's one
+growth test (``analysis.evidence.growth``, as a gauge, by ``MIN_SOCKET_GROWTH`` or more): a spike that drained
+again is not growing. A supporting signal about a node: it never touches a target's suspects or confidence. Pure.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from leaksleuth.analysis.evidence import GrowthRule, growth
 from leaksleuth.analysis.humanize import human_bytes, human_duration
 from leaksleuth.model.runtime import NodeFacts, RuntimeFinding
 
 SOCKET_MEMORY_THRESHOLD = 50 * 2**20  # bytes: the seed's "socket memory > 50 MB"
 MIN_SOCKET_GROWTH = 4 * 2**20  # bytes over the window: below that it is not "growing"
+SOCKET_GROWTH = GrowthRule(floor=MIN_SOCKET_GROWTH, gauge=True)  # kernel memory moves with traffic: a gauge
 DEFAULT_PAGE_SIZE = 4096  # node_sockstat_TCP_mem counts pages; 4 KiB on x86-64 and most arm64 kernels
 
 # leaksleuth's series name -> node_exporter's metric
@@ -68,7 +71,7 @@ def node_socket_facts(
     current, rise, seconds = float(values[-1]), float(values[-1] - values[0]), float(times[-1] - times[0])
     inuse, used = _latest(node, "tcp_inuse"), _latest(node, "sockets_used")
     findings: tuple[RuntimeFinding, ...] = ()
-    if current > threshold and rise >= MIN_SOCKET_GROWTH:
+    if current > threshold and growth(times, values, SOCKET_GROWTH) is not None:
         sockets = f"; {inuse:.0f} TCP sockets in use" if inuse is not None else ""
         if used is not None:
             sockets += f", {used:.0f} sockets in all"
