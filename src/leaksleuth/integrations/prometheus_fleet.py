@@ -132,14 +132,20 @@ def _add_derived(
 def fetch_nodes(
     client: PrometheusClient, node_selector: str, *, start: float, end: float, step: float
 ) -> list[NodeSeries]:
-    """node_exporter's ``node_sockstat_*`` per node (its ``instance`` label) over the window; [] when absent."""
+    """node_exporter's ``node_sockstat_*`` per node (its ``instance`` label) over the window; [] when absent. One
+    range query for all of them (``__name__`` matches every metric; the user's matchers cannot set it)."""
     selector = normalize_selector(node_selector, option="--node-selector")
+    name_of = {metric: name for name, metric in NODE_METRICS.items()}
+    names = f'__name__=~"{"|".join(NODE_METRICS.values())}"'
+    query = "{" + names + ("," + selector[1:-1] if selector != "{}" else "") + "}"
     nodes: dict[str, NodeSeries] = {}
-    for name, metric in NODE_METRICS.items():
-        for series in client.query_range(f"{metric}{selector}", start=start, end=end, step=step):
-            labels = {k: v for k, v in series.labels.items() if k != "__name__"}
-            node = labels.get("instance") or "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
-            nodes.setdefault(node, NodeSeries(node)).series[name] = (series.timestamps, series.values)
+    for series in client.query_range(query, start=start, end=end, step=step):
+        name = name_of.get(series.labels.get("__name__", ""))
+        if name is None:
+            continue
+        labels = {k: v for k, v in series.labels.items() if k != "__name__"}
+        node = labels.get("instance") or "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+        nodes.setdefault(node, NodeSeries(node)).series[name] = (series.timestamps, series.values)
     return [nodes[node] for node in sorted(nodes)]
 
 
