@@ -41,6 +41,19 @@ def test_what_a_round_starts_with_is_frozen_and_cycles_wait_for_the_full_collect
     assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
 
 
+def test_overlapping_watchers_restore_the_collector_when_the_last_one_closes() -> None:
+    """serve runs alert-driven captures (each a watcher) beside its own watch: a capture that started during the
+    watch and ended after it must not leave the raised threshold behind (it saved the raised one before)."""
+    before = gc.get_threshold()
+    watch, capture = RoundCollector(), RoundCollector()
+    watch.round_starts()
+    capture.round_starts()
+    watch.close()
+    assert gc.get_freeze_count() > 0 and gc.get_threshold()[2] >= 100  # the capture still runs
+    capture.close()
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
+
+
 def test_a_watch_leaves_the_collector_as_it_found_it() -> None:
     before = gc.get_threshold()
     frozen: list[int] = []
