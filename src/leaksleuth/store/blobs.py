@@ -76,7 +76,6 @@ class BlobStore:
         self.url = url
         self.fs.makedirs(self.root, exist_ok=True)
         self._local = "file" in _protocols(self.fs)
-        self._folders: set[str] = set()  # the ``ab/`` folders this object made (or found) on a local disk
         self.fault_hook: Callable[[str], None] | None = None  # tests only (see ``Store.fault_hook``)
 
     def _path(self, sha256: str) -> str:
@@ -98,18 +97,14 @@ class BlobStore:
     def _put_local(self, sha256: str, path: str, payload: bytes) -> None:
         """A local folder, with plain ``os`` calls on string paths (fsspec's per-call path handling, and pathlib's,
         cost more CPU than the write): the payload under a temporary name, synced, then renamed into place. The
-        folder ``ab/`` is made once per store object (and again if something removed it since)."""
+        folder ``ab/`` is made when the write finds it missing (first use, or removed by hand since)."""
         if os.path.exists(path):  # noqa: PTH110
             return
-        folder = sha256[:2]
-        if folder not in self._folders:
-            os.makedirs(f"{self.root}/{folder}", exist_ok=True)  # noqa: PTH103
-            self._folders.add(folder)
         temporary = f"{path}.{uuid.uuid4().hex}.tmp"
         try:
             handle = open(temporary, "xb")  # noqa: PTH123, SIM115 (closed below, after its fsync)
-        except FileNotFoundError:  # the folder was removed since (by hand: retention leaves folders alone)
-            os.makedirs(f"{self.root}/{folder}", exist_ok=True)  # noqa: PTH103
+        except FileNotFoundError:
+            os.makedirs(f"{self.root}/{sha256[:2]}", exist_ok=True)  # noqa: PTH103
             handle = open(temporary, "xb")  # noqa: PTH123, SIM115
         with handle:
             handle.write(payload)
