@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -222,28 +222,27 @@ def mark_leaked(snapshot: GoroutineSnapshot, leak_profile: Profile) -> None:
     """Attach a goroutineleak profile: buckets whose stable stack it lists are runtime-proven leaks (matched on the
     stable key of the frames whatever the snapshot's similarity level). A proto leak profile keeps the runtime
     frames that debug=1 text hides, so it also tells how a bucket of unknown state is parked."""
-    leaked = Counter[str]()
-    classes: dict[str, str] = {}
-    for bucket in snapshot_from_profile(leak_profile).buckets.values():
-        leaked[bucket.key] += bucket.count
-        if bucket.state_class != "unknown":
-            classes.setdefault(bucket.key, bucket.state_class)
-    apply_proof(snapshot, LeakProof(snapshot.taken_at, dict(leaked), classes))
+    listed = snapshot_from_profile(leak_profile).buckets.values()  # every goroutine it lists is leaked
+    apply_proof(snapshot, _proof(snapshot.taken_at, ((b.key, b.count, b.state_class) for b in listed)))
 
 
 def leak_proof(snapshot: GoroutineSnapshot) -> LeakProof | None:
     """What a snapshot proves (its leak profile, or a dump's ``(leaked)`` marks); None when it proves nothing."""
     if not snapshot.has_leak_profile:
         return None
+    marked = (b for b in snapshot.buckets.values() if b.leaked)
+    return _proof(snapshot.taken_at, ((stable_key(b.frames), b.leaked, b.state_class) for b in marked))
+
+
+def _proof(taken_at: float, buckets: Iterable[tuple[str, int, str]]) -> LeakProof:
+    """A proof from (stable key, leaked goroutines, state class) per bucket."""
     leaked = Counter[str]()
     classes: dict[str, str] = {}
-    for bucket in snapshot.buckets.values():
-        if bucket.leaked:
-            key = stable_key(bucket.frames)
-            leaked[key] += bucket.leaked
-            if bucket.state_class != "unknown":
-                classes.setdefault(key, bucket.state_class)
-    return LeakProof(snapshot.taken_at, dict(leaked), classes)
+    for key, count, state_class in buckets:
+        leaked[key] += count
+        if state_class != "unknown":
+            classes.setdefault(key, state_class)
+    return LeakProof(taken_at, dict(leaked), classes)
 
 
 def apply_proof(snapshot: GoroutineSnapshot, proof: LeakProof) -> None:
