@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,20 +64,27 @@ SETTLING = 2  # the plan's first rounds: round 1 proves the replay's leaks, roun
 HISTORY = 120  # WatchConfig.history: snapshots each instance keeps
 
 
-def bench_watch_scale(repeat: int) -> list[Row]:
-    """A loopback fleet at steady state: one replay server impersonating N services with real captured profiles,
-    plus three real Go processes. Every instance's history is first filled to ``HISTORY`` snapshots (the memory a
-    long watch reaches); then the watcher runs real rounds at the real interval, with the store, and the child
-    reports RSS and CPU of those rounds and of the verdict."""
-    del repeat  # a fleet run is long; one run
+@contextlib.contextmanager
+def steady_state_child(size: int, history: int, rounds: int, interval: float) -> Iterator[list[str]]:
+    """The replay fleet and three real Go processes running, and the command of the child that watches them
+    (``--steady-state``, with a store in a scratch folder); all stopped at the end."""
     replay = go_build(HERE / "replay", "replay")
     goleaks = go_build(ROOT / "testdata" / "go", "goleaks", "./goleaks")
     with contextlib.ExitStack() as stack:
         fleet = stack.enter_context(started([str(replay), "-dir", str(ROOT / "testdata" / "captures")]))[1]
         real = [stack.enter_context(started([str(goleaks), "-mode", m]))[1] for m in ("worker-pool", "lock", "burst")]
         scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="leaksleuth-bench-"))
-        command = [PYTHON, str(Path(__file__).resolve()), "--steady-state", fleet, ",".join(real), str(FLEET)]
-        command += [str(HISTORY), str(REAL_ROUNDS), str(INTERVAL), f"{scratch}/store"]
+        command = [PYTHON, str(Path(__file__).resolve()), "--steady-state", fleet, ",".join(real), str(size)]
+        yield [*command, str(history), str(rounds), str(interval), f"{scratch}/store"]
+
+
+def bench_watch_scale(repeat: int) -> list[Row]:
+    """A loopback fleet at steady state: one replay server impersonating N services with real captured profiles,
+    plus three real Go processes. Every instance's history is first filled to ``HISTORY`` snapshots (the memory a
+    long watch reaches); then the watcher runs real rounds at the real interval, with the store, and the child
+    reports RSS and CPU of those rounds and of the verdict."""
+    del repeat  # a fleet run is long; one run
+    with steady_state_child(FLEET, HISTORY, REAL_ROUNDS, INTERVAL) as command:
         measured = run_measured(command, 1)
     print(f"bench: watch fleet child: {measured.stdout.strip()}", file=sys.stderr)
     d = json.loads(measured.stdout)

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import HERE, PYTHON, ROOT, go_build, started
+from common import PYTHON, ROOT
+from fleet_bench import steady_state_child
 
 PREFILL = "prefill"  # the pre-fill's coroutine: its stacks are not the rounds'
 SHORTEN = (str(ROOT / "src") + "/", str(Path(PYTHON).parent.parent) + "/lib/python3.11/site-packages/")
@@ -65,15 +64,8 @@ def main() -> None:
     spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
     if not Path(spy).exists():
         raise SystemExit("bench: py-spy is not installed (pip install py-spy)")
-    replay = go_build(HERE / "replay", "replay")
-    goleaks = go_build(ROOT / "testdata" / "go", "goleaks", "./goleaks")
-    with contextlib.ExitStack() as stack:
-        fleet = stack.enter_context(started([str(replay), "-dir", str(ROOT / "testdata" / "captures")]))[1]
-        real = [stack.enter_context(started([str(goleaks), "-mode", m]))[1] for m in ("worker-pool", "lock", "burst")]
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leaksleuth-profile-")))
-        child = [PYTHON, str(HERE / "fleet_bench.py"), "--steady-state", fleet, ",".join(real), str(args.targets)]
-        child += [str(args.history), str(args.rounds), str(args.interval), str(scratch / "store")]
-        raw = scratch / "rounds.raw"
+    with steady_state_child(args.targets, args.history, args.rounds, args.interval) as child:
+        raw = Path(child[-1]).parent / "rounds.raw"
         command = [spy, "record", "--gil", "--rate", "200", "--format", "raw", "--output", str(raw), "--", *child]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         total, inclusive, alone = shares(raw)
