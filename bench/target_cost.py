@@ -34,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import HERE, OUT, PYTHON, go_build, started
 
+from leaksleuth.durations import parse_duration
+
 LEAKSLEUTH = str(Path(PYTHON).parent / "leaksleuth")
 TICKS = os.sysconf("SC_CLK_TCK")
 WARM_UP = 4.0  # seconds between starting the watcher and the window: its start-up and first round fall inside
@@ -88,8 +90,9 @@ def watching(setting: str, address: str, scratch: Path, settle: bool) -> Iterato
     command = [LEAKSLEUTH, "watch", f"http://{address}", "--no-store", "--quiet", "--json-lines", "--round-events"]
     interval = DEFAULT_INTERVAL
     if setting != "watch (defaults)":
-        command += ["--interval", setting.rsplit(maxsplit=1)[-1]]
-        interval = float(setting.rsplit(maxsplit=1)[-1].removesuffix("s"))
+        given = setting.rsplit(maxsplit=1)[-1]
+        command += ["--interval", given]
+        interval = parse_duration(given)  # as watch reads it
     path = scratch / "watch.out"
     log = path.open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
