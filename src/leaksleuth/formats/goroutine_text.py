@@ -25,6 +25,9 @@ same functions, a check made once per stack and parse (inside one binary the FIL
 A stack seen for the first time is most often plain CALL/FILE pairs (and a creator's last): it is read with whole-list
 operations that loop in C, each frame found by its FILE line (frames recur across stacks) and checked against the
 function its CALL line names; only what is unusual walks the state machine line by line.
+The dump is decoded and split into lines a window (256 KiB) at a time, each window ending after a blank line: the
+blocks are runs of lines that are not empty, found by a list search for the empty line; a whole-dump ``str`` and a
+search for ``\\n\\n`` in it cost more than all of that (and the ``str`` as much memory as the bytes).
 
 Where a traceback ends (how a cut-short last goroutine is told from a whole one): after its ``created by`` FILE
 line; for goroutine 1, which has no creator, after its root frame (``main.main``, or ``runtime.goexit`` when the
@@ -53,40 +56,54 @@ _WHOLE_FILE_LINE = re.compile(r"\t[^ \n]*:[0-9]+ \+0x[0-9a-f]+(?: [^\n]*)?")
 
 def parse_goroutine_dump(data: bytes | str, *, require_goroutines: bool = True) -> GoroutineDump:
     """Parse a goroutine dump. Text that is not part of a goroutine passes through into ``other_text``."""
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    if "\r\n" in text:
-        text = text.replace("\r\n", "\n")
-    partial = ""
-    if text and not text.endswith("\n"):
-        cut_at = text.rfind("\n") + 1
-        if _WHOLE_FILE_LINE.fullmatch(text, cut_at):
-            text += "\n"  # a FILE line with its offset is whole: the dump was saved without its final newline
-        else:
-            text, partial = text[:cut_at], text[cut_at:]  # a partial last line carries nothing we can trust
     parser = thread_parser()
     parser.begin()
     goroutines: list[Goroutine] = []
     other: list[str] = []
     header, goroutine, append = parser.header, parser.goroutine, goroutines.append  # bound once: 20k+ rounds
+    head = ""  # the dump's first characters, quoted when it has no goroutines
+    length = 0  # its characters so far
+    blank = True  # whether the windows before the last one are whitespace only
+    partial = ""  # a last line without a newline after it that is no whole FILE line: nothing we can trust
+    text = previous = ""
     with _cyclic_gc_paused():
-        for block in _blocks(text):
-            lines = block.split("\n")
-            parsed = header(lines[0])
-            if parsed is None:
-                other.extend(line for line in lines if line)
-                continue
-            if not lines[-1]:  # the newline that ends the dump
-                lines.pop()
-            append(goroutine(parsed[0], parsed[1], lines, other))
+        for text in _windows(data):
+            blank = blank and (not length or previous.isspace())
+            previous = text
+            if len(head) < 80:
+                head += text[: 80 - len(head)]
+            length += len(text)
+            lines = text.split("\n")
+            # (only the last window can end without a newline; a FILE line with its offset is whole there: the dump
+            # was saved without its final newline)
+            if lines[-1] and not _WHOLE_FILE_LINE.fullmatch(lines[-1]):
+                partial = lines.pop()
+            lines.append("")  # blocks are the runs of lines that are not empty: this one ends the last run
+            end_of, start, count = lines.index, 0, len(lines)
+            while start < count:
+                end = end_of("", start)
+                if end > start:
+                    block = lines[start:end]
+                    parsed = header(block[0])
+                    if parsed is None:
+                        other.extend(block)
+                    else:
+                        append(goroutine(parsed[0], parsed[1], block, other))
+                start = end + 1
+    before = text[: len(text) - len(partial)]  # the end of the dump before a partial last line
     truncated = bool(partial) or (bool(goroutines) and (goroutines[-1].truncated or _looks_cut(goroutines)))
     stub_id, space, _ = partial[10:].partition(" ") if partial.startswith("goroutine ") else ("", "", "")
-    if space and stub_id.isdecimal() and text.endswith("\n\n" if text.strip() else ""):
+    # (a window ends with a blank line, so a last window that is one newline or none before the partial line ends
+    # the dump with a blank line too)
+    ends_blank = before.endswith("\n\n") or before in ("", "\n") or (blank and before.isspace())
+    if space and stub_id.isdecimal() and ends_blank:
         # cut inside the header of the next goroutine: keep its id so the loss is visible
         goroutines.append(Goroutine(int(stub_id), "", Stack(()), truncated=True))
     elif truncated and goroutines:
         goroutines[-1].truncated = True
     if require_goroutines and not goroutines:
-        first = next((line for line in other if line.strip()), text[:80] or partial[:80])
+        quote = head[: min(80, length - len(partial))] or partial[:80]
+        first = next((line for line in other if line.strip()), quote)
         raise ParseError(
             "no goroutines found (expected a line like 'goroutine 1 [running]:')",
             line=1,
@@ -94,6 +111,40 @@ def parse_goroutine_dump(data: bytes | str, *, require_goroutines: bool = True) 
             format_name=FORMAT,
         )
     return GoroutineDump(goroutines, other, truncated)
+
+
+# What is decoded and split at a time: a piece this small stays in the CPU's caches, where decoding all of a dump
+# and then slicing its blocks out of that would write (and fault in) two more copies of it.
+_WINDOW = 1 << 18
+
+
+def _windows(data: bytes | str) -> Iterator[str]:
+    """A dump as text in pieces of about ``_WINDOW`` bytes, each ending after a blank line (``\n\n``) but the last: no
+    block and no UTF-8 sequence is cut in two (a block longer than a window makes its window longer). Text given as
+    ``str`` is one piece. CRLF line ends read as LF."""
+    if isinstance(data, str):
+        pieces: Iterator[str] = iter((data,))
+    else:
+        pieces = _decoded_windows(data)
+    for text in pieces:
+        yield text.replace("\r\n", "\n") if "\r\n" in text else text
+
+
+def _decoded_windows(data: bytes) -> Iterator[str]:
+    view = memoryview(data)
+    size = len(data)
+    position = 0
+    while position < size:
+        end = position + _WINDOW
+        if end < size:
+            cut = data.rfind(b"\n\n", position, end)
+            if cut < 0:
+                cut = data.find(b"\n\n", end - 1)
+            end = size if cut < 0 else cut + 2
+        else:
+            end = size
+        yield str(view[position:end], "utf-8", "replace")
+        position = end
 
 
 @contextmanager
@@ -110,21 +161,6 @@ def _cyclic_gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _blocks(text: str) -> Iterator[str]:
-    """Blank-line separated blocks, one at a time (a 200 MB dump must not be copied into a list at once)."""
-    position = 0
-    size = len(text)
-    while position < size:
-        while position < size and text[position] == "\n":  # runs of blank lines
-            position += 1
-        end = text.find("\n\n", position)
-        if end < 0:
-            end = size
-        if end > position:
-            yield text[position:end]
-        position = end + 2
 
 
 def _looks_cut(goroutines: list[Goroutine]) -> bool:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leaksleuth.errors import ParseError
-from leaksleuth.formats import goroutine_blocks
+from leaksleuth.formats import goroutine_blocks, goroutine_text
 from leaksleuth.formats.goroutine_text import parse_goroutine_dump
 from leaksleuth.model.goroutines import GoroutineDump
 from tests.conftest import CAPTURES, captures
@@ -548,3 +548,58 @@ def test_a_signed_pc_offset_is_not_read_as_a_number() -> None:
         assert "+0x-1d" in str(exc)
         return
     assert all(frame.pc_offset >= -1 for g in parsed.goroutines for frame in g.frames)
+
+
+# ---- windows: a dump is decoded and split a piece at a time -----------------------------------------------------
+
+
+def _in_windows(data: bytes, window: int) -> GoroutineDump | str:
+    """The dump parsed in windows of ``window`` bytes, or its ParseError's message."""
+    with mock.patch.object(goroutine_text, "_WINDOW", window):
+        try:
+            return parse_goroutine_dump(data)
+        except ParseError as exc:
+            return str(exc)
+
+
+def _assert_windows_change_nothing(data: bytes, whole: GoroutineDump | str) -> None:
+    for window in (1, 2, 3, 64):
+        got = _in_windows(data, window)
+        if isinstance(whole, str) or isinstance(got, str):
+            assert got == whole
+        else:
+            _assert_same(got, whole)
+
+
+@pytest.mark.parametrize("name", sorted(_DUMP_TEXTS))
+def test_a_dump_read_in_small_windows_parses_as_one_piece(name: str) -> None:
+    """Windows end after a blank line: however small they are, no block, CRLF pair or UTF-8 sequence is cut."""
+    text = _DUMP_TEXTS[name]
+    for data in (text.encode(), text.replace("\n", "\r\n").encode(), f"\n\n\n{text}\n\n\n".encode()):
+        whole = parse_goroutine_dump(data.decode())  # (text is read as one piece)
+        assert whole.goroutines
+        _assert_windows_change_nothing(data, whole)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(_DUMP_SEEDS)).flatmap(lambda name: damaged(_DUMP_SEEDS[name])))
+def test_damaged_dumps_read_in_small_windows_parse_as_one_piece(data: bytes) -> None:
+    """Cut, spliced and invalid UTF-8 bytes: the partial last line, a header cut short, the quote of an error."""
+    _assert_windows_change_nothing(data, _in_windows(data, len(data) + 1))
+
+
+@pytest.mark.parametrize(
+    ("data", "stub"),
+    [
+        (b"\n\ngoroutine 5 [ru", True),
+        (b" \n \ngoroutine 5 [ru", True),  # only whitespace before it
+        (b"x\n\n\ngoroutine 5 [ru", True),
+        (b"x\ngoroutine 5 [ru", False),  # a line of the block before it
+    ],
+)
+def test_the_end_of_a_dump_read_in_windows(data: bytes, stub: bool) -> None:
+    """What comes before a partial last line (in the last window or the ones before it) decides whether it was the
+    header of one more goroutine."""
+    whole = _in_windows(data, len(data) + 1)
+    assert isinstance(whole, str) != stub
+    _assert_windows_change_nothing(data, whole)
