@@ -75,11 +75,10 @@ def command(
 
     level = parse_similarity(similarity)
     files = SourceFiles.from_options(source_root)  # a bad --source-root fails before any sampling
-    err = stderr_console()
 
     def progress(index: int, total: int, snapshot: object) -> None:
-        if total > 1 and not json_output:
-            err.print(f"[dim]snapshot {index}/{total}: {getattr(snapshot, 'total', 0):,} goroutines[/]")
+        if total > 1 and not json_output:  # (rich only when it prints: ``--json`` has no use for it)
+            stderr_console().print(f"[dim]snapshot {index}/{total}: {getattr(snapshot, 'total', 0):,} goroutines[/]")
 
     collected = collect(
         sources,

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-from rich.console import Console, RenderableType
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from leaksleuth.analysis.goroutines.buckets import GoroutineSnapshot, History
 from leaksleuth.model.report import Report, Suspect, TargetReport
 from leaksleuth.model.verdict import SUSPECT_CONFIDENCE
 from leaksleuth.model.views import GoroutineFacts
 from leaksleuth.report.terminal import LINE_BREAK, confidence_colour, data_text
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
 
 
 def bucket_rows(histories: Sequence[History], limit: int | None = None) -> list[dict[str, Any]]:
@@ -95,6 +95,8 @@ def render(
     *,
     top: int | None = 15,
 ) -> None:
+    from rich.table import Table  # here: ``--json`` does not pay for rich
+
     total = snapshots[-1].total if snapshots else 0
     span = snapshots[-1].taken_at - snapshots[0].taken_at if len(snapshots) > 1 else 0.0
     over = f" over {span:.0f}s" if span >= 10 else f" over {span:.1f}s" if span else ""
