@@ -154,21 +154,50 @@ def dump_rows(pairs: int) -> list[QuickRow]:
     ]  # fmt: skip
 
 
+# The child that reports when a file command first opens its FILE (an audit hook: the command runs unchanged, as
+# the installed ``leaksleuth`` script runs it; the hook sees every audited event, ~1 ms of a start).
+_FIRST_READ = """
+import os, sys, time
+source = sys.argv[-1]
+def hook(event, args):
+    if event == "open" and isinstance(args[0], (str, os.PathLike)) and os.fspath(args[0]) == source and not seen:
+        seen.append(os.write(2, b"first-read %d\\n" % time.monotonic_ns()))
+seen = []
+sys.addaudithook(hook)
+sys.argv = ["leaksleuth", *sys.argv[1:]]
+from leaksleuth.cli.main import run
+run()
+"""
+
+
+def until_read(arguments: list[str]) -> float:
+    """Seconds from the exec of ``leaksleuth ARGUMENTS`` to its first open of its last argument, a file."""
+    started = time.monotonic_ns()
+    done = subprocess.run([PYTHON, "-c", _FIRST_READ, *arguments], capture_output=True, check=True)
+    marks = [line for line in done.stderr.splitlines() if line.startswith(b"first-read ")]
+    if not marks:
+        raise SystemExit(f"bench: leaksleuth {' '.join(arguments)} never opened its file")
+    return (int(marks[0].split()[1]) - started) / 1e9
+
+
 def start_rows(pairs: int) -> list[QuickRow]:
-    """A file command's start: the whole process on a 10-goroutine dump (reading it is nothing)."""
+    """A file command's start: the time to its read of the file (what the target is about, "start ... before
+    reading"), beside the whole process on a 10-goroutine dump (reading it is nothing; the rest is the table)."""
     tiny = str(ensure("dump-tiny.txt", "-mode", "dump", "-goroutines", "10"))
     bare = median(repeated([PYTHON, "-c", "pass"], pairs)).seconds
     rows = []
     for command in ("inspect", "goroutines"):
-        start = median(repeated([*LEAKSLEUTH, command, tiny], pairs)).seconds
+        whole = median(repeated([*LEAKSLEUTH, command, tiny], pairs)).seconds
+        until_read([command, tiny])  # (a warm-up run, as ``repeated`` makes one)
+        start = statistics.median(until_read([command, tiny]) for _ in range(pairs))
         rows.append(
             QuickRow(
-                f"`{command} FILE` start, whole process",
+                f"`{command} FILE` start, to its read of FILE",
                 "10-goroutine dump",
-                f"{start:.3f} s",
+                f"{start:.3f} s (whole process {whole:.3f} s)",
                 "—",
                 f"{start:.3f} s (bare `python -c pass`: {bare:.3f} s)",
-                f"≤ {START_TARGET_S} s",
+                f"≤ {START_TARGET_S} s before reading",
                 start <= START_TARGET_S,
             )
         )
