@@ -140,6 +140,7 @@ print("imported:", ",".join(m for m in sys.argv[1].split(",") if m in sys.module
             "leaksleuth.model.incidents,leaksleuth.model.runtime,leaksleuth.model.heap_report,leaksleuth.model.series,"
             "json,hashlib,statistics",
         ),
+        (["goroutines", "--json", DUMP], "rich,leaksleuth.model.incidents,leaksleuth.model.heap_report,hashlib"),
     ],
     ids=lambda v: " ".join(Path(a).name for a in v) if isinstance(v, list) else "",
 )
