@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import os
 import shutil
@@ -169,3 +170,11 @@ def started(command: list[str], cwd: Path | None = None) -> Iterator[tuple[subpr
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def as_installed() -> None:
+    """Children run as an installed leaksleuth does: with its bytecode cached. src/ is compiled first and
+    PYTHONDONTWRITEBYTECODE (which some sandboxes set, and which makes an editable install recompile every module on
+    every run) is removed from the children's environment."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    compileall.compile_dir(ROOT / "src", quiet=1)

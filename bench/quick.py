@@ -13,7 +13,6 @@ shows numbers of code that no commit has.
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import os
 import platform
@@ -30,8 +29,8 @@ from common import (
     OUT,
     PYTHON,
     README,
-    ROOT,
     Measured,
+    as_installed,
     commit_id,
     dump,
     ensure,
@@ -202,14 +201,6 @@ def start_rows(pairs: int) -> list[QuickRow]:
             )
         )
     return rows
-
-
-def as_installed() -> None:
-    """Children run as an installed leaksleuth does: with its bytecode cached. src/ is compiled first and
-    PYTHONDONTWRITEBYTECODE (which some sandboxes set, and which makes an editable install recompile every module on
-    every run) is removed from the children's environment."""
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    compileall.compile_dir(ROOT / "src", quiet=1)
 
 
 def markdown(rows: list[QuickRow], pairs: int) -> str:

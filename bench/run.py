@@ -29,6 +29,7 @@ from common import (
     README,
     Measured,
     Row,
+    as_installed,
     commit_id,
     dump,
     go_binary,
@@ -278,6 +279,7 @@ def main() -> None:
         child(*args.child)
         return
     OUT.mkdir(exist_ok=True)
+    as_installed()
     rows: list[Row] = []
     for name in args.only or BENCHMARKS:
         print(f"bench: {name} …", file=sys.stderr, flush=True)
