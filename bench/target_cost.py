@@ -34,13 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import HERE, OUT, PYTHON, go_build, started
 
+from leaksleuth.collect import WATCH_INTERVAL
 from leaksleuth.durations import parse_duration
 
 LEAKSLEUTH = str(Path(PYTHON).parent / "leaksleuth")
 TICKS = os.sysconf("SC_CLK_TCK")
 WARM_UP = 4.0  # seconds between starting the watcher and the window: its start-up and first round fall inside
 SETTLING_ROUNDS = 2  # the plan's first rounds (round 1 proves leaks, round 2 checks them once more): with --settle
-DEFAULT_INTERVAL = 10.0  # watch's default --interval
 
 
 def cpu_seconds(pid: int) -> float:
@@ -88,7 +88,7 @@ def watching(setting: str, address: str, scratch: Path, settle: bool) -> Iterato
             yield 0
         return
     command = [LEAKSLEUTH, "watch", f"http://{address}", "--no-store", "--quiet", "--json-lines", "--round-events"]
-    interval = DEFAULT_INTERVAL
+    interval = WATCH_INTERVAL  # watch's default --interval
     if setting != "watch (defaults)":
         given = setting.rsplit(maxsplit=1)[-1]
         command += ["--interval", given]

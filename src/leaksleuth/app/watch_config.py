@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from leaksleuth.analysis.goroutines.verdict import Options
+from leaksleuth.collect import WATCH_INTERVAL
 from leaksleuth.collect.scrape_config import ScrapeResult
 from leaksleuth.collect.source import SourceRoot
 from leaksleuth.model.target import Target
@@ -32,7 +33,7 @@ class ScrapesTargets(Protocol):
 
 @dataclass(slots=True)
 class WatchConfig:
-    interval: float = 10.0
+    interval: float = WATCH_INTERVAL
     duration: float | None = None  # seconds; None = until stopped
     max_rounds: int | None = None
     history: int = 120  # snapshots kept in memory per instance

@@ -16,7 +16,7 @@ from leaksleuth.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from leaksleuth.cli import discovery_options as found
 from leaksleuth.cli.discovery_options import build_discovery
 from leaksleuth.cli.options import MinGrowth, SourceRoots, positive_duration, positive_seconds, stop_signals
-from leaksleuth.collect import DEBUG2_THRESHOLD
+from leaksleuth.collect import DEBUG2_THRESHOLD, WATCH_INTERVAL
 from leaksleuth.collect.plan import PlanConfig
 from leaksleuth.model.report import Report
 from leaksleuth.model.verdict import SUSPECT_CONFIDENCE
@@ -51,7 +51,7 @@ def command(
     kubeconfig: found.Kubeconfig = None,
     prometheus_targets: found.PrometheusTargets = None,
     job: found.Job = None,
-    interval: Annotated[str, Opt(help="Time between rounds (a target still busy skips one).")] = "10s",
+    interval: Annotated[str, Opt(help="Time between rounds (a target still busy skips one).")] = f"{WATCH_INTERVAL:g}s",
     duration: Annotated[str | None, Opt(help="Stop after this long (default: until Ctrl-C).")] = None,
     rounds: Annotated[int | None, Opt(min=1, help="Stop after this many rounds.")] = None,
     report: Annotated[Path | None, Opt(help="Write the leaksleuth/report@1 JSON here at the end.")] = None,
