@@ -25,7 +25,10 @@ from leaksleuth.integrations.promql import (
     CONTAINER_CPU_METRICS,
     CONTAINER_METRICS,
     DEFAULT_CONTAINER_SELECTOR,
+    Matcher,
     normalize_selector,
+    parse_selector,
+    selector_of,
 )
 
 # series name -> metric; names are MemStats attributes, metrics come from the one names table in formats.memstats
@@ -134,10 +137,9 @@ def fetch_nodes(
 ) -> list[NodeSeries]:
     """node_exporter's ``node_sockstat_*`` per node (its ``instance`` label) over the window; [] when absent. One
     range query for all of them (``__name__`` matches every metric; the user's matchers cannot set it)."""
-    selector = normalize_selector(node_selector, option="--node-selector")
     name_of = {metric: name for name, metric in NODE_METRICS.items()}
-    names = f'__name__=~"{"|".join(NODE_METRICS.values())}"'
-    query = "{" + names + ("," + selector[1:-1] if selector != "{}" else "") + "}"
+    names = Matcher("__name__", "=~", f'"{"|".join(NODE_METRICS.values())}"')
+    query = selector_of(names, *parse_selector(node_selector, option="--node-selector"))  # (no __name__ in theirs)
     nodes: dict[str, NodeSeries] = {}
     for series in client.query_range(query, start=start, end=end, step=step):
         name = name_of.get(series.labels.get("__name__", ""))
@@ -260,12 +262,12 @@ def _join_containers(
     pods = sorted({labels["pod"] for labels in labels_of.values() if labels.get("pod")})
     if not pods:
         return
-    matchers = normalize_selector(container_selector, option="--container-selector")[1:-1]
+    theirs = parse_selector(container_selector, option="--container-selector")
     for name, metric in {**CONTAINER_METRICS, **CONTAINER_CPU_METRICS}.items():
         by_pod: dict[str | None, list[Series]] = {}
         for first in range(0, len(pods), _PODS_PER_QUERY):
             regex = "|".join(re.escape(pod) for pod in pods[first : first + _PODS_PER_QUERY]).replace("\\", "\\\\")
-            selector = "{" + ",".join(filter(None, [matchers, f'pod=~"{regex}"'])) + "}"
+            selector = selector_of(*theirs, Matcher("pod", "=~", f'"{regex}"'))
             for series in client.query_range(f"{metric}{selector}", start=start, end=end, step=step):
                 by_pod.setdefault(series.labels.get("pod"), []).append(series)
         for key, labels in labels_of.items():

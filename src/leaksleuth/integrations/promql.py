@@ -62,7 +62,12 @@ def is_label_name(name: str) -> bool:
 def normalize_selector(text: str, *, option: str = "--selector") -> str:
     """``job="api"`` or ``{job="api"}`` -> ``{job="api"}``; empty -> ``{}``. Whitespace and a trailing comma are
     dropped, so the result can be spliced into a longer matcher list."""
-    return "{" + ",".join(str(m) for m in parse_selector(text, option=option)) + "}"
+    return selector_of(*parse_selector(text, option=option))
+
+
+def selector_of(*matchers: Matcher) -> str:
+    """``{…}`` of matchers: the user's (from ``parse_selector``) and leaksleuth's own."""
+    return "{" + ",".join(str(m) for m in matchers) + "}"
 
 
 def parse_selector(text: str, *, option: str = "--selector") -> list[Matcher]:
