@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from leaksleuth.errors import ParseError
@@ -63,13 +63,10 @@ def parse_goroutine_dump(data: bytes | str, *, require_goroutines: bool = True) 
     header, goroutine, append = parser.header, parser.goroutine, goroutines.append  # bound once: 20k+ rounds
     head = ""  # the dump's first characters, quoted when it has no goroutines
     length = 0  # its characters so far
-    blank = True  # whether the windows before the last one are whitespace only
     partial = ""  # a last line without a newline after it that is no whole FILE line: nothing we can trust
-    text = previous = ""
+    text = ""
     with _cyclic_gc_paused():
         for text in _windows(data):
-            blank = blank and (not length or previous.isspace())
-            previous = text
             if len(head) < 80:
                 head += text[: 80 - len(head)]
             length += len(text)
@@ -90,13 +87,9 @@ def parse_goroutine_dump(data: bytes | str, *, require_goroutines: bool = True) 
                     else:
                         append(goroutine(parsed[0], parsed[1], block, other))
                 start = end + 1
-    before = text[: len(text) - len(partial)]  # the end of the dump before a partial last line
     truncated = bool(partial) or (bool(goroutines) and (goroutines[-1].truncated or _looks_cut(goroutines)))
     stub_id, space, _ = partial[10:].partition(" ") if partial.startswith("goroutine ") else ("", "", "")
-    # (a window ends with a blank line, so a last window that is one newline or none before the partial line ends
-    # the dump with a blank line too)
-    ends_blank = before.endswith("\n\n") or before in ("", "\n") or (blank and before.isspace())
-    if space and stub_id.isdecimal() and ends_blank:
+    if space and stub_id.isdecimal() and _blank_before(text[: len(text) - len(partial)], goroutines, other):
         # cut inside the header of the next goroutine: keep its id so the loss is visible
         goroutines.append(Goroutine(int(stub_id), "", Stack(()), truncated=True))
     elif truncated and goroutines:
@@ -113,6 +106,14 @@ def parse_goroutine_dump(data: bytes | str, *, require_goroutines: bool = True) 
     return GoroutineDump(goroutines, other, truncated)
 
 
+def _blank_before(end: str, goroutines: list[Goroutine], other: list[str]) -> bool:
+    """Whether a dump ends with a blank line before its partial last line (``end``: the last window without it), or
+    is whitespace up to there. A window ends with a blank line, so a last window that is one newline or none before
+    the partial line ends the dump with one too; every character but a newline is on a line, so a dump of whitespace
+    only is one without goroutines whose other lines are all whitespace."""
+    return end.endswith("\n\n") or end in ("", "\n") or (not goroutines and all(map(str.isspace, other)))
+
+
 # What is decoded and split at a time: a piece this small stays in the CPU's caches, where decoding all of a dump
 # and then slicing its blocks out of that would write (and fault in) two more copies of it.
 _WINDOW = 1 << 18
@@ -122,10 +123,7 @@ def _windows(data: bytes | str) -> Iterator[str]:
     """A dump as text in pieces of about ``_WINDOW`` bytes, each ending after a blank line (``\n\n``) but the last: no
     block and no UTF-8 sequence is cut in two (a block longer than a window makes its window longer). Text given as
     ``str`` is one piece. CRLF line ends read as LF."""
-    if isinstance(data, str):
-        pieces: Iterator[str] = iter((data,))
-    else:
-        pieces = _decoded_windows(data)
+    pieces: Iterable[str] = (data,) if isinstance(data, str) else _decoded_windows(data)
     for text in pieces:
         yield text.replace("\r\n", "\n") if "\r\n" in text else text
 
