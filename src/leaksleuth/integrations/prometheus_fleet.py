@@ -26,7 +26,6 @@ from leaksleuth.integrations.promql import (
     CONTAINER_METRICS,
     DEFAULT_CONTAINER_SELECTOR,
     Matcher,
-    normalize_selector,
     parse_selector,
     selector_of,
 )
@@ -34,18 +33,19 @@ from leaksleuth.integrations.promql import (
 # series name -> metric; names are MemStats attributes, metrics come from the one names table in formats.memstats
 SERIES_METRICS = {name: PROMETHEUS_METRIC_OF[name] for name in SERIES_NAMES if name in PROMETHEUS_METRIC_OF}
 # series that are not one metric: the GC pause summary's quantiles (without their quantile label, so they join the
-# instance) and its sum (seconds, as MemStats' PauseTotalNs)
+# instance) and its sum (seconds, as MemStats' PauseTotalNs): a query with ``{selector}`` for the user's matchers and
+# the query's own ones after them
 _PAUSES = "go_gc_duration_seconds"
-DERIVED_SERIES = {
+DERIVED_SERIES: dict[str, tuple[str, tuple[Matcher, ...]]] = {
     **{
-        name: "max without (quantile) (" + _PAUSES + "{{matchers}" + f'quantile="{quantile}"' + "})"
+        name: (f"max without (quantile) ({_PAUSES}{{selector}})", (Matcher("quantile", "=", f'"{quantile}"'),))
         for name, quantile in (
             ("gc_pause_p50_seconds", "0.5"),
             ("gc_pause_p75_seconds", "0.75"),
             ("gc_pause_max_seconds", "1"),
         )
     },
-    "pause_total_ns": _PAUSES + "_sum{selector} * 1e9",
+    "pause_total_ns": (_PAUSES + "_sum{selector} * 1e9", ()),
 }
 BASELINE_SERIES = ("goroutines", "heap_inuse", "rss_bytes")
 _TARGET_POINTS = 1500  # default resolution: enough for the statistics, cheap for Prometheus
@@ -79,7 +79,8 @@ class FleetData:
 def fetch_fleet(
     client: PrometheusClient, query: FleetQuery, *, now: float, progress: Progress | None = None
 ) -> FleetData:
-    selector = normalize_selector(query.selector)
+    theirs = parse_selector(query.selector)
+    selector = selector_of(*theirs)
     say = progress or (lambda _message: None)
     end = query.end if query.end is not None else now
     start = end - query.window
@@ -90,7 +91,7 @@ def fetch_fleet(
         for series in client.query_range(f"{metric}{selector}", start=start, end=end, step=step):
             _add(columns, _identity(series.labels), name, series)
     if columns:
-        _add_derived(client, columns, selector, start, end, step)
+        _add_derived(client, columns, theirs, start, end, step)
     if not columns:
         raise ConfigError(
             f"no Go runtime metrics match {selector} in Prometheus at {client.url}", hint=_jobs_hint(client)
@@ -117,15 +118,14 @@ def fetch_fleet(
 def _add_derived(
     client: PrometheusClient,
     columns: dict[tuple[tuple[str, str], ...], dict[str, dict[float, float]]],
-    selector: str,
+    theirs: list[Matcher],
     start: float,
     end: float,
     step: float,
 ) -> None:
     """The GC pause quantiles and pause total, joined onto instances the runtime metrics already found."""
-    matchers = selector[1:-1] + ("," if selector != "{}" else "")
-    for name, template in DERIVED_SERIES.items():
-        promql = template.replace("{matchers}", matchers).replace("{selector}", selector)
+    for name, (template, ours) in DERIVED_SERIES.items():
+        promql = template.replace("{selector}", selector_of(*theirs, *ours))
         for series in client.query_range(promql, start=start, end=end, step=step):
             key = _identity(series.labels)
             if key in columns:

@@ -61,7 +61,7 @@ def is_label_name(name: str) -> bool:
 
 def normalize_selector(text: str, *, option: str = "--selector") -> str:
     """``job="api"`` or ``{job="api"}`` -> ``{job="api"}``; empty -> ``{}``. Whitespace and a trailing comma are
-    dropped, so the result can be spliced into a longer matcher list."""
+    dropped. (A query that adds matchers of its own joins them to ``parse_selector``'s with ``selector_of``.)"""
     return selector_of(*parse_selector(text, option=option))
 
 
